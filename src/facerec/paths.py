@@ -1,0 +1,46 @@
+"""Where facerec keeps its caches; every location can be moved with an environment variable.
+
+- ``FACEREC_HOME``: facerec's own cache (converted weights, the LFW symlink farm).
+  Defaults to ``$XDG_CACHE_HOME/facerec`` (``~/.cache/facerec``).
+- ``TORCH_HOME``: where facenet-pytorch downloads the VGGFace2 weights (``$TORCH_HOME/checkpoints``).
+- ``SCIKIT_LEARN_DATA``: where scikit-learn looks for / downloads LFW.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def facerec_home() -> Path:
+    env = os.environ.get("FACEREC_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "facerec"
+
+
+def torch_home() -> Path:
+    env = os.environ.get("TORCH_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "torch"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder, then rename.
+
+    A crash or error mid-write leaves any earlier file at ``path`` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
