@@ -1,0 +1,71 @@
+"""Face detectors: each returns every face in each image, largest first."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from ..dlib_models import import_dlib
+from .base import Detection
+
+#: Images larger than this (longest side, px) are detected on a downscaled copy; boxes are
+#: mapped back and crops are cut from the full-resolution image.
+DETECT_MAX_SIDE = 1600
+
+
+def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    h, w = image.shape[:2]
+    scale = max(h, w) / max_side
+    if scale <= 1:
+        return image, 1.0
+    small = Image.fromarray(image).resize((max(1, round(w / scale)), max(1, round(h / scale))), Image.BILINEAR)
+    return np.asarray(small), scale
+
+
+class MTCNNDetector:
+    """facenet-pytorch's MTCNN (weights ship with the package), batched by image size."""
+
+    def __init__(self, device: str = "cpu", min_face_size: int = 20, batch_size: int = 32,
+                 thresholds=(0.6, 0.7, 0.7)):
+        from facenet_pytorch import MTCNN
+
+        self.batch_size = batch_size
+        self._mtcnn = MTCNN(keep_all=True, device=device, min_face_size=min_face_size,
+                            thresholds=list(thresholds), post_process=False, select_largest=True)
+
+    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        prepared = [_downscale(img, DETECT_MAX_SIDE) for img in images]
+        out: list[list[Detection]] = [[] for _ in images]
+        by_shape: dict[tuple, list[int]] = {}
+        for i, (img, _) in enumerate(prepared):
+            by_shape.setdefault(img.shape, []).append(i)
+        for indices in by_shape.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                batch = np.stack([prepared[i][0] for i in chunk])
+                boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
+                for j, i in enumerate(chunk):
+                    scale = prepared[i][1]
+                    if boxes[j] is None:
+                        continue
+                    dets = [Detection(tuple(float(v) * scale for v in b), float(p), np.asarray(l) * scale)
+                            for b, p, l in zip(boxes[j], probs[j], points[j])]
+                    out[i] = sorted(dets, key=lambda d: d.area, reverse=True)
+        return out
+
+
+class DlibHOGDetector:
+    """dlib's HOG + linear SVM frontal face detector (upsampled once), CPU only."""
+
+    def __init__(self, upsample: int = 1):
+        self._detector = import_dlib().get_frontal_face_detector()
+        self.upsample = upsample
+
+    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        out = []
+        for image in images:
+            small, scale = _downscale(image, DETECT_MAX_SIDE)
+            rects, scores, _ = self._detector.run(np.ascontiguousarray(small), self.upsample, 0.0)
+            dets = [Detection((r.left() * scale, r.top() * scale, r.right() * scale, r.bottom() * scale), float(s))
+                    for r, s in zip(rects, scores)]
+            out.append(sorted(dets, key=lambda d: d.area, reverse=True))
+        return out

@@ -1,0 +1,72 @@
+"""Per-pipeline cache of detected faces and their embeddings, keyed by image content."""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .paths import atomic_write_bytes
+
+
+@dataclass
+class CachedFace:
+    box: tuple[float, float, float, float]
+    score: float
+    embedding: np.ndarray  # float32 (d,)
+
+
+class FaceCache:
+    """``content key -> [CachedFace, ...]`` ([] = no face), stored as one plain ``.npz``.
+
+    A missing or damaged cache file only means recomputing; it never stops a run.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, dim: int):
+        self.path = Path(path) if path else None
+        self.dim = dim
+        self._entries: dict[str, list[CachedFace]] = {}
+        self._dirty = False
+        if self.path and self.path.is_file():
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            with np.load(self.path, allow_pickle=False) as d:
+                keys, counts = d["keys"], d["counts"]
+                boxes, scores, emb = d["boxes"], d["scores"], d["embeddings"]
+            if emb.shape[1:] != (self.dim,):
+                return
+            pos = 0
+            for key, n in zip(keys.tolist(), counts.tolist()):
+                self._entries[key] = [CachedFace(tuple(boxes[j].tolist()), float(scores[j]), emb[j])
+                                      for j in range(pos, pos + n)]
+                pos += n
+        except (OSError, ValueError, KeyError, IndexError):
+            self._entries.clear()
+
+    def get(self, key: str) -> list[CachedFace] | None:
+        return self._entries.get(key)
+
+    def put(self, key: str, faces: list[CachedFace]) -> None:
+        self._entries[key] = faces
+        self._dirty = True
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def save(self) -> None:
+        if not self.path or not self._dirty:
+            return
+        keys = list(self._entries)
+        faces = [f for k in keys for f in self._entries[k]]
+        buf = io.BytesIO()
+        np.savez(buf, keys=np.array(keys, dtype="<U64"),
+                 counts=np.array([len(self._entries[k]) for k in keys], np.int32),
+                 boxes=np.array([f.box for f in faces], np.float32).reshape(-1, 4),
+                 scores=np.array([f.score for f in faces], np.float32),
+                 embeddings=np.array([f.embedding for f in faces], np.float32).reshape(-1, self.dim))
+        atomic_write_bytes(self.path, buf.getvalue())
+        self._dirty = False

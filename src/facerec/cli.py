@@ -1,0 +1,205 @@
+"""``facerec`` command line: a thin edge that parses, calls the library, formats, maps errors.
+
+Exit codes: 0 success; 1 some inputs failed (the rest were processed); 2 bad usage or input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import FacerecError
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+
+
+def _add(parser: argparse.ArgumentParser, *flags: str, **kw) -> None:
+    """Accept both the seed's ``--out_dir`` and the conventional ``--out-dir`` spelling."""
+    names = list(flags)
+    for f in flags:
+        alt = f.replace("_", "-") if "_" in f else None
+        if alt and alt not in names:
+            names.append(alt)
+    parser.add_argument(*names, **kw)
+
+
+def _pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None) -> None:
+    from .align import ALIGNERS
+
+    _add(p, "--align", choices=ALIGNERS, default="mtcnn",
+         help="mtcnn: detect every face (default); dlib: dlib's HOG detector; resize: whole image")
+    _add(p, "--embedder", default=embedder_default,
+         help="facenet-vggface2 (default for train), facenet-casia or dlib; infer takes the model's")
+    _add(p, "--weights", default=None, help="explicit weights file for the embedder")
+    _add(p, "--margin", type=float, default=None, help="pixels of margin around the detected face (default 32)")
+    _add(p, "--device", default="auto", help="auto | cpu | cuda")
+    _add(p, "--batch_size", type=int, default=64, help="images per batch")
+    _add(p, "--art_dir", default="artifacts", help="embeddings artefacts and the embedding cache")
+    _add(p, "--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facerec", description="Face recognition with evidence.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare-lfw", help="write LFW as an .npz (X, y, names), holding some images out")
+    _add(p, "--out", default="data/lfw_subset.npz")
+    _add(p, "--min-faces", type=int, default=20, help="keep people with at least this many images")
+    _add(p, "--holdout", type=int, default=0, help="hold N random images out as test_{i}_y{label}.jpg")
+    _add(p, "--holdout-per-person", type=int, default=0, help="hold out this many images of every person")
+    _add(p, "--holdout-dir", default="infer_images")
+    _add(p, "--seed", type=int, default=0)
+    _add(p, "--data-home", default=None, help="scikit-learn data home (default $SCIKIT_LEARN_DATA)")
+    p.set_defaults(func=cmd_prepare_lfw)
+
+    p = sub.add_parser("train", help="embed a labelled dataset and save a k-NN gallery")
+    _add(p, "--data", required=True, help=".npz (X, y, names) or a folder with one subfolder per person")
+    _add(p, "--out_dir", default="models")
+    _add(p, "--model", default=None, help="model path (default OUT_DIR/knn_<embedder>_<data>.npz)")
+    _add(p, "--k", type=int, default=3, help="neighbours that vote")
+    _add(p, "--metric", choices=("euclidean", "cosine"), default="euclidean")
+    _pipeline_args(p, embedder_default="facenet-vggface2")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("infer", help="identify every face in an image or a folder")
+    _add(p, "--input", required=True, help="an image or a folder (recursive)")
+    _add(p, "--model", required=True)
+    _add(p, "--topk", type=int, default=5, help="neighbours shown as evidence")
+    _add(p, "--format", choices=("table", "json"), default="table")
+    _pipeline_args(p, embedder_default=None)
+    p.set_defaults(func=cmd_infer)
+
+    p = sub.add_parser("embedders", help="list the embedders")
+    p.set_defaults(func=cmd_embedders)
+    return parser
+
+
+def cmd_prepare_lfw(args) -> int:
+    from .lfw import prepare_lfw
+
+    r = prepare_lfw(args.out, min_faces=args.min_faces, holdout=args.holdout,
+                    holdout_per_person=args.holdout_per_person, holdout_dir=args.holdout_dir, seed=args.seed,
+                    data_home=args.data_home)
+    print(f"wrote {r.out}: {r.images} images of {r.people} people")
+    if r.holdout:
+        print(f"held out {len(r.holdout)} images in {args.holdout_dir}/ (test_{{i}}_y{{label}}.jpg)")
+    return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    from .api import train
+
+    r = train(args.data, embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
+              k=args.k, metric=args.metric, weights=args.weights, device=args.device, batch_size=args.batch_size,
+              out_dir=args.out_dir, model_path=args.model, art_dir=args.art_dir, quiet=args.quiet)
+    print(f"enrolled {r.enrolled}/{r.images} images of {r.people} people "
+          f"({r.gallery.pipeline['embedder']}, align {r.gallery.pipeline['aligner']}, k={r.gallery.k}, {r.gallery.metric})")
+    if r.no_face:
+        shown = ", ".join(r.no_face[:10]) + (" ..." if len(r.no_face) > 10 else "")
+        print(f"no face found in {len(r.no_face)} images (not enrolled): {shown}")
+    for err in r.errors:
+        print(f"error: {err}", file=sys.stderr)
+    print(f"model: {r.model_path}")
+    if r.artifact_path:
+        print(f"embeddings: {r.artifact_path}")
+    return EXIT_PARTIAL if r.errors else EXIT_OK
+
+
+def cmd_infer(args) -> int:
+    from .api import infer, load_model, pipeline_for_model
+
+    gallery = load_model(args.model)
+    pipe = pipeline_for_model(gallery, align=args.align, margin=args.margin, embedder=args.embedder,
+                              weights=args.weights, device=args.device, art_dir=args.art_dir,
+                              batch_size=args.batch_size)
+    report = infer(args.input, gallery, pipe, topk=args.topk, quiet=args.quiet)
+    if report.align_note:
+        print(report.align_note, file=sys.stderr)
+    (_print_json if args.format == "json" else _print_table)(report, gallery)
+    for img in report.images:
+        if img.error:
+            print(f"error: {img.error}", file=sys.stderr)
+    if not report.images:
+        print(f"error: {args.input}: no image files found", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_PARTIAL if report.n_errors else EXIT_OK
+
+
+def _fmt_box(box) -> str:
+    x1, y1, x2, y2 = box
+    return f"({x1:.0f},{y1:.0f})-({x2:.0f},{y2:.0f})"
+
+
+def _print_table(report, gallery) -> None:
+    for note in report.skipped:
+        print(f"skipped (not an image type): {note}")
+    for img in report.images:
+        truth = f"   truth: {gallery.names_[img.label]}" if img.label is not None and img.label < len(gallery.names_) else ""
+        if img.error:
+            print(f"{img.file}: ERROR {img.error}")
+            continue
+        if not img.faces:
+            print(f"{img.file}: no face found{truth}")
+            continue
+        for f in img.faces:
+            p = f.prediction
+            mark = ""
+            if img.label is not None and f.face == 0:
+                mark = "  [correct]" if p.label == img.label else "  [WRONG]"
+            print(f"{img.file} face {f.face} {_fmt_box(f.box)}: {p.name}  distance {p.distance:.4f}  "
+                  f"votes {p.votes}/{gallery.knn_.n_neighbors}{truth if f.face == 0 else ''}{mark}")
+            for rank, n in enumerate(p.neighbors, 1):
+                print(f"    {rank}. {n.name:<28} {n.distance:.4f}  (sample {n.sample_id})")
+    correct, total = report.accuracy()
+    print(f"images: {len(report.images)}  faces: {report.n_faces}  errors: {report.n_errors}  "
+          f"skipped: {len(report.skipped)}")
+    if total:
+        print(f"Accuracy: {correct}/{total} = {correct / total:.4f}")
+
+
+def _print_json(report, gallery) -> None:
+    for img in report.images:
+        if img.error:
+            print(json.dumps({"file": img.file, "error": img.error, "label": img.label}))
+            continue
+        if not img.faces:
+            print(json.dumps({"file": img.file, "face": None, "box": None, "pred": None, "distance": None,
+                              "topk": [], "label": img.label}))
+        for f in img.faces:
+            p = f.prediction
+            print(json.dumps({
+                "file": f.file, "face": f.face, "box": [round(v, 1) for v in f.box], "pred": p.name,
+                "distance": round(p.distance, 6), "votes": p.votes, "score": round(f.score, 4),
+                "topk": [{"name": n.name, "distance": round(n.distance, 6), "sample": n.sample_id} for n in p.neighbors],
+                "label": img.label}))
+    correct, total = report.accuracy()
+    print(json.dumps({"summary": {"images": len(report.images), "faces": report.n_faces, "errors": report.n_errors,
+                                  "correct": correct, "total": total,
+                                  "accuracy": round(correct / total, 6) if total else None}}))
+
+
+def cmd_embedders(args) -> int:
+    from .embed import embedder_names, get_spec
+
+    for name in embedder_names():
+        s = get_spec(name)
+        print(f"{name:<18} {s.dim:>4}-d  {s.input_size}px  {s.description}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except FacerecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

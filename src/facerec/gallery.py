@@ -1,0 +1,128 @@
+"""The gallery: enrolled embeddings, who they belong to, and the pipeline that made them.
+
+Saved as a plain ``.npz`` (arrays + a JSON header); loading never unpickles, so a model
+file cannot run code. The header records the pipeline so a mismatched use is refused.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import InputError, ModelFileError, NotFittedError
+from .paths import atomic_write_bytes
+
+FORMAT = "facerec-gallery"
+FORMAT_VERSION = 1
+METRICS = ("euclidean", "cosine")
+
+
+class Gallery:
+    """Enrolled faces; behaves like a scikit-learn estimator (``fit`` returns self,
+    fitted state ends in ``_``).
+
+    Args:
+        k: neighbours that vote (the seed's k-NN, default 3).
+        metric: ``euclidean`` or ``cosine`` distance between embeddings.
+        pipeline: the :class:`~facerec.pipeline.PipelineConfig` fields, as a dict.
+    """
+
+    def __init__(self, *, k: int = 3, metric: str = "euclidean", pipeline: dict | None = None):
+        if k < 1:
+            raise InputError(f"k must be >= 1, got {k}")
+        if metric not in METRICS:
+            raise InputError(f"metric must be one of {METRICS}, got {metric!r}")
+        self.k, self.metric, self.pipeline = k, metric, dict(pipeline or {})
+        self.extra: dict = {}
+
+    def fit(self, embeddings: np.ndarray, labels: np.ndarray, names: list[str], sample_ids: list[str]) -> "Gallery":
+        """Args: embeddings float32 (n, d); labels int (n,) indexing ``names``; sample_ids (n,) str."""
+        emb = np.asarray(embeddings, dtype=np.float32)
+        labels = np.asarray(labels, dtype=np.int64)
+        if emb.ndim != 2 or len(emb) == 0:
+            raise InputError(f"expected embeddings of shape (n, d) with n >= 1, got {emb.shape}")
+        if labels.shape != (len(emb),) or len(sample_ids) != len(emb):
+            raise InputError(f"expected {len(emb)} labels and sample ids, got {labels.shape[0]} and {len(sample_ids)}")
+        if labels.min() < 0 or labels.max() >= len(names):
+            raise InputError(f"labels must index names (0..{len(names) - 1}), got range {labels.min()}..{labels.max()}")
+        self.embeddings_, self.labels_ = emb, labels
+        self.names_, self.sample_ids_ = list(names), [str(s) for s in sample_ids]
+        self._build_index()
+        return self
+
+    def _build_index(self) -> None:
+        from sklearn.neighbors import KNeighborsClassifier
+
+        k = min(self.k, len(self.embeddings_))
+        self.knn_ = KNeighborsClassifier(n_neighbors=k, metric=self.metric, algorithm="brute")
+        self.knn_.fit(self.embeddings_, self.labels_)
+
+    def check_fitted(self) -> None:
+        if not hasattr(self, "embeddings_"):
+            raise NotFittedError("this gallery is empty: call fit() or load a model file first")
+
+    @property
+    def dim(self) -> int:
+        self.check_fitted()
+        return self.embeddings_.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.embeddings_) if hasattr(self, "embeddings_") else 0
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically (temp file, then rename): an earlier file survives any failure."""
+        self.check_fitted()
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "facerec_version": __version__,
+                "k": self.k, "metric": self.metric, "pipeline": self.pipeline, "names": self.names_,
+                "extra": self.extra}
+        buf = io.BytesIO()
+        np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+                 embeddings=self.embeddings_, labels=self.labels_,
+                 sample_ids=np.array(self.sample_ids_, dtype=str))
+        path = Path(path)
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Gallery":
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such model file (train one with `facerec train`)")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "meta" not in data.files:
+                    raise ModelFileError(f"{path}: not a facerec model (no header)")
+                meta = json.loads(bytes(data["meta"]).decode())
+                emb, labels, ids = data["embeddings"], data["labels"], data["sample_ids"]
+        except ModelFileError:
+            raise
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
+            raise ModelFileError(f"{path}: not a facerec model file ({type(exc).__name__}: {exc})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ModelFileError(f"{path}: not a facerec model file")
+        if meta.get("format_version", 0) > FORMAT_VERSION:
+            raise ModelFileError(f"{path}: made by a newer facerec (format {meta['format_version']}); upgrade facerec")
+        try:
+            g = cls(k=int(meta["k"]), metric=meta["metric"], pipeline=meta["pipeline"])
+            g.extra = meta.get("extra", {})
+            g.fit(emb, labels, meta["names"], ids.tolist())
+        except (KeyError, TypeError, InputError) as exc:
+            raise ModelFileError(f"{path}: damaged model file ({exc})") from None
+        if g.pipeline.get("dim") not in (None, g.dim):
+            raise ModelFileError(f"{path}: header says dim {g.pipeline.get('dim')} but embeddings have {g.dim}")
+        return g
+
+    def check_pipeline(self, *, embedder: str, weights_id: str, dim: int, source: str = "model") -> None:
+        """Refuse embeddings from another embedder or weights: their distances mean nothing here."""
+        want = (self.pipeline.get("embedder"), self.pipeline.get("weights_id"), self.pipeline.get("dim"))
+        got = (embedder, weights_id, dim)
+        if want != got:
+            raise ModelFileError(
+                f"{source} was built with embedder {want[0]} (weights {want[1]}, {want[2]}-d) but this run "
+                f"uses {got[0]} (weights {got[1]}, {got[2]}-d); use --embedder {want[0]} or retrain")

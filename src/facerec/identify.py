@@ -1,0 +1,68 @@
+"""k-NN identification with its evidence: every prediction carries its nearest neighbours."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .gallery import Gallery
+
+
+@dataclass
+class Neighbor:
+    """One enrolled sample near the query."""
+
+    name: str
+    label: int
+    distance: float
+    sample_id: str
+    index: int
+
+
+@dataclass
+class Prediction:
+    """The k-NN decision for one face.
+
+    ``distance`` is the distance to the nearest enrolled sample of the predicted person;
+    ``votes`` how many of the k nearest samples are that person; ``neighbors`` the top-k
+    evidence, nearest first.
+    """
+
+    name: str
+    label: int
+    distance: float
+    votes: int
+    neighbors: list[Neighbor] = field(default_factory=list)
+
+
+def identify(gallery: Gallery, embeddings: np.ndarray, *, topk: int = 5) -> list[Prediction]:
+    """Predict who each embedding is.
+
+    Args:
+        embeddings: float32 (n, d), from the gallery's pipeline.
+        topk: neighbours reported as evidence (independent of the gallery's voting k).
+    The vote is the majority of the k nearest samples; a tie goes to the tied person with
+    the nearest sample (scikit-learn's own predict would pick the smaller label).
+    """
+    gallery.check_fitted()
+    emb = np.asarray(embeddings, dtype=np.float32)
+    if emb.ndim != 2 or emb.shape[1] != gallery.dim:
+        raise ValueError(f"expected embeddings of shape (n, {gallery.dim}), got {emb.shape}")
+    if len(emb) == 0:
+        return []
+    k = gallery.knn_.n_neighbors
+    n = min(max(k, topk), len(gallery))
+    dist, idx = gallery.knn_.kneighbors(emb, n_neighbors=n)
+    out = []
+    for drow, irow in zip(dist, idx):
+        labels = gallery.labels_[irow]
+        voters = labels[:k]
+        counts = np.bincount(voters, minlength=len(gallery.names_))
+        best = counts.max()
+        # First tied label in nearest-first order = the tied person with the nearest sample.
+        label = int(next(l for l in voters if counts[l] == best))
+        nearest = float(drow[np.flatnonzero(labels == label)[0]])
+        neighbors = [Neighbor(gallery.names_[int(l)], int(l), float(d), gallery.sample_ids_[int(i)], int(i))
+                     for d, l, i in zip(drow[:topk], labels[:topk], irow[:topk])]
+        out.append(Prediction(gallery.names_[label], label, nearest, int(best), neighbors))
+    return out

@@ -1,0 +1,106 @@
+"""Images -> faces -> embeddings, batched, cached, and tolerant of bad files."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .align import Aligner, create_aligner
+from .cache import CachedFace, FaceCache
+from .datasets import Sample
+from .embed import Embedder, create_embedder, get_spec
+from .embed.base import resolve_device
+from .errors import FacerecError, InputError
+from .images import DEFAULT_MAX_PIXELS
+from .progress import progress
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything that determines an embedding; stored in every model file."""
+
+    embedder: str
+    weights_id: str
+    aligner: str
+    image_size: int
+    margin: float
+    dim: int
+
+    def cache_key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class ImageResult:
+    """What one input produced: its faces (largest first), or the error that stopped it."""
+
+    sample: Sample
+    faces: list[CachedFace]
+    error: str | None = None
+
+
+class FacePipeline:
+    """Aligner + embedder + cache. Build with :meth:`create`; nothing loads at import."""
+
+    def __init__(self, config: PipelineConfig, aligner: Aligner, embedder: Embedder,
+                 cache: FaceCache | None = None, batch_size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.config, self.aligner, self.embedder = config, aligner, embedder
+        self.cache = cache or FaceCache(None, config.dim)
+        self.batch_size, self.max_pixels = batch_size, max_pixels
+
+    @classmethod
+    def create(cls, *, embedder: str, align: str = "mtcnn", margin: float = 32, weights: str | None = None,
+               device: str = "auto", art_dir: str | None = None, batch_size: int = 64,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> "FacePipeline":
+        if batch_size < 1:
+            raise InputError(f"--batch_size must be >= 1, got {batch_size}")
+        spec = get_spec(embedder)
+        device = resolve_device(device)
+        model = create_embedder(embedder, weights=weights, device=device)
+        weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
+        config = PipelineConfig(embedder, weights_id, align, spec.input_size, float(margin), spec.dim)
+        aligner = create_aligner(align, crop=spec.crop, size=spec.input_size, margin=margin, device=device)
+        cache = FaceCache(Path(art_dir) / "cache" / f"faces_{embedder}_{align}_{config.cache_key()}.npz"
+                          if art_dir else None, spec.dim)
+        return cls(config, aligner, model, cache, batch_size, max_pixels)
+
+    def run(self, samples: list[Sample], *, quiet: bool = False, desc: str = "embedding") -> list[ImageResult]:
+        """Process every sample; bad images become results with ``error`` set, never exceptions."""
+        results: list[ImageResult] = [ImageResult(s, []) for s in samples]
+        pending: list[tuple[int, str, np.ndarray]] = []
+        with progress(total=len(samples), desc=desc, quiet=quiet) as bar:
+            for i, sample in enumerate(samples):
+                try:
+                    key, raw = sample.read()
+                    cached = self.cache.get(key)
+                    if cached is not None:
+                        results[i].faces = cached
+                        bar.update(1)
+                        continue
+                    pending.append((i, key, sample.decode(raw, self.max_pixels)))
+                except FacerecError as exc:
+                    results[i].error = str(exc)
+                    bar.update(1)
+                if len(pending) >= self.batch_size:
+                    self._flush(pending, results, bar)
+            self._flush(pending, results, bar)
+        self.cache.save()
+        return results
+
+    def _flush(self, pending, results, bar) -> None:
+        if not pending:
+            return
+        faces_per_image = self.aligner.align([img for _, _, img in pending])
+        crops = [f.crop for faces in faces_per_image for f in faces]
+        emb = self.embedder.embed(np.stack(crops)) if crops else np.zeros((0, self.config.dim), np.float32)
+        pos = 0
+        for (i, key, _), faces in zip(pending, faces_per_image):
+            cached = [CachedFace(f.box, f.score, emb[pos + j]) for j, f in enumerate(faces)]
+            pos += len(faces)
+            results[i].faces = cached
+            self.cache.put(key, cached)
+        bar.update(len(pending))
+        pending.clear()
