@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(p, "--min-faces", type=int, default=20, help="keep people with at least this many images")
     _add(p, "--holdout", type=int, default=0, help="hold N random images out as test_{i}_y{label}.jpg")
     _add(p, "--holdout-per-person", type=int, default=0, help="hold out this many images of every person")
+    _add(p, "--max-per-person", type=int, default=0, help="keep at most this many images of each person")
     _add(p, "--holdout-dir", default="infer_images")
     _add(p, "--seed", type=int, default=0)
     _add(p, "--data-home", default=None, help="scikit-learn data home (default $SCIKIT_LEARN_DATA)")
@@ -79,7 +80,8 @@ def cmd_prepare_lfw(args) -> int:
     from .lfw import prepare_lfw
 
     r = prepare_lfw(args.out, min_faces=args.min_faces, holdout=args.holdout,
-                    holdout_per_person=args.holdout_per_person, holdout_dir=args.holdout_dir, seed=args.seed,
+                    holdout_per_person=args.holdout_per_person,
+                    max_per_person=args.max_per_person, holdout_dir=args.holdout_dir, seed=args.seed,
                     data_home=args.data_home)
     print(f"wrote {r.out}: {r.images} images of {r.people} people")
     if r.holdout:

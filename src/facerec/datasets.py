@@ -72,6 +72,8 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
 def load_npz(path: str | os.PathLike) -> Dataset:
     """Load and validate the seed's format: X uint8 (N, H, W, 3), y int (N,), names (K,) str."""
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a readable .npz (not a zip archive of arrays)")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in ("X", "y", "names") if k not in data.files]

@@ -94,6 +94,8 @@ class Gallery:
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file (train one with `facerec train`)")
+        if not zipfile.is_zipfile(path):
+            raise ModelFileError(f"{path}: not a facerec model file (not an .npz archive)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 if "meta" not in data.files:

@@ -72,12 +72,13 @@ class PreparedLFW:
 
 
 def prepare_lfw(out: str | os.PathLike, *, min_faces: int = 20, holdout: int = 0, holdout_per_person: int = 0,
-                holdout_dir: str | os.PathLike = "infer_images", seed: int = 0, data_home=None,
+                max_per_person: int = 0, holdout_dir: str | os.PathLike = "infer_images", seed: int = 0, data_home=None,
                 slice_=DEFAULT_SLICE, resize: float = DEFAULT_RESIZE) -> PreparedLFW:
     """Write ``out`` (.npz: X, y, names) and optionally hold images out as ``test_{i}_y{label}.jpg``.
 
     ``holdout`` takes N random images; ``holdout_per_person`` takes that many of each person
     (the closed-set protocol). Held-out images are removed from the ``.npz``.
+    ``max_per_person`` keeps at most that many images of each person (a small, balanced set).
     """
     if min_faces < 1:
         raise InputError(f"--min-faces must be >= 1, got {min_faces}")
@@ -85,6 +86,11 @@ def prepare_lfw(out: str | os.PathLike, *, min_faces: int = 20, holdout: int = 0
         raise InputError("hold-out counts must be >= 0")
     X, y, names = lfw_people(min_faces, data_home=data_home, slice_=slice_, resize=resize)
     rng = np.random.default_rng(seed)
+    if max_per_person:
+        keep_idx = np.concatenate([np.sort(rng.permutation(np.flatnonzero(y == label))[:max_per_person])
+                                   for label in np.unique(y)])
+        keep_idx.sort()
+        X, y = X[keep_idx], y[keep_idx]
     held = np.zeros(len(y), bool)
     if holdout_per_person:
         for label in np.unique(y):

@@ -48,7 +48,7 @@ class FacePipeline:
     def __init__(self, config: PipelineConfig, aligner: Aligner, embedder: Embedder,
                  cache: FaceCache | None = None, batch_size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.config, self.aligner, self.embedder = config, aligner, embedder
-        self.cache = cache or FaceCache(None, config.dim)
+        self.cache = cache if cache is not None else FaceCache(None, config.dim)
         self.batch_size, self.max_pixels = batch_size, max_pixels
 
     @classmethod

@@ -1,0 +1,98 @@
+"""Shared fixtures: a deterministic fake embedder, real LFW data, and session-scoped real models."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facerec.embed import Embedder, EmbedderSpec, register_embedder
+from facerec.embed.base import l2_normalize
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("FACEREC_SHARED_DATA", ROOT.parent / "shared" / "data"))
+LFW_HOME = SHARED_DATA / "lfw_home"
+LFW_DIR = LFW_HOME / "lfw_funneled"
+
+FAKE = EmbedderSpec(name="fake", dim=16, input_size=32, crop="margin", weights_id="fake-v1",
+                    default_threshold=0.5, description="deterministic test embedder")
+
+
+class FakeEmbedder(Embedder):
+    """Mean colour of a 2x2 grid of cells plus brightness: similar images -> near vectors."""
+
+    spec = FAKE
+
+    def __init__(self):
+        self.calls = 0
+
+    def embed(self, crops):
+        crops = self._check_crops(crops)
+        self.calls += len(crops)
+        x = crops.astype(np.float32) / 255.0
+        cells = x.reshape(len(x), 2, 16, 2, 16, 3).mean(axis=(2, 4)).reshape(len(x), 12)
+        feats = np.concatenate([cells - 0.5, x.mean(axis=(1, 2)) - 0.5, x.std(axis=(1, 2, 3))[:, None]], axis=1)
+        return l2_normalize(feats)
+
+
+FAKE_INSTANCES: list[FakeEmbedder] = []
+
+
+def _make_fake(spec, *, weights=None, device="auto"):
+    inst = FakeEmbedder()
+    FAKE_INSTANCES.append(inst)
+    return inst
+
+
+register_embedder(FAKE, _make_fake)
+
+
+def person_image(person: int, variant: int, size: int = 64) -> np.ndarray:
+    """A synthetic 'face' of a person: a colour pattern unique to the person, lightly perturbed."""
+    rng = np.random.default_rng(1000 * person + variant)
+    base = np.random.default_rng(person).integers(30, 225, size=(2, 2, 3))
+    img = np.kron(base, np.ones((size // 2, size // 2, 1))).astype(np.float32)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def synthetic_npz(tmp_path) -> Path:
+    """6 people x 8 images, the seed's .npz layout."""
+    X = np.stack([person_image(p, v) for p in range(6) for v in range(8)])
+    y = np.repeat(np.arange(6), 8)
+    names = np.array([f"person_{p}" for p in range(6)])
+    path = tmp_path / "synthetic.npz"
+    np.savez(path, X=X, y=y, names=names)
+    return path
+
+
+def require_lfw() -> Path:
+    if not LFW_DIR.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"LFW not found at {LFW_DIR}; CI must have ../shared/data")
+        pytest.skip(f"LFW not found at {LFW_DIR}")
+    return LFW_DIR
+
+
+def lfw_image(person: str, n: int) -> Path:
+    return require_lfw() / person / f"{person}_{n:04d}.jpg"
+
+
+@pytest.fixture(scope="session")
+def lfw_env(tmp_path_factory):
+    """Environment for CLI runs: LFW through scikit-learn, caches in a temp folder."""
+    require_lfw()
+    env = dict(os.environ)
+    env["SCIKIT_LEARN_DATA"] = str(SHARED_DATA)
+    env.setdefault("FACEREC_HOME", str(tmp_path_factory.mktemp("facerec_home")))
+    return env
+
+
+@pytest.fixture(scope="session")
+def casia():
+    """The real CASIA FaceNet, loaded once per session."""
+    from facerec.embed import create_embedder
+
+    return create_embedder("facenet-casia", device="cpu")
