@@ -59,7 +59,7 @@ def test_infer_json_contract(trained, probe_dir, capsys):
         assert {"file", "face", "box", "pred", "distance", "topk", "label"} <= set(row)
         assert len(row["topk"]) == 2 and {"name", "distance"} <= set(row["topk"][0])
         assert row["pred"] == f"person_{row['label']}"
-    assert summary == {"images": 3, "faces": 3, "errors": 0, "correct": 3, "total": 3, "accuracy": 1.0}
+    assert summary.items() >= {"images": 3, "faces": 3, "errors": 0, "correct": 3, "total": 3, "accuracy": 1.0}.items()
 
 
 def test_cache_means_nothing_is_computed_twice(trained, probe_dir, capsys):
@@ -119,3 +119,66 @@ def test_seed_spellings_and_dashed_spellings_both_work(tmp_path, synthetic_npz, 
                        "--art-dir", str(tmp_path / "a"), "--batch-size", "5", "--embedder", "fake", "--align", "resize")
     assert code == 0, err
     assert (tmp_path / "m" / "knn_fake_synthetic.npz").is_file()
+
+
+def test_small_gallery_says_it_uses_the_default_threshold(trained, probe_dir, capsys):
+    code, out, _ = run(capsys, "infer", "--input", str(probe_dir), "--model", str(trained), "--align", "resize",
+                       "--art_dir", str(probe_dir.parent / "art"))
+    assert "open-set threshold 0.5000: the embedder's default (gallery too small to calibrate" in out
+
+
+def test_stranger_is_unknown_with_candidates_and_closed_set_restores_the_seed(tmp_path, synthetic_npz, capsys):
+    code, out, err = run(capsys, "train", "--data", str(synthetic_npz), "--out_dir", str(tmp_path / "m"),
+                         "--art_dir", str(tmp_path / "a"), "--embedder", "fake", "--align", "resize", "--far", "0.2")
+    assert code == 0, err
+    assert "calibrated on the gallery for FAR 0.2" in out
+    probe = tmp_path / "stranger"
+    probe.mkdir()
+    Image.fromarray(person_image(99, 0)).save(probe / "stranger.png")
+    Image.fromarray(person_image(2, 77)).save(probe / "test_0_y2.png")
+    model = str(tmp_path / "m" / "knn_fake_synthetic.npz")
+    args = ["infer", "--input", str(probe), "--model", model, "--align", "resize", "--art_dir", str(tmp_path / "a")]
+    code, out, _ = run(capsys, *args, "--format", "json")
+    rows = {json.loads(l).get("file", "summary").split("/")[-1]: json.loads(l) for l in out.splitlines()}
+    assert rows["stranger.png"]["pred"] == "unknown"
+    assert rows["stranger.png"]["candidate"].startswith("person_") and len(rows["stranger.png"]["topk"]) == 5
+    assert rows["test_0_y2.png"]["pred"] == "person_2"
+    assert rows["summary"]["summary"]["threshold_source"] == "calibrated"
+    code, out, _ = run(capsys, *args)
+    assert "stranger.png face 0" in out and ": unknown (nearest: person_" in out
+    code, out, _ = run(capsys, *args, "--closed-set", "--format", "json")
+    assert json.loads(out.splitlines()[0])["pred"].startswith("person_")
+    code, out, _ = run(capsys, *args, "--threshold", "5", "--format", "json")
+    assert all(json.loads(l)["pred"] != "unknown" for l in out.splitlines()[:-1])
+    assert json.loads(out.splitlines()[-1])["summary"]["threshold_source"] == "explicit"
+    code, _, err = run(capsys, *args, "--threshold", "-1")
+    assert code == 2 and "--threshold must be > 0" in err
+
+
+def test_verify_same_and_different(tmp_path, synthetic_npz, capsys):
+    run(capsys, "train", "--data", str(synthetic_npz), "--out_dir", str(tmp_path / "m"), "--art_dir",
+        str(tmp_path / "a"), "--embedder", "fake", "--align", "resize", "--far", "0.2")
+    model = str(tmp_path / "m" / "knn_fake_synthetic.npz")
+    a, a2, b = tmp_path / "a.png", tmp_path / "a2.png", tmp_path / "b.png"
+    Image.fromarray(person_image(1, 100)).save(a)
+    Image.fromarray(person_image(1, 101)).save(a2)
+    Image.fromarray(person_image(4, 100)).save(b)
+    folder = tmp_path / "person1"
+    folder.mkdir()
+    for v in range(3):
+        Image.fromarray(person_image(1, 200 + v)).save(folder / f"{v}.png")
+    common = ["--model", model, "--align", "resize", "--art_dir", str(tmp_path / "a"), "--format", "json"]
+    code, out, _ = run(capsys, "verify", str(a), str(a2), *common)
+    same = json.loads(out)
+    assert code == 0 and same["same"] is True and same["threshold_source"] == "calibrated"
+    assert set(same) >= {"same", "distance", "threshold", "threshold_source"}
+    code, out, _ = run(capsys, "verify", str(a), str(b), *common)
+    assert json.loads(out)["same"] is False
+    code, out, _ = run(capsys, "verify", str(folder), str(a), *common)
+    assert json.loads(out)["same"] is True and json.loads(out)["images_a"] == 3
+    code, out, _ = run(capsys, "verify", str(a), str(b), "--embedder", "fake", "--align", "resize")
+    assert code == 0 and out.startswith("different people: distance") and "documented threshold" in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(capsys, "verify", str(a), str(empty), *common)
+    assert code == 2 and "no image files found" in err

@@ -38,7 +38,7 @@ def test_closed_set_accuracy_floor(lfw20, embedder, capsys):
                  "--out_dir", str(models), "--art_dir", str(art), "--quiet"]) == 0
     capsys.readouterr()
     code = main(["infer", "--input", str(lfw20 / "heldout"), "--model", str(models / f"knn_{embedder}_lfw20.npz"),
-                 "--align", "mtcnn", "--art_dir", str(art), "--quiet"])
+                 "--align", "mtcnn", "--art_dir", str(art), "--quiet", "--closed-set"])
     out = capsys.readouterr().out
     assert code == 0
     line = next(l for l in out.splitlines() if l.startswith("Accuracy: "))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibrate import Calibration, calibrate
 from .datasets import Sample, collect_inputs, label_from_filename, load_dataset
 from .errors import DataError, InputError
 from .gallery import Gallery
@@ -32,11 +33,12 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
           margin: float = 32, k: int = 3, metric: str = "euclidean", weights: str | None = None,
           device: str = "auto", batch_size: int = 64, out_dir: str | os.PathLike | None = "models",
           model_path: str | os.PathLike | None = None, art_dir: str | os.PathLike | None = "artifacts",
-          quiet: bool = True) -> TrainReport:
+          far: float = 0.01, quiet: bool = True) -> TrainReport:
     """Embed a labelled dataset (``.npz`` or folder-per-person) and fit a k-NN gallery.
 
     The most prominent (largest) face of each image is enrolled; images with no face are
-    listed in the report, never replaced by a resize. Writes the model (unless ``out_dir``
+    listed in the report, never replaced by a resize. The open-set threshold is calibrated
+    on the gallery for false-accept rate ``far`` (see :mod:`facerec.calibrate`). Writes the model (unless ``out_dir``
     and ``model_path`` are both None) and the embeddings artefact, each atomically.
     """
     dataset = load_dataset(data)
@@ -54,6 +56,8 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
     ids = [r.sample.id for r in keep]
     gallery.pipeline = _pipeline_dict(pipe)
     gallery.fit(emb, labels, dataset.names, ids)
+    gallery.calibration = calibrate(emb, labels, far=far, metric=metric,
+                                    default_euclidean=pipe.embedder.spec.default_threshold).to_dict()
 
     tag = f"{embedder}_{dataset.name}"
     if model_path is None and out_dir is not None:
@@ -103,6 +107,7 @@ class InferReport:
     images: list[ImageReport]
     skipped: list[str]
     align_note: str | None = None
+    calibration: Calibration | None = None
 
     @property
     def n_faces(self) -> int:
@@ -136,8 +141,10 @@ def pipeline_for_model(gallery: Gallery, *, align: str = "mtcnn", margin: float 
 
 
 def infer(inputs: str | os.PathLike, gallery: Gallery, pipe: FacePipeline, *, topk: int = 5,
-          quiet: bool = True) -> InferReport:
-    """Identify every face in an image or a folder of images (recursive)."""
+          calibration: Calibration | None = None, quiet: bool = True) -> InferReport:
+    """Identify every face in an image or a folder of images (recursive).
+
+    ``calibration`` None is closed set; see :func:`facerec.calibrate.resolve_threshold`."""
     if topk < 1:
         raise InputError(f"--topk must be >= 1, got {topk}")
     files, skipped = collect_inputs(inputs)
@@ -147,24 +154,28 @@ def infer(inputs: str | os.PathLike, gallery: Gallery, pipe: FacePipeline, *, to
     if trained_align and trained_align != pipe.config.aligner:
         note = (f"note: the model was trained with --align {trained_align}; this run aligns with "
                 f"--align {pipe.config.aligner} (allowed, but matching alignment is usually more accurate)")
-    return InferReport([_report(r, gallery, topk) for r in results], [str(s) for s in skipped], note)
+    return InferReport([_report(r, gallery, topk, calibration) for r in results], [str(s) for s in skipped],
+                       note, calibration)
 
 
-def _report(result: ImageResult, gallery: Gallery, topk: int) -> ImageReport:
+def _report(result: ImageResult, gallery: Gallery, topk: int, calibration: Calibration | None) -> ImageReport:
     file = str(result.sample.source)
     label = label_from_filename(file)
     if result.error:
         return ImageReport(file, [], label, result.error)
     faces = []
     if result.faces:
-        preds = identify(gallery, np.stack([f.embedding for f in result.faces]), topk=topk)
+        preds = identify(gallery, np.stack([f.embedding for f in result.faces]), topk=topk,
+                         calibration=calibration)
         faces = [FaceResult(file, j, f.box, f.score, p) for j, (f, p) in enumerate(zip(result.faces, preds))]
     return ImageReport(file, faces, label)
 
 
 def identify_image(image: str | os.PathLike | bytes, gallery: Gallery, *, pipeline: FacePipeline | None = None,
-                   topk: int = 5) -> list[FaceResult]:
-    """Every face in one image with its prediction. Raises ImageError for a bad image."""
+                   topk: int = 5, threshold: float | None = None, closed_set: bool = False) -> list[FaceResult]:
+    """Every face in one image with its prediction (``unknown`` beyond the gallery's calibrated
+    threshold unless ``closed_set``). Raises ImageError for a bad image."""
+    from .calibrate import resolve_threshold
     from .errors import ImageError
 
     pipe = pipeline or pipeline_for_model(gallery, align=gallery.pipeline.get("aligner", "mtcnn"))
@@ -178,4 +189,5 @@ def identify_image(image: str | os.PathLike | bytes, gallery: Gallery, *, pipeli
     result = pipe.run([sample])[0]
     if result.error:
         raise ImageError(result.error)
-    return _report(result, gallery, topk).faces
+    return _report(result, gallery, topk, resolve_threshold(gallery, threshold=threshold,
+                                                            closed_set=closed_set)).faces

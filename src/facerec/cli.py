@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import FacerecError
+from .errors import FacerecError, InputError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(p, "--model", default=None, help="model path (default OUT_DIR/knn_<embedder>_<data>.npz)")
     _add(p, "--k", type=int, default=3, help="neighbours that vote")
     _add(p, "--metric", choices=("euclidean", "cosine"), default="euclidean")
+    _add(p, "--far", type=float, default=0.01,
+         help="target false-accept rate for the open-set threshold calibrated on the gallery (default 0.01)")
     _pipeline_args(p, embedder_default="facenet-vggface2")
     p.set_defaults(func=cmd_train)
 
@@ -68,8 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add(p, "--model", required=True)
     _add(p, "--topk", type=int, default=5, help="neighbours shown as evidence")
     _add(p, "--format", choices=("table", "json"), default="table")
+    _add(p, "--threshold", type=float, default=None, help="open-set distance threshold (overrides the model's)")
+    _add(p, "--closed-set", action="store_true", help="never answer unknown: always the nearest person (the seed)")
     _pipeline_args(p, embedder_default=None)
     p.set_defaults(func=cmd_infer)
+
+    p = sub.add_parser("verify", help="are two images (or two one-person folders) the same person?")
+    p.add_argument("a", help="image or folder of one person")
+    p.add_argument("b", help="image or folder of one person")
+    _add(p, "--model", default=None, help="use this model's embedder and calibrated threshold")
+    _add(p, "--threshold", type=float, default=None, help="distance threshold (overrides the model's)")
+    _add(p, "--metric", choices=("euclidean", "cosine"), default=None, help="default: the model's, else euclidean")
+    _add(p, "--format", choices=("text", "json"), default="text")
+    _pipeline_args(p, embedder_default=None)
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("embedders", help="list the embedders")
     p.set_defaults(func=cmd_embedders)
@@ -94,7 +108,7 @@ def cmd_train(args) -> int:
 
     r = train(args.data, embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
               k=args.k, metric=args.metric, weights=args.weights, device=args.device, batch_size=args.batch_size,
-              out_dir=args.out_dir, model_path=args.model, art_dir=args.art_dir, quiet=args.quiet)
+              out_dir=args.out_dir, model_path=args.model, art_dir=args.art_dir, far=args.far, quiet=args.quiet)
     print(f"enrolled {r.enrolled}/{r.images} images of {r.people} people "
           f"({r.gallery.pipeline['embedder']}, align {r.gallery.pipeline['aligner']}, k={r.gallery.k}, {r.gallery.metric})")
     if r.no_face:
@@ -102,6 +116,10 @@ def cmd_train(args) -> int:
         print(f"no face found in {len(r.no_face)} images (not enrolled): {shown}")
     for err in r.errors:
         print(f"error: {err}", file=sys.stderr)
+    from .calibrate import Calibration
+
+    cal = Calibration.from_dict(r.gallery.calibration)
+    print(f"open-set threshold {cal.threshold:.4f}: {cal.describe()}")
     print(f"model: {r.model_path}")
     if r.artifact_path:
         print(f"embeddings: {r.artifact_path}")
@@ -115,7 +133,13 @@ def cmd_infer(args) -> int:
     pipe = pipeline_for_model(gallery, align=args.align, margin=args.margin, embedder=args.embedder,
                               weights=args.weights, device=args.device, art_dir=args.art_dir,
                               batch_size=args.batch_size)
-    report = infer(args.input, gallery, pipe, topk=args.topk, quiet=args.quiet)
+    from .calibrate import resolve_threshold
+
+    try:
+        calibration = resolve_threshold(gallery, threshold=args.threshold, closed_set=args.closed_set)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    report = infer(args.input, gallery, pipe, topk=args.topk, calibration=calibration, quiet=args.quiet)
     if report.align_note:
         print(report.align_note, file=sys.stderr)
     (_print_json if args.format == "json" else _print_table)(report, gallery)
@@ -133,7 +157,14 @@ def _fmt_box(box) -> str:
     return f"({x1:.0f},{y1:.0f})-({x2:.0f},{y2:.0f})"
 
 
+def _threshold_line(cal) -> str:
+    if cal is None:
+        return "closed set: every face is answered with its nearest person (--closed-set)"
+    return f"open-set threshold {cal.threshold:.4f}: {cal.describe()}"
+
+
 def _print_table(report, gallery) -> None:
+    print(_threshold_line(report.calibration))
     for note in report.skipped:
         print(f"skipped (not an image type): {note}")
     for img in report.images:
@@ -149,7 +180,8 @@ def _print_table(report, gallery) -> None:
             mark = ""
             if img.label is not None and f.face == 0:
                 mark = "  [correct]" if p.label == img.label else "  [WRONG]"
-            print(f"{img.file} face {f.face} {_fmt_box(f.box)}: {p.name}  distance {p.distance:.4f}  "
+            answer = f"unknown (nearest: {p.candidate})" if p.unknown else p.name
+            print(f"{img.file} face {f.face} {_fmt_box(f.box)}: {answer}  distance {p.distance:.4f}  "
                   f"votes {p.votes}/{gallery.knn_.n_neighbors}{truth if f.face == 0 else ''}{mark}")
             for rank, n in enumerate(p.neighbors, 1):
                 print(f"    {rank}. {n.name:<28} {n.distance:.4f}  (sample {n.sample_id})")
@@ -172,13 +204,69 @@ def _print_json(report, gallery) -> None:
             p = f.prediction
             print(json.dumps({
                 "file": f.file, "face": f.face, "box": [round(v, 1) for v in f.box], "pred": p.name,
-                "distance": round(p.distance, 6), "votes": p.votes, "score": round(f.score, 4),
+                "distance": round(p.distance, 6), "candidate": p.candidate, "votes": p.votes,
+                "score": round(f.score, 4),
                 "topk": [{"name": n.name, "distance": round(n.distance, 6), "sample": n.sample_id} for n in p.neighbors],
                 "label": img.label}))
     correct, total = report.accuracy()
+    cal = report.calibration
     print(json.dumps({"summary": {"images": len(report.images), "faces": report.n_faces, "errors": report.n_errors,
                                   "correct": correct, "total": total,
-                                  "accuracy": round(correct / total, 6) if total else None}}))
+                                  "accuracy": round(correct / total, 6) if total else None,
+                                  "threshold": cal.threshold if cal else None,
+                                  "threshold_source": cal.source if cal else "closed-set"}}))
+
+
+def cmd_verify(args) -> int:
+    from .api import load_model, pipeline_for_model
+    from .calibrate import Calibration, default_threshold, resolve_threshold
+    from .datasets import Sample, collect_inputs
+    from .embed import get_spec
+    from .pipeline import FacePipeline
+    from .verify import verify
+
+    if args.model:
+        gallery = load_model(args.model)
+        if args.metric and args.metric != gallery.metric:
+            raise InputError(f"--metric {args.metric} differs from the model's {gallery.metric}, "
+                             f"for which its threshold was calibrated; drop --metric")
+        metric = gallery.metric
+        pipe = pipeline_for_model(gallery, align=args.align, margin=args.margin, embedder=args.embedder,
+                                  weights=args.weights, device=args.device, art_dir=args.art_dir,
+                                  batch_size=args.batch_size)
+        cal = resolve_threshold(gallery, threshold=args.threshold)
+    else:
+        embedder = args.embedder or "facenet-vggface2"
+        metric = args.metric or "euclidean"
+        pipe = FacePipeline.create(embedder=embedder, align=args.align, margin=32 if args.margin is None else args.margin,
+                                   weights=args.weights, device=args.device, art_dir=args.art_dir,
+                                   batch_size=args.batch_size)
+        if args.threshold is not None:
+            cal = Calibration(args.threshold, "explicit")
+        else:
+            cal = Calibration(default_threshold(get_spec(embedder).default_threshold, metric), "default",
+                              reason=f"{embedder}'s documented threshold; pass --model to use a calibrated one")
+    sides = []
+    for side in (args.a, args.b):
+        files, _ = collect_inputs(side)
+        if not files:
+            raise InputError(f"{side}: no image files found")
+        results = pipe.run([Sample(str(f), str(f)) for f in files], quiet=args.quiet)
+        for r in results:
+            if r.error:
+                print(f"error: {r.error}", file=sys.stderr)
+        sides.append(results)
+    v = verify(sides[0], sides[1], cal, metric=metric, labels=(args.a, args.b))
+    if args.format == "json":
+        print(json.dumps({"same": v.same, "distance": round(v.distance, 6), "threshold": round(v.threshold, 6),
+                          "threshold_source": v.threshold_source, "threshold_note": v.threshold_note,
+                          "images_a": v.images_a, "images_b": v.images_b}))
+    else:
+        verdict = "same person" if v.same else "different people"
+        op = "<=" if v.same else ">"
+        print(f"{verdict}: distance {v.distance:.4f} {op} threshold {v.threshold:.4f}")
+        print(f"threshold: {v.threshold_note}")
+    return EXIT_OK
 
 
 def cmd_embedders(args) -> int:

@@ -39,6 +39,7 @@ class Gallery:
             raise InputError(f"metric must be one of {METRICS}, got {metric!r}")
         self.k, self.metric, self.pipeline = k, metric, dict(pipeline or {})
         self.extra: dict = {}
+        self.calibration: dict | None = None  # a Calibration as a dict, set by train
 
     def fit(self, embeddings: np.ndarray, labels: np.ndarray, names: list[str], sample_ids: list[str]) -> "Gallery":
         """Args: embeddings float32 (n, d); labels int (n,) indexing ``names``; sample_ids (n,) str."""
@@ -80,7 +81,7 @@ class Gallery:
         self.check_fitted()
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "facerec_version": __version__,
                 "k": self.k, "metric": self.metric, "pipeline": self.pipeline, "names": self.names_,
-                "extra": self.extra}
+                "calibration": self.calibration, "extra": self.extra}
         buf = io.BytesIO()
         np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
                  embeddings=self.embeddings_, labels=self.labels_,
@@ -113,6 +114,7 @@ class Gallery:
         try:
             g = cls(k=int(meta["k"]), metric=meta["metric"], pipeline=meta["pipeline"])
             g.extra = meta.get("extra", {})
+            g.calibration = meta.get("calibration")
             g.fit(emb, labels, meta["names"], ids.tolist())
         except (KeyError, TypeError, InputError) as exc:
             raise ModelFileError(f"{path}: damaged model file ({exc})") from None

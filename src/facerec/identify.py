@@ -1,11 +1,18 @@
-"""k-NN identification with its evidence: every prediction carries its nearest neighbours."""
+"""k-NN identification with its evidence and an explicit ``unknown`` outcome.
+
+Every prediction carries its nearest neighbours. When the evidence is farther than the
+open-set threshold the answer is ``unknown`` (label -1), still listing the nearest candidates.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .calibrate import Calibration
 from .gallery import Gallery
+
+UNKNOWN = "unknown"
 
 
 @dataclass
@@ -23,9 +30,10 @@ class Neighbor:
 class Prediction:
     """The k-NN decision for one face.
 
-    ``distance`` is the distance to the nearest enrolled sample of the predicted person;
+    ``distance`` is the distance to the nearest enrolled sample of the voted person;
     ``votes`` how many of the k nearest samples are that person; ``neighbors`` the top-k
-    evidence, nearest first.
+    evidence, nearest first. When ``distance`` exceeds ``threshold`` the face is rejected:
+    ``name`` is ``"unknown"``, ``label`` -1, and ``candidate`` keeps the voted person.
     """
 
     name: str
@@ -33,14 +41,23 @@ class Prediction:
     distance: float
     votes: int
     neighbors: list[Neighbor] = field(default_factory=list)
+    candidate: str = ""
+    threshold: float | None = None
+
+    @property
+    def unknown(self) -> bool:
+        return self.label < 0
 
 
-def identify(gallery: Gallery, embeddings: np.ndarray, *, topk: int = 5) -> list[Prediction]:
+def identify(gallery: Gallery, embeddings: np.ndarray, *, topk: int = 5,
+             calibration: Calibration | None = None) -> list[Prediction]:
     """Predict who each embedding is.
 
     Args:
         embeddings: float32 (n, d), from the gallery's pipeline.
         topk: neighbours reported as evidence (independent of the gallery's voting k).
+        calibration: the open-set threshold; None means closed set (always the nearest person),
+            as the seed did. See :func:`facerec.calibrate.resolve_threshold`.
     The vote is the majority of the k nearest samples; a tie goes to the tied person with
     the nearest sample (scikit-learn's own predict would pick the smaller label).
     """
@@ -64,5 +81,10 @@ def identify(gallery: Gallery, embeddings: np.ndarray, *, topk: int = 5) -> list
         nearest = float(drow[np.flatnonzero(labels == label)[0]])
         neighbors = [Neighbor(gallery.names_[int(l)], int(l), float(d), gallery.sample_ids_[int(i)], int(i))
                      for d, l, i in zip(drow[:topk], labels[:topk], irow[:topk])]
-        out.append(Prediction(gallery.names_[label], label, nearest, int(best), neighbors))
+        name = gallery.names_[label]
+        threshold = calibration.threshold if calibration else None
+        if threshold is not None and nearest > threshold:
+            out.append(Prediction(UNKNOWN, -1, nearest, int(best), neighbors, name, threshold))
+        else:
+            out.append(Prediction(name, label, nearest, int(best), neighbors, name, threshold))
     return out

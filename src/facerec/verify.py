@@ -1,0 +1,39 @@
+"""1:1 verification: are two images (or two folders, one person each) the same person?"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .calibrate import Calibration, pairwise_distances
+from .embed.base import l2_normalize
+from .errors import NoFaceError
+from .pipeline import ImageResult
+
+
+@dataclass
+class Verification:
+    same: bool
+    distance: float
+    threshold: float
+    threshold_source: str
+    threshold_note: str
+    images_a: int
+    images_b: int
+
+
+def template(results: list[ImageResult], label: str) -> np.ndarray:
+    """One unit vector for one side: the mean of the largest face of each image, renormalised."""
+    faces = [r.faces[0].embedding for r in results if r.faces]
+    if not faces:
+        errors = "; ".join(r.error for r in results if r.error)
+        raise NoFaceError(f"{label}: no face found" + (f" ({errors})" if errors else ""))
+    return l2_normalize(np.mean(np.stack(faces), axis=0, keepdims=True))[0]
+
+
+def verify(a: list[ImageResult], b: list[ImageResult], calibration: Calibration, *, metric: str = "euclidean",
+           labels: tuple[str, str] = ("A", "B")) -> Verification:
+    ta, tb = template(a, labels[0]), template(b, labels[1])
+    d = float(pairwise_distances(ta[None], tb[None], metric)[0, 0])
+    return Verification(d <= calibration.threshold, d, calibration.threshold, calibration.source,
+                        calibration.describe(), sum(1 for r in a if r.faces), sum(1 for r in b if r.faces))

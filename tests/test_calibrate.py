@@ -1,0 +1,52 @@
+"""Threshold calibration: leave-one-out distances and the FAR quantile, checked against brute force."""
+import numpy as np
+import pytest
+
+from facerec.calibrate import calibrate, loo_distances, pairwise_distances
+
+
+def clusters(people=20, per=10, spread=0.15, dim=16, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(people, dim))
+    x = np.repeat(centers, per, axis=0) + rng.normal(scale=spread, size=(people * per, dim)) * np.sqrt(dim) / 4
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), np.repeat(np.arange(people), per)
+
+
+def test_loo_distances_match_brute_force():
+    x, y = clusters(people=5, per=4)
+    y[-1] = 99  # a person with a single image has no genuine distance
+    g, i = loo_distances(x, y, chunk=7)
+    d = np.linalg.norm(x[:, None] - x[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    same = y[:, None] == y[None]
+    exp_g = np.where(same, d, np.inf).min(1)
+    np.testing.assert_allclose(g, exp_g[np.isfinite(exp_g)], atol=1e-5)
+    np.testing.assert_allclose(i, np.where(same, np.inf, d).min(1), atol=1e-5)
+    assert len(g) == len(x) - 1
+
+
+def test_cosine_distances():
+    x, _ = clusters(people=3, per=2)
+    np.testing.assert_allclose(pairwise_distances(x, x, "cosine"), 1 - x @ x.T, atol=1e-6)
+
+
+def test_threshold_hits_the_target_far_on_new_strangers():
+    x, y = clusters(people=60, per=10, seed=1)
+    cal = calibrate(x, y, far=0.05, default_euclidean=1.0)
+    assert cal.source == "calibrated" and cal.impostor == 600 and cal.genuine == 600
+    assert cal.tar > 0.9
+    strangers, _ = clusters(people=200, per=1, seed=2)  # people never enrolled
+    nearest = pairwise_distances(strangers, x).min(axis=1)
+    far = np.mean(nearest <= cal.threshold)
+    assert 0.0 <= far <= 0.12  # about the 5 % asked for
+
+
+def test_small_gallery_falls_back_and_says_why():
+    x, y = clusters(people=2, per=3)
+    cal = calibrate(x, y, far=0.01, default_euclidean=1.1)
+    assert cal.source == "default" and cal.threshold == 1.1 and "too small" in cal.reason
+    cos = calibrate(x, y, far=0.01, metric="cosine", default_euclidean=1.1)
+    assert cos.threshold == pytest.approx(1.1 ** 2 / 2)
+    with pytest.raises(ValueError):
+        calibrate(x, y, far=0, default_euclidean=1.0)
