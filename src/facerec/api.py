@@ -33,7 +33,7 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
           margin: float = 32, k: int = 3, metric: str = "euclidean", weights: str | None = None,
           device: str = "auto", batch_size: int = 64, out_dir: str | os.PathLike | None = "models",
           model_path: str | os.PathLike | None = None, art_dir: str | os.PathLike | None = "artifacts",
-          far: float = 0.01, quiet: bool = True) -> TrainReport:
+          far: float = 0.01, flip: bool = False, quiet: bool = True) -> TrainReport:
     """Embed a labelled dataset (``.npz`` or folder-per-person) and fit a k-NN gallery.
 
     The most prominent (largest) face of each image is enrolled; images with no face are
@@ -44,7 +44,7 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
     dataset = load_dataset(data)
     gallery = Gallery(k=k, metric=metric)  # validates k and metric before any model loads
     pipe = FacePipeline.create(embedder=embedder, align=align, margin=margin, weights=weights, device=device,
-                               art_dir=str(art_dir) if art_dir else None, batch_size=batch_size)
+                               art_dir=str(art_dir) if art_dir else None, batch_size=batch_size, flip=flip)
     results = pipe.run(dataset.samples, quiet=quiet, desc="train")
     keep = [r for r in results if r.faces]
     no_face = [r.sample.id for r in results if not r.faces and r.error is None]
@@ -135,7 +135,7 @@ def pipeline_for_model(gallery: Gallery, *, align: str = "mtcnn", margin: float 
         raise InputError("the model does not record its embedder; pass --embedder")
     margin = p.get("margin", 32) if margin is None else margin
     pipe = FacePipeline.create(embedder=embedder, align=align, margin=margin, weights=weights, device=device,
-                               art_dir=art_dir, batch_size=batch_size)
+                               art_dir=art_dir, batch_size=batch_size, flip=bool(p.get("flip", False)))
     gallery.check_pipeline(embedder=pipe.config.embedder, weights_id=pipe.config.weights_id, dim=pipe.config.dim)
     return pipe
 

@@ -24,7 +24,7 @@ def _add(parser: argparse.ArgumentParser, *flags: str, **kw) -> None:
     parser.add_argument(*names, **kw)
 
 
-def _pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None) -> None:
+def _pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, flip: bool = True) -> None:
     from .align import ALIGNERS
 
     _add(p, "--align", choices=ALIGNERS, default="mtcnn",
@@ -36,6 +36,8 @@ def _pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None) 
     _add(p, "--device", default="auto", help="auto | cpu | cuda")
     _add(p, "--batch_size", type=int, default=64, help="images per batch")
     _add(p, "--art_dir", default="artifacts", help="embeddings artefacts and the embedding cache")
+    if embedder_default and flip:  # train chooses; infer and verify follow the model
+        _add(p, "--flip", action="store_true", help="average each face's embedding with its mirror image's")
     _add(p, "--quiet", action="store_true", help="no progress bars")
 
 
@@ -85,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     _pipeline_args(p, embedder_default=None)
     p.set_defaults(func=cmd_verify)
 
+    from .evaluate.commands import add_parsers
+
+    add_parsers(sub, _add, _pipeline_args)
+
     p = sub.add_parser("embedders", help="list the embedders")
     p.set_defaults(func=cmd_embedders)
     return parser
@@ -108,7 +114,8 @@ def cmd_train(args) -> int:
 
     r = train(args.data, embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
               k=args.k, metric=args.metric, weights=args.weights, device=args.device, batch_size=args.batch_size,
-              out_dir=args.out_dir, model_path=args.model, art_dir=args.art_dir, far=args.far, quiet=args.quiet)
+              out_dir=args.out_dir, model_path=args.model, art_dir=args.art_dir, far=args.far, flip=args.flip,
+              quiet=args.quiet)
     print(f"enrolled {r.enrolled}/{r.images} images of {r.people} people "
           f"({r.gallery.pipeline['embedder']}, align {r.gallery.pipeline['aligner']}, k={r.gallery.k}, {r.gallery.metric})")
     if r.no_face:

@@ -12,7 +12,7 @@ from .align import Aligner, create_aligner
 from .cache import CachedFace, FaceCache
 from .datasets import Sample
 from .embed import Embedder, create_embedder, get_spec
-from .embed.base import resolve_device
+from .embed.base import l2_normalize, resolve_device
 from .errors import FacerecError, InputError
 from .images import DEFAULT_MAX_PIXELS
 from .progress import progress
@@ -28,6 +28,7 @@ class PipelineConfig:
     image_size: int
     margin: float
     dim: int
+    flip: bool = False  # test-time augmentation: mean of the crop's and its mirror's embeddings
 
     def cache_key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -53,7 +54,7 @@ class FacePipeline:
 
     @classmethod
     def create(cls, *, embedder: str, align: str = "mtcnn", margin: float = 32, weights: str | None = None,
-               device: str = "auto", art_dir: str | None = None, batch_size: int = 64,
+               device: str = "auto", art_dir: str | None = None, batch_size: int = 64, flip: bool = False,
                max_pixels: int = DEFAULT_MAX_PIXELS) -> "FacePipeline":
         if batch_size < 1:
             raise InputError(f"--batch_size must be >= 1, got {batch_size}")
@@ -61,7 +62,7 @@ class FacePipeline:
         device = resolve_device(device)
         model = create_embedder(embedder, weights=weights, device=device)
         weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
-        config = PipelineConfig(embedder, weights_id, align, spec.input_size, float(margin), spec.dim)
+        config = PipelineConfig(embedder, weights_id, align, spec.input_size, float(margin), spec.dim, bool(flip))
         aligner = create_aligner(align, crop=spec.crop, size=spec.input_size, margin=margin, device=device)
         cache = FaceCache(Path(art_dir) / "cache" / f"faces_{embedder}_{align}_{config.cache_key()}.npz"
                           if art_dir else None, spec.dim)
@@ -90,12 +91,19 @@ class FacePipeline:
         self.cache.save()
         return results
 
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """uint8 (n, S, S, 3) -> float32 (n, d) unit vectors, with flip averaging when configured."""
+        emb = self.embedder.embed(crops)
+        if self.config.flip:
+            emb = l2_normalize(emb + self.embedder.embed(np.ascontiguousarray(crops[:, :, ::-1])))
+        return emb
+
     def _flush(self, pending, results, bar) -> None:
         if not pending:
             return
         faces_per_image = self.aligner.align([img for _, _, img in pending])
         crops = [f.crop for faces in faces_per_image for f in faces]
-        emb = self.embedder.embed(np.stack(crops)) if crops else np.zeros((0, self.config.dim), np.float32)
+        emb = self.embed_crops(np.stack(crops)) if crops else np.zeros((0, self.config.dim), np.float32)
         pos = 0
         for (i, key, _), faces in zip(pending, faces_per_image):
             cached = [CachedFace(f.box, f.score, emb[pos + j]) for j, f in enumerate(faces)]

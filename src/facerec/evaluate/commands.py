@@ -1,0 +1,189 @@
+"""``facerec evaluate pairs|identify|open-set``: run a protocol, print a table, write JSON and a PNG."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .common import embed_paths, pyplot, save_figure, write_json
+
+
+def add_parsers(sub, add, pipeline_args) -> None:
+    ev = sub.add_parser("evaluate", help="benchmarks: LFW pairs, closed-set and open-set identification")
+    evs = ev.add_subparsers(dest="protocol", required=True)
+
+    def common(p, json_default):
+        add(p, "--metric", choices=("euclidean", "cosine"), default="euclidean")
+        add(p, "--flip", action="store_true", help="average each face with its mirror image")
+        add(p, "--json", default=json_default, help="where to write the results")
+        add(p, "--plot", default=None, help="PNG path (default: the JSON path with .png)")
+        pipeline_args(p, embedder_default="facenet-casia", flip=False)
+
+    p = evs.add_parser("pairs", help="LFW View 2: 10-fold verification accuracy, ROC, EER, TAR@FAR")
+    add(p, "--lfw-dir", default=None, help="folder of per-person LFW images (default: scikit-learn's lfw_funneled)")
+    add(p, "--pairs", default=None, help="pairs file (default: pairs.txt beside --lfw-dir)")
+    add(p, "--folds", type=int, default=None, help="use only the first N folds (quick checks)")
+    add(p, "--subtract-mean", action="store_true", help="subtract the training folds' mean embedding")
+    common(p, "bench/results/pairs.json")
+    p.set_defaults(func=cmd_pairs)
+
+    p = evs.add_parser("identify", help="closed-set identification, stratified k-fold")
+    add(p, "--data", required=True, help=".npz or folder-per-person")
+    add(p, "--folds", type=int, default=5)
+    add(p, "--k", type=int, default=3)
+    common(p, "bench/results/identify.json")
+    p.set_defaults(func=cmd_identify)
+
+    p = evs.add_parser("open-set", help="open-set identification: DIR at FPIR (NIST 1:N style)")
+    add(p, "--data", required=True, help="folder-per-person (e.g. lfw_funneled) or .npz")
+    add(p, "--min-images", type=int, default=10, help="people with at least this many images are enrolled")
+    add(p, "--trials", type=int, default=5)
+    add(p, "--seed", type=int, default=0)
+    common(p, "bench/results/open_set.json")
+    p.set_defaults(func=cmd_open_set)
+
+
+def _pipe(args):
+    from ..pipeline import FacePipeline
+
+    return FacePipeline.create(embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
+                               weights=args.weights, device=args.device, art_dir=args.art_dir,
+                               batch_size=args.batch_size, flip=args.flip)
+
+
+def _default_lfw_dir() -> Path:
+    from ..lfw import sklearn_data_home
+
+    home = sklearn_data_home(None)
+    return Path(home) / "lfw_home" / "lfw_funneled"
+
+
+def _plot_path(args) -> Path:
+    return Path(args.plot) if args.plot else Path(args.json).with_suffix(".png")
+
+
+def cmd_pairs(args) -> int:
+    from .pairs import evaluate_pairs, read_pairs
+
+    lfw_dir = Path(args.lfw_dir) if args.lfw_dir else _default_lfw_dir()
+    pairs_file = Path(args.pairs) if args.pairs else lfw_dir.parent / "pairs.txt"
+    if not pairs_file.is_file():
+        raise DataError(f"{pairs_file}: no such pairs file")
+    pairs = read_pairs(pairs_file, lfw_dir)
+    if args.folds:
+        pairs = [p for p in pairs if p.fold < args.folds]
+    paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    pipe = _pipe(args)
+    emb = embed_paths(pipe, paths, quiet=args.quiet)
+    if emb.errors:
+        raise DataError(f"{len(emb.errors)} pair images could not be read, e.g. {emb.errors[0]}")
+    r = evaluate_pairs(pairs, dict(zip(paths, emb.embeddings)), metric=args.metric, subtract_mean=args.subtract_mean)
+    fpr, tpr = r.pop("roc")
+    r.update(embedder=args.embedder, align=args.align, margin=pipe.config.margin, metric=args.metric, flip=args.flip,
+             subtract_mean=args.subtract_mean, images=len(paths), no_face_center_crop=int(emb.fallback.sum()))
+    write_json(args.json, r)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.plot(np.maximum(fpr, 1e-4), tpr, lw=2)
+    ax.set_xscale("log")
+    ax.set_xlim(1e-4, 1)
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("true accept rate")
+    ax.set_title(f"LFW pairs ROC: {args.embedder}, acc {100 * r['accuracy_mean']:.2f}%, AUC {r['auc']:.4f}")
+    ax.grid(True, which="both", alpha=.3)
+    save_figure(fig, _plot_path(args))
+    print(f"LFW pairs ({r['pairs']} pairs, {len(r['fold_accuracy'])} folds, {r['images']} images; "
+          f"{r['no_face_center_crop']} with no detected face used the central crop)")
+    rows = [("embedder", args.embedder), ("align / margin", f"{args.align} / {pipe.config.margin:g}"),
+            ("metric, flip, mean-sub", f"{args.metric}, {args.flip}, {args.subtract_mean}"),
+            ("accuracy", f"{100 * r['accuracy_mean']:.2f}% ± {100 * r['accuracy_std']:.2f}"),
+            ("ROC AUC", f"{r['auc']:.4f}"), ("EER", f"{100 * r['eer']:.2f}% (threshold {r['eer_threshold']:.4f})"),
+            ("TAR @ FAR 1e-2", f"{100 * r['tar_at_far']['0.01']:.2f}%"),
+            ("TAR @ FAR 1e-3", f"{100 * r['tar_at_far']['0.001']:.2f}%")]
+    _table(rows)
+    print(f"wrote {args.json} and {_plot_path(args)}")
+    return 0
+
+
+def _load_embedded(args):
+    from ..datasets import load_dataset
+
+    ds = load_dataset(args.data)
+    pipe = _pipe(args)
+    results = pipe.run(ds.samples, quiet=args.quiet, desc="evaluate")
+    ok = [r for r in results if r.faces]
+    skipped = len(results) - len(ok)
+    emb = np.stack([r.faces[0].embedding for r in ok])
+    labels = np.array([r.sample.label for r in ok])
+    return ds, emb, labels, skipped
+
+
+def cmd_identify(args) -> int:
+    from .identification import closed_set
+
+    ds, emb, labels, skipped = _load_embedded(args)
+    r = closed_set(emb, labels, ds.names, folds=args.folds, k=args.k, metric=args.metric)
+    pred, true = r.pop("_pred"), r.pop("_true")
+    r.update(embedder=args.embedder, align=args.align, metric=args.metric, flip=args.flip, no_face_skipped=skipped)
+    write_json(args.json, r)
+    people = np.unique(true)
+    if len(people) <= 100:
+        from sklearn.metrics import confusion_matrix
+
+        cm = confusion_matrix(true, pred, labels=people)
+        plt = pyplot()
+        size = max(6, len(people) * 0.16)
+        fig, ax = plt.subplots(figsize=(size, size))
+        ax.imshow(cm / np.maximum(cm.sum(1, keepdims=True), 1), cmap="viridis")
+        ticks = [ds.names[p] for p in people]
+        ax.set_xticks(range(len(people)), ticks, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(people)), ticks, fontsize=6)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"closed-set confusion: top-1 {100 * r['top1']:.2f}%")
+        save_figure(fig, _plot_path(args))
+    print(f"closed-set identification: {r['images']} images of {r['people']} people, {r['folds']}-fold "
+          f"({skipped} images with no face skipped, {r['people_left_out']} people with < {r['folds']} images left out)")
+    _table([("top-1", f"{100 * r['top1']:.2f}%"), ("top-5", f"{100 * r['top5']:.2f}%"),
+            ("macro F1", f"{r['macro_f1']:.4f}")])
+    worst = sorted(r["per_person"], key=lambda p: p["top1"])[:10]
+    print("hardest people:")
+    for p in worst:
+        print(f"  {p['name']:<30} {p['images']:>4} images  top-1 {100 * p['top1']:.1f}%")
+    print(f"wrote {args.json}" + (f" and {_plot_path(args)}" if len(people) <= 100 else ""))
+    return 0
+
+
+def cmd_open_set(args) -> int:
+    from .identification import open_set
+
+    ds, emb, labels, skipped = _load_embedded(args)
+    r = open_set(emb, labels, min_images=args.min_images, trials=args.trials, metric=args.metric, seed=args.seed)
+    grid, fnir = r.pop("_curve")
+    r.update(embedder=args.embedder, align=args.align, metric=args.metric, flip=args.flip, no_face_skipped=skipped)
+    write_json(args.json, r)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.plot(grid, fnir, lw=2)
+    ax.set_xscale("log")
+    ax.set_xlabel("FPIR (impostor probes accepted as someone)")
+    ax.set_ylabel("FNIR (known probes missed or misidentified)")
+    ax.set_title(f"open-set DET: {args.embedder}, {r['known_people']} known people")
+    ax.grid(True, which="both", alpha=.3)
+    save_figure(fig, _plot_path(args))
+    print(f"open-set identification: {r['known_people']} known people, {r['genuine_probes']} genuine and "
+          f"{r['impostor_probes']} impostor probes, {r['trials']} trials ({skipped} images with no face skipped)")
+    _table([(f"DIR @ FPIR {f}", f"{100 * r['dir_at_fpir'][f]:.2f}% (± {100 * r['dir_at_fpir_std'][f]:.2f}, "
+                                f"{100 * r['dir_at_fpir_min'][f]:.1f}–{100 * r['dir_at_fpir_max'][f]:.1f})")
+            for f in r["dir_at_fpir"]])
+    print(f"wrote {args.json} and {_plot_path(args)}")
+    return 0
+
+
+def _table(rows) -> None:
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}")
