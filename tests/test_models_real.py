@@ -105,3 +105,26 @@ def test_vggface2_loads_a_state_dict_from_weights_or_torch_cache(tmp_path, monke
     np.testing.assert_allclose(cached.embed(crops), casia.embed(crops), atol=1e-5)
     with pytest.raises(WeightsError, match="no such file"):
         create_embedder("facenet-vggface2", weights=str(tmp_path / "missing.pt"))
+
+
+def test_detections_are_shared_between_embedders(tmp_path):
+    """MTCNN runs once per image: a second embedder on the same art_dir reuses the detections."""
+    from facerec.datasets import Sample
+    from facerec.pipeline import FacePipeline
+
+    require_lfw()
+    samples = [Sample(str(lfw_image("Colin_Powell", n)), str(lfw_image("Colin_Powell", n))) for n in (1, 2, 3)]
+    first = FacePipeline.create(embedder="dlib", align="mtcnn", device="cpu", art_dir=str(tmp_path))
+    a = first.run(samples)
+    second = FacePipeline.create(embedder="dlib", align="mtcnn", device="cpu", art_dir=str(tmp_path), flip=True)
+
+    def must_not_detect(images):
+        raise AssertionError("detector ran again")
+
+    second.aligner.detect = must_not_detect
+    b = second.run(samples)
+    assert [len(r.faces) for r in b] == [1, 1, 1]
+    assert [r.faces[0].box for r in a] == [r.faces[0].box for r in b]
+    # flip changes the embedding, but only slightly for a face
+    for ra, rb in zip(a, b):
+        assert 0 < np.linalg.norm(ra.faces[0].embedding - rb.faces[0].embedding) < 0.3

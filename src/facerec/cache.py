@@ -15,13 +15,15 @@ from .paths import atomic_write_bytes
 class CachedFace:
     box: tuple[float, float, float, float]
     score: float
-    embedding: np.ndarray  # float32 (d,)
+    embedding: np.ndarray  # float32 (d,); (0,) in a detection-only cache
+    landmarks: np.ndarray | None = None  # float32 (5, 2)
 
 
 class FaceCache:
     """``content key -> [CachedFace, ...]`` ([] = no face), stored as one plain ``.npz``.
 
-    A missing or damaged cache file only means recomputing; it never stops a run.
+    With ``dim=0`` it caches detections only (boxes, scores, landmarks), which every embedder
+    and crop style can share. A missing or damaged cache file only means recomputing.
     """
 
     def __init__(self, path: str | os.PathLike | None, dim: int):
@@ -36,13 +38,15 @@ class FaceCache:
         try:
             with np.load(self.path, allow_pickle=False) as d:
                 keys, counts = d["keys"], d["counts"]
-                boxes, scores, emb = d["boxes"], d["scores"], d["embeddings"]
+                boxes, scores, emb, marks = d["boxes"], d["scores"], d["embeddings"], d["landmarks"]
             if emb.shape[1:] != (self.dim,):
                 return
             pos = 0
             for key, n in zip(keys.tolist(), counts.tolist()):
-                self._entries[key] = [CachedFace(tuple(boxes[j].tolist()), float(scores[j]), emb[j])
-                                      for j in range(pos, pos + n)]
+                self._entries[key] = [
+                    CachedFace(tuple(boxes[j].tolist()), float(scores[j]), emb[j],
+                               None if np.isnan(marks[j]).any() else marks[j])
+                    for j in range(pos, pos + n)]
                 pos += n
         except (OSError, ValueError, KeyError, IndexError):
             self._entries.clear()
@@ -67,6 +71,8 @@ class FaceCache:
                  counts=np.array([len(self._entries[k]) for k in keys], np.int32),
                  boxes=np.array([f.box for f in faces], np.float32).reshape(-1, 4),
                  scores=np.array([f.score for f in faces], np.float32),
-                 embeddings=np.array([f.embedding for f in faces], np.float32).reshape(-1, self.dim))
+                 embeddings=np.array([f.embedding for f in faces], np.float32).reshape(len(faces), self.dim),
+                 landmarks=np.array([np.full((5, 2), np.nan) if f.landmarks is None else f.landmarks
+                                     for f in faces], np.float32).reshape(-1, 5, 2))
         atomic_write_bytes(self.path, buf.getvalue())
         self._dirty = False

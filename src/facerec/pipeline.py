@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import Aligner, create_aligner
+from .align import Aligner, Detection, create_aligner
 from .cache import CachedFace, FaceCache
 from .datasets import Sample
 from .embed import Embedder, create_embedder, get_spec
@@ -47,9 +47,11 @@ class FacePipeline:
     """Aligner + embedder + cache. Build with :meth:`create`; nothing loads at import."""
 
     def __init__(self, config: PipelineConfig, aligner: Aligner, embedder: Embedder,
-                 cache: FaceCache | None = None, batch_size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS):
+                 cache: FaceCache | None = None, batch_size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 detection_cache: FaceCache | None = None):
         self.config, self.aligner, self.embedder = config, aligner, embedder
         self.cache = cache if cache is not None else FaceCache(None, config.dim)
+        self.detections = detection_cache if detection_cache is not None else FaceCache(None, 0)
         self.batch_size, self.max_pixels = batch_size, max_pixels
 
     @classmethod
@@ -66,7 +68,12 @@ class FacePipeline:
         aligner = create_aligner(align, crop=spec.crop, size=spec.input_size, margin=margin, device=device)
         cache = FaceCache(Path(art_dir) / "cache" / f"faces_{embedder}_{align}_{config.cache_key()}.npz"
                           if art_dir else None, spec.dim)
-        return cls(config, aligner, model, cache, batch_size, max_pixels)
+        det_id = getattr(aligner, "detector_id", None)
+        det_cache = None
+        if art_dir and det_id:
+            digest = hashlib.sha256(det_id.encode()).hexdigest()[:12]
+            det_cache = FaceCache(Path(art_dir) / "cache" / f"detections_{align}_{digest}.npz", 0)
+        return cls(config, aligner, model, cache, batch_size, max_pixels, det_cache)
 
     def run(self, samples: list[Sample], *, quiet: bool = False, desc: str = "embedding") -> list[ImageResult]:
         """Process every sample; bad images become results with ``error`` set, never exceptions."""
@@ -89,6 +96,7 @@ class FacePipeline:
                     self._flush(pending, results, bar)
             self._flush(pending, results, bar)
         self.cache.save()
+        self.detections.save()
         return results
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
@@ -98,10 +106,27 @@ class FacePipeline:
             emb = l2_normalize(emb + self.embedder.embed(np.ascontiguousarray(crops[:, :, ::-1])))
         return emb
 
+    def _align(self, items: list[tuple[str, np.ndarray]]):
+        """Align, reusing cached detections (shared by every embedder) when the aligner detects."""
+        if not hasattr(self.aligner, "detect"):
+            return self.aligner.align([img for _, img in items])
+        cached = [self.detections.get(key) for key, _ in items]
+        todo = [i for i, c in enumerate(cached) if c is None]
+        fresh = self.aligner.detect([items[i][1] for i in todo]) if todo else []
+        for i, dets in zip(todo, fresh):
+            self.detections.put(items[i][0], [CachedFace(d.box, d.score, np.zeros(0, np.float32),
+                                                          None if d.landmarks is None else np.asarray(d.landmarks, np.float32))
+                                               for d in dets])
+        out, fresh_iter = [], iter(fresh)
+        for i, c in enumerate(cached):
+            dets = [Detection(f.box, f.score, f.landmarks) for f in c] if c is not None else next(fresh_iter)
+            out.append(self.aligner.crop(items[i][1], dets))
+        return out
+
     def _flush(self, pending, results, bar) -> None:
         if not pending:
             return
-        faces_per_image = self.aligner.align([img for _, _, img in pending])
+        faces_per_image = self._align([(key, img) for _, key, img in pending])
         crops = [f.crop for faces in faces_per_image for f in faces]
         emb = self.embed_crops(np.stack(crops)) if crops else np.zeros((0, self.config.dim), np.float32)
         pos = 0

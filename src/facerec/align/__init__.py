@@ -12,13 +12,18 @@ ALIGNERS = ("mtcnn", "dlib", "resize")
 class DetectingAligner(Aligner):
     """A detector finds every face; a cropper cuts each one the way the embedder wants."""
 
-    def __init__(self, name: str, detector, cropper):
+    def __init__(self, name: str, detector, cropper, detector_id: str):
         self.name, self._detector, self._cropper = name, detector, cropper
+        self.detector_id = detector_id  # identifies detections for the shared detection cache
+
+    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        return self._detector.detect(images)
+
+    def crop(self, image: np.ndarray, detections: list[Detection]) -> list[Face]:
+        return [Face(self._cropper(image, d), d.box, d.score, d.landmarks) for d in detections]
 
     def align(self, images: list[np.ndarray]) -> list[list[Face]]:
-        detections = self._detector.detect(images)
-        return [[Face(self._cropper(img, d), d.box, d.score, d.landmarks) for d in dets]
-                for img, dets in zip(images, detections)]
+        return [self.crop(img, dets) for img, dets in zip(images, self.detect(images))]
 
 
 class ResizeAligner(Aligner):
@@ -41,10 +46,15 @@ def create_aligner(name: str, *, crop: str, size: int, margin: float = 32, devic
 
     if name == "resize":
         return ResizeAligner(size)
+    from .detectors import DETECT_MAX_SIDE
+
     if name == "mtcnn":
-        return DetectingAligner(name, MTCNNDetector(device=device), make_cropper(crop, size, margin))
+        det = MTCNNDetector(device=device)
+        return DetectingAligner(name, det, make_cropper(crop, size, margin),
+                                f"mtcnn-{det.min_face_size}-{det.thresholds}-{DETECT_MAX_SIDE}")
     if name == "dlib":
-        return DetectingAligner(name, DlibHOGDetector(), make_cropper(crop, size, margin))
+        det = DlibHOGDetector()
+        return DetectingAligner(name, det, make_cropper(crop, size, margin), f"dlib-hog-{det.upsample}-{DETECT_MAX_SIDE}")
     raise InputError(f"unknown aligner {name!r}; choose one of: {', '.join(ALIGNERS)}")
 
 

@@ -29,6 +29,7 @@ class MTCNNDetector:
         from facenet_pytorch import MTCNN
 
         self.batch_size = batch_size
+        self.min_face_size, self.thresholds = min_face_size, tuple(thresholds)
         self._mtcnn = MTCNN(keep_all=True, device=device, min_face_size=min_face_size,
                             thresholds=list(thresholds), post_process=False, select_largest=True)
 
