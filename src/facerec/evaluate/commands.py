@@ -1,8 +1,6 @@
 """``facerec evaluate pairs|identify|open-set``: run a protocol, print a table, write JSON and a PNG."""
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +40,7 @@ def add_parsers(sub, add, pipeline_args) -> None:
     add(p, "--min-images", type=int, default=10, help="people with at least this many images are enrolled")
     add(p, "--trials", type=int, default=5)
     add(p, "--seed", type=int, default=0)
+    add(p, "--max-impostors", type=int, default=0, help="use at most N impostor images, sampled (quick checks)")
     common(p, "bench/results/open_set.json")
     p.set_defaults(func=cmd_open_set)
 
@@ -85,16 +84,9 @@ def cmd_pairs(args) -> int:
     r.update(embedder=args.embedder, align=args.align, margin=pipe.config.margin, metric=args.metric, flip=args.flip,
              subtract_mean=args.subtract_mean, images=len(paths), no_face_center_crop=int(emb.fallback.sum()))
     write_json(args.json, r)
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.plot(np.maximum(fpr, 1e-4), tpr, lw=2)
-    ax.set_xscale("log")
-    ax.set_xlim(1e-4, 1)
-    ax.set_xlabel("false accept rate")
-    ax.set_ylabel("true accept rate")
-    ax.set_title(f"LFW pairs ROC: {args.embedder}, acc {100 * r['accuracy_mean']:.2f}%, AUC {r['auc']:.4f}")
-    ax.grid(True, which="both", alpha=.3)
-    save_figure(fig, _plot_path(args))
+    _log_x_plot(np.maximum(fpr, 1e-4), tpr, "false accept rate", "true accept rate",
+                f"LFW pairs ROC: {args.embedder}, acc {100 * r['accuracy_mean']:.2f}%, AUC {r['auc']:.4f}",
+                _plot_path(args))
     print(f"LFW pairs ({r['pairs']} pairs, {len(r['fold_accuracy'])} folds, {r['images']} images; "
           f"{r['no_face_center_crop']} with no detected face used the central crop)")
     rows = [("embedder", args.embedder), ("align / margin", f"{args.align} / {pipe.config.margin:g}"),
@@ -108,10 +100,12 @@ def cmd_pairs(args) -> int:
     return 0
 
 
-def _load_embedded(args):
+def _load_embedded(args, select=None):
     from ..datasets import load_dataset
 
     ds = load_dataset(args.data)
+    if select is not None:
+        ds.samples = select(ds.samples)
     pipe = _pipe(args)
     results = pipe.run(ds.samples, quiet=args.quiet, desc="evaluate")
     ok = [r for r in results if r.faces]
@@ -160,20 +154,23 @@ def cmd_identify(args) -> int:
 def cmd_open_set(args) -> int:
     from .identification import open_set
 
-    ds, emb, labels, skipped = _load_embedded(args)
+    def limit_impostors(samples):
+        if not args.max_impostors:
+            return samples
+        counts = np.bincount([s.label for s in samples])
+        impostors = [i for i, s in enumerate(samples) if counts[s.label] < args.min_images]
+        rng = np.random.default_rng(args.seed)
+        drop = set(rng.permutation(impostors)[args.max_impostors:].tolist())
+        return [s for i, s in enumerate(samples) if i not in drop]
+
+    ds, emb, labels, skipped = _load_embedded(args, limit_impostors)
     r = open_set(emb, labels, min_images=args.min_images, trials=args.trials, metric=args.metric, seed=args.seed)
     grid, fnir = r.pop("_curve")
     r.update(embedder=args.embedder, align=args.align, metric=args.metric, flip=args.flip, no_face_skipped=skipped)
     write_json(args.json, r)
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.plot(grid, fnir, lw=2)
-    ax.set_xscale("log")
-    ax.set_xlabel("FPIR (impostor probes accepted as someone)")
-    ax.set_ylabel("FNIR (known probes missed or misidentified)")
-    ax.set_title(f"open-set DET: {args.embedder}, {r['known_people']} known people")
-    ax.grid(True, which="both", alpha=.3)
-    save_figure(fig, _plot_path(args))
+    _log_x_plot(grid, fnir, "FPIR (impostor probes accepted as someone)",
+                "FNIR (known probes missed or misidentified)",
+                f"open-set DET: {args.embedder}, {r['known_people']} known people", _plot_path(args))
     print(f"open-set identification: {r['known_people']} known people, {r['genuine_probes']} genuine and "
           f"{r['impostor_probes']} impostor probes, {r['trials']} trials ({skipped} images with no face skipped)")
     _table([(f"DIR @ FPIR {f}", f"{100 * r['dir_at_fpir'][f]:.2f}% (± {100 * r['dir_at_fpir_std'][f]:.2f}, "
@@ -181,6 +178,20 @@ def cmd_open_set(args) -> int:
             for f in r["dir_at_fpir"]])
     print(f"wrote {args.json} and {_plot_path(args)}")
     return 0
+
+
+def _log_x_plot(x, y, xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.plot(x, y, lw=2)
+    ax.set_xscale("log")
+    ax.set_xlim(1e-4, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=.3)
+    save_figure(fig, path)
+    plt.close(fig)
 
 
 def _table(rows) -> None:
