@@ -46,6 +46,8 @@ class ImageResult:
 class FacePipeline:
     """Aligner + embedder + cache. Build with :meth:`create`; nothing loads at import."""
 
+    SAVE_EVERY = 2000  # images between cache checkpoints
+
     def __init__(self, config: PipelineConfig, aligner: Aligner, embedder: Embedder,
                  cache: FaceCache | None = None, batch_size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS,
                  detection_cache: FaceCache | None = None):
@@ -79,6 +81,7 @@ class FacePipeline:
         """Process every sample; bad images become results with ``error`` set, never exceptions."""
         results: list[ImageResult] = [ImageResult(s, []) for s in samples]
         pending: list[tuple[int, str, np.ndarray]] = []
+        saved_at = 0
         with progress(total=len(samples), desc=desc, quiet=quiet) as bar:
             for i, sample in enumerate(samples):
                 try:
@@ -94,6 +97,10 @@ class FacePipeline:
                     bar.update(1)
                 if len(pending) >= self.batch_size:
                     self._flush(pending, results, bar)
+                    if i + 1 - saved_at >= self.SAVE_EVERY:  # an interrupted long run keeps its work
+                        self.cache.save()
+                        self.detections.save()
+                        saved_at = i + 1
             self._flush(pending, results, bar)
         self.cache.save()
         self.detections.save()
