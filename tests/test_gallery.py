@@ -114,3 +114,13 @@ def test_failed_save_keeps_earlier_file(tmp_path, gallery, monkeypatch):
         gallery.save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temp file left behind
+
+
+def test_subject_is_the_large_central_face_not_just_the_largest():
+    from facerec.align import Detection
+    from facerec.align import by_prominence
+
+    bystander = Detection((0, 0, 110, 130), 0.99)     # largest, in the corner
+    subject = Detection((80, 70, 170, 180), 0.99)     # a little smaller, centred in 250x250
+    tiny_centre = Detection((115, 115, 135, 135), 0.9)
+    assert by_prominence([bystander, tiny_centre, subject], 250, 250)[0] is subject

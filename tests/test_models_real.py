@@ -18,16 +18,16 @@ def mtcnn_margin():
     return create_aligner("mtcnn", crop="margin", size=160, margin=32, device="cpu")
 
 
-def test_mtcnn_finds_every_face_largest_first(mtcnn_margin):
+def test_mtcnn_finds_every_face_most_prominent_first(mtcnn_margin):
     require_lfw()
     a = load_image(lfw_image("Colin_Powell", 1))
     b = np.asarray(load_image(lfw_image("Serena_Williams", 1))[::2, ::2])  # half size: the smaller face
-    canvas = np.full((250, 500, 3), 128, np.uint8)
-    canvas[:, :250] = a
-    canvas[60:185, 300:425] = b
+    canvas = np.full((250, 600, 3), 128, np.uint8)
+    canvas[:, 175:425] = a  # large and central
+    canvas[60:185, 460:585] = b  # small, at the edge
     (faces,) = mtcnn_margin.align([canvas])
     assert len(faces) == 2
-    assert faces[0].box[2] <= 250 and faces[1].box[0] >= 290  # Powell (large) first, then Williams
+    assert 175 <= faces[0].box[0] and faces[0].box[2] <= 425 and faces[1].box[0] >= 450  # Powell, then Williams
     assert all(f.crop.shape == (160, 160, 3) and f.crop.dtype == np.uint8 for f in faces)
     assert faces[0].landmarks.shape == (5, 2)
 

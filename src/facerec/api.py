@@ -36,7 +36,7 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
           far: float = 0.01, flip: bool = False, quiet: bool = True) -> TrainReport:
     """Embed a labelled dataset (``.npz`` or folder-per-person) and fit a k-NN gallery.
 
-    The most prominent (largest) face of each image is enrolled; images with no face are
+    The most prominent face (large and central) of each image is enrolled; images with no face are
     listed in the report, never replaced by a resize. The open-set threshold is calibrated
     on the gallery for false-accept rate ``far`` (see :mod:`facerec.calibrate`). Writes the model (unless ``out_dir``
     and ``model_path`` are both None) and the embeddings artefact, each atomically.

@@ -29,6 +29,7 @@ class PipelineConfig:
     margin: float
     dim: int
     flip: bool = False  # test-time augmentation: mean of the crop's and its mirror's embeddings
+    face_order: str = "prominence"  # which face is an image's subject (align.by_prominence)
 
     def cache_key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -36,7 +37,7 @@ class PipelineConfig:
 
 @dataclass
 class ImageResult:
-    """What one input produced: its faces (largest first), or the error that stopped it."""
+    """What one input produced: its faces (most prominent first), or the error that stopped it."""
 
     sample: Sample
     faces: list[CachedFace]

@@ -23,7 +23,7 @@ class Verification:
 
 
 def template(results: list[ImageResult], label: str) -> np.ndarray:
-    """One unit vector for one side: the mean of the largest face of each image, renormalised."""
+    """One unit vector for one side: the mean of the most prominent face of each image, renormalised."""
     faces = [r.faces[0].embedding for r in results if r.faces]
     if not faces:
         errors = "; ".join(r.error for r in results if r.error)

@@ -42,7 +42,7 @@ class Aligner(ABC):
 
     @abstractmethod
     def align(self, images: list[np.ndarray]) -> list[list[Face]]:
-        """For each uint8 (H, W, 3) image, its faces, most prominent (largest) first; [] if none."""
+        """For each uint8 (H, W, 3) image, its faces, most prominent first; [] if none."""
 
 
 def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:

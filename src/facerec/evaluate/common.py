@@ -16,7 +16,7 @@ from ..pipeline import FacePipeline
 
 @dataclass
 class Embedded:
-    """Embeddings of ``paths`` (largest face), float32 (n, d); ``fallback`` marks images where
+    """Embeddings of ``paths`` (most prominent face), float32 (n, d); ``fallback`` marks images where
     no face was detected and the central crop was embedded instead (reported, never hidden)."""
 
     embeddings: np.ndarray
