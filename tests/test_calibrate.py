@@ -50,3 +50,19 @@ def test_small_gallery_falls_back_and_says_why():
     assert cos.threshold == pytest.approx(1.1 ** 2 / 2)
     with pytest.raises(ValueError):
         calibrate(x, y, far=0, default_euclidean=1.0)
+
+
+def test_calibration_only_applies_to_the_alignment_it_was_measured_on():
+    from conftest import FAKE  # registers the fake embedder
+    from facerec.calibrate import Calibration, resolve_threshold
+    from facerec.gallery import Gallery
+
+    x, y = clusters(people=3, per=2)
+    g = Gallery(pipeline={"embedder": FAKE.name, "aligner": "resize"}).fit(x, y, ["a", "b", "c"], list("012345"))
+    g.calibration = Calibration(0.7, "calibrated", far=0.01).to_dict()
+    assert resolve_threshold(g, align="resize").source == "calibrated"
+    other = resolve_threshold(g, align="mtcnn")
+    assert other.source == "default" and other.threshold == FAKE.default_threshold
+    assert "calibrated with --align resize, this run aligns with --align mtcnn" in other.describe()
+    assert resolve_threshold(g, closed_set=True) is None
+    assert resolve_threshold(g, threshold=0.9).source == "explicit"

@@ -189,5 +189,5 @@ def identify_image(image: str | os.PathLike | bytes, gallery: Gallery, *, pipeli
     result = pipe.run([sample])[0]
     if result.error:
         raise ImageError(result.error)
-    return _report(result, gallery, topk, resolve_threshold(gallery, threshold=threshold,
-                                                            closed_set=closed_set)).faces
+    cal = resolve_threshold(gallery, threshold=threshold, closed_set=closed_set, align=pipe.config.aligner)
+    return _report(result, gallery, topk, cal).faces

@@ -95,22 +95,26 @@ def calibrate(embeddings: np.ndarray, labels: np.ndarray, *, far: float = 0.01, 
     return Calibration(threshold, "calibrated", far, len(genuine), len(impostor), tar)
 
 
-def resolve_threshold(gallery, *, threshold: float | None = None, closed_set: bool = False) -> Calibration | None:
+def resolve_threshold(gallery, *, threshold: float | None = None, closed_set: bool = False,
+                      align: str | None = None) -> Calibration | None:
     """The threshold a query uses: none for ``closed_set``; ``threshold`` when given; else the
-    gallery's calibration; else (an older or uncalibrated model) the embedder's default."""
+    gallery's calibration when the query is aligned as the gallery was; else the embedder's
+    default (a calibration measured under one alignment does not transfer to another)."""
     if closed_set:
         return None
     if threshold is not None:
         if threshold <= 0:
             raise ValueError(f"--threshold must be > 0, got {threshold}")
         return Calibration(float(threshold), "explicit")
-    if gallery.calibration:
+    trained_align = gallery.pipeline.get("aligner")
+    if gallery.calibration and (align is None or align == trained_align):
         return Calibration.from_dict(gallery.calibration)
     from .embed import get_spec
 
     spec = get_spec(gallery.pipeline["embedder"])
-    return Calibration(default_threshold(spec.default_threshold, gallery.metric), "default",
-                       reason="the model holds no calibration")
+    reason = ("the model holds no calibration" if not gallery.calibration else
+              f"the model was calibrated with --align {trained_align}, this run aligns with --align {align}")
+    return Calibration(default_threshold(spec.default_threshold, gallery.metric), "default", reason=reason)
 
 
 def default_threshold(euclidean_threshold: float, metric: str) -> float:

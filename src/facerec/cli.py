@@ -142,7 +142,8 @@ def cmd_infer(args) -> int:
     from .calibrate import resolve_threshold
 
     try:
-        calibration = resolve_threshold(gallery, threshold=args.threshold, closed_set=args.closed_set)
+        calibration = resolve_threshold(gallery, threshold=args.threshold, closed_set=args.closed_set,
+                                        align=args.align)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     report = infer(args.input, gallery, pipe, topk=args.topk, calibration=calibration, quiet=args.quiet)
@@ -240,7 +241,7 @@ def cmd_verify(args) -> int:
         pipe = pipeline_for_model(gallery, align=args.align, margin=args.margin, embedder=args.embedder,
                                   weights=args.weights, device=args.device, art_dir=args.art_dir,
                                   batch_size=args.batch_size)
-        cal = resolve_threshold(gallery, threshold=args.threshold)
+        cal = resolve_threshold(gallery, threshold=args.threshold, align=args.align)
     else:
         embedder = args.embedder or "facenet-vggface2"
         metric = args.metric or "euclidean"
