@@ -27,7 +27,7 @@ demo: setup
 
 # Every test, slow ones included (real models on real LFW images; about 15 minutes on 2 cores).
 test: setup
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -rfEsP
 
 # Unit tests only (fake embedder, seconds).
 test-fast: setup

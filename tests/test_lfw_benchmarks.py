@@ -39,7 +39,7 @@ def test_evaluate_pairs_contract_and_floor(env, embedder, capsys):
 def test_evaluate_open_set_contract(env, capsys):
     out = env / "open_set.json"
     assert main(["evaluate", "open-set", "--data", str(LFW_DIR), "--min-images", "40", "--max-impostors", "300",
-                 "--trials", "3", "--embedder", "dlib", "--align", "mtcnn", "--art_dir", str(env / "art"),
+                 "--trials", "3", "--embedder", "facenet-casia", "--align", "mtcnn", "--art_dir", str(env / "art"),
                  "--json", str(out), "--quiet"]) == 0
     r = json.loads(out.read_text())
     assert {"dir_at_fpir", "known_people", "genuine_probes", "impostor_probes", "trials"} <= set(r)
