@@ -9,7 +9,7 @@ from .base import Embedder, EmbedderSpec, l2_normalize, register_embedder
 
 DLIB = EmbedderSpec(
     name="dlib", dim=128, input_size=150, crop="dlib-chip",
-    weights_id="dlib_face_recognition_resnet_model_v1", default_threshold=0.60,
+    weights_id="dlib_face_recognition_resnet_model_v1", default_threshold=0.43,  # LFW pairs EER (L2-normalised)
     description="dlib ResNet-34 face descriptor (offline, from face_recognition_models)")
 
 
