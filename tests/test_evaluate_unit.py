@@ -68,3 +68,13 @@ def test_open_set_dir_at_fpir():
     assert r["dir_at_fpir"]["0.01"] > 0.8 and r["dir_at_fpir"]["0.01"] >= r["dir_at_fpir"]["0.001"]
     with pytest.raises(DataError):
         open_set(known, ky, min_images=10)  # no impostors
+
+
+def test_single_fold_chooses_its_threshold_on_itself():
+    from facerec.evaluate.pairs import Pair
+
+    x, _ = clusters(people=4, per=2, seed=7)
+    emb = {str(i): v for i, v in enumerate(x)}
+    pairs = [Pair(0, "0", "1", True), Pair(0, "2", "3", True), Pair(0, "0", "2", False), Pair(0, "4", "7", False)]
+    r = evaluate_pairs(pairs, emb)
+    assert r["threshold_on_same_fold"] is True and len(r["fold_accuracy"]) == 1

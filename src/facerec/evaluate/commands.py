@@ -89,6 +89,8 @@ def cmd_pairs(args) -> int:
                 _plot_path(args))
     print(f"LFW pairs ({r['pairs']} pairs, {len(r['fold_accuracy'])} folds, {r['images']} images; "
           f"{r['no_face_center_crop']} with no detected face used the central crop)")
+    if r["threshold_on_same_fold"]:
+        print("  one fold only: its threshold was chosen on the same pairs, so accuracy is optimistic")
     rows = [("embedder", args.embedder), ("align / margin", f"{args.align} / {pipe.config.margin:g}"),
             ("metric, flip, mean-sub", f"{args.metric}, {args.flip}, {args.subtract_mean}"),
             ("accuracy", f"{100 * r['accuracy_mean']:.2f}% ± {100 * r['accuracy_std']:.2f}"),

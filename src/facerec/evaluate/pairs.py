@@ -82,8 +82,9 @@ def evaluate_pairs(pairs: list[Pair], embeddings: dict[str, np.ndarray], *, metr
     folds = np.array([p.fold for p in pairs])
     accs, thresholds = [], []
     all_dist = np.zeros(len(pairs), np.float32)
+    single = len(np.unique(folds)) == 1  # one fold: its threshold can only come from itself (optimistic)
     for f in np.unique(folds):
-        train, test = folds != f, folds == f
+        train, test = (folds == f if single else folds != f), folds == f
         if subtract_mean:  # the mean face embedding of the training folds, as FaceNet's evaluation does
             mu = np.concatenate([a[train], b[train]]).mean(axis=0)
             fa, fb = l2_normalize(a - mu), l2_normalize(b - mu)
@@ -97,7 +98,8 @@ def evaluate_pairs(pairs: list[Pair], embeddings: dict[str, np.ndarray], *, metr
     roc = roc_metrics(all_dist, same)
     return {"accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)), "fold_accuracy": accs,
             "fold_threshold": thresholds, "auc": roc["auc"], "eer": roc["eer"], "eer_threshold": roc["eer_threshold"],
-            "tar_at_far": roc["tar_at_far"], "pairs": len(pairs), "roc": roc["roc"]}
+            "tar_at_far": roc["tar_at_far"], "pairs": len(pairs), "threshold_on_same_fold": single,
+            "roc": roc["roc"]}
 
 
 def _rowwise(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
