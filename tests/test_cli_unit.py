@@ -112,6 +112,9 @@ def test_bad_options_are_clear(synthetic_npz, tmp_path, capsys):
     code, _, err = run(capsys, "train", "--data", str(synthetic_npz), "--embedder", "fake", "--k", "0",
                        "--out_dir", str(tmp_path))
     assert code == 2 and "k must be >= 1" in err
+    code, _, err = run(capsys, "train", "--data", str(synthetic_npz), "--embedder", "fake", "--far", "5",
+                       "--out_dir", str(tmp_path))
+    assert code == 2 and "--far must be between 0 and 1" in err
 
 
 def test_seed_spellings_and_dashed_spellings_both_work(tmp_path, synthetic_npz, capsys):

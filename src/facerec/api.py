@@ -41,6 +41,8 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
     on the gallery for false-accept rate ``far`` (see :mod:`facerec.calibrate`). Writes the model (unless ``out_dir``
     and ``model_path`` are both None) and the embeddings artefact, each atomically.
     """
+    if not 0 < far < 1:
+        raise InputError(f"--far must be between 0 and 1 (a rate, e.g. 0.01), got {far}")
     dataset = load_dataset(data)
     gallery = Gallery(k=k, metric=metric)  # validates k and metric before any model loads
     pipe = FacePipeline.create(embedder=embedder, align=align, margin=margin, weights=weights, device=device,
