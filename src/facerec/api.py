@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,7 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
     emb = np.stack([r.faces[0].embedding for r in keep])
     labels = np.array([r.sample.label for r in keep])
     ids = [r.sample.id for r in keep]
-    gallery.pipeline = _pipeline_dict(pipe)
+    gallery.pipeline = asdict(pipe.config)
     gallery.fit(emb, labels, dataset.names, ids)
     gallery.calibration = calibrate(emb, labels, far=far, metric=metric,
                                     default_euclidean=pipe.embedder.spec.default_threshold).to_dict()
@@ -72,12 +72,6 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
         np.savez(buf, embeddings=emb, labels=labels, ids=np.array(ids, dtype=str))
         atomic_write_bytes(artifact, buf.getvalue())
     return TrainReport(gallery, saved, artifact, len(results), len(keep), len(set(labels.tolist())), no_face, errors)
-
-
-def _pipeline_dict(pipe: FacePipeline) -> dict:
-    from dataclasses import asdict
-
-    return asdict(pipe.config)
 
 
 def load_model(path: str | os.PathLike) -> Gallery:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..calibrate import pairwise_distances
 from ..errors import DataError
 from ..embed.base import l2_normalize
 
@@ -108,5 +107,3 @@ def _rowwise(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
         return (1 - sim).astype(np.float32)
     return np.sqrt(np.maximum(2 - 2 * sim, 0)).astype(np.float32)
 
-
-__all__ = ["Pair", "read_pairs", "evaluate_pairs", "best_threshold", "roc_metrics", "pairwise_distances"]
