@@ -106,4 +106,3 @@ def _rowwise(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
     if metric == "cosine":
         return (1 - sim).astype(np.float32)
     return np.sqrt(np.maximum(2 - 2 * sim, 0)).astype(np.float32)
-
