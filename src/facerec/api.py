@@ -33,18 +33,21 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
           margin: float = 32, k: int = 3, metric: str = "euclidean", weights: str | None = None,
           device: str = "auto", batch_size: int = 64, out_dir: str | os.PathLike | None = "models",
           model_path: str | os.PathLike | None = None, art_dir: str | os.PathLike | None = "artifacts",
-          far: float = 0.01, flip: bool = False, quiet: bool = True) -> TrainReport:
+          far: float = 0.01, flip: bool = False, index: str = "exact", index_params: dict | None = None,
+          quiet: bool = True) -> TrainReport:
     """Embed a labelled dataset (``.npz`` or folder-per-person) and fit a k-NN gallery.
 
     The most prominent face (large and central) of each image is enrolled; images with no face are
     listed in the report, never replaced by a resize. The open-set threshold is calibrated
-    on the gallery for false-accept rate ``far`` (see :mod:`facerec.calibrate`). Writes the model (unless ``out_dir``
+    on the gallery for false-accept rate ``far`` (see :mod:`facerec.calibrate`). ``index`` picks the
+    search backend (see :mod:`facerec.index`), stored with the model. Writes the model (unless ``out_dir``
     and ``model_path`` are both None) and the embeddings artefact, each atomically.
     """
     if not 0 < far < 1:
         raise InputError(f"--far must be between 0 and 1 (a rate, e.g. 0.01), got {far}")
     dataset = load_dataset(data)
-    gallery = Gallery(k=k, metric=metric)  # validates k and metric before any model loads
+    # validates k, metric and the index before any model loads
+    gallery = Gallery(k=k, metric=metric, index=index, index_params=index_params)
     pipe = FacePipeline.create(embedder=embedder, align=align, margin=margin, weights=weights, device=device,
                                art_dir=str(art_dir) if art_dir else None, batch_size=batch_size, flip=flip)
     results = pipe.run(dataset.samples, quiet=quiet, desc="train")

@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add(p, "--metric", choices=("euclidean", "cosine"), default="euclidean")
     _add(p, "--far", type=float, default=0.01,
          help="target false-accept rate for the open-set threshold calibrated on the gallery (default 0.01)")
+    _add(p, "--index", choices=("exact", "faiss-hnsw", "faiss-ivf"), default="exact",
+         help="search backend stored with the model: exact (default), or approximate faiss for large galleries")
+    _add(p, "--index-param", action="append", metavar="KEY=VALUE",
+         help="backend option, repeatable (faiss-hnsw: m, ef_construction, ef_search; faiss-ivf: nlist, nprobe)")
     _pipeline_args(p, embedder_default="facenet-vggface2")
     p.set_defaults(func=cmd_train)
 
@@ -110,13 +114,15 @@ def cmd_prepare_lfw(args) -> int:
 
 def cmd_train(args) -> int:
     from .api import train
+    from .index import parse_index_params
 
     r = train(args.data, embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
               k=args.k, metric=args.metric, weights=args.weights, device=args.device, batch_size=args.batch_size,
               out_dir=args.out_dir, model_path=args.model, art_dir=args.art_dir, far=args.far, flip=args.flip,
-              quiet=args.quiet)
+              index=args.index, index_params=parse_index_params(args.index_param), quiet=args.quiet)
+    g = r.gallery
     print(f"enrolled {r.enrolled}/{r.images} images of {r.people} people "
-          f"({r.gallery.pipeline['embedder']}, align {r.gallery.pipeline['aligner']}, k={r.gallery.k}, {r.gallery.metric})")
+          f"({g.pipeline['embedder']}, align {g.pipeline['aligner']}, k={g.k}, {g.metric}, index {g.index})")
     if r.no_face:
         shown = ", ".join(r.no_face[:10]) + (" ..." if len(r.no_face) > 10 else "")
         print(f"no face found in {len(r.no_face)} images (not enrolled): {shown}")
@@ -189,7 +195,7 @@ def _print_table(report, gallery) -> None:
                 mark = "  [correct]" if p.label == img.label else "  [WRONG]"
             answer = f"unknown (nearest: {p.candidate})" if p.unknown else p.name
             print(f"{img.file} face {f.face} {_fmt_box(f.box)}: {answer}  distance {p.distance:.4f}  "
-                  f"votes {p.votes}/{gallery.knn_.n_neighbors}{truth if f.face == 0 else ''}{mark}")
+                  f"votes {p.votes}/{min(gallery.k, len(gallery))}{truth if f.face == 0 else ''}{mark}")
             for rank, n in enumerate(p.neighbors, 1):
                 print(f"    {rank}. {n.name:<28} {n.distance:.4f}  (sample {n.sample_id})")
     correct, total = report.accuracy()

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError, ModelFileError, NotFittedError
+from .index import create_index
 from .paths import atomic_write_bytes
 
 FORMAT = "facerec-gallery"
@@ -30,14 +31,19 @@ class Gallery:
         k: neighbours that vote (the seed's k-NN, default 3).
         metric: ``euclidean`` or ``cosine`` distance between embeddings.
         pipeline: the :class:`~facerec.pipeline.PipelineConfig` fields, as a dict.
+        index: search backend (``exact``, ``faiss-hnsw``, ``faiss-ivf``) and ``index_params`` its
+            options; both are saved with the model.
     """
 
-    def __init__(self, *, k: int = 3, metric: str = "euclidean", pipeline: dict | None = None):
+    def __init__(self, *, k: int = 3, metric: str = "euclidean", pipeline: dict | None = None,
+                 index: str = "exact", index_params: dict | None = None):
         if k < 1:
             raise InputError(f"k must be >= 1, got {k}")
         if metric not in METRICS:
             raise InputError(f"metric must be one of {METRICS}, got {metric!r}")
         self.k, self.metric, self.pipeline = k, metric, dict(pipeline or {})
+        self.index, self.index_params = index, dict(index_params or {})
+        create_index(index, metric=metric, **self.index_params)  # a bad backend or option fails here, not at fit
         self.extra: dict = {}
         self.calibration: dict | None = None  # a Calibration as a dict, set by train
 
@@ -57,11 +63,12 @@ class Gallery:
         return self
 
     def _build_index(self) -> None:
-        from sklearn.neighbors import KNeighborsClassifier
+        self.index_ = create_index(self.index, metric=self.metric, **self.index_params).build(self.embeddings_)
 
-        k = min(self.k, len(self.embeddings_))
-        self.knn_ = KNeighborsClassifier(n_neighbors=k, metric=self.metric, algorithm="brute")
-        self.knn_.fit(self.embeddings_, self.labels_)
+    def kneighbors(self, embeddings: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Distances float32 (m, n') and gallery indices int64 (m, n'), nearest first; n' = min(n, len)."""
+        self.check_fitted()
+        return self.index_.search(embeddings, n)
 
     def check_fitted(self) -> None:
         if not hasattr(self, "embeddings_"):
@@ -81,7 +88,8 @@ class Gallery:
         self.check_fitted()
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "facerec_version": __version__,
                 "k": self.k, "metric": self.metric, "pipeline": self.pipeline, "names": self.names_,
-                "calibration": self.calibration, "extra": self.extra}
+                "calibration": self.calibration, "extra": self.extra,
+                "index": {"backend": self.index, "params": self.index_params}}
         buf = io.BytesIO()
         np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
                  embeddings=self.embeddings_, labels=self.labels_,
@@ -112,7 +120,9 @@ class Gallery:
         if meta.get("format_version", 0) > FORMAT_VERSION:
             raise ModelFileError(f"{path}: made by a newer facerec (format {meta['format_version']}); upgrade facerec")
         try:
-            g = cls(k=int(meta["k"]), metric=meta["metric"], pipeline=meta["pipeline"])
+            index = meta.get("index") or {"backend": "exact", "params": {}}  # files from before backends
+            g = cls(k=int(meta["k"]), metric=meta["metric"], pipeline=meta["pipeline"],
+                    index=index["backend"], index_params=index["params"])
             g.extra = meta.get("extra", {})
             g.calibration = meta.get("calibration")
             g.fit(emb, labels, meta["names"], ids.tolist())

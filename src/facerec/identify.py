@@ -67,11 +67,12 @@ def identify(gallery: Gallery, embeddings: np.ndarray, *, topk: int = 5,
         raise ValueError(f"expected embeddings of shape (n, {gallery.dim}), got {emb.shape}")
     if len(emb) == 0:
         return []
-    k = gallery.knn_.n_neighbors
-    n = min(max(k, topk), len(gallery))
-    dist, idx = gallery.knn_.kneighbors(emb, n_neighbors=n)
+    k = min(gallery.k, len(gallery))
+    dist, idx = gallery.kneighbors(emb, max(k, topk))
     out = []
     for drow, irow in zip(dist, idx):
+        keep = irow >= 0  # an approximate index may find fewer neighbours than asked
+        drow, irow = drow[keep], irow[keep]
         labels = gallery.labels_[irow]
         voters = labels[:k]
         counts = np.bincount(voters, minlength=len(gallery.names_))

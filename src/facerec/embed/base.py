@@ -82,10 +82,21 @@ def get_spec(name: str) -> EmbedderSpec:
         raise InputError(f"unknown embedder {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def create_embedder(name: str, *, weights: str | None = None, device: str = "auto") -> Embedder:
-    """Build the embedder registered as ``name``; weights load now, not at import."""
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def create_embedder(name: str, *, weights: str | None = None, device: str = "auto", precision: str = "fp32",
+                    compile: bool = False) -> Embedder:
+    """Build the embedder registered as ``name``; weights load now, not at import.
+
+    ``precision`` bf16/fp16 and ``compile`` (``torch.compile``) are speed options of the PyTorch
+    embedders; fp32 is the reference. A backend that cannot honour them says so.
+    """
     spec = get_spec(name)
-    return _REGISTRY[name][1](spec, weights=weights, device=device)
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    options = {} if (precision == "fp32" and not compile) else {"precision": precision, "compile": compile}
+    return _REGISTRY[name][1](spec, weights=weights, device=device, **options)
 
 
 def _load_builtins() -> None:

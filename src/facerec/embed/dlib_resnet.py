@@ -29,7 +29,10 @@ class DlibEmbedder(Embedder):
         return l2_normalize(np.array([np.asarray(v) for v in vectors], np.float32))
 
 
-def _load(spec: EmbedderSpec, *, weights: str | None, device: str) -> Embedder:
+def _load(spec: EmbedderSpec, *, weights: str | None, device: str, precision: str = "fp32",
+          compile: bool = False) -> Embedder:
+    if precision != "fp32" or compile:
+        raise WeightsError("the dlib embedder has no --precision or --compile options (dlib runs its own fp32 CPU code)")
     if device not in ("auto", "cpu"):
         raise WeightsError("the dlib embedder runs on the CPU in this build; use --device cpu or auto")
     return DlibEmbedder(spec, weights or dlib_model_path(RESNET))

@@ -22,9 +22,16 @@ CASIA = EmbedderSpec(
 
 
 class FaceNetEmbedder(Embedder):
-    """InceptionResnetV1 with fixed image standardisation ((x - 127.5) / 128), as trained."""
+    """InceptionResnetV1 with fixed image standardisation ((x - 127.5) / 128), as trained.
 
-    def __init__(self, spec: EmbedderSpec, state_dict: dict, device: str, batch_size: int = 64):
+    ``precision`` bf16 or fp16 runs the network in that type (tensor cores on a GPU; on a CPU only
+    with AVX-512 BF16 / AMX, elsewhere it is slower than fp32); embeddings come back float32 and
+    L2-normalised.
+    ``compile`` wraps the network in ``torch.compile`` (minutes of compilation on first use).
+    """
+
+    def __init__(self, spec: EmbedderSpec, state_dict: dict, device: str, batch_size: int = 64,
+                 precision: str = "fp32", compile: bool = False):
         import torch
         from facenet_pytorch import InceptionResnetV1
 
@@ -38,22 +45,34 @@ class FaceNetEmbedder(Embedder):
                    and not k.endswith("num_batches_tracked")]
         if missing:
             raise WeightsError(f"{spec.name}: weights lack {len(missing)} tensors, e.g. {missing[:3]}")
-        self.model = model.eval().to(device)
+        self.precision = precision
+        self._dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        # channels-last in every precision: oneDNN runs it ~30% faster on an AVX2 CPU (same results
+        # to 1e-7), and tensor cores want it on a GPU
+        model = model.eval().to(device).to(self._dtype).to(memory_format=torch.channels_last)
+        self.model = torch.compile(model) if compile else model
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         import torch
 
         crops = self._check_crops(crops)
         out = np.empty((len(crops), self.spec.dim), np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(crops), self.batch_size):
-                batch = torch.from_numpy(crops[start:start + self.batch_size]).to(self.device)
-                x = (batch.permute(0, 3, 1, 2).float() - 127.5) / 128.0
-                out[start:start + len(batch)] = self.model(x).float().cpu().numpy()
+        for start in range(0, len(crops), self.batch_size):
+            batch = torch.from_numpy(crops[start:start + self.batch_size]).to(self.device)
+            out[start:start + len(batch)] = self.embed_tensor(batch.permute(0, 3, 1, 2)).cpu().numpy()
         return l2_normalize(out)
 
+    def embed_tensor(self, x):
+        """float or uint8 (n, 3, 160, 160) RGB 0..255 on the device -> float32 (n, 512) L2-normalised
+        on the device (the GPU pipeline's path: no copy to the host)."""
+        import torch
 
-def _load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str) -> Embedder:
+        with torch.inference_mode():
+            x = ((x.float() - 127.5) / 128.0).to(self._dtype).contiguous(memory_format=torch.channels_last)
+            return torch.nn.functional.normalize(self.model(x).float(), dim=1)
+
+
+def _load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str, **options) -> Embedder:
     import torch
 
     cached = torch_home() / "checkpoints" / Path(VGGFACE2_URL).name
@@ -76,10 +95,10 @@ def _load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str) -> E
         state = torch.load(path, map_location="cpu", weights_only=True)  # refuses pickled code
     except Exception as exc:
         raise WeightsError(f"{path}: not a facenet-pytorch state dict ({exc})") from None
-    return FaceNetEmbedder(spec, state, resolve_device(device))
+    return FaceNetEmbedder(spec, state, resolve_device(device), **options)
 
 
-def _load_casia(spec: EmbedderSpec, *, weights: str | None, device: str) -> Embedder:
+def _load_casia(spec: EmbedderSpec, *, weights: str | None, device: str, **options) -> Embedder:
     from facenet_pytorch import InceptionResnetV1
 
     from .casia_weights import casia_state_dict
@@ -93,7 +112,7 @@ def _load_casia(spec: EmbedderSpec, *, weights: str | None, device: str) -> Embe
             raise WeightsError(f"--weights {weights}: cannot load ({exc})") from None
     else:
         state = casia_state_dict(InceptionResnetV1(pretrained=None, classify=False))
-    return FaceNetEmbedder(spec, state, resolve_device(device))
+    return FaceNetEmbedder(spec, state, resolve_device(device), **options)
 
 
 register_embedder(VGGFACE2, _load_vggface2)

@@ -1,0 +1,210 @@
+"""Train-time embedding throughput on LFW: per stage and end to end, against the original's way.
+
+The baseline is the original project's pipeline, measured in the same run on (a prefix of) the
+same images: PIL decode, facenet-pytorch's MTCNN called one image at a time, then
+InceptionResnetV1 in fp32 batches of 64. The fast path is :class:`facerec.batch_pipeline.BatchPipeline`.
+
+    python bench/pipeline.py --device cpu --limit 500 --json bench/results/pipeline_cpu.json
+    python bench/pipeline.py --device cuda --json bench/results/pipeline_cuda.json
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import machine, print_table, write_json  # noqa: E402
+
+
+def lfw_paths(lfw_dir: str | None, limit: int) -> list[str]:
+    candidates = [lfw_dir] if lfw_dir else [
+        os.path.join(os.environ.get("SCIKIT_LEARN_DATA", ""), "lfw_home", "lfw_funneled"),
+        str(ROOT.parent / "shared" / "data" / "lfw_home" / "lfw_funneled"),
+        str(ROOT / "shared" / "data" / "lfw_home" / "lfw_funneled")]
+    for d in candidates:
+        if d and Path(d).is_dir():
+            paths = sorted(str(p) for p in Path(d).glob("*/*.jpg"))
+            return paths[:limit] if limit else paths
+    raise SystemExit(f"no LFW images found in {candidates}; pass --lfw-dir")
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str) -> float:
+    sync(device)
+    t = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t
+
+
+def make_embedder(name: str, device: str, precision: str, compile: bool):
+    """The named embedder; where its weights cannot be had offline, InceptionResnetV1 with random
+    weights (the same compute, so the same speed; said in the JSON)."""
+    from facerec.embed import create_embedder
+    from facerec.errors import FacerecError
+
+    try:
+        return create_embedder(name, device=device, precision=precision, compile=compile), name
+    except FacerecError as exc:
+        import torch
+        from facenet_pytorch import InceptionResnetV1
+
+        from facerec.embed.facenet import CASIA, FaceNetEmbedder
+
+        print(f"note: {exc}; timing random InceptionResnetV1 weights instead", flush=True)
+        torch.manual_seed(0)
+        return FaceNetEmbedder(CASIA, InceptionResnetV1().state_dict(), device, precision=precision,
+                               compile=compile), "random-weights"
+
+
+def baseline(paths: list[str], device: str, embedder) -> float:
+    """The original's way: one image at a time through facenet-pytorch's MTCNN, FaceNet fp32 in 64s."""
+    import torch
+    from facenet_pytorch import MTCNN
+    from PIL import Image
+
+    mtcnn = MTCNN(image_size=160, device=device)
+    net = embedder.model if embedder.precision == "fp32" else None
+    if net is None:
+        raise SystemExit("baseline needs the fp32 embedder")
+
+    def run():
+        faces = []
+        for p in paths:
+            face = mtcnn(Image.open(p).convert("RGB"))
+            if face is not None:
+                faces.append(face)
+        with torch.inference_mode():
+            for s in range(0, len(faces), 64):
+                net(torch.stack(faces[s:s + 64]).to(device)).cpu()
+
+    return len(paths) / timed(run, device)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--limit", type=int, default=0, help="first N LFW images (0 = all 13,233)")
+    ap.add_argument("--baseline-limit", type=int, default=1000,
+                    help="images the baseline runs on (a prefix of the same images; 0 = all)")
+    ap.add_argument("--lfw-dir", default=None)
+    ap.add_argument("--embedder", default="facenet-casia")
+    ap.add_argument("--precision", default="auto", help="fp32, bf16, fp16; auto = bf16 on CUDA, else fp32")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the embedder (compile time is reported)")
+    ap.add_argument("--batch-size", type=int, default=0, help="detection batch (0 = 512 on CUDA, 64 on CPU)")
+    ap.add_argument("--embed-batch", type=int, default=0, help="embedding-only batch (0 = 2048 CUDA, 64 CPU)")
+    ap.add_argument("--workers", type=int, default=0, help="decode threads (0 = CPU count)")
+    ap.add_argument("--decoder", default="auto", help="pil or nvjpeg (auto = nvjpeg on CUDA)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from facerec.batch_pipeline import BatchPipeline
+
+    cuda = args.device.startswith("cuda")
+    precision = args.precision if args.precision != "auto" else ("bf16" if cuda else "fp32")
+    batch = args.batch_size or (512 if cuda else 64)
+    embed_batch = args.embed_batch or (2048 if cuda else 64)
+    workers = args.workers or os.cpu_count() or 2
+    decoder = args.decoder if args.decoder != "auto" else ("nvjpeg" if cuda else "pil")
+    paths = lfw_paths(args.lfw_dir, args.limit)
+    base_paths = paths[:args.baseline_limit] if args.baseline_limit else paths
+    print(f"{len(paths)} LFW images on {args.device} ({machine().get('gpu') or machine()['cpu']}); "
+          f"precision {precision}, detection batch {batch}, decoder {decoder}, {workers} workers", flush=True)
+
+    ref_embedder, weights = make_embedder(args.embedder, args.device, "fp32", False)
+    baseline(base_paths[:8], args.device, ref_embedder)  # warm-up: first calls allocate and plan
+    base = baseline(base_paths, args.device, ref_embedder)
+    print(f"baseline (original's way, {len(base_paths)} images): {base:.1f} img/s", flush=True)
+
+    embedder, _ = make_embedder(args.embedder, args.device, precision, args.compile)
+    pipe = BatchPipeline(embedder=embedder, device=args.device, batch_size=batch, workers=workers, decoder=decoder)
+    compile_s = None
+    if args.compile:
+        x = torch.rand(embed_batch, 3, 160, 160, device=args.device) * 255
+        compile_s = timed(lambda: pipe.embedder.embed_tensor(x), args.device)
+        print(f"torch.compile: first call {compile_s:.0f} s", flush=True)
+
+    stages = {}
+    with ThreadPoolExecutor(workers) as pool:
+        pipe.decode(paths[:64], pool)  # warm-up
+        t = time.perf_counter()
+        decoded = []
+        for s in range(0, len(paths), batch):
+            decoded += pipe.decode(paths[s:s + batch], pool)
+        sync(args.device)
+        stages[f"decode_{decoder}"] = len(paths) / (time.perf_counter() - t)
+        if decoder != "pil":
+            pil = BatchPipeline.__new__(BatchPipeline)
+            pil.decoder, pil.max_pixels = "pil", pipe.max_pixels
+            stages["decode_pil"] = len(paths) / timed(lambda: pil.decode(paths, pool), args.device)
+
+    # detection + alignment alone: decoded images already on the device
+    imgs = [d for d in decoded if not isinstance(d, Exception)]
+    batches = [pipe._stack(imgs[s:s + batch]) for s in range(0, len(imgs), batch)]
+    pipe.detector.detect_tensor(batches[0][:8])  # warm-up
+
+    def detect_all():
+        from facerec.batch_pipeline import _subject
+
+        for b in batches:
+            boxes, _, _, owner = pipe.detector.detect_tensor(b)
+            pick = _subject(boxes, owner, len(b), b.shape[3], b.shape[2])
+            crops.append(pipe.detector.crop(b, boxes[pick], owner[pick], 160, pipe.margin))
+
+    crops: list = []
+    stages["detect_align"] = len(imgs) / timed(detect_all, args.device)
+    del batches
+
+    # embedding alone: crops at the embedding batch size
+    all_crops = torch.cat(crops)
+    reps = max(1, (len(paths) + len(all_crops) - 1) // len(all_crops))
+    feed = all_crops.repeat(reps, 1, 1, 1)[:max(len(paths), embed_batch)]
+    pipe.embedder.embed_tensor(feed[:embed_batch])  # warm-up (cuDNN / oneDNN plans)
+
+    def embed_all():
+        for s in range(0, len(feed), embed_batch):
+            pipe.embedder.embed_tensor(feed[s:s + embed_batch])
+
+    stages[f"embed_{precision}"] = len(feed) / timed(embed_all, args.device)
+    del feed, all_crops, crops
+
+    pipe.run(paths[:batch])  # warm-up
+    t = time.perf_counter()
+    result = pipe.run(paths)
+    sync(args.device)
+    e2e = len(paths) / (time.perf_counter() - t)
+    stages["end_to_end"] = e2e
+
+    rows = [{"stage": k, "img_s": v} for k, v in stages.items()] + [{"stage": "baseline (original)", "img_s": base}]
+    print()
+    print_table(rows, ["stage", "img_s"])
+    print(f"\nend to end {e2e:.1f} img/s = {e2e / base:.2f}x the original's way; faces found in "
+          f"{int(result.found.sum())}/{len(paths)} images, {len(result.errors)} unreadable")
+    write_json(args.json, {"device": args.device, "machine": machine(), "images": len(paths),
+                           "baseline_images": len(base_paths), "baseline_img_s": base, "img_s": e2e,
+                           "speedup": e2e / base, "stages": stages, "precision": precision, "weights": weights,
+                           "detection_batch": batch, "embed_batch": embed_batch, "decoder": decoder,
+                           "workers": workers, "compile_s": compile_s,
+                           "faces_found": int(result.found.sum())})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

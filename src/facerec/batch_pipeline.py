@@ -1,0 +1,172 @@
+"""The throughput path: image files -> subject face -> embedding, for archives and benchmarks.
+
+Decoding (CPU worker threads, or nvJPEG on a GPU), detection (:class:`BatchedMTCNN`, every step a
+tensor operation) and embedding (bf16/fp16 channels-last when asked) overlap: while the device
+works on one batch, the workers decode the next. Images stay on the device from decode to
+embedding. Same weights and geometry as :class:`facerec.pipeline.FacePipeline` with ``mtcnn``.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .align.mtcnn_batched import BatchedMTCNN
+from .embed import create_embedder
+from .embed.base import resolve_device
+from .errors import FacerecError, InputError
+from .images import DEFAULT_MAX_PIXELS, load_image
+
+BATCH_PIXELS = 64e6  # pixels per detection batch: bounds device memory when photos are large
+
+
+@dataclass
+class BatchResult:
+    """``embeddings`` float32 (n, d) of each path's most prominent face (rows of zeros where
+    ``found`` is False); ``boxes`` float32 (n, 4); ``errors`` maps a path to why it was skipped."""
+
+    paths: list[str]
+    embeddings: np.ndarray
+    found: np.ndarray
+    boxes: np.ndarray
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class BatchPipeline:
+    """Embed many image files fast.
+
+    Args:
+        embedder: a PyTorch embedder's name (``facenet-casia`` or ``facenet-vggface2``), or one
+            already built (then ``weights``, ``precision`` and ``compile`` are its own).
+        precision: ``fp32``, ``bf16`` or ``fp16`` for the embedding network.
+        decoder: ``pil`` (worker threads) or ``nvjpeg`` (GPU; other formats fall back to PIL).
+        batch_size: images per detection batch; workers: decoding threads.
+    """
+
+    def __init__(self, *, embedder="facenet-casia", weights: str | None = None, device: str = "auto",
+                 precision: str = "fp32", compile: bool = False, batch_size: int = 128, margin: float = 32,
+                 workers: int = 4, decoder: str = "pil", max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.device = resolve_device(device)
+        if decoder not in ("pil", "nvjpeg"):
+            raise InputError(f"decoder must be pil or nvjpeg, got {decoder!r}")
+        if decoder == "nvjpeg" and not self.device.startswith("cuda"):
+            raise InputError("the nvjpeg decoder needs a CUDA device")
+        self.embedder = embedder if not isinstance(embedder, str) else create_embedder(
+            embedder, weights=weights, device=self.device, precision=precision, compile=compile)
+        if not hasattr(self.embedder, "embed_tensor"):
+            raise InputError(f"{embedder} has no on-device path; use FacePipeline (facerec train/infer) for it")
+        self.detector = BatchedMTCNN(device=self.device, batch_size=batch_size)
+        self.batch_size, self.margin, self.workers = batch_size, margin, workers
+        self.decoder, self.max_pixels = decoder, max_pixels
+
+    # -- stages, usable alone (the benchmark times each) ------------------------------------------
+    def decode(self, paths: list[str], pool: ThreadPoolExecutor) -> list:
+        """Decoded images, uint8 (H, W, 3) numpy (pil) or (3, H, W) CUDA tensors (nvjpeg);
+        an :class:`FacerecError` in place of a file that failed."""
+        if self.decoder == "nvjpeg":
+            return self._decode_nvjpeg(paths, pool)
+        return list(pool.map(self._load, paths))
+
+    def _load(self, path):
+        try:
+            return load_image(path, max_pixels=self.max_pixels)
+        except FacerecError as exc:
+            return exc
+
+    def _decode_nvjpeg(self, paths, pool):
+        import torch
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        raw = list(pool.map(lambda p: Path(p).read_bytes() if Path(p).is_file() else b"", paths))
+        out: list = [None] * len(paths)
+        jpeg = [i for i, r in enumerate(raw) if r[:3] == b"\xff\xd8\xff"]
+        if jpeg:
+            try:
+                data = [torch.frombuffer(bytearray(raw[i]), dtype=torch.uint8) for i in jpeg]
+                for i, img in zip(jpeg, decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)):
+                    out[i] = img
+            except RuntimeError:  # one bad JPEG fails the batch: decode those files one by one on the CPU
+                jpeg = []
+        rest = [i for i in range(len(paths)) if out[i] is None]
+        for i, img in zip(rest, pool.map(self._load, [paths[i] for i in rest])):
+            out[i] = img
+        return out
+
+    def embed_images(self, images: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Detect, crop and embed decoded images. Returns embeddings (n, d), found (n,), boxes (n, 4)."""
+        import torch
+
+        n, dim = len(images), self.embedder.spec.dim
+        emb = np.zeros((n, dim), np.float32)
+        found = np.zeros(n, bool)
+        boxes = np.zeros((n, 4), np.float32)
+        groups: dict[tuple, list[int]] = {}
+        for i, img in enumerate(images):
+            if not isinstance(img, Exception):
+                groups.setdefault(tuple(img.shape), []).append(i)
+        size = self.embedder.spec.input_size
+        for shape, idx in groups.items():
+            step = max(1, min(self.batch_size, int(BATCH_PIXELS // (shape[-1] * shape[-2]))))  # big photos: fewer
+            for s in range(0, len(idx), step):
+                chunk = idx[s:s + step]
+                batch = self._stack([images[i] for i in chunk])
+                b, _, _, owner = self.detector.detect_tensor(batch)
+                pick = _subject(b, owner, len(chunk), batch.shape[3], batch.shape[2])
+                if len(pick) == 0:
+                    continue
+                crops = self.detector.crop(batch, b[pick], owner[pick], size, self.margin)
+                vec = self.embedder.embed_tensor(crops)
+                rows = np.array(chunk)[owner[pick].cpu().numpy()]
+                emb[rows] = vec.cpu().numpy()
+                boxes[rows] = b[pick].cpu().numpy()
+                found[rows] = True
+        return emb, found, boxes
+
+    def _stack(self, images):
+        import torch
+
+        if isinstance(images[0], np.ndarray):  # (N, H, W, 3) uint8 -> (N, 3, H, W) float on the device
+            return torch.from_numpy(np.stack(images)).to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
+        return torch.stack(images).float()
+
+    # -- all together -----------------------------------------------------------------------------
+    def run(self, paths: list[str]) -> BatchResult:
+        """Embed every path, decoding batch i+1 while batch i is on the device."""
+        paths = [str(p) for p in paths]
+        chunks = [paths[s:s + self.batch_size] for s in range(0, len(paths), self.batch_size)]
+        parts, errors = [], {}
+        with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(1) as ahead:
+            pending = ahead.submit(self.decode, chunks[0], pool) if chunks else None
+            for c, chunk in enumerate(chunks):
+                images = pending.result()
+                if c + 1 < len(chunks):
+                    pending = ahead.submit(self.decode, chunks[c + 1], pool)
+                for p, img in zip(chunk, images):
+                    if isinstance(img, Exception):
+                        errors[p] = str(img)
+                parts.append(self.embed_images(images))
+        dim = self.embedder.spec.dim
+        if not parts:
+            return BatchResult([], np.zeros((0, dim), np.float32), np.zeros(0, bool), np.zeros((0, 4), np.float32))
+        emb, found, boxes = (np.concatenate(x) for x in zip(*parts))
+        return BatchResult(paths, emb, found, boxes, errors)
+
+
+def _subject(boxes, owner, n_images: int, width: int, height: int):
+    """Index of each image's most prominent face (area - 2 * centre offset^2, as FacePipeline's
+    ``by_prominence``), for images that have one: int64 (k,) into ``boxes``."""
+    import torch
+
+    if len(boxes) == 0:
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    x1, y1, x2, y2 = boxes.unbind(1)
+    dx, dy = (x1 + x2 - width) / 2, (y1 + y2 - height) / 2
+    score = (x2 - x1) * (y2 - y1) - 2.0 * (dx * dx + dy * dy)
+    best = torch.full((n_images,), -float("inf"), device=boxes.device).scatter_reduce(0, owner, score, "amax")
+    winners = (score == best[owner]).nonzero().squeeze(1)
+    # one face per image even on an exact tie: the first winner of each image
+    first = torch.full((n_images,), len(boxes), device=boxes.device, dtype=torch.long).scatter_reduce(
+        0, owner[winners], winners, "amin")
+    return first[first < len(boxes)]

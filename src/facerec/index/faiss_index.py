@@ -1,0 +1,108 @@
+"""Approximate search with faiss: HNSW (a graph) or IVF (clustered lists), parameters stored with the model."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from .base import SearchIndex, unit_rows
+
+
+def import_faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise InputError("the faiss backends need the faiss package: pip install faiss-cpu "
+                         "(or faiss-gpu), or choose --index exact") from None
+    return faiss
+
+
+class _FaissIndex(SearchIndex):
+    def _prepare(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(np.asarray(x, np.float32))
+        return unit_rows(x) if self.metric == "cosine" else x
+
+    def _metric(self, faiss):
+        return faiss.METRIC_INNER_PRODUCT if self.metric == "cosine" else faiss.METRIC_L2
+
+    def _search(self, queries, k):
+        self._set_search_params()
+        raw, idx = self._index.search(self._prepare(queries), k)
+        raw = raw.astype(np.float32)
+        missing = idx < 0
+        dist = 1.0 - raw if self.metric == "cosine" else np.sqrt(np.maximum(raw, 0.0))  # faiss L2 is squared
+        dist[missing] = np.inf
+        return dist.astype(np.float32), idx.astype(np.int64)
+
+    def _set_search_params(self) -> None:
+        pass
+
+    def memory_bytes(self) -> int:
+        faiss = import_faiss()
+        return int(faiss.serialize_index(self._index).nbytes) if self.size else 0
+
+
+class HNSWIndex(_FaissIndex):
+    """Hierarchical navigable small-world graph (``IndexHNSWFlat``).
+
+    Args: m graph degree; ef_construction build beam; ef_search query beam (recall vs latency).
+    """
+
+    name = "faiss-hnsw"
+
+    def __init__(self, metric: str = "euclidean", *, m: int = 32, ef_construction: int = 80, ef_search: int = 64):
+        super().__init__(metric)
+        self.m, self.ef_construction, self.ef_search = int(m), int(ef_construction), int(ef_search)
+
+    def build(self, vectors):
+        faiss = import_faiss()
+        v = self._prepare(vectors)
+        self._index = faiss.IndexHNSWFlat(v.shape[1], self.m, self._metric(faiss))
+        self._index.hnsw.efConstruction = self.ef_construction
+        self._index.add(v)
+        self.size = len(v)
+        return self
+
+    def _set_search_params(self):
+        self._index.hnsw.efSearch = max(self.ef_search, 1)
+
+    @property
+    def params(self):
+        return {"m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search}
+
+
+class IVFIndex(_FaissIndex):
+    """Inverted lists over k-means cells (``IndexIVFFlat``): a query scans ``nprobe`` of ``nlist`` cells.
+
+    Args: nlist cells (0 = about 4 sqrt(n), at most n / 39 so k-means has data); nprobe cells
+    scanned per query; train_size vectors used to learn the cells (a sample of the gallery).
+    """
+
+    name = "faiss-ivf"
+
+    def __init__(self, metric: str = "euclidean", *, nlist: int = 0, nprobe: int = 32, train_size: int = 100_000,
+                 seed: int = 0):
+        super().__init__(metric)
+        self.nlist, self.nprobe, self.train_size, self.seed = int(nlist), int(nprobe), int(train_size), int(seed)
+
+    def build(self, vectors):
+        faiss = import_faiss()
+        v = self._prepare(vectors)
+        n, d = v.shape
+        nlist = self.nlist or int(4 * np.sqrt(n))
+        nlist = max(1, min(nlist, n // 39 or 1))
+        quantizer = faiss.IndexFlatIP(d) if self.metric == "cosine" else faiss.IndexFlatL2(d)
+        index = faiss.IndexIVFFlat(quantizer, d, nlist, self._metric(faiss))
+        rng = np.random.default_rng(self.seed)
+        sample = v if n <= self.train_size else v[np.sort(rng.choice(n, self.train_size, replace=False))]
+        index.cp.seed = self.seed  # k-means is seeded: the same gallery gives the same index
+        index.train(sample)
+        index.add(v)
+        self._index, self._quantizer, self.size, self.nlist_used = index, quantizer, n, nlist
+        return self
+
+    def _set_search_params(self):
+        self._index.nprobe = max(1, min(self.nprobe, self.nlist_used))
+
+    @property
+    def params(self):
+        return {"nlist": self.nlist, "nprobe": self.nprobe, "train_size": self.train_size, "seed": self.seed}

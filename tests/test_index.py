@@ -1,0 +1,84 @@
+"""Every search backend returns the same top-k as exact search on small galleries."""
+import numpy as np
+import pytest
+from sklearn.neighbors import NearestNeighbors
+
+from facerec.errors import InputError
+from facerec.gallery import Gallery
+from facerec.index import BACKENDS, create_index, parse_index_params
+
+
+def clustered(n_people=60, per_person=5, dim=64, seed=0):
+    """People as unit-sphere points, several noisy images each (like face embeddings)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_people, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(n_people), per_person)
+    x = centres[labels] + 0.35 * rng.standard_normal((len(labels), dim)) / np.sqrt(dim)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q = centres + 0.35 * rng.standard_normal(centres.shape) / np.sqrt(dim)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return x.astype(np.float32), labels, q.astype(np.float32)
+
+
+EXACT_ENOUGH = {"exact": {}, "faiss-hnsw": {"ef_search": 128}, "faiss-ivf": {"nprobe": 1000}}
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_same_topk_as_brute_force(backend, metric):
+    x, _, q = clustered()
+    ref = NearestNeighbors(n_neighbors=5, metric=metric, algorithm="brute").fit(x)
+    want_d, want_i = ref.kneighbors(q)
+    got_d, got_i = create_index(backend, metric=metric, **EXACT_ENOUGH[backend]).build(x).search(q, 5)
+    assert got_i.shape == (len(q), 5) and got_i.dtype == np.int64 and got_d.dtype == np.float32
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_allclose(got_d, want_d, atol=2e-4)
+
+
+def test_unnormalised_euclidean_is_exact():
+    rng = np.random.default_rng(1)
+    x, q = rng.standard_normal((300, 16)) * 5, rng.standard_normal((20, 16)) * 5
+    want_d, want_i = NearestNeighbors(n_neighbors=3).fit(x).kneighbors(q)
+    got_d, got_i = create_index("exact").build(x).search(q, 3)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_allclose(got_d, want_d, rtol=1e-4)
+
+
+def test_k_larger_than_gallery_and_empty_queries():
+    x, _, q = clustered(n_people=2, per_person=1)
+    d, i = create_index("exact").build(x).search(q, 10)
+    assert d.shape == (2, 2) and sorted(i[0]) == [0, 1]
+    d, i = create_index("exact").build(x).search(np.zeros((0, x.shape[1]), np.float32), 3)
+    assert d.shape == (0, 2)
+
+
+def test_bad_backend_and_options_are_named():
+    with pytest.raises(InputError, match="unknown index backend 'annoy'"):
+        create_index("annoy")
+    with pytest.raises(InputError, match="no option nprob.*nprobe"):
+        create_index("faiss-ivf", nprob=3)
+    with pytest.raises(InputError, match="KEY=VALUE"):
+        parse_index_params(["nprobe"])
+    assert parse_index_params(["nprobe=16", "ratio=0.5", "x=a"]) == {"nprobe": 16, "ratio": 0.5, "x": "a"}
+    with pytest.raises(InputError, match="empty"):
+        create_index("exact").search(np.zeros((1, 4), np.float32), 1)
+
+
+@pytest.mark.parametrize("backend,params", [("faiss-ivf", {"nlist": 8, "nprobe": 8}),
+                                            ("faiss-hnsw", {"m": 16, "ef_search": 100})])
+def test_index_is_stored_with_the_model(tmp_path, backend, params):
+    x, labels, q = clustered()
+    g = Gallery(k=3, index=backend, index_params=params).fit(x, labels, [f"p{i}" for i in range(60)],
+                                                            [str(i) for i in range(len(x))])
+    g.save(tmp_path / "m.npz")
+    back = Gallery.load(tmp_path / "m.npz")
+    assert back.index == backend and back.index_params == params
+    assert type(back.index_).__name__ == type(g.index_).__name__
+    exact = Gallery(k=3).fit(x, labels, [f"p{i}" for i in range(60)], [str(i) for i in range(len(x))])
+    np.testing.assert_array_equal(back.kneighbors(q, 3)[1], exact.kneighbors(q, 3)[1])
+
+
+def test_bad_index_fails_before_fit():
+    with pytest.raises(InputError, match="unknown index backend"):
+        Gallery(index="nope")

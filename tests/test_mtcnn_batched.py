@@ -1,0 +1,96 @@
+"""The batched MTCNN finds the same faces as facenet-pytorch's, and its tensor steps are exact."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import require_lfw
+from facerec.align.mtcnn_batched import BatchedMTCNN, _nms_min, area_crops
+from facerec.images import load_image
+
+
+def _iou(a, b):
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture(scope="module")
+def batched():
+    return BatchedMTCNN(device="cpu", batch_size=32)
+
+
+def test_area_crops_equal_per_box_area_interpolation():
+    rng = np.random.default_rng(0)
+    imgs = torch.from_numpy(rng.integers(0, 256, (2, 3, 57, 71)).astype(np.float32))
+    rois = torch.tensor([[0, 0, 71, 57], [10, 5, 40, 50], [3, 4, 5, 6], [60, 20, 71, 23]])
+    inds = torch.tensor([0, 1, 1, 0])
+    got = area_crops(imgs, rois, inds, 24)
+    for r, n, g in zip(rois.tolist(), inds.tolist(), got):
+        want = F.interpolate(imgs[n:n + 1, :, r[1]:r[3], r[0]:r[2]], size=(24, 24), mode="area")[0]
+        torch.testing.assert_close(g, want, atol=1e-4, rtol=0)
+
+
+def _greedy_min_nms(boxes, scores, threshold):
+    order, keep = list(np.argsort(-scores, kind="stable")), []
+    area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
+    while order:
+        i = order.pop(0)
+        keep.append(i)
+        rest = []
+        for j in order:
+            iw = max(0, min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0]) + 1)
+            ih = max(0, min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1]) + 1)
+            if iw * ih / min(area[i], area[j]) <= threshold:
+                rest.append(j)
+        order = rest
+    return sorted(keep)
+
+
+def test_min_nms_equals_greedy_reference():
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        n = rng.integers(1, 40)
+        xy = rng.uniform(0, 100, (n, 2))
+        wh = rng.uniform(5, 60, (n, 2))
+        boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        scores = rng.uniform(size=n).astype(np.float32)
+        owner = rng.integers(0, 3, n)
+        got = sorted(_nms_min(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(owner), 0.7).tolist())
+        want = sorted(i for g in range(3) for i in np.flatnonzero(owner == g)[
+            _greedy_min_nms(boxes[owner == g], scores[owner == g], 0.7)])
+        assert got == want, trial
+
+
+def test_same_faces_as_facenet_pytorch_on_lfw(batched):
+    """Every 97th LFW image (137 images): the subject found by facenet-pytorch's MTCNN is found
+    here with box IoU >= 0.9 (the issue asks for >= 99% of images; here all of them)."""
+    from facerec.align.detectors import MTCNNDetector
+
+    paths = sorted(require_lfw().glob("*/*.jpg"))[::97]
+    images = [load_image(p) for p in paths]
+    ref = MTCNNDetector(device="cpu").detect(images)
+    got = batched.detect(images)
+    same = 0
+    for want, have in zip(ref, got):
+        if not want:
+            same += not have
+            continue
+        same += bool(have) and max(_iou(want[0].box, h.box) for h in have) >= 0.9
+    assert same == len(paths), f"{same}/{len(paths)} images agree"
+    assert sum(map(len, got)) == sum(map(len, ref))
+
+
+def test_mixed_sizes_no_face_and_tiny_images(batched):
+    lfw = require_lfw()
+    face = load_image(next(lfw.glob("Aaron_Peirsol/*.jpg")))
+    big = np.asarray(torch.nn.functional.interpolate(torch.from_numpy(face).permute(2, 0, 1)[None].float(),
+                                                     scale_factor=2.0).round().byte()[0].permute(1, 2, 0))
+    blank = np.full((120, 90, 3), 128, np.uint8)
+    tiny = np.zeros((5, 5, 3), np.uint8)
+    out = batched.detect([face, blank, big, tiny])
+    assert len(out[0]) >= 1 and out[1] == [] and out[3] == []
+    assert len(out[2]) >= 1
+    assert _iou(tuple(v * 2 for v in out[0][0].box), out[2][0].box) > 0.8
+    assert out[0][0].landmarks.shape == (5, 2)
