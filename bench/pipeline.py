@@ -103,6 +103,8 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-limit", type=int, default=1000,
                     help="images the baseline runs on (a prefix of the same images; 0 = all)")
     ap.add_argument("--lfw-dir", default=None)
+    ap.add_argument("--min-images", type=int, default=0,
+                    help="repeat the image list up to N (for a carried subset of LFW: same compute per image)")
     ap.add_argument("--embedder", default="facenet-casia")
     ap.add_argument("--precision", default="auto", help="fp32, bf16, fp16; auto = bf16 on CUDA, else fp32")
     ap.add_argument("--compile", action="store_true", help="torch.compile the embedder (compile time is reported)")
@@ -124,6 +126,9 @@ def main(argv=None) -> int:
     workers = args.workers or os.cpu_count() or 2
     decoder = args.decoder if args.decoder != "auto" else ("nvjpeg" if cuda else "pil")
     paths = lfw_paths(args.lfw_dir, args.limit)
+    distinct = len(paths)
+    if args.min_images > len(paths):
+        paths = (paths * (args.min_images // len(paths) + 1))[:args.min_images]
     base_paths = paths[:args.baseline_limit] if args.baseline_limit else paths
     print(f"{len(paths)} LFW images on {args.device} ({machine().get('gpu') or machine()['cpu']}); "
           f"precision {precision}, detection batch {batch}, decoder {decoder}, {workers} workers", flush=True)
@@ -197,7 +202,7 @@ def main(argv=None) -> int:
     print_table(rows, ["stage", "img_s"])
     print(f"\nend to end {e2e:.1f} img/s = {e2e / base:.2f}x the original's way; faces found in "
           f"{int(result.found.sum())}/{len(paths)} images, {len(result.errors)} unreadable")
-    write_json(args.json, {"device": args.device, "machine": machine(), "images": len(paths),
+    write_json(args.json, {"device": args.device, "machine": machine(), "images": len(paths), "distinct_images": distinct,
                            "baseline_images": len(base_paths), "baseline_img_s": base, "img_s": e2e,
                            "speedup": e2e / base, "stages": stages, "precision": precision, "weights": weights,
                            "detection_batch": batch, "embed_batch": embed_batch, "decoder": decoder,

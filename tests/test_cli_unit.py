@@ -185,3 +185,25 @@ def test_verify_same_and_different(tmp_path, synthetic_npz, capsys):
     empty.mkdir()
     code, _, err = run(capsys, "verify", str(a), str(empty), *common)
     assert code == 2 and "no image files found" in err
+
+
+def test_train_with_a_faiss_index_stores_it(tmp_path, synthetic_npz, probe_dir, capsys):
+    model = tmp_path / "ivf.npz"
+    code, out, err = run(capsys, "train", "--data", str(synthetic_npz), "--model", str(model), "--art_dir",
+                         str(tmp_path / "art"), "--embedder", "fake", "--align", "resize",
+                         "--index", "faiss-ivf", "--index-param", "nlist=2", "--index-param", "nprobe=2")
+    assert code == 0, err
+    assert "index faiss-ivf" in out
+    from facerec.gallery import Gallery
+
+    g = Gallery.load(model)
+    assert g.index == "faiss-ivf" and g.index_params == {"nlist": 2, "nprobe": 2}
+    code, out, err = run(capsys, "infer", "--input", str(probe_dir), "--model", str(model), "--art_dir",
+                         str(tmp_path / "art"), "--align", "resize", "--closed-set")
+    assert code == 0 and "Accuracy: 3/3 = 1.0000" in out, err
+
+
+def test_train_refuses_a_bad_index_option_before_embedding(tmp_path, synthetic_npz, capsys):
+    code, out, err = run(capsys, "train", "--data", str(synthetic_npz), "--out_dir", str(tmp_path / "m"),
+                         "--embedder", "fake", "--align", "resize", "--index", "faiss-hnsw", "--index-param", "efs=3")
+    assert code == 2 and "no option efs" in err and not (tmp_path / "m").exists()

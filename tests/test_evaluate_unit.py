@@ -66,6 +66,12 @@ def test_open_set_dir_at_fpir():
     r = open_set(x, y, min_images=10, trials=3)
     assert r["known_people"] == 20 and r["genuine_probes"] == 100 and r["impostor_probes"] == 300
     assert r["dir_at_fpir"]["0.01"] > 0.8 and r["dir_at_fpir"]["0.01"] >= r["dir_at_fpir"]["0.001"]
+    # what train + infer would do on the same splits (100 enrolled: FAR 5% is the finest calibratable)
+    d = open_set(x, y, min_images=10, trials=3, far=0.05)["deployed"]
+    assert d["far"] == 0.05 and d["impostors_unknown"] > 0.9 and d["known_recognised"] > 0.8, d
+    assert d["impostors_unknown_min"] <= d["impostors_unknown"]
+    loose = open_set(x, y, min_images=10, trials=3, far=0.5)["deployed"]
+    assert loose["threshold"] > d["threshold"] and loose["impostors_unknown"] < d["impostors_unknown"]
     with pytest.raises(DataError):
         open_set(known, ky, min_images=10)  # no impostors
 

@@ -41,6 +41,7 @@ def add_parsers(sub, add, pipeline_args) -> None:
     add(p, "--trials", type=int, default=5)
     add(p, "--seed", type=int, default=0)
     add(p, "--max-impostors", type=int, default=0, help="use at most N impostor images, sampled (quick checks)")
+    add(p, "--far", type=float, default=0.01, help="FAR the deployed threshold is calibrated for (as train --far)")
     common(p, "bench/results/open_set.json")
     p.set_defaults(func=cmd_open_set)
 
@@ -166,7 +167,10 @@ def cmd_open_set(args) -> int:
         return [s for i, s in enumerate(samples) if i not in drop]
 
     ds, emb, labels, skipped = _load_embedded(args, limit_impostors)
-    r = open_set(emb, labels, min_images=args.min_images, trials=args.trials, metric=args.metric, seed=args.seed)
+    from ..embed import get_spec
+
+    r = open_set(emb, labels, min_images=args.min_images, trials=args.trials, metric=args.metric, seed=args.seed,
+                 far=args.far, default_threshold=get_spec(args.embedder).default_threshold)
     grid, fnir = r.pop("_curve")
     r.update(embedder=args.embedder, align=args.align, metric=args.metric, flip=args.flip, no_face_skipped=skipped)
     write_json(args.json, r)
@@ -175,9 +179,15 @@ def cmd_open_set(args) -> int:
                 f"open-set DET: {args.embedder}, {r['known_people']} known people", _plot_path(args))
     print(f"open-set identification: {r['known_people']} known people, {r['genuine_probes']} genuine and "
           f"{r['impostor_probes']} impostor probes, {r['trials']} trials ({skipped} images with no face skipped)")
+    d = r["deployed"]
     _table([(f"DIR @ FPIR {f}", f"{100 * r['dir_at_fpir'][f]:.2f}% (± {100 * r['dir_at_fpir_std'][f]:.2f}, "
                                 f"{100 * r['dir_at_fpir_min'][f]:.1f}–{100 * r['dir_at_fpir_max'][f]:.1f})")
-            for f in r["dir_at_fpir"]])
+            for f in r["dir_at_fpir"]] + [
+        (f"train+infer, FAR {d['far']:g}: strangers unknown",
+         f"{100 * d['impostors_unknown']:.2f}% (worst trial {100 * d['impostors_unknown_min']:.1f}%)"),
+        (f"train+infer, FAR {d['far']:g}: known recognised",
+         f"{100 * d['known_recognised']:.2f}% (worst trial {100 * d['known_recognised_min']:.1f}%), "
+         f"threshold {d['threshold']:.3f}")])
     print(f"wrote {args.json} and {_plot_path(args)}")
     return 0
 

@@ -50,10 +50,15 @@ FPIR_POINTS = (0.01, 0.001)
 
 
 def open_set(embeddings: np.ndarray, labels: np.ndarray, *, min_images: int = 10, trials: int = 5,
-             metric: str = "euclidean", seed: int = 0) -> dict:
+             metric: str = "euclidean", seed: int = 0, far: float = 0.01, k: int = 3,
+             default_threshold: float = 1.0) -> dict:
     """Known people (>= min_images): half of each person's images enrolled, the rest genuine probes;
     everyone else's images are impostor probes. DIR(t) = share of genuine probes ranked first correctly
-    within distance t; FPIR(t) = share of impostor probes within t of anyone."""
+    within distance t; FPIR(t) = share of impostor probes within t of anyone.
+
+    ``deployed`` measures what ``train`` + ``infer`` do on the same split: the threshold calibrated
+    on the enrolled half alone (leave-one-out, ``far``), then the k-NN vote: the share of impostor
+    probes answered ``unknown`` and of genuine probes given the right name."""
     rng = np.random.default_rng(seed)
     counts = np.bincount(labels)
     known = np.flatnonzero(counts >= min_images)
@@ -63,6 +68,7 @@ def open_set(embeddings: np.ndarray, labels: np.ndarray, *, min_images: int = 10
     if len(impostor_idx) == 0:
         raise DataError(f"no impostors: every person has >= {min_images} images")
     grid = np.logspace(-4, 0, 41)
+    deployed = {"threshold": [], "impostors_unknown": [], "known_recognised": []}
     dirs = {str(f): [] for f in FPIR_POINTS}
     curves, n_genuine = [], 0
     for _ in range(trials):
@@ -90,10 +96,31 @@ def open_set(embeddings: np.ndarray, labels: np.ndarray, *, min_images: int = 10
         for f in FPIR_POINTS:
             dirs[str(f)].append(dir_at(f))
         curves.append([1 - dir_at(f) for f in grid])
+        for key, value in _deployed(embeddings, labels, enrol, probe, impostor_idx, metric, far, k,
+                                    default_threshold).items():
+            deployed[key].append(value)
     return {"dir_at_fpir": {k: float(np.mean(v)) for k, v in dirs.items()},
             "dir_at_fpir_std": {k: float(np.std(v)) for k, v in dirs.items()},
             "dir_at_fpir_min": {k: float(np.min(v)) for k, v in dirs.items()},
             "dir_at_fpir_max": {k: float(np.max(v)) for k, v in dirs.items()},
             "known_people": int(len(known)), "genuine_probes": int(n_genuine),
             "impostor_probes": int(len(impostor_idx)), "trials": trials,
+            "deployed": {"far": far, "k": k, **{key: float(np.mean(v)) for key, v in deployed.items()},
+                         **{f"{key}_min": float(np.min(v)) for key, v in deployed.items() if key != "threshold"}},
             "_curve": (grid, np.mean(curves, axis=0))}
+
+
+def _deployed(embeddings, labels, enrol, probe, impostors, metric, far, k, default_threshold) -> dict:
+    """train (gallery + calibration at ``far``) and infer (k-NN vote, unknown above the threshold)."""
+    from ..calibrate import calibrate
+    from ..gallery import Gallery
+    from ..identify import identify
+
+    names = [str(i) for i in range(int(labels.max()) + 1)]
+    gallery = Gallery(k=k, metric=metric).fit(embeddings[enrol], labels[enrol], names, [str(i) for i in enrol])
+    cal = calibrate(embeddings[enrol], labels[enrol], far=far, metric=metric, default_euclidean=default_threshold)
+    known = identify(gallery, embeddings[probe], topk=k, calibration=cal)
+    strangers = identify(gallery, embeddings[impostors], topk=k, calibration=cal)
+    return {"threshold": cal.threshold,
+            "impostors_unknown": float(np.mean([p.unknown for p in strangers])),
+            "known_recognised": float(np.mean([p.label == t for p, t in zip(known, labels[probe])]))}
