@@ -30,15 +30,17 @@ def machine() -> dict:
     return info
 
 
-def print_table(rows: list[dict], columns: list[str], file=sys.stdout) -> None:
+def print_table(rows: list[dict], columns: list[str], file=sys.stdout, header: bool = True) -> None:
     def fmt(v):
         if isinstance(v, float):
             return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.1f}"
         return "-" if v is None else str(v)
 
     cells = [[fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
-    print("  ".join(c.rjust(w) for c, w in zip(columns, widths)), file=file)
+    widths = [max(12, len(c), *(len(row[i]) for row in cells)) if cells else max(12, len(c))
+              for i, c in enumerate(columns)]
+    if header:
+        print("  ".join(c.rjust(w) for c, w in zip(columns, widths)), file=file)
     for row in cells:
         print("  ".join(v.rjust(w) for v, w in zip(row, widths)), file=file)
     file.flush()

@@ -16,8 +16,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -96,6 +94,39 @@ def baseline(paths: list[str], device: str, embedder) -> float:
     return len(paths) / timed(run, device)
 
 
+def detect_stage(pipe, imgs: list, batch: int, device: str):
+    """Detection + alignment alone, on images already decoded onto the device: (img/s, crops)."""
+    import torch
+
+    from facerec.batch_pipeline import _subject
+
+    batches = [pipe._stack(imgs[s:s + batch]) for s in range(0, len(imgs), batch)]
+    pipe.detector.detect_tensor(batches[0][:8])  # warm-up
+    crops = []
+
+    def run():
+        for b in batches:
+            boxes, _, _, owner = pipe.detector.detect_tensor(b)
+            pick = _subject(boxes, owner, len(b), b.shape[3], b.shape[2])
+            crops.append(pipe.detector.crop(b, boxes[pick], owner[pick], 160, pipe.margin))
+
+    rate = len(imgs) / timed(run, device)
+    return rate, torch.cat(crops)
+
+
+def embed_stage(pipe, crops, n: int, batch: int, device: str) -> float:
+    """Embedding alone: n crops (the detected ones, repeated) in batches of ``batch``."""
+    reps = max(1, (n + len(crops) - 1) // len(crops))
+    feed = crops.repeat(reps, 1, 1, 1)[:max(n, batch)]
+    pipe.embedder.embed_tensor(feed[:batch])  # warm-up (cuDNN / oneDNN plans)
+
+    def run():
+        for s in range(0, len(feed), batch):
+            pipe.embedder.embed_tensor(feed[s:s + batch])
+
+    return len(feed) / timed(run, device)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
@@ -160,35 +191,10 @@ def main(argv=None) -> int:
             pil.decoder, pil.max_pixels = "pil", pipe.max_pixels
             stages["decode_pil"] = len(paths) / timed(lambda: pil.decode(paths, pool), args.device)
 
-    # detection + alignment alone: decoded images already on the device
     imgs = [d for d in decoded if not isinstance(d, Exception)]
-    batches = [pipe._stack(imgs[s:s + batch]) for s in range(0, len(imgs), batch)]
-    pipe.detector.detect_tensor(batches[0][:8])  # warm-up
-
-    def detect_all():
-        from facerec.batch_pipeline import _subject
-
-        for b in batches:
-            boxes, _, _, owner = pipe.detector.detect_tensor(b)
-            pick = _subject(boxes, owner, len(b), b.shape[3], b.shape[2])
-            crops.append(pipe.detector.crop(b, boxes[pick], owner[pick], 160, pipe.margin))
-
-    crops: list = []
-    stages["detect_align"] = len(imgs) / timed(detect_all, args.device)
-    del batches
-
-    # embedding alone: crops at the embedding batch size
-    all_crops = torch.cat(crops)
-    reps = max(1, (len(paths) + len(all_crops) - 1) // len(all_crops))
-    feed = all_crops.repeat(reps, 1, 1, 1)[:max(len(paths), embed_batch)]
-    pipe.embedder.embed_tensor(feed[:embed_batch])  # warm-up (cuDNN / oneDNN plans)
-
-    def embed_all():
-        for s in range(0, len(feed), embed_batch):
-            pipe.embedder.embed_tensor(feed[s:s + embed_batch])
-
-    stages[f"embed_{precision}"] = len(feed) / timed(embed_all, args.device)
-    del feed, all_crops, crops
+    stages["detect_align"], crops = detect_stage(pipe, imgs, batch, args.device)
+    stages[f"embed_{precision}"] = embed_stage(pipe, crops, len(paths), embed_batch, args.device)
+    del crops, decoded, imgs
 
     pipe.run(paths[:batch])  # warm-up
     t = time.perf_counter()

@@ -96,3 +96,25 @@ def casia():
     from facerec.embed import create_embedder
 
     return create_embedder("facenet-casia", device="cpu")
+
+
+KNOWN = ["Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder", "Ariel_Sharon", "Hugo_Chavez"]
+
+
+@pytest.fixture(scope="session")
+def served_model(tmp_path_factory):
+    """A gallery of 6 people x 5 images, trained once; each test serves a fresh copy."""
+    import facerec
+
+    lfw = require_lfw()
+    root = tmp_path_factory.mktemp("gallery")
+    for person in KNOWN:
+        (root / "people" / person).mkdir(parents=True)
+        for f in sorted((lfw / person).glob("*.jpg"))[:5]:
+            (root / "people" / person / f.name).symlink_to(f)
+    report = facerec.train(root / "people", embedder="facenet-casia", align="mtcnn", device="cpu",
+                           model_path=root / "model.npz", out_dir=None, art_dir=None)
+    assert report.enrolled == 30
+    return root / "model.npz"
+
+

@@ -124,3 +124,20 @@ def test_subject_is_the_large_central_face_not_just_the_largest():
     subject = Detection((80, 70, 170, 180), 0.99)     # a little smaller, centred in 250x250
     tiny_centre = Detection((115, 115, 135, 135), 0.9)
     assert by_prominence([bystander, tiny_centre, subject], 250, 250)[0] is subject
+
+
+def test_add_and_remove_people():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 4)).astype(np.float32)
+    g = Gallery(k=1).fit(x[:4], np.array([0, 0, 1, 1]), ["ann", "bob"], ["a1", "a2", "b1", "b2"])
+    g.add(x[4:], ["cid", "ann"], ["c1", "a3"])
+    assert g.names_ == ["ann", "bob", "cid"] and g.labels_.tolist() == [0, 0, 1, 1, 2, 0]
+    assert g.people() == [("ann", 3), ("bob", 2), ("cid", 1)]
+    assert g.kneighbors(x[4:5], 1)[1][0, 0] == 4  # the added sample is searchable at once
+    assert g.remove("bob") == 2
+    assert g.people() == [("ann", 3), ("cid", 1)] and g.sample_ids_ == ["a1", "a2", "c1", "a3"]
+    assert g.kneighbors(x[4:5], 1)[1][0, 0] == 2 and len(g) == 4
+    with pytest.raises(KeyError):
+        g.remove("bob")
+    with pytest.raises(InputError, match="expected embeddings"):
+        g.add(x[:1, :3], ["x"], ["x1"])

@@ -82,3 +82,12 @@ def test_index_is_stored_with_the_model(tmp_path, backend, params):
 def test_bad_index_fails_before_fit():
     with pytest.raises(InputError, match="unknown index backend"):
         Gallery(index="nope")
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_add_grows_the_index_like_a_rebuild(backend):
+    x, _, q = clustered()
+    grown = create_index(backend, **EXACT_ENOUGH[backend]).build(x[:200]).add(x[200:])
+    assert grown.size == len(x)
+    want = NearestNeighbors(n_neighbors=3).fit(x).kneighbors(q)[1]
+    np.testing.assert_array_equal(grown.search(q, 3)[1], want)

@@ -94,19 +94,18 @@ class BatchPipeline:
             out[i] = img
         return out
 
-    def embed_images(self, images: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def embed_images(self, images: list, embed_pool: ThreadPoolExecutor | None = None):
         """Detect, crop and embed decoded images. Returns embeddings (n, d), found (n,), boxes (n, 4)."""
-        import torch
+        return self._collect(len(images), self._start(images, embed_pool))
 
-        n, dim = len(images), self.embedder.spec.dim
-        emb = np.zeros((n, dim), np.float32)
-        found = np.zeros(n, bool)
-        boxes = np.zeros((n, 4), np.float32)
+    def _start(self, images: list, embed_pool: ThreadPoolExecutor | None) -> list:
+        """Detect and crop every image now; embed each batch of crops now, or in ``embed_pool`` so
+        that the next batch's detection overlaps it. Returns (rows, boxes, embeddings or future)."""
         groups: dict[tuple, list[int]] = {}
         for i, img in enumerate(images):
             if not isinstance(img, Exception):
                 groups.setdefault(tuple(img.shape), []).append(i)
-        size = self.embedder.spec.input_size
+        size, jobs = self.embedder.spec.input_size, []
         for shape, idx in groups.items():
             step = max(1, min(self.batch_size, int(BATCH_PIXELS // (shape[-1] * shape[-2]))))  # big photos: fewer
             for s in range(0, len(idx), step):
@@ -117,11 +116,19 @@ class BatchPipeline:
                 if len(pick) == 0:
                     continue
                 crops = self.detector.crop(batch, b[pick], owner[pick], size, self.margin)
-                vec = self.embedder.embed_tensor(crops)
                 rows = np.array(chunk)[owner[pick].cpu().numpy()]
-                emb[rows] = vec.cpu().numpy()
-                boxes[rows] = b[pick].cpu().numpy()
-                found[rows] = True
+                vec = embed_pool.submit(self.embedder.embed_tensor, crops) if embed_pool else \
+                    self.embedder.embed_tensor(crops)
+                jobs.append((rows, b[pick].cpu().numpy(), vec))
+        return jobs
+
+    def _collect(self, n: int, jobs: list):
+        emb = np.zeros((n, self.embedder.spec.dim), np.float32)
+        found = np.zeros(n, bool)
+        boxes = np.zeros((n, 4), np.float32)
+        for rows, bx, vec in jobs:
+            emb[rows] = (vec.result() if hasattr(vec, "result") else vec).cpu().numpy()
+            boxes[rows], found[rows] = bx, True
         return emb, found, boxes
 
     def _stack(self, images):
@@ -133,11 +140,13 @@ class BatchPipeline:
 
     # -- all together -----------------------------------------------------------------------------
     def run(self, paths: list[str]) -> BatchResult:
-        """Embed every path, decoding batch i+1 while batch i is on the device."""
+        """Embed every path: workers decode batch i+1 while batch i is detected, and batch i's crops
+        are embedded while batch i+1 is detected (on a CPU the two stages then share the cores)."""
         paths = [str(p) for p in paths]
         chunks = [paths[s:s + self.batch_size] for s in range(0, len(paths), self.batch_size)]
         parts, errors = [], {}
-        with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(1) as ahead:
+        with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(1) as ahead, \
+                ThreadPoolExecutor(1) as embedding:
             pending = ahead.submit(self.decode, chunks[0], pool) if chunks else None
             for c, chunk in enumerate(chunks):
                 images = pending.result()
@@ -146,7 +155,12 @@ class BatchPipeline:
                 for p, img in zip(chunk, images):
                     if isinstance(img, Exception):
                         errors[p] = str(img)
-                parts.append(self.embed_images(images))
+                parts.append((len(images), self._start(images, embedding)))
+                if len(parts) > 2:  # at most two batches of crops wait for the embedder: memory stays bounded
+                    for _, _, vec in parts[-3][1]:
+                        if hasattr(vec, "result"):
+                            vec.result()
+            parts = [self._collect(n, jobs) for n, jobs in parts]
         dim = self.embedder.spec.dim
         if not parts:
             return BatchResult([], np.zeros((0, dim), np.float32), np.zeros(0, bool), np.zeros((0, 4), np.float32))

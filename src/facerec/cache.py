@@ -29,6 +29,7 @@ class FaceCache:
     def __init__(self, path: str | os.PathLike | None, dim: int):
         self.path = Path(path) if path else None
         self.dim = dim
+        self.max_entries: int | None = None  # None = unbounded (files); a server sets a bound
         self._entries: dict[str, list[CachedFace]] = {}
         self._dirty = False
         if self.path and self.path.is_file():
@@ -57,6 +58,8 @@ class FaceCache:
     def put(self, key: str, faces: list[CachedFace]) -> None:
         self._entries[key] = faces
         self._dirty = True
+        if self.max_entries is not None and len(self._entries) > self.max_entries:
+            del self._entries[next(iter(self._entries))]  # oldest first: a long-running server stays bounded
 
     def __len__(self) -> int:
         return len(self._entries)

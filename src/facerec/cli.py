@@ -94,9 +94,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub, _add, _pipeline_args)
 
+    p = sub.add_parser("serve", help="HTTP service and web page: identify, verify, enrol")
+    _add(p, "--model", required=True, help="model file to serve; enrolments are saved back to it")
+    _add(p, "--host", default="127.0.0.1")
+    _add(p, "--port", type=int, default=8000)
+    _add(p, "--api-key", default=None, help="require this key in X-API-Key on every /v1 call "
+                                            "(default: $FACEREC_API_KEY)")
+    _add(p, "--insecure-no-key", action="store_true",
+         help="allow serving on a non-loopback address without an API key")
+    _add(p, "--workers", type=int, default=2, help="requests that embed at the same time")
+    _add(p, "--max-upload-mb", type=float, default=10.0)
+    _add(p, "--max-pixels", type=int, default=40_000_000)
+    _add(p, "--max-faces", type=int, default=20, help="faces per image")
+    _add(p, "--device", default="auto")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("embedders", help="list the embedders")
     p.set_defaults(func=cmd_embedders)
     return parser
+
+
+def cmd_serve(args) -> int:
+    import os
+
+    from .server import Limits, create_app, is_loopback
+
+    key = args.api_key or os.environ.get("FACEREC_API_KEY") or None
+    if not key and not is_loopback(args.host) and not args.insecure_no_key:
+        raise InputError(f"--host {args.host} is reachable from other machines: set --api-key (or FACEREC_API_KEY), "
+                         "or pass --insecure-no-key to serve without one")
+    for name, value in (("--port", args.port), ("--workers", args.workers), ("--max-faces", args.max_faces),
+                        ("--max-pixels", args.max_pixels)):
+        if value < 1:
+            raise InputError(f"{name} must be >= 1, got {value}")
+    if args.max_upload_mb <= 0:
+        raise InputError(f"--max-upload-mb must be > 0, got {args.max_upload_mb}")
+    import uvicorn
+
+    app = create_app(args.model, api_key=key, workers=args.workers, device=args.device,
+                     limits=Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
+                                   max_faces=args.max_faces))
+    print(f"serving {args.model} on http://{args.host}:{args.port}/ (API docs at /docs)"
+          + ("" if key else "; no API key"), flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
 
 
 def cmd_prepare_lfw(args) -> int:

@@ -62,6 +62,46 @@ class Gallery:
         self._build_index()
         return self
 
+    def add(self, embeddings: np.ndarray, names: list[str], sample_ids: list[str]) -> "Gallery":
+        """Enrol more samples; ``names`` (one per row) may be new people. The search index grows in
+        place (no rebuild). Args: embeddings float32 (n, d) from the gallery's pipeline."""
+        self.check_fitted()
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2 or emb.shape[1] != self.dim or len(emb) != len(names) or len(emb) != len(sample_ids):
+            raise InputError(f"expected embeddings (n, {self.dim}) with n names and sample ids, got {emb.shape}, "
+                             f"{len(names)} and {len(sample_ids)}")
+        index_of = {n: i for i, n in enumerate(self.names_)}
+        for n in names:
+            index_of.setdefault(n, len(index_of))
+        self.names_ = sorted(index_of, key=index_of.get)
+        self.embeddings_ = np.concatenate([self.embeddings_, emb])
+        self.labels_ = np.concatenate([self.labels_, np.array([index_of[n] for n in names], np.int64)])
+        self.sample_ids_ = self.sample_ids_ + [str(s) for s in sample_ids]
+        self.index_.add(emb)
+        return self
+
+    def remove(self, name: str) -> int:
+        """Forget a person and every one of their samples (the index is rebuilt). Returns how many
+        samples went; raises :class:`KeyError` for a name that is not enrolled."""
+        self.check_fitted()
+        if name not in self.names_:
+            raise KeyError(name)
+        label = self.names_.index(name)
+        keep = self.labels_ != label
+        if not keep.any():
+            raise InputError(f"cannot remove {name!r}: a gallery needs at least one enrolled face")
+        names = [n for n in self.names_ if n != name]
+        labels = np.array([names.index(self.names_[lab]) for lab in self.labels_[keep]], np.int64)
+        removed = int((~keep).sum())
+        self.fit(self.embeddings_[keep], labels, names, [s for s, k in zip(self.sample_ids_, keep) if k])
+        return removed
+
+    def people(self) -> list[tuple[str, int]]:
+        """(name, enrolled images) for each person, in enrolment order."""
+        self.check_fitted()
+        counts = np.bincount(self.labels_, minlength=len(self.names_))
+        return [(n, int(c)) for n, c in zip(self.names_, counts) if c]
+
     def _build_index(self) -> None:
         self.index_ = create_index(self.index, metric=self.metric, **self.index_params).build(self.embeddings_)
 

@@ -21,6 +21,26 @@ def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return np.asarray(small), scale
 
 
+def detect_in_batches(images: list[np.ndarray], batch_size: int, detect_batch) -> list[list[Detection]]:
+    """Run ``detect_batch`` (uint8 (n, H, W, 3) -> per image a list of (box, score, landmarks)) over
+    batches of equal-sized images, large photos on a downscaled copy; boxes mapped back, largest first."""
+    prepared = [_downscale(img, DETECT_MAX_SIDE) for img in images]
+    out: list[list[Detection]] = [[] for _ in images]
+    by_shape: dict[tuple, list[int]] = {}
+    for i, (img, _) in enumerate(prepared):
+        by_shape.setdefault(img.shape, []).append(i)
+    for indices in by_shape.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            found = detect_batch(np.stack([prepared[i][0] for i in chunk]))
+            for i, faces in zip(chunk, found):
+                scale = prepared[i][1]
+                dets = [Detection(tuple(float(v) * scale for v in box), float(score), np.asarray(marks) * scale)
+                        for box, score, marks in faces]
+                out[i] = sorted(dets, key=lambda d: d.area, reverse=True)
+    return out
+
+
 class MTCNNDetector:
     """facenet-pytorch's MTCNN (weights ship with the package), batched by image size."""
 
@@ -34,24 +54,11 @@ class MTCNNDetector:
                             thresholds=list(thresholds), post_process=False, select_largest=True)
 
     def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
-        prepared = [_downscale(img, DETECT_MAX_SIDE) for img in images]
-        out: list[list[Detection]] = [[] for _ in images]
-        by_shape: dict[tuple, list[int]] = {}
-        for i, (img, _) in enumerate(prepared):
-            by_shape.setdefault(img.shape, []).append(i)
-        for indices in by_shape.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start:start + self.batch_size]
-                batch = np.stack([prepared[i][0] for i in chunk])
-                boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
-                for j, i in enumerate(chunk):
-                    scale = prepared[i][1]
-                    if boxes[j] is None:
-                        continue
-                    dets = [Detection(tuple(float(v) * scale for v in b), float(p), np.asarray(l) * scale)
-                            for b, p, l in zip(boxes[j], probs[j], points[j])]
-                    out[i] = sorted(dets, key=lambda d: d.area, reverse=True)
-        return out
+        def batch(arr):
+            boxes, probs, points = self._mtcnn.detect(arr, landmarks=True)
+            return [[] if b is None else list(zip(b, p, l)) for b, p, l in zip(boxes, probs, points)]
+
+        return detect_in_batches(images, self.batch_size, batch)
 
 
 class DlibHOGDetector:

@@ -44,22 +44,13 @@ class BatchedMTCNN:
     # -- public ---------------------------------------------------------------------------
     def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
         """Every face in each uint8 (H, W, 3) image, largest first (the detector interface)."""
-        from .detectors import DETECT_MAX_SIDE, _downscale
+        from .detectors import detect_in_batches
 
-        prepared = [_downscale(img, DETECT_MAX_SIDE) for img in images]
-        out: list[list[Detection]] = [[] for _ in images]
-        by_shape: dict[tuple, list[int]] = {}
-        for i, (img, _) in enumerate(prepared):
-            by_shape.setdefault(img.shape, []).append(i)
-        for indices in by_shape.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start:start + self.batch_size]
-                batch = self.to_tensor(np.stack([prepared[i][0] for i in chunk]))
-                boxes, scores, points, inds = (t.cpu().numpy() for t in self.detect_tensor(batch))
-                for b, s, p, j in zip(boxes, scores, points, inds):
-                    scale = prepared[chunk[j]][1]
-                    out[chunk[j]].append(Detection(tuple(float(v) * scale for v in b), float(s), p * scale))
-        return [sorted(d, key=lambda x: x.area, reverse=True) for d in out]
+        def batch(arr):
+            boxes, scores, points, owner = (t.cpu().numpy() for t in self.detect_tensor(self.to_tensor(arr)))
+            return [list(zip(boxes[owner == j], scores[owner == j], points[owner == j])) for j in range(len(arr))]
+
+        return detect_in_batches(images, self.batch_size, batch)
 
     def to_tensor(self, batch: np.ndarray):
         """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) on the device."""
@@ -213,11 +204,14 @@ def _cut(imgs, boxes, inds, size: int, table=None):
 
 
 def summed_area_table(imgs):
-    """(N, H+1, W+1, C) running sums of integer-valued images, exact: float64 (int64 where the
-    device lacks it is not needed: CPU and CUDA both have float64)."""
+    """(N, H+1, W+1, C) running sums of integer-valued (0..255) images, exact: float32 while every
+    sum stays below 2^24 (images up to 65,793 pixels, LFW's 250 x 250 included), else float64."""
+    import torch
     import torch.nn.functional as F
 
-    return F.pad(imgs.double().cumsum(2).cumsum(3), (1, 0, 1, 0)).permute(0, 2, 3, 1).contiguous()
+    exact32 = imgs.shape[2] * imgs.shape[3] * 255 < 2 ** 24
+    table = imgs.to(torch.float32 if exact32 else torch.float64).cumsum(2).cumsum(3)
+    return F.pad(table, (1, 0, 1, 0)).permute(0, 2, 3, 1).contiguous()
 
 
 def area_crops(imgs, rois, inds, size: int, table=None):

@@ -30,6 +30,10 @@ class SearchIndex(ABC):
         """Index float32 (n, d) vectors; replaces any previous content. Returns self."""
 
     @abstractmethod
+    def add(self, vectors: np.ndarray) -> "SearchIndex":
+        """Append float32 (n, d) vectors (indices continue from the current size), no rebuild."""
+
+    @abstractmethod
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         ...
 

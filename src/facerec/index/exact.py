@@ -40,6 +40,20 @@ class ExactIndex(SearchIndex):
         self.size, self.dim = v.shape
         return self
 
+    def add(self, vectors: np.ndarray) -> "ExactIndex":
+        import torch
+
+        if not self.size:
+            return self.build(vectors)
+        v = np.asarray(vectors, np.float32)
+        if self.metric == "cosine":
+            v = unit_rows(v)
+        new = torch.from_numpy(np.ascontiguousarray(v)).to(self.device, self._dtype)
+        self._g = torch.cat([self._g, new])
+        self._g_sq = torch.cat([self._g_sq, (new.float() ** 2).sum(1)])
+        self.size = len(self._g)
+        return self
+
     def _search(self, queries, k):
         import torch
 

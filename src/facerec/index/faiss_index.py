@@ -24,6 +24,13 @@ class _FaissIndex(SearchIndex):
     def _metric(self, faiss):
         return faiss.METRIC_INNER_PRODUCT if self.metric == "cosine" else faiss.METRIC_L2
 
+    def add(self, vectors):
+        if not self.size:
+            return self.build(vectors)
+        self._index.add(self._prepare(vectors))  # IVF: into the cells learnt at build time
+        self.size = int(self._index.ntotal)
+        return self
+
     def _search(self, queries, k):
         self._set_search_params()
         raw, idx = self._index.search(self._prepare(queries), k)

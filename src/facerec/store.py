@@ -1,0 +1,117 @@
+"""The served gallery: searched by many requests at once, changed by enrolments, always saved whole.
+
+Readers (identify, verify) hold a shared lock while they search; a writer (enrol, remove) holds it
+exclusively only for the moment it changes the arrays and the index, so no request ever sees a
+half-updated gallery. Every change is written to the model file atomically (temp file, then
+rename) before the writer returns, so an acknowledged enrolment survives a crash.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .calibrate import Calibration, calibrate, resolve_threshold
+from .errors import InputError
+from .gallery import Gallery
+
+
+class RWLock:
+    """Many readers or one writer; a waiting writer stops new readers (no writer starvation)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting = 0
+
+    @contextmanager
+    def read(self):
+        with self._cond:
+            while self._writer or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def write(self):
+        with self._cond:
+            self._waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class GalleryStore:
+    """A :class:`Gallery` shared by a server's threads, saved to ``path`` after every change.
+
+    Args:
+        far: target false-accept rate when the threshold is recalibrated after a change (the
+            model's own calibration FAR when it has one).
+        default_threshold: the embedder's documented threshold, for galleries too small to calibrate.
+    """
+
+    def __init__(self, gallery: Gallery, path: str | Path, *, default_threshold: float, far: float | None = None):
+        self.gallery, self.path = gallery, Path(path)
+        self.default_threshold = default_threshold
+        self.far = far or (gallery.calibration or {}).get("far") or 0.01
+        self._lock = RWLock()
+        self._writers = threading.Lock()  # one change at a time, in arrival order
+        self._calibration = self._current_calibration()
+
+    def _current_calibration(self) -> Calibration | None:
+        return resolve_threshold(self.gallery, align=self.gallery.pipeline.get("aligner"))
+
+    @contextmanager
+    def reading(self):
+        """``with store.reading() as (gallery, calibration):`` a consistent view while it lasts."""
+        with self._lock.read():
+            yield self.gallery, self._calibration
+
+    def people(self) -> list[tuple[str, int]]:
+        with self._lock.read():
+            return self.gallery.people()
+
+    def enrol(self, name: str, embeddings: np.ndarray, sample_ids: list[str]) -> int:
+        """Add ``name``'s faces (float32 (n, d)); returns how many images the person now has."""
+        if len(embeddings) == 0:
+            raise InputError("nothing to enrol")
+        with self._writers:
+            with self._lock.write():
+                self.gallery.add(embeddings, [name] * len(embeddings), sample_ids)
+            self._recalibrate_and_save()
+            return dict(self.people()).get(name, 0)
+
+    def remove(self, name: str) -> int:
+        """Forget ``name``; returns how many images went. KeyError when not enrolled."""
+        with self._writers:
+            with self._lock.write():
+                removed = self.gallery.remove(name)
+            self._recalibrate_and_save()
+            return removed
+
+    def _recalibrate_and_save(self) -> None:
+        # Calibration reads the arrays (only writers replace them, and we are the only writer),
+        # so readers keep searching while it runs; the result is installed under the lock.
+        g = self.gallery
+        cal = calibrate(g.embeddings_, g.labels_, far=self.far, metric=g.metric,
+                        default_euclidean=self.default_threshold)
+        with self._lock.write():
+            g.calibration = cal.to_dict()
+            self._calibration = self._current_calibration()
+        with self._lock.read():
+            g.save(self.path)

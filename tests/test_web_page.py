@@ -1,0 +1,79 @@
+"""The web page in a real headless Chromium (Debian's chromium + chromium-driver, via Selenium):
+enrol a person from photos, upload another photo of them, see their name drawn; a stranger is
+drawn as unknown. Screenshots are saved beside the test's temp folder and under FACEREC_SCREENSHOTS."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import require_lfw
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser():
+    if not (CHROMIUM and DRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("CI must have chromium and chromium-driver (.ci/run installs them)")
+        pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)  # the system driver: nothing downloaded
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _shot(driver, tmp_path, name):
+    path = tmp_path / f"{name}.png"
+    driver.save_screenshot(str(path))
+    out = os.environ.get("FACEREC_SCREENSHOTS")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(out) / path.name)
+    return path
+
+
+def test_enrol_then_recognise_in_chromium(browser, served_model, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from facerec.server import create_app, serving
+
+    lfw = require_lfw()
+    model = tmp_path / "served.npz"
+    shutil.copy(served_model, model)
+    photos = sorted((lfw / "Serena_Williams").glob("*.jpg"))
+    wait = WebDriverWait(browser, 120)
+    with serving(create_app(model, device="cpu", workers=1)) as base:
+        browser.get(base + "/")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "people-count"), "(6)"))
+        browser.find_element(By.ID, "enrol-name").send_keys("Serena Williams")
+        browser.find_element(By.ID, "enrol-files").send_keys("\n".join(str(p) for p in photos[:3]))
+        browser.find_element(By.CSS_SELECTOR, "#enrol-form button").click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "enrol-status"), "Enrolled 3 photo(s) of Serena Williams"))
+        wait.until(EC.text_to_be_present_in_element((By.ID, "people"), "Serena Williams"))
+
+        browser.find_element(By.ID, "photo").send_keys(str(photos[8]))
+        wait.until(lambda d: d.find_element(By.ID, "canvas").get_attribute("data-faces"))
+        assert browser.find_element(By.ID, "canvas").get_attribute("data-faces") == "Serena Williams"
+        assert "Serena Williams" in browser.find_element(By.ID, "faces").text
+        assert _shot(browser, tmp_path, "web_known").stat().st_size > 10_000
+
+        browser.find_element(By.ID, "photo").send_keys(str(next((lfw / "Aaron_Eckhart").glob("*.jpg"))))
+        wait.until(lambda d: d.find_element(By.ID, "canvas").get_attribute("data-faces") == "unknown")
+        assert "unknown" in browser.find_element(By.ID, "faces").text
+        _shot(browser, tmp_path, "web_unknown")
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
