@@ -67,6 +67,50 @@ def synthetic(size: int, n_queries: int, dim: int, same: float, diff: float, see
     return gallery, queries
 
 
+def covariance_model(path: str, dim_keep: int = 256) -> dict:
+    """LFW's between-person and within-person covariances (top ``dim_keep`` principal directions):
+    real embeddings vary in far fewer directions than isotropic noise, which is what lets an
+    approximate index find neighbours quickly."""
+    with np.load(path, allow_pickle=False) as d:
+        emb, labels = d["embeddings"].astype(np.float64), d["labels"]
+    people = [np.flatnonzero(labels == lab) for lab in np.unique(labels)]
+    multi = [idx for idx in people if len(idx) > 1]
+    means = np.stack([emb[idx].mean(0) for idx in people])
+    within = np.concatenate([emb[idx] - emb[idx].mean(0) for idx in multi])
+    # a person's mean over n images keeps 1/n of the within-person spread; take it out
+    n_images = np.array([len(idx) for idx in people], float)
+    cov_w = within.T @ within / max(1, len(within) - len(multi))
+    cov_b = np.cov(means.T) - cov_w * np.mean(1.0 / n_images)
+    out = {"mean": means.mean(0)}
+    for key, cov in (("between", cov_b), ("within", cov_w)):
+        vals, vecs = np.linalg.eigh(cov)
+        vals, vecs = np.clip(vals[::-1][:dim_keep], 0, None), vecs[:, ::-1][:, :dim_keep]
+        out[key] = (vecs * np.sqrt(vals)).T.astype(np.float32)  # (dim_keep, d): z @ this ~ N(0, cov)
+    return out
+
+
+def synthetic_lfw_like(size: int, n_queries: int, model: dict, seed: int):
+    """Like :func:`synthetic`, but people and their images are drawn with LFW's measured between- and
+    within-person covariances (then put back on the unit sphere)."""
+    rng = np.random.default_rng(seed)
+    per = rng.integers(1, 8, size=size)
+    labels = np.repeat(np.arange(size), per)[:size]
+    people = int(labels.max()) + 1
+    kb, kw = len(model["between"]), len(model["within"])
+    centres = np.empty((people, model["mean"].shape[0]), np.float32)
+    for a in range(0, people, 100_000):
+        z = rng.standard_normal((min(100_000, people - a), kb), dtype=np.float32)
+        centres[a:a + len(z)] = model["mean"] + z @ model["between"]
+    gallery = np.empty((size, centres.shape[1]), np.float32)
+    for a in range(0, size, 100_000):
+        lab = labels[a:a + 100_000]
+        noise = rng.standard_normal((len(lab), kw), dtype=np.float32) @ model["within"]
+        gallery[a:a + len(lab)] = unit(centres[lab] + noise)
+    q_people = rng.choice(people, n_queries, replace=people < n_queries)
+    noise = rng.standard_normal((n_queries, kw), dtype=np.float32) @ model["within"]
+    return gallery, unit(centres[q_people] + noise)
+
+
 def real(path: str, n_queries: int, seed: int):
     """Gallery = every LFW embedding except one image per person with >= 2; those are the queries."""
     with np.load(path, allow_pickle=False) as d:
@@ -202,6 +246,9 @@ def main(argv=None) -> int:
     ap.add_argument("--single", type=int, default=300, help="single-query calls timed per backend, at most")
     ap.add_argument("--single-budget", type=float, default=20.0, help="seconds of single-query timing per backend")
     ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--synthetic", default="auto", choices=("auto", "lfw-covariance", "isotropic"),
+                    help="how synthetic faces vary: with LFW's measured covariances (needs --real; the default "
+                         "when given) or isotropically (matching only LFW's mean distances)")
     ap.add_argument("--device", default="auto", help="exact search device: auto, cpu, cuda")
     ap.add_argument("--hnsw-max-size", type=int, default=200_000, help="skip HNSW above this size (slow build)")
     ap.add_argument("--seed", type=int, default=0)
@@ -215,14 +262,22 @@ def main(argv=None) -> int:
         same, diff = measured_distances(args.real)
         g, q, _ = real(args.real, args.queries, args.seed)
         rows += bench_gallery("lfw", g, q, backends, args)
+    kind = args.synthetic if args.synthetic != "auto" else ("lfw-covariance" if args.real else "isotropic")
+    if kind == "lfw-covariance" and not args.real:
+        raise SystemExit("--synthetic lfw-covariance needs --real (LFW embeddings to measure)")
+    model = covariance_model(args.real) if kind == "lfw-covariance" else None
     for size in [int(s) for s in args.sizes.split(",") if s]:
-        g, q = synthetic(size, args.queries, args.dim, same, diff, args.seed)
-        rows += bench_gallery("synthetic", g, q, backends, args)
+        if model is not None:
+            g, q = synthetic_lfw_like(size, args.queries, model, args.seed)
+        else:
+            g, q = synthetic(size, args.queries, args.dim, same, diff, args.seed)
+        rows += bench_gallery(f"synthetic-{kind}", g, q, backends, args)
         del g, q
         gc.collect()
     print()
     print_table(rows, COLUMNS)
-    write_json(args.json, {"machine": machine(), "same_person_distance": same, "different_person_distance": diff,
+    write_json(args.json, {"machine": machine(), "synthetic": kind,
+                           "same_person_distance": same, "different_person_distance": diff,
                            "queries": args.queries, "rows": rows})
     return 0
 

@@ -130,6 +130,7 @@ $("enrol-form").addEventListener("submit", async (e) => {
 });
 
 async function refreshPeople() {
+  refreshHealth();
   try {
     const { people } = await api("GET", "/v1/people");
     $("people-count").textContent = `(${people.length})`;
@@ -151,7 +152,9 @@ async function refreshPeople() {
   }
 }
 
-fetch("/healthz").then((r) => r.json()).then((h) => {
-  $("health").textContent = `${h.embedder} · ${h.people} people · ${h.faces} faces`;
-}).catch(() => { $("health").textContent = "server unreachable"; });
+function refreshHealth() {
+  fetch("/healthz").then((r) => r.json()).then((h) => {
+    $("health").textContent = `${h.embedder} · ${h.people} people · ${h.faces} faces`;
+  }).catch(() => { $("health").textContent = "server unreachable"; });
+}
 refreshPeople();
