@@ -13,7 +13,8 @@ class ExactIndex(SearchIndex):
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         precision: ``fp32`` or ``fp16`` (GPU only: halves memory traffic; scores are then exact to
             about 1e-3, so near-ties may swap order).
-        chunk: queries per matrix product, bounding the (chunk, n) score matrix in memory.
+        chunk: queries per matrix product at most (fewer on large galleries, bounding the
+            (chunk, n) score matrix in memory).
     """
 
     name = "exact"
@@ -60,9 +61,11 @@ class ExactIndex(SearchIndex):
         if self.metric == "cosine":
             queries = unit_rows(queries)
         out_d, out_i = [], []
+        # bound the (chunk, n) score matrix to ~64M entries: at 10^6 faces, 64 queries at a time
+        chunk = max(1, min(self.chunk, 2 ** 26 // max(self.size, 1)))
         with torch.inference_mode():
-            for s in range(0, len(queries), self.chunk):
-                q = torch.from_numpy(queries[s:s + self.chunk]).to(self.device)
+            for s in range(0, len(queries), chunk):
+                q = torch.from_numpy(queries[s:s + chunk]).to(self.device)
                 scores = (q.to(self._dtype) @ self._g.T).float()
                 if self.metric == "cosine":
                     best, idx = torch.topk(scores, k, dim=1)

@@ -81,12 +81,13 @@ class IVFIndex(_FaissIndex):
     """Inverted lists over k-means cells (``IndexIVFFlat``): a query scans ``nprobe`` of ``nlist`` cells.
 
     Args: nlist cells (0 = about 4 sqrt(n), at most n / 39 so k-means has data); nprobe cells
-    scanned per query; train_size vectors used to learn the cells (a sample of the gallery).
+    scanned per query; train_size vectors used to learn the cells (a sample of the gallery; 0 =
+    40 per cell, at least 100,000, as faiss recommends).
     """
 
     name = "faiss-ivf"
 
-    def __init__(self, metric: str = "euclidean", *, nlist: int = 0, nprobe: int = 32, train_size: int = 100_000,
+    def __init__(self, metric: str = "euclidean", *, nlist: int = 0, nprobe: int = 32, train_size: int = 0,
                  seed: int = 0):
         super().__init__(metric)
         self.nlist, self.nprobe, self.train_size, self.seed = int(nlist), int(nprobe), int(train_size), int(seed)
@@ -100,7 +101,8 @@ class IVFIndex(_FaissIndex):
         quantizer = faiss.IndexFlatIP(d) if self.metric == "cosine" else faiss.IndexFlatL2(d)
         index = faiss.IndexIVFFlat(quantizer, d, nlist, self._metric(faiss))
         rng = np.random.default_rng(self.seed)
-        sample = v if n <= self.train_size else v[np.sort(rng.choice(n, self.train_size, replace=False))]
+        train_size = self.train_size or max(100_000, 40 * nlist)
+        sample = v if n <= train_size else v[np.sort(rng.choice(n, train_size, replace=False))]
         index.cp.seed = self.seed  # k-means is seeded: the same gallery gives the same index
         index.train(sample)
         index.add(v)
