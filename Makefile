@@ -25,7 +25,7 @@ demo: setup
 	$(BIN)/python src/infer.py --input infer_images --model models/knn_facenet-casia_lfw_subset.npz \
 		--art_dir artifacts --align mtcnn --topk 5
 
-# Every test, slow ones included (real models on real LFW images; about 40 minutes on 2 cores).
+# Every test, slow ones included (real models on real LFW images; about 30 minutes on 2 cores).
 test: setup
 	$(BIN)/python -m pytest tests -rfEsP
 
