@@ -187,9 +187,7 @@ def main(argv=None) -> int:
         sync(args.device)
         stages[f"decode_{decoder}"] = len(paths) / (time.perf_counter() - t)
         if decoder != "pil":
-            pil = BatchPipeline.__new__(BatchPipeline)
-            pil.decoder, pil.max_pixels = "pil", pipe.max_pixels
-            stages["decode_pil"] = len(paths) / timed(lambda: pil.decode(paths, pool), args.device)
+            stages["decode_pil"] = len(paths) / timed(lambda: pipe.decode(paths, pool, decoder="pil"), args.device)
 
     imgs = [d for d in decoded if not isinstance(d, Exception)]
     stages["detect_align"], crops = detect_stage(pipe, imgs, batch, args.device)

@@ -62,10 +62,10 @@ class BatchPipeline:
         self.decoder, self.max_pixels = decoder, max_pixels
 
     # -- stages, usable alone (the benchmark times each) ------------------------------------------
-    def decode(self, paths: list[str], pool: ThreadPoolExecutor) -> list:
+    def decode(self, paths: list[str], pool: ThreadPoolExecutor, decoder: str | None = None) -> list:
         """Decoded images, uint8 (H, W, 3) numpy (pil) or (3, H, W) CUDA tensors (nvjpeg);
-        an :class:`FacerecError` in place of a file that failed."""
-        if self.decoder == "nvjpeg":
+        an :class:`FacerecError` in place of a file that failed. ``decoder`` overrides the pipeline's."""
+        if (decoder or self.decoder) == "nvjpeg":
             return self._decode_nvjpeg(paths, pool)
         return list(pool.map(self._load, paths))
 
@@ -87,8 +87,8 @@ class BatchPipeline:
                 data = [torch.frombuffer(bytearray(raw[i]), dtype=torch.uint8) for i in jpeg]
                 for i, img in zip(jpeg, decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)):
                     out[i] = img
-            except RuntimeError:  # one bad JPEG fails the batch: decode those files one by one on the CPU
-                jpeg = []
+            except RuntimeError:  # one bad JPEG fails the batch: every file goes to the CPU path below
+                pass
         rest = [i for i in range(len(paths)) if out[i] is None]
         for i, img in zip(rest, pool.map(self._load, [paths[i] for i in rest])):
             out[i] = img

@@ -15,12 +15,11 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError, ModelFileError, NotFittedError
-from .index import create_index
+from .index import METRICS, create_index
 from .paths import atomic_write_bytes
 
 FORMAT = "facerec-gallery"
 FORMAT_VERSION = 1
-METRICS = ("euclidean", "cosine")
 
 
 class Gallery:
@@ -90,8 +89,8 @@ class Gallery:
         keep = self.labels_ != label
         if not keep.any():
             raise InputError(f"cannot remove {name!r}: a gallery needs at least one enrolled face")
-        names = [n for n in self.names_ if n != name]
-        labels = np.array([names.index(self.names_[lab]) for lab in self.labels_[keep]], np.int64)
+        names = self.names_[:label] + self.names_[label + 1:]
+        labels = self.labels_[keep] - (self.labels_[keep] > label)  # later people move down one
         removed = int((~keep).sum())
         self.fit(self.embeddings_[keep], labels, names, [s for s, k in zip(self.sample_ids_, keep) if k])
         return removed

@@ -177,14 +177,10 @@ def _square(boxes):
 
 
 def _regress(boxes, reg):
-    w, h = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
-    return boxes[:, :4] + reg * torch_stack_wh(w, h)
-
-
-def torch_stack_wh(w, h):
     import torch
 
-    return torch.stack([w, h, w, h], 1)
+    w, h = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+    return boxes[:, :4] + reg * torch.stack([w, h, w, h], 1)
 
 
 def _cut(imgs, boxes, inds, size: int, table=None):

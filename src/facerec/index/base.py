@@ -66,15 +66,6 @@ class SearchIndex(ABC):
         return 0
 
 
-def to_distance(scores: np.ndarray, metric: str, sq_norms_q: np.ndarray | None = None,
-                sq_norms_g: np.ndarray | None = None) -> np.ndarray:
-    """Inner products -> the metric's distance (cosine inputs are already unit length)."""
-    if metric == "cosine":
-        return (1.0 - scores).astype(np.float32)
-    sq = sq_norms_q[:, None] + sq_norms_g - 2.0 * scores
-    return np.sqrt(np.maximum(sq, 0.0)).astype(np.float32)
-
-
 def unit_rows(x: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(n, 1e-12)).astype(np.float32)
