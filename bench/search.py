@@ -64,7 +64,7 @@ def synthetic(size: int, n_queries: int, dim: int, same: float, diff: float, see
         gallery[a:a + len(lab)] = unit(centres[lab] + sigma * s * rng.standard_normal((len(lab), dim), dtype=np.float32))
     q_people = rng.choice(people, n_queries, replace=people < n_queries)
     queries = unit(centres[q_people] + sigma * s * rng.standard_normal((n_queries, dim), dtype=np.float32))
-    return gallery, queries
+    return gallery, labels, queries
 
 
 def covariance_model(path: str, dim_keep: int = 256) -> dict:
@@ -108,7 +108,7 @@ def synthetic_lfw_like(size: int, n_queries: int, model: dict, seed: int):
         gallery[a:a + len(lab)] = unit(centres[lab] + noise)
     q_people = rng.choice(people, n_queries, replace=people < n_queries)
     noise = rng.standard_normal((n_queries, kw), dtype=np.float32) @ model["within"]
-    return gallery, unit(centres[q_people] + noise)
+    return gallery, labels, unit(centres[q_people] + noise)
 
 
 def real(path: str, n_queries: int, seed: int):
@@ -124,7 +124,7 @@ def real(path: str, n_queries: int, seed: int):
     query_idx = np.array(query_idx[:n_queries] if n_queries else query_idx)
     mask = np.ones(len(emb), bool)
     mask[query_idx] = False
-    return emb[mask], emb[query_idx], labels
+    return emb[mask], labels[mask], emb[query_idx]
 
 
 def measured_distances(path: str) -> tuple[float, float]:
@@ -146,7 +146,7 @@ class SklearnBrute:
     name = "sklearn"
     params: dict = {}
 
-    def build(self, x):
+    def build(self, x, labels=None):
         from sklearn.neighbors import NearestNeighbors
 
         self._nn = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(x)
@@ -160,7 +160,7 @@ class SklearnBrute:
         return int(self._x.nbytes)
 
 
-SEARCH_PARAMS = {"nprobe", "ef_search"}  # set on a built index; anything else means a new build
+SEARCH_PARAMS = {"nprobe", "ef_search", "people"}  # set on a built index; anything else means a new build
 
 
 def parse_backend(spec: str) -> tuple[str, dict]:
@@ -194,7 +194,8 @@ def single_latencies(index, queries: np.ndarray, max_n: int, budget_s: float) ->
     return np.array(times) * 1e3
 
 
-def bench_gallery(label: str, gallery: np.ndarray, queries: np.ndarray, backends: list[str], args) -> list[dict]:
+def bench_gallery(label: str, gallery: np.ndarray, labels: np.ndarray, queries: np.ndarray, backends: list[str],
+                  args) -> list[dict]:
     size = len(gallery)
     ref = create_index("exact", device=args.device).build(gallery)
     truth = ref.search(queries, 1)[1][:, 0]
@@ -211,7 +212,7 @@ def bench_gallery(label: str, gallery: np.ndarray, queries: np.ndarray, backends
             gc.collect()
             index = make_backend(name, params, args)
             t = time.perf_counter()
-            index.build(gallery)
+            index.build(gallery, labels)  # whose face each row is: only faiss-people uses it
             built[key] = (index, time.perf_counter() - t)
         index, build_s = built[key]
         for k, v in params.items():
@@ -260,19 +261,19 @@ def main(argv=None) -> int:
     print_table([], COLUMNS)
     if args.real:
         same, diff = measured_distances(args.real)
-        g, q, _ = real(args.real, args.queries, args.seed)
-        rows += bench_gallery("lfw", g, q, backends, args)
+        g, lab, q = real(args.real, args.queries, args.seed)
+        rows += bench_gallery("lfw", g, lab, q, backends, args)
     kind = args.synthetic if args.synthetic != "auto" else ("lfw-covariance" if args.real else "isotropic")
     if kind == "lfw-covariance" and not args.real:
         raise SystemExit("--synthetic lfw-covariance needs --real (LFW embeddings to measure)")
     model = covariance_model(args.real) if kind == "lfw-covariance" else None
     for size in [int(s) for s in args.sizes.split(",") if s]:
         if model is not None:
-            g, q = synthetic_lfw_like(size, args.queries, model, args.seed)
+            g, lab, q = synthetic_lfw_like(size, args.queries, model, args.seed)
         else:
-            g, q = synthetic(size, args.queries, args.dim, same, diff, args.seed)
-        rows += bench_gallery(f"synthetic-{kind}", g, q, backends, args)
-        del g, q
+            g, lab, q = synthetic(size, args.queries, args.dim, same, diff, args.seed)
+        rows += bench_gallery(f"synthetic-{kind}", g, lab, q, backends, args)
+        del g, lab, q
         gc.collect()
     print()
     print_table(rows, COLUMNS)

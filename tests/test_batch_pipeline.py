@@ -70,3 +70,38 @@ def test_options_are_checked(casia):
         BatchPipeline(embedder=casia, device="cpu", decoder="nvjpeg")
     with pytest.raises(InputError, match="decoder must be"):
         BatchPipeline(embedder=casia, device="cpu", decoder="libjpeg-turbo")
+
+
+@pytest.mark.slow
+def test_train_fast_makes_the_same_model(tmp_path):
+    """train --fast (batched MTCNN, overlapped) enrols the same faces as the reference path, with
+    embeddings that agree, and a model that records the same pipeline."""
+    from facerec.api import train
+
+    lfw = require_lfw()
+    data = tmp_path / "people"
+    for person in ("Colin_Powell", "Serena_Williams", "Gerhard_Schroeder"):
+        (data / person).mkdir(parents=True)
+        for n in range(1, 6):
+            (data / person / f"{n}.jpg").symlink_to(lfw / person / f"{person}_{n:04d}.jpg")
+    opts = dict(embedder="facenet-casia", align="mtcnn", device="cpu", out_dir=None, far=0.05)
+    ref = train(data, art_dir=tmp_path / "ref", **opts)
+    fast = train(data, art_dir=tmp_path / "fast", fast=True, batch_size=4, **opts)
+    assert fast.enrolled == ref.enrolled == 15 and fast.gallery.pipeline == ref.gallery.pipeline
+    assert fast.gallery.sample_ids_ == ref.gallery.sample_ids_
+    np.testing.assert_array_equal(fast.gallery.labels_, ref.gallery.labels_)
+    cos = np.sum(fast.gallery.embeddings_ * ref.gallery.embeddings_, axis=1)
+    assert cos.min() > 0.99, cos
+    with pytest.raises(InputError, match="--fast aligns with the batched MTCNN only"):
+        train(data, art_dir=None, fast=True, **{**opts, "align": "resize"})
+    with pytest.raises(InputError, match="add --fast"):
+        train(data, art_dir=None, precision="bf16", **opts)
+
+
+def test_fast_path_names_a_bad_in_memory_sample(casia):
+    pipe = BatchPipeline(embedder=casia, device="cpu", batch_size=2, workers=1, flip=True)
+    blank = np.full((90, 80, 3), 128, np.uint8)
+    results = pipe.run_samples([Sample("data#0", blank), Sample("data#1", np.zeros((5, 5), np.float32))])
+    assert results[0].faces == [] and results[0].error is None  # no face is not an error
+    assert results[1].error.startswith("data#1: in-memory image: expected dtype uint8")
+    assert pipe.config.flip and pipe.config.aligner == "mtcnn" and pipe.config.embedder == "facenet-casia"

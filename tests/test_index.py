@@ -21,16 +21,17 @@ def clustered(n_people=60, per_person=5, dim=64, seed=0):
     return x.astype(np.float32), labels, q.astype(np.float32)
 
 
-EXACT_ENOUGH = {"exact": {}, "faiss-hnsw": {"ef_search": 128}, "faiss-ivf": {"nprobe": 1000}}
+EXACT_ENOUGH = {"exact": {}, "faiss-hnsw": {"ef_search": 128}, "faiss-ivf": {"nprobe": 1000},
+                "faiss-people": {"people": 8}}
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_same_topk_as_brute_force(backend, metric):
-    x, _, q = clustered()
+    x, labels, q = clustered()
     ref = NearestNeighbors(n_neighbors=5, metric=metric, algorithm="brute").fit(x)
     want_d, want_i = ref.kneighbors(q)
-    got_d, got_i = create_index(backend, metric=metric, **EXACT_ENOUGH[backend]).build(x).search(q, 5)
+    got_d, got_i = create_index(backend, metric=metric, **EXACT_ENOUGH[backend]).build(x, labels).search(q, 5)
     assert got_i.shape == (len(q), 5) and got_i.dtype == np.int64 and got_d.dtype == np.float32
     np.testing.assert_array_equal(got_i, want_i)
     np.testing.assert_allclose(got_d, want_d, atol=2e-4)
@@ -66,7 +67,8 @@ def test_bad_backend_and_options_are_named():
 
 
 @pytest.mark.parametrize("backend,params", [("faiss-ivf", {"nlist": 8, "nprobe": 8}),
-                                            ("faiss-hnsw", {"m": 16, "ef_search": 100})])
+                                            ("faiss-hnsw", {"m": 16, "ef_search": 100}),
+                                            ("faiss-people", {"people": 8, "m": 16})])
 def test_index_is_stored_with_the_model(tmp_path, backend, params):
     x, labels, q = clustered()
     g = Gallery(k=3, index=backend, index_params=params).fit(x, labels, [f"p{i}" for i in range(60)],
@@ -86,8 +88,29 @@ def test_bad_index_fails_before_fit():
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_add_grows_the_index_like_a_rebuild(backend):
-    x, _, q = clustered()
-    grown = create_index(backend, **EXACT_ENOUGH[backend]).build(x[:200]).add(x[200:])
+    x, labels, q = clustered()  # the split cuts person 40's images in two: old person, new faces
+    grown = create_index(backend, **EXACT_ENOUGH[backend]).build(x[:202], labels[:202]).add(x[202:], labels[202:])
     assert grown.size == len(x)
     want = NearestNeighbors(n_neighbors=3).fit(x).kneighbors(q)[1]
     np.testing.assert_array_equal(grown.search(q, 3)[1], want)
+
+
+def test_people_index_needs_labels_and_pads_short_answers():
+    x, labels, q = clustered()
+    with pytest.raises(InputError, match="labels"):
+        create_index("faiss-people").build(x)
+    with pytest.raises(InputError, match="expected 300 labels"):
+        create_index("faiss-people").build(x, labels[:10])
+    # one person probed, 5 faces each: the other 5 of k=10 are missing (-1, inf), as documented
+    d, i = create_index("faiss-people", people=1).build(x, labels).search(q[:3], 10)
+    assert (i[:, :5] >= 0).all() and (i[:, 5:] == -1).all() and np.isinf(d[:, 5:]).all()
+    assert (labels[i[:, :5]] == np.arange(3)[:, None]).all()  # each query's own person
+
+
+def test_people_index_finds_people_enrolled_later():
+    x, labels, q = clustered()
+    index = create_index("faiss-people", people=4).build(x[labels < 30], labels[labels < 30])
+    index.add(x[labels >= 30], labels[labels >= 30])
+    found = index.search(q, 1)[1][:, 0]
+    rows = np.concatenate([np.flatnonzero(labels < 30), np.flatnonzero(labels >= 30)])
+    assert (labels[rows[found]] == np.arange(60)).mean() >= 0.95

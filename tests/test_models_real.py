@@ -128,3 +128,40 @@ def test_detections_are_shared_between_embedders(tmp_path):
     # flip changes the embedding, but only slightly for a face
     for ra, rb in zip(a, b):
         assert 0 < np.linalg.norm(ra.faces[0].embedding - rb.faces[0].embedding) < 0.3
+
+
+def test_two_views_average_the_same_face_from_both_detectors(tmp_path):
+    """--align mtcnn+dlib: MTCNN's faces and boxes, each embedding the mean of the MTCNN-box and
+    HOG-box views of that face, reusing each single-detector pipeline's cache."""
+    from facerec.datasets import Sample
+    from facerec.embed.base import l2_normalize
+    from facerec.pipeline import FacePipeline
+
+    require_lfw()
+    paths = [str(lfw_image("Colin_Powell", n)) for n in (1, 2)] + [str(lfw_image("Serena_Williams", 1))]
+    samples = [Sample(p, p) for p in paths]
+    art = str(tmp_path)
+    mt = FacePipeline.create(embedder="dlib", align="mtcnn", device="cpu", art_dir=art).run(samples)
+    hog = FacePipeline.create(embedder="dlib", align="dlib", device="cpu", art_dir=art).run(samples)
+    both = FacePipeline.create(embedder="dlib", align="mtcnn+dlib", device="cpu", art_dir=art)
+    assert both.config.aligner == "mtcnn+dlib" and both.config.embedder == "dlib"
+    fused = both.run(samples, quiet=True)
+    for m, h, f in zip(mt, hog, fused):
+        assert [x.box for x in f.faces] == [x.box for x in m.faces]
+        want = l2_normalize((m.faces[0].embedding + h.faces[0].embedding)[None])[0]
+        np.testing.assert_allclose(f.faces[0].embedding, want, atol=1e-6)
+        assert 1e-3 < np.linalg.norm(f.faces[0].embedding - m.faces[0].embedding) < 0.3  # a second view, same face
+
+
+def test_fuse_views_only_pairs_overlapping_boxes():
+    from facerec.cache import CachedFace
+    from facerec.two_view import fuse_views
+
+    e = np.eye(4, dtype=np.float32)
+    faces = [CachedFace((0, 0, 100, 100), 0.99, e[0]), CachedFace((200, 0, 260, 60), 0.9, e[1])]
+    others = [CachedFace((10, 15, 90, 95), 1.0, e[2]), CachedFace((500, 500, 540, 540), 1.0, e[3])]
+    out = fuse_views(faces, others)
+    assert [f.box for f in out] == [f.box for f in faces]  # the first detector's faces, no more
+    np.testing.assert_allclose(out[0].embedding, (e[0] + e[2]) / np.sqrt(2), atol=1e-6)
+    np.testing.assert_array_equal(out[1].embedding, e[1])  # no HOG face there: one view
+    assert fuse_views(faces, [])[0].embedding is faces[0].embedding

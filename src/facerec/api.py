@@ -34,7 +34,7 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
           device: str = "auto", batch_size: int = 64, out_dir: str | os.PathLike | None = "models",
           model_path: str | os.PathLike | None = None, art_dir: str | os.PathLike | None = "artifacts",
           far: float = 0.01, flip: bool = False, index: str = "exact", index_params: dict | None = None,
-          quiet: bool = True) -> TrainReport:
+          fast: bool = False, precision: str = "fp32", compile: bool = False, quiet: bool = True) -> TrainReport:
     """Embed a labelled dataset (``.npz`` or folder-per-person) and fit a k-NN gallery.
 
     The most prominent face (large and central) of each image is enrolled; images with no face are
@@ -42,15 +42,26 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
     on the gallery for false-accept rate ``far`` (see :mod:`facerec.calibrate`). ``index`` picks the
     search backend (see :mod:`facerec.index`), stored with the model. Writes the model (unless ``out_dir``
     and ``model_path`` are both None) and the embeddings artefact, each atomically.
+
+    ``fast`` embeds through :class:`~facerec.batch_pipeline.BatchPipeline` (batched MTCNN on the
+    device, decoding overlapped; FaceNet embedders with ``mtcnn`` only), with ``precision``
+    fp32/bf16/fp16 and optional ``torch.compile``; nothing is cached. The model is the same kind.
     """
     if not 0 < far < 1:
         raise InputError(f"--far must be between 0 and 1 (a rate, e.g. 0.01), got {far}")
     dataset = load_dataset(data)
     # validates k, metric and the index before any model loads
     gallery = Gallery(k=k, metric=metric, index=index, index_params=index_params)
-    pipe = FacePipeline.create(embedder=embedder, align=align, margin=margin, weights=weights, device=device,
-                               art_dir=str(art_dir) if art_dir else None, batch_size=batch_size, flip=flip)
-    results = pipe.run(dataset.samples, quiet=quiet, desc="train")
+    if fast:
+        pipe = fast_pipeline(embedder=embedder, align=align, margin=margin, weights=weights, device=device,
+                             batch_size=batch_size, flip=flip, precision=precision, compile=compile)
+        results = pipe.run_samples(dataset.samples)
+    else:
+        if precision != "fp32" or compile:
+            raise InputError("--precision and --compile apply to the fast path: add --fast")
+        pipe = FacePipeline.create(embedder=embedder, align=align, margin=margin, weights=weights, device=device,
+                                   art_dir=str(art_dir) if art_dir else None, batch_size=batch_size, flip=flip)
+        results = pipe.run(dataset.samples, quiet=quiet, desc="train")
     keep = [r for r in results if r.faces]
     no_face = [r.sample.id for r in results if not r.faces and r.error is None]
     errors = [r.error for r in results if r.error]
@@ -75,6 +86,18 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
         np.savez(buf, embeddings=emb, labels=labels, ids=np.array(ids, dtype=str))
         atomic_write_bytes(artifact, buf.getvalue())
     return TrainReport(gallery, saved, artifact, len(results), len(keep), len(set(labels.tolist())), no_face, errors)
+
+
+def fast_pipeline(*, embedder: str, align: str = "mtcnn", margin: float = 32, weights: str | None = None,
+                  device: str = "auto", batch_size: int = 64, flip: bool = False, precision: str = "fp32",
+                  compile: bool = False):
+    """The throughput path (``--fast``), or an error saying why this configuration has none."""
+    from .batch_pipeline import BatchPipeline
+
+    if align != "mtcnn":
+        raise InputError(f"--fast aligns with the batched MTCNN only; drop --fast for --align {align}")
+    return BatchPipeline(embedder=embedder, weights=weights, device=device, precision=precision, compile=compile,
+                         batch_size=max(batch_size, 1), margin=margin, flip=flip)
 
 
 def load_model(path: str | os.PathLike) -> Gallery:

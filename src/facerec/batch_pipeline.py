@@ -14,10 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from .align.mtcnn_batched import BatchedMTCNN
+from .cache import CachedFace
+from .datasets import Sample
 from .embed import create_embedder
 from .embed.base import resolve_device
 from .errors import FacerecError, InputError
-from .images import DEFAULT_MAX_PIXELS, load_image
+from .images import DEFAULT_MAX_PIXELS, check_rgb_array, load_image
+from .pipeline import ImageResult, PipelineConfig
 
 BATCH_PIXELS = 64e6  # pixels per detection batch: bounds device memory when photos are large
 
@@ -43,11 +46,12 @@ class BatchPipeline:
         precision: ``fp32``, ``bf16`` or ``fp16`` for the embedding network.
         decoder: ``pil`` (worker threads) or ``nvjpeg`` (GPU; other formats fall back to PIL).
         batch_size: images per detection batch; workers: decoding threads.
+        flip: average each face's embedding with its mirror image's (as ``FacePipeline``).
     """
 
     def __init__(self, *, embedder="facenet-casia", weights: str | None = None, device: str = "auto",
                  precision: str = "fp32", compile: bool = False, batch_size: int = 128, margin: float = 32,
-                 workers: int = 4, decoder: str = "pil", max_pixels: int = DEFAULT_MAX_PIXELS):
+                 workers: int = 4, decoder: str = "pil", max_pixels: int = DEFAULT_MAX_PIXELS, flip: bool = False):
         self.device = resolve_device(device)
         if decoder not in ("pil", "nvjpeg"):
             raise InputError(f"decoder must be pil or nvjpeg, got {decoder!r}")
@@ -59,18 +63,25 @@ class BatchPipeline:
             raise InputError(f"{embedder} has no on-device path; use FacePipeline (facerec train/infer) for it")
         self.detector = BatchedMTCNN(device=self.device, batch_size=batch_size)
         self.batch_size, self.margin, self.workers = batch_size, margin, workers
-        self.decoder, self.max_pixels = decoder, max_pixels
+        self.decoder, self.max_pixels, self.flip = decoder, max_pixels, bool(flip)
+        spec = self.embedder.spec
+        weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
+        # embeddings interchangeable with FacePipeline's mtcnn ones: models record the same pipeline
+        self.config = PipelineConfig(spec.name, weights_id, "mtcnn", spec.input_size, float(margin), spec.dim, self.flip)
 
     # -- stages, usable alone (the benchmark times each) ------------------------------------------
-    def decode(self, paths: list[str], pool: ThreadPoolExecutor, decoder: str | None = None) -> list:
+    def decode(self, paths: list, pool: ThreadPoolExecutor, decoder: str | None = None) -> list:
         """Decoded images, uint8 (H, W, 3) numpy (pil) or (3, H, W) CUDA tensors (nvjpeg);
-        an :class:`FacerecError` in place of a file that failed. ``decoder`` overrides the pipeline's."""
+        an :class:`FacerecError` in place of a file that failed. ``paths`` may hold uint8 (H, W, 3)
+        arrays too (an ``.npz`` dataset), checked, not decoded. ``decoder`` overrides the pipeline's."""
         if (decoder or self.decoder) == "nvjpeg":
             return self._decode_nvjpeg(paths, pool)
         return list(pool.map(self._load, paths))
 
     def _load(self, path):
         try:
+            if isinstance(path, np.ndarray):
+                return check_rgb_array(path, label="in-memory image")
             return load_image(path, max_pixels=self.max_pixels)
         except FacerecError as exc:
             return exc
@@ -79,7 +90,7 @@ class BatchPipeline:
         import torch
         from torchvision.io import ImageReadMode, decode_jpeg
 
-        raw = list(pool.map(lambda p: Path(p).read_bytes() if Path(p).is_file() else b"", paths))
+        raw = list(pool.map(lambda p: Path(p).read_bytes() if isinstance(p, str) and Path(p).is_file() else b"", paths))
         out: list = [None] * len(paths)
         jpeg = [i for i, r in enumerate(raw) if r[:3] == b"\xff\xd8\xff"]
         if jpeg:
@@ -96,7 +107,23 @@ class BatchPipeline:
 
     def embed_images(self, images: list, embed_pool: ThreadPoolExecutor | None = None):
         """Detect, crop and embed decoded images. Returns embeddings (n, d), found (n,), boxes (n, 4)."""
-        return self._collect(len(images), self._start(images, embed_pool))
+        return self._collect(len(images), self._start(images, embed_pool))[:3]
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """uint8 (n, S, S, 3) crops -> float32 (n, d) unit vectors (flip-averaged when configured)."""
+        import torch
+
+        t = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float()
+        return self._embed(t).cpu().numpy()
+
+    def _embed(self, crops):
+        """Crops float (n, 3, S, S) on the device -> unit embeddings on the device."""
+        import torch.nn.functional as F
+
+        emb = self.embedder.embed_tensor(crops)
+        if self.flip:
+            emb = F.normalize(emb.float() + self.embedder.embed_tensor(crops.flip(3)).float(), dim=1)
+        return emb
 
     def _start(self, images: list, embed_pool: ThreadPoolExecutor | None) -> list:
         """Detect and crop every image now; embed each batch of crops now, or in ``embed_pool`` so
@@ -111,25 +138,25 @@ class BatchPipeline:
             for s in range(0, len(idx), step):
                 chunk = idx[s:s + step]
                 batch = self._stack([images[i] for i in chunk])
-                b, _, _, owner = self.detector.detect_tensor(batch)
+                b, scores, _, owner = self.detector.detect_tensor(batch)
                 pick = _subject(b, owner, len(chunk), batch.shape[3], batch.shape[2])
                 if len(pick) == 0:
                     continue
                 crops = self.detector.crop(batch, b[pick], owner[pick], size, self.margin)
                 rows = np.array(chunk)[owner[pick].cpu().numpy()]
-                vec = embed_pool.submit(self.embedder.embed_tensor, crops) if embed_pool else \
-                    self.embedder.embed_tensor(crops)
-                jobs.append((rows, b[pick].cpu().numpy(), vec))
+                vec = embed_pool.submit(self._embed, crops) if embed_pool else self._embed(crops)
+                jobs.append((rows, b[pick].cpu().numpy(), scores[pick].cpu().numpy(), vec))
         return jobs
 
     def _collect(self, n: int, jobs: list):
         emb = np.zeros((n, self.embedder.spec.dim), np.float32)
         found = np.zeros(n, bool)
         boxes = np.zeros((n, 4), np.float32)
-        for rows, bx, vec in jobs:
+        scores = np.zeros(n, np.float32)
+        for rows, bx, sc, vec in jobs:
             emb[rows] = (vec.result() if hasattr(vec, "result") else vec).cpu().numpy()
-            boxes[rows], found[rows] = bx, True
-        return emb, found, boxes
+            boxes[rows], scores[rows], found[rows] = bx, sc, True
+        return emb, found, boxes, scores
 
     def _stack(self, images):
         import torch
@@ -143,6 +170,21 @@ class BatchPipeline:
         """Embed every path: workers decode batch i+1 while batch i is detected, and batch i's crops
         are embedded while batch i+1 is detected (on a CPU the two stages then share the cores)."""
         paths = [str(p) for p in paths]
+        emb, found, boxes, _, errors = self._run(paths)
+        return BatchResult(paths, emb, found, boxes, {paths[i]: e for i, e in errors.items()})
+
+    def run_samples(self, samples: list[Sample], *, quiet: bool = True, desc: str = "") -> list[ImageResult]:
+        """As :meth:`FacePipeline.run` (``train --fast``): each sample's most prominent face, or the
+        error that stopped it. Nothing is cached: this path is for embedding everything once, fast."""
+        emb, found, boxes, scores, errors = self._run([s.source for s in samples])
+        def error(i, s):  # a file's error names the file; an array's gets its sample id
+            e = errors.get(i)
+            return f"{s.id}: {e}" if e and isinstance(s.source, np.ndarray) else e
+
+        return [ImageResult(s, [CachedFace(tuple(float(v) for v in boxes[i]), float(scores[i]), emb[i])]
+                            if found[i] else [], error(i, s)) for i, s in enumerate(samples)]
+
+    def _run(self, paths: list):
         chunks = [paths[s:s + self.batch_size] for s in range(0, len(paths), self.batch_size)]
         parts, errors = [], {}
         with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(1) as ahead, \
@@ -152,20 +194,20 @@ class BatchPipeline:
                 images = pending.result()
                 if c + 1 < len(chunks):
                     pending = ahead.submit(self.decode, chunks[c + 1], pool)
-                for p, img in zip(chunk, images):
+                for j, img in enumerate(images):
                     if isinstance(img, Exception):
-                        errors[p] = str(img)
+                        errors[c * self.batch_size + j] = str(img)
                 parts.append((len(images), self._start(images, embedding)))
                 if len(parts) > 2:  # at most two batches of crops wait for the embedder: memory stays bounded
-                    for _, _, vec in parts[-3][1]:
+                    for *_, vec in parts[-3][1]:
                         if hasattr(vec, "result"):
                             vec.result()
             parts = [self._collect(n, jobs) for n, jobs in parts]
-        dim = self.embedder.spec.dim
         if not parts:
-            return BatchResult([], np.zeros((0, dim), np.float32), np.zeros(0, bool), np.zeros((0, 4), np.float32))
-        emb, found, boxes = (np.concatenate(x) for x in zip(*parts))
-        return BatchResult(paths, emb, found, boxes, errors)
+            dim = self.embedder.spec.dim
+            return np.zeros((0, dim), np.float32), np.zeros(0, bool), np.zeros((0, 4), np.float32), np.zeros(0), {}
+        emb, found, boxes, scores = (np.concatenate(x) for x in zip(*parts))
+        return emb, found, boxes, scores, errors
 
 
 def _subject(boxes, owner, n_images: int, width: int, height: int):

@@ -40,6 +40,15 @@ def _pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, 
     _add(p, "--quiet", action="store_true", help="no progress bars")
 
 
+def _fast_args(p: argparse.ArgumentParser) -> None:
+    _add(p, "--fast", action="store_true",
+         help="the throughput path: batched MTCNN on the device, decoding overlapped (FaceNet, --align mtcnn)")
+    _add(p, "--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+         help="with --fast: the embedding network's precision (bf16/fp16 for GPUs; same LFW accuracy)")
+    _add(p, "--compile", action="store_true",
+         help="with --fast: torch.compile the embedding network (minutes of compiling; pays off on GPUs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facerec", description="Face recognition with evidence.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,11 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add(p, "--metric", choices=("euclidean", "cosine"), default="euclidean")
     _add(p, "--far", type=float, default=0.01,
          help="target false-accept rate for the open-set threshold calibrated on the gallery (default 0.01)")
-    _add(p, "--index", choices=("exact", "faiss-hnsw", "faiss-ivf"), default="exact",
-         help="search backend stored with the model: exact (default), or approximate faiss for large galleries")
+    _add(p, "--index", choices=("exact", "faiss-hnsw", "faiss-ivf", "faiss-people"), default="exact",
+         help="search backend stored with the model: exact (default), or approximate faiss for large galleries "
+              "(faiss-people: closest people's mean faces first, then their faces exactly; best past 10^5 faces)")
     _add(p, "--index-param", action="append", metavar="KEY=VALUE",
-         help="backend option, repeatable (faiss-hnsw: m, ef_construction, ef_search; faiss-ivf: nlist, nprobe)")
+         help="backend option, repeatable (faiss-hnsw: m, ef_construction, ef_search; faiss-ivf: nlist, nprobe; "
+              "faiss-people: people, m, ef_construction, ef_search)")
     _pipeline_args(p, embedder_default="facenet-vggface2")
+    _fast_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("infer", help="identify every face in an image or a folder")
@@ -92,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .evaluate.commands import add_parsers
 
-    add_parsers(sub, _add, _pipeline_args)
+    add_parsers(sub, _add, _pipeline_args, _fast_args)
 
     p = sub.add_parser("serve", help="HTTP service and web page: identify, verify, enrol")
     _add(p, "--model", required=True, help="model file to serve; enrolments are saved back to it")
@@ -160,7 +172,8 @@ def cmd_train(args) -> int:
     r = train(args.data, embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
               k=args.k, metric=args.metric, weights=args.weights, device=args.device, batch_size=args.batch_size,
               out_dir=args.out_dir, model_path=args.model, art_dir=args.art_dir, far=args.far, flip=args.flip,
-              index=args.index, index_params=parse_index_params(args.index_param), quiet=args.quiet)
+              index=args.index, index_params=parse_index_params(args.index_param), fast=args.fast,
+              precision=args.precision, compile=args.compile, quiet=args.quiet)
     g = r.gallery
     print(f"enrolled {r.enrolled}/{r.images} images of {r.people} people "
           f"({g.pipeline['embedder']}, align {g.pipeline['aligner']}, k={g.k}, {g.metric}, index {g.index})")

@@ -76,7 +76,7 @@ class Gallery:
         self.embeddings_ = np.concatenate([self.embeddings_, emb])
         self.labels_ = np.concatenate([self.labels_, np.array([index_of[n] for n in names], np.int64)])
         self.sample_ids_ = self.sample_ids_ + [str(s) for s in sample_ids]
-        self.index_.add(emb)
+        self.index_.add(emb, self.labels_[len(self.labels_) - len(emb):])
         return self
 
     def remove(self, name: str) -> int:
@@ -102,7 +102,8 @@ class Gallery:
         return [(n, int(c)) for n, c in zip(self.names_, counts) if c]
 
     def _build_index(self) -> None:
-        self.index_ = create_index(self.index, metric=self.metric, **self.index_params).build(self.embeddings_)
+        index = create_index(self.index, metric=self.metric, **self.index_params)
+        self.index_ = index.build(self.embeddings_, self.labels_)
 
     def kneighbors(self, embeddings: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Distances float32 (m, n') and gallery indices int64 (m, n'), nearest first; n' = min(n, len)."""

@@ -60,12 +60,22 @@ class FacePipeline:
     @classmethod
     def create(cls, *, embedder: str, align: str = "mtcnn", margin: float = 32, weights: str | None = None,
                device: str = "auto", art_dir: str | None = None, batch_size: int = 64, flip: bool = False,
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> "FacePipeline":
+               max_pixels: int = DEFAULT_MAX_PIXELS, model: Embedder | None = None) -> "FacePipeline":
+        """``align`` ``A+B`` (e.g. ``mtcnn+dlib``) builds a :class:`~facerec.two_view.TwoViewPipeline`
+        (same interface). ``model``: an already loaded embedder to share."""
         if batch_size < 1:
             raise InputError(f"--batch_size must be >= 1, got {batch_size}")
+        if "+" in align:
+            from .two_view import TwoViewPipeline
+
+            first_align, _, second_align = align.partition("+")
+            opts = dict(embedder=embedder, margin=margin, weights=weights, device=device, art_dir=art_dir,
+                        batch_size=batch_size, flip=flip, max_pixels=max_pixels)
+            first = cls.create(align=first_align, model=model, **opts)
+            return TwoViewPipeline(first, cls.create(align=second_align, model=first.embedder, **opts))
         spec = get_spec(embedder)
         device = resolve_device(device)
-        model = create_embedder(embedder, weights=weights, device=device)
+        model = model or create_embedder(embedder, weights=weights, device=device)
         weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
         config = PipelineConfig(embedder, weights_id, align, spec.input_size, float(margin), spec.dim, bool(flip))
         aligner = create_aligner(align, crop=spec.crop, size=spec.input_size, margin=margin, device=device)
@@ -106,6 +116,10 @@ class FacePipeline:
         self.cache.save()
         self.detections.save()
         return results
+
+    def limit_caches(self, entries: int) -> None:
+        """Bound the in-memory caches (a long-running server); files are unaffected."""
+        self.cache.max_entries = self.detections.max_entries = entries
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """uint8 (n, S, S, 3) -> float32 (n, d) unit vectors, with flip averaging when configured."""

@@ -102,7 +102,7 @@ def create_app(model: str | Path, *, api_key: str | None = None, limits: Limits 
     def make():
         pipe = pipeline_factory(gallery) if pipeline_factory else pipeline_for_model(gallery, align=align,
                                                                                        device=device)
-        pipe.cache.max_entries = pipe.detections.max_entries = 512  # repeated uploads are free; memory bounded
+        pipe.limit_caches(512)  # repeated uploads are free; memory bounded
         return pipe
 
     pool = PipelinePool(make, workers)

@@ -1,12 +1,13 @@
-"""Alignment: ``mtcnn`` (default), ``dlib`` (HOG detector) or ``resize`` (whole image)."""
+"""Alignment: ``mtcnn`` (default), ``dlib`` (HOG detector), ``resize`` (whole image), or two
+detectors' views of each face averaged (``mtcnn+dlib``, see :mod:`facerec.two_view`)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import InputError
-from .base import Aligner, Detection, Face, margin_crop, resize_rgb
+from .base import Aligner, Detection, Face, box_iou, margin_crop, resize_rgb
 
-ALIGNERS = ("mtcnn", "dlib", "resize")
+ALIGNERS = ("mtcnn", "dlib", "resize", "mtcnn+dlib")
 
 
 class DetectingAligner(Aligner):
@@ -72,4 +73,4 @@ def create_aligner(name: str, *, crop: str, size: int, margin: float = 32, devic
     raise InputError(f"unknown aligner {name!r}; choose one of: {', '.join(ALIGNERS)}")
 
 
-__all__ = ["ALIGNERS", "Aligner", "Detection", "Face", "by_prominence", "create_aligner", "margin_crop", "resize_rgb"]
+__all__ = ["ALIGNERS", "Aligner", "Detection", "Face", "box_iou", "by_prominence", "create_aligner", "margin_crop", "resize_rgb"]

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .common import embed_paths, pyplot, save_figure, write_json
+from .common import embed_paths, pyplot, run_all, save_figure, write_json
 
 
-def add_parsers(sub, add, pipeline_args) -> None:
+def add_parsers(sub, add, pipeline_args, fast_args) -> None:
     ev = sub.add_parser("evaluate", help="benchmarks: LFW pairs, closed-set and open-set identification")
     evs = ev.add_subparsers(dest="protocol", required=True)
 
@@ -19,6 +19,7 @@ def add_parsers(sub, add, pipeline_args) -> None:
         add(p, "--json", default=json_default, help="where to write the results")
         add(p, "--plot", default=None, help="PNG path (default: the JSON path with .png)")
         pipeline_args(p, embedder_default="facenet-casia", flip=False)
+        fast_args(p)
 
     p = evs.add_parser("pairs", help="LFW View 2: 10-fold verification accuracy, ROC, EER, TAR@FAR")
     add(p, "--lfw-dir", default=None, help="folder of per-person LFW images (default: scikit-learn's lfw_funneled)")
@@ -47,8 +48,15 @@ def add_parsers(sub, add, pipeline_args) -> None:
 
 
 def _pipe(args):
+    from ..api import fast_pipeline
     from ..pipeline import FacePipeline
 
+    if args.fast:
+        return fast_pipeline(embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
+                             weights=args.weights, device=args.device, batch_size=args.batch_size, flip=args.flip,
+                             precision=args.precision, compile=args.compile)
+    if args.precision != "fp32" or args.compile:
+        raise DataError("--precision and --compile apply to the fast path: add --fast")
     return FacePipeline.create(embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
                                weights=args.weights, device=args.device, art_dir=args.art_dir,
                                batch_size=args.batch_size, flip=args.flip)
@@ -83,7 +91,8 @@ def cmd_pairs(args) -> int:
     r = evaluate_pairs(pairs, dict(zip(paths, emb.embeddings)), metric=args.metric, subtract_mean=args.subtract_mean)
     fpr, tpr = r.pop("roc")
     r.update(embedder=args.embedder, align=args.align, margin=pipe.config.margin, metric=args.metric, flip=args.flip,
-             subtract_mean=args.subtract_mean, images=len(paths), no_face_center_crop=int(emb.fallback.sum()))
+             fast=args.fast, precision=args.precision, subtract_mean=args.subtract_mean, images=len(paths),
+             no_face_center_crop=int(emb.fallback.sum()))
     write_json(args.json, r)
     _log_x_plot(np.maximum(fpr, 1e-4), tpr, "false accept rate", "true accept rate",
                 f"LFW pairs ROC: {args.embedder}, acc {100 * r['accuracy_mean']:.2f}%, AUC {r['auc']:.4f}",
@@ -110,7 +119,7 @@ def _load_embedded(args, select=None):
     if select is not None:
         ds.samples = select(ds.samples)
     pipe = _pipe(args)
-    results = pipe.run(ds.samples, quiet=args.quiet, desc="evaluate")
+    results = run_all(pipe, ds.samples, quiet=args.quiet)
     ok = [r for r in results if r.faces]
     skipped = len(results) - len(ok)
     emb = np.stack([r.faces[0].embedding for r in ok])
@@ -124,7 +133,8 @@ def cmd_identify(args) -> int:
     ds, emb, labels, skipped = _load_embedded(args)
     r = closed_set(emb, labels, ds.names, folds=args.folds, k=args.k, metric=args.metric)
     pred, true = r.pop("_pred"), r.pop("_true")
-    r.update(embedder=args.embedder, align=args.align, metric=args.metric, flip=args.flip, no_face_skipped=skipped)
+    r.update(embedder=args.embedder, align=args.align, metric=args.metric, flip=args.flip,
+             fast=args.fast, precision=args.precision, no_face_skipped=skipped)
     write_json(args.json, r)
     people = np.unique(true)
     if len(people) <= 100:
@@ -172,7 +182,8 @@ def cmd_open_set(args) -> int:
     r = open_set(emb, labels, min_images=args.min_images, trials=args.trials, metric=args.metric, seed=args.seed,
                  far=args.far, default_threshold=get_spec(args.embedder).default_threshold)
     grid, fnir = r.pop("_curve")
-    r.update(embedder=args.embedder, align=args.align, metric=args.metric, flip=args.flip, no_face_skipped=skipped)
+    r.update(embedder=args.embedder, align=args.align, metric=args.metric, flip=args.flip,
+             fast=args.fast, precision=args.precision, no_face_skipped=skipped)
     write_json(args.json, r)
     _log_x_plot(grid, fnir, "FPIR (impostor probes accepted as someone)",
                 "FNIR (known probes missed or misidentified)",

@@ -24,8 +24,15 @@ class Embedded:
     errors: list[str]
 
 
+def run_all(pipe, samples: list[Sample], *, quiet: bool = True) -> list:
+    """Every sample through ``pipe``: a :class:`FacePipeline`, or the fast path (``--fast``)."""
+    if hasattr(pipe, "run_samples"):
+        return pipe.run_samples(samples)
+    return pipe.run(samples, quiet=quiet, desc="evaluate")
+
+
 def embed_paths(pipe: FacePipeline, paths: list[str], *, quiet: bool = True, center_fallback: bool = True) -> Embedded:
-    results = pipe.run([Sample(p, p) for p in paths], quiet=quiet, desc="evaluate")
+    results = run_all(pipe, [Sample(p, p) for p in paths], quiet=quiet)
     emb = np.zeros((len(paths), pipe.config.dim), np.float32)
     fallback = np.zeros(len(paths), bool)
     errors = [r.error for r in results if r.error]

@@ -1,4 +1,5 @@
-"""Search backends behind one interface: ``exact`` (matmul + top-k), ``faiss-hnsw``, ``faiss-ivf``.
+"""Search backends behind one interface: ``exact`` (matmul + top-k), ``faiss-hnsw``, ``faiss-ivf``,
+``faiss-people`` (closest people first, then their faces exactly).
 
 The backend and its parameters are chosen at train time and stored with the model, so a loaded
 model searches the way it was built to.
@@ -11,8 +12,9 @@ from ..errors import InputError
 from .base import METRICS, SearchIndex
 from .exact import ExactIndex
 from .faiss_index import HNSWIndex, IVFIndex
+from .people import PeopleIndex
 
-BACKENDS = {cls.name: cls for cls in (ExactIndex, HNSWIndex, IVFIndex)}
+BACKENDS = {cls.name: cls for cls in (ExactIndex, HNSWIndex, IVFIndex, PeopleIndex)}
 
 
 def create_index(backend: str = "exact", *, metric: str = "euclidean", **params) -> SearchIndex:

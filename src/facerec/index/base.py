@@ -18,6 +18,7 @@ class SearchIndex(ABC):
     """
 
     name = ""
+    needs_labels = False  # True: build/add need each vector's person (labels)
 
     def __init__(self, metric: str = "euclidean"):
         if metric not in METRICS:
@@ -26,11 +27,13 @@ class SearchIndex(ABC):
         self.size = 0
 
     @abstractmethod
-    def build(self, vectors: np.ndarray) -> "SearchIndex":
-        """Index float32 (n, d) vectors; replaces any previous content. Returns self."""
+    def build(self, vectors: np.ndarray, labels: np.ndarray | None = None) -> "SearchIndex":
+        """Index float32 (n, d) vectors; replaces any previous content. Returns self.
+
+        ``labels`` (n,) say whose face each vector is; only backends with ``needs_labels`` use them."""
 
     @abstractmethod
-    def add(self, vectors: np.ndarray) -> "SearchIndex":
+    def add(self, vectors: np.ndarray, labels: np.ndarray | None = None) -> "SearchIndex":
         """Append float32 (n, d) vectors (indices continue from the current size), no rebuild."""
 
     @abstractmethod

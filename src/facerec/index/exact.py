@@ -30,7 +30,7 @@ class ExactIndex(SearchIndex):
         self.device, self.precision, self.chunk = device, precision, int(chunk)
         self._dtype = torch.float16 if (precision == "fp16" and device != "cpu") else torch.float32
 
-    def build(self, vectors: np.ndarray) -> "ExactIndex":
+    def build(self, vectors: np.ndarray, labels=None) -> "ExactIndex":
         import torch
 
         v = np.asarray(vectors, np.float32)
@@ -41,7 +41,7 @@ class ExactIndex(SearchIndex):
         self.size, self.dim = v.shape
         return self
 
-    def add(self, vectors: np.ndarray) -> "ExactIndex":
+    def add(self, vectors: np.ndarray, labels=None) -> "ExactIndex":
         import torch
 
         if not self.size:

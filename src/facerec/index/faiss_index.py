@@ -24,7 +24,7 @@ class _FaissIndex(SearchIndex):
     def _metric(self, faiss):
         return faiss.METRIC_INNER_PRODUCT if self.metric == "cosine" else faiss.METRIC_L2
 
-    def add(self, vectors):
+    def add(self, vectors, labels=None):
         if not self.size:
             return self.build(vectors)
         self._index.add(self._prepare(vectors))  # IVF: into the cells learnt at build time
@@ -60,7 +60,7 @@ class HNSWIndex(_FaissIndex):
         super().__init__(metric)
         self.m, self.ef_construction, self.ef_search = int(m), int(ef_construction), int(ef_search)
 
-    def build(self, vectors):
+    def build(self, vectors, labels=None):
         faiss = import_faiss()
         v = self._prepare(vectors)
         self._index = faiss.IndexHNSWFlat(v.shape[1], self.m, self._metric(faiss))
@@ -92,7 +92,7 @@ class IVFIndex(_FaissIndex):
         super().__init__(metric)
         self.nlist, self.nprobe, self.train_size, self.seed = int(nlist), int(nprobe), int(train_size), int(seed)
 
-    def build(self, vectors):
+    def build(self, vectors, labels=None):
         faiss = import_faiss()
         v = self._prepare(vectors)
         n, d = v.shape
