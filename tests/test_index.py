@@ -114,3 +114,17 @@ def test_people_index_finds_people_enrolled_later():
     found = index.search(q, 1)[1][:, 0]
     rows = np.concatenate([np.flatnonzero(labels < 30), np.flatnonzero(labels >= 30)])
     assert (labels[rows[found]] == np.arange(60)).mean() >= 0.95
+
+
+def test_people_index_adds_a_fresh_mean_when_a_person_doubles():
+    """A person first enrolled from one odd photo is found by their later photos' mean."""
+    rng = np.random.default_rng(3)
+    x, labels, q = clustered()
+    odd = rng.standard_normal((1, x.shape[1])).astype(np.float32)
+    odd /= np.linalg.norm(odd)
+    index = create_index("faiss-people", people=1).build(np.concatenate([x[labels != 7], odd]),
+                                                          np.concatenate([labels[labels != 7], [7]]))
+    assert index.search(q[7:8], 1)[1][0, 0] != len(x) - 5  # person 7 = one far-away photo: not found
+    index.add(x[labels == 7], labels[labels == 7])  # 1 -> 6 faces: a fresh mean joins the graph
+    d, i = index.search(q[7:8], 3)
+    assert (i[0] >= len(x) - 4).all()  # the three nearest are person 7's new faces (rows 296..300)

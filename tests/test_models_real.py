@@ -165,3 +165,15 @@ def test_fuse_views_only_pairs_overlapping_boxes():
     np.testing.assert_allclose(out[0].embedding, (e[0] + e[2]) / np.sqrt(2), atol=1e-6)
     np.testing.assert_array_equal(out[1].embedding, e[1])  # no HOG face there: one view
     assert fuse_views(faces, [])[0].embedding is faces[0].embedding
+
+
+def test_fuse_views_matches_one_to_one():
+    from facerec.cache import CachedFace
+    from facerec.two_view import fuse_views
+
+    e = np.eye(3, dtype=np.float32)
+    # two overlapping detections, one second-view face: only the better-overlapping one takes it
+    faces = [CachedFace((0, 0, 100, 100), 0.9, e[0]), CachedFace((5, 5, 100, 100), 0.9, e[1])]
+    out = fuse_views(faces, [CachedFace((6, 6, 100, 100), 1.0, e[2])])
+    np.testing.assert_array_equal(out[0].embedding, e[0])
+    np.testing.assert_allclose(out[1].embedding, (e[1] + e[2]) / np.sqrt(2), atol=1e-6)

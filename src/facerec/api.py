@@ -55,7 +55,7 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
     if fast:
         pipe = fast_pipeline(embedder=embedder, align=align, margin=margin, weights=weights, device=device,
                              batch_size=batch_size, flip=flip, precision=precision, compile=compile)
-        results = pipe.run_samples(dataset.samples)
+        results = pipe.run_samples(dataset.samples, quiet=quiet, desc="train")
     else:
         if precision != "fp32" or compile:
             raise InputError("--precision and --compile apply to the fast path: add --fast")
@@ -93,11 +93,16 @@ def fast_pipeline(*, embedder: str, align: str = "mtcnn", margin: float = 32, we
                   compile: bool = False):
     """The throughput path (``--fast``), or an error saying why this configuration has none."""
     from .batch_pipeline import BatchPipeline
+    from .embed import get_spec
 
     if align != "mtcnn":
         raise InputError(f"--fast aligns with the batched MTCNN only; drop --fast for --align {align}")
+    if get_spec(embedder).crop != "margin":
+        raise InputError(f"--fast runs the FaceNet embedders; {embedder} has no on-device path: drop --fast")
+    if batch_size < 1:
+        raise InputError(f"--batch_size must be >= 1, got {batch_size}")
     return BatchPipeline(embedder=embedder, weights=weights, device=device, precision=precision, compile=compile,
-                         batch_size=max(batch_size, 1), margin=margin, flip=flip)
+                         batch_size=batch_size, margin=margin, flip=flip)
 
 
 def load_model(path: str | os.PathLike) -> Gallery:

@@ -21,6 +21,7 @@ from .embed.base import resolve_device
 from .errors import FacerecError, InputError
 from .images import DEFAULT_MAX_PIXELS, check_rgb_array, load_image
 from .pipeline import ImageResult, PipelineConfig
+from .progress import progress
 
 BATCH_PIXELS = 64e6  # pixels per detection batch: bounds device memory when photos are large
 
@@ -134,7 +135,9 @@ class BatchPipeline:
                 groups.setdefault(tuple(img.shape), []).append(i)
         size, jobs = self.embedder.spec.input_size, []
         for shape, idx in groups.items():
-            step = max(1, min(self.batch_size, int(BATCH_PIXELS // (shape[-1] * shape[-2]))))  # big photos: fewer
+            h, w = shape[:2] if len(shape) == 3 and shape[2] == 3 and isinstance(images[idx[0]], np.ndarray) \
+                else shape[-2:]  # numpy (H, W, 3) from PIL, (3, H, W) tensors from nvJPEG
+            step = max(1, min(self.batch_size, int(BATCH_PIXELS // (h * w))))  # big photos: fewer per batch
             for s in range(0, len(idx), step):
                 chunk = idx[s:s + step]
                 batch = self._stack([images[i] for i in chunk])
@@ -176,7 +179,7 @@ class BatchPipeline:
     def run_samples(self, samples: list[Sample], *, quiet: bool = True, desc: str = "") -> list[ImageResult]:
         """As :meth:`FacePipeline.run` (``train --fast``): each sample's most prominent face, or the
         error that stopped it. Nothing is cached: this path is for embedding everything once, fast."""
-        emb, found, boxes, scores, errors = self._run([s.source for s in samples])
+        emb, found, boxes, scores, errors = self._run([s.source for s in samples], quiet=quiet, desc=desc)
         def error(i, s):  # a file's error names the file; an array's gets its sample id
             e = errors.get(i)
             return f"{s.id}: {e}" if e and isinstance(s.source, np.ndarray) else e
@@ -184,11 +187,11 @@ class BatchPipeline:
         return [ImageResult(s, [CachedFace(tuple(float(v) for v in boxes[i]), float(scores[i]), emb[i])]
                             if found[i] else [], error(i, s)) for i, s in enumerate(samples)]
 
-    def _run(self, paths: list):
+    def _run(self, paths: list, *, quiet: bool = True, desc: str = ""):
         chunks = [paths[s:s + self.batch_size] for s in range(0, len(paths), self.batch_size)]
         parts, errors = [], {}
         with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(1) as ahead, \
-                ThreadPoolExecutor(1) as embedding:
+                ThreadPoolExecutor(1) as embedding, progress(total=len(paths), desc=desc, quiet=quiet) as bar:
             pending = ahead.submit(self.decode, chunks[0], pool) if chunks else None
             for c, chunk in enumerate(chunks):
                 images = pending.result()
@@ -198,6 +201,7 @@ class BatchPipeline:
                     if isinstance(img, Exception):
                         errors[c * self.batch_size + j] = str(img)
                 parts.append((len(images), self._start(images, embedding)))
+                bar.update(len(images))
                 if len(parts) > 2:  # at most two batches of crops wait for the embedder: memory stays bounded
                     for *_, vec in parts[-3][1]:
                         if hasattr(vec, "result"):

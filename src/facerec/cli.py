@@ -26,8 +26,10 @@ def _add(parser: argparse.ArgumentParser, *flags: str, **kw) -> None:
 def _pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, flip: bool = True) -> None:
     from .align import ALIGNERS
 
-    _add(p, "--align", choices=ALIGNERS, default="mtcnn",
-         help="mtcnn: detect every face (default); dlib: dlib's HOG detector; resize: whole image")
+    _add(p, "--align", choices=ALIGNERS, default="mtcnn" if embedder_default else None,
+         help="mtcnn: detect every face (default" + ("" if embedder_default else ": the model's alignment, else mtcnn")
+              + "); dlib: dlib's HOG detector; resize: whole image; mtcnn+dlib: MTCNN's faces, each embedding "
+              "averaged with the crop from dlib's HOG box (most accurate for dlib, twice the cost)")
     _add(p, "--embedder", default=embedder_default,
          help="facenet-vggface2 (default for train), facenet-casia or dlib; infer takes the model's")
     _add(p, "--weights", default=None, help="explicit weights file for the embedder")
@@ -196,14 +198,15 @@ def cmd_infer(args) -> int:
     from .api import infer, load_model, pipeline_for_model
 
     gallery = load_model(args.model)
-    pipe = pipeline_for_model(gallery, align=args.align, margin=args.margin, embedder=args.embedder,
+    align = args.align or gallery.pipeline.get("aligner", "mtcnn")
+    pipe = pipeline_for_model(gallery, align=align, margin=args.margin, embedder=args.embedder,
                               weights=args.weights, device=args.device, art_dir=args.art_dir,
                               batch_size=args.batch_size)
     from .calibrate import resolve_threshold
 
     try:
         calibration = resolve_threshold(gallery, threshold=args.threshold, closed_set=args.closed_set,
-                                        align=args.align)
+                                        align=align)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     report = infer(args.input, gallery, pipe, topk=args.topk, calibration=calibration, quiet=args.quiet)
@@ -298,14 +301,16 @@ def cmd_verify(args) -> int:
             raise InputError(f"--metric {args.metric} differs from the model's {gallery.metric}, "
                              f"for which its threshold was calibrated; drop --metric")
         metric = gallery.metric
-        pipe = pipeline_for_model(gallery, align=args.align, margin=args.margin, embedder=args.embedder,
+        align = args.align or gallery.pipeline.get("aligner", "mtcnn")
+        pipe = pipeline_for_model(gallery, align=align, margin=args.margin, embedder=args.embedder,
                                   weights=args.weights, device=args.device, art_dir=args.art_dir,
                                   batch_size=args.batch_size)
-        cal = resolve_threshold(gallery, threshold=args.threshold, align=args.align)
+        cal = resolve_threshold(gallery, threshold=args.threshold, align=align)
     else:
         embedder = args.embedder or "facenet-vggface2"
         metric = args.metric or "euclidean"
-        pipe = FacePipeline.create(embedder=embedder, align=args.align, margin=32 if args.margin is None else args.margin,
+        pipe = FacePipeline.create(embedder=embedder, align=args.align or "mtcnn",
+                                   margin=32 if args.margin is None else args.margin,
                                    weights=args.weights, device=args.device, art_dir=args.art_dir,
                                    batch_size=args.batch_size)
         if args.threshold is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import Aligner, Detection, create_aligner
+from .align import ALIGNERS, Aligner, Detection, create_aligner
 from .cache import CachedFace, FaceCache
 from .datasets import Sample
 from .embed import Embedder, create_embedder, get_spec
@@ -65,6 +65,8 @@ class FacePipeline:
         (same interface). ``model``: an already loaded embedder to share."""
         if batch_size < 1:
             raise InputError(f"--batch_size must be >= 1, got {batch_size}")
+        if align not in ALIGNERS:
+            raise InputError(f"unknown aligner {align!r}; choose one of: {', '.join(ALIGNERS)}")
         if "+" in align:
             from .two_view import TwoViewPipeline
 

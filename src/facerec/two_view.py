@@ -52,13 +52,20 @@ class TwoViewPipeline:
 
 
 def fuse_views(faces: list[CachedFace], others: list[CachedFace]) -> list[CachedFace]:
-    """Each face of ``faces`` with its embedding averaged with that of the best-overlapping face of
-    ``others`` (IoU >= :data:`SAME_FACE_IOU`); unmatched faces keep their own embedding."""
-    out = []
-    for face in faces:
-        match = max(others, key=lambda o: box_iou(face.box, o.box), default=None)
-        if match is not None and box_iou(face.box, match.box) >= SAME_FACE_IOU:
-            emb = l2_normalize((face.embedding + match.embedding)[None])[0]
-            face = CachedFace(face.box, face.score, emb.astype(np.float32), face.landmarks)
-        out.append(face)
+    """Each face of ``faces`` with its embedding averaged with that of its face in ``others``:
+    pairs are matched one to one, most-overlapping first (IoU >= :data:`SAME_FACE_IOU`), so two
+    nearby faces never share one view; unmatched faces keep their own embedding."""
+    overlaps = sorted(((box_iou(f.box, o.box), i, j) for i, f in enumerate(faces) for j, o in enumerate(others)),
+                      reverse=True)
+    match: dict[int, int] = {}
+    for iou, i, j in overlaps:
+        if iou < SAME_FACE_IOU:
+            break
+        if i not in match and j not in match.values():
+            match[i] = j
+    out = list(faces)
+    for i, j in match.items():
+        f = faces[i]
+        emb = l2_normalize((f.embedding + others[j].embedding)[None])[0].astype(np.float32)
+        out[i] = CachedFace(f.box, f.score, emb, f.landmarks)
     return out

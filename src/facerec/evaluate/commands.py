@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, InputError
 from .common import embed_paths, pyplot, run_all, save_figure, write_json
 
 
@@ -56,7 +56,7 @@ def _pipe(args):
                              weights=args.weights, device=args.device, batch_size=args.batch_size, flip=args.flip,
                              precision=args.precision, compile=args.compile)
     if args.precision != "fp32" or args.compile:
-        raise DataError("--precision and --compile apply to the fast path: add --fast")
+        raise InputError("--precision and --compile apply to the fast path: add --fast")
     return FacePipeline.create(embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
                                weights=args.weights, device=args.device, art_dir=args.art_dir,
                                batch_size=args.batch_size, flip=args.flip)
@@ -91,7 +91,8 @@ def cmd_pairs(args) -> int:
     r = evaluate_pairs(pairs, dict(zip(paths, emb.embeddings)), metric=args.metric, subtract_mean=args.subtract_mean)
     fpr, tpr = r.pop("roc")
     r.update(embedder=args.embedder, align=args.align, margin=pipe.config.margin, metric=args.metric, flip=args.flip,
-             fast=args.fast, precision=args.precision, subtract_mean=args.subtract_mean, images=len(paths),
+             fast=args.fast, precision=args.precision, weights=pipe.config.weights_id,
+             subtract_mean=args.subtract_mean, images=len(paths),
              no_face_center_crop=int(emb.fallback.sum()))
     write_json(args.json, r)
     _log_x_plot(np.maximum(fpr, 1e-4), tpr, "false accept rate", "true accept rate",

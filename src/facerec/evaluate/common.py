@@ -27,7 +27,7 @@ class Embedded:
 def run_all(pipe, samples: list[Sample], *, quiet: bool = True) -> list:
     """Every sample through ``pipe``: a :class:`FacePipeline`, or the fast path (``--fast``)."""
     if hasattr(pipe, "run_samples"):
-        return pipe.run_samples(samples)
+        return pipe.run_samples(samples, quiet=quiet, desc="evaluate")
     return pipe.run(samples, quiet=quiet, desc="evaluate")
 
 

@@ -20,8 +20,9 @@ class PeopleIndex(SearchIndex):
 
     Args: people how many closest people's faces are ranked exactly (recall vs latency); m,
     ef_construction, ef_search the HNSW graph over the mean faces (see ``faiss-hnsw``).
-    A person's mean face is fixed when they are first indexed; faces added to them later are
-    still searched exactly whenever they are among the closest people.
+    When faces added later have doubled a person's count, their new mean face joins the graph
+    beside the old one (an HNSW graph cannot move a point), so enrolling more photos of someone
+    keeps them easy to find without a rebuild.
     """
 
     name = "faiss-people"
@@ -57,7 +58,9 @@ class PeopleIndex(SearchIndex):
                                           faiss.METRIC_INNER_PRODUCT if self.metric == "cosine" else faiss.METRIC_L2)
         self._graph.hnsw.efConstruction = self.ef_construction
         self._rows: list[np.ndarray] = []  # per person slot: row numbers of their faces
-        self._slot: dict = {}  # label -> person slot (= id in the graph)
+        self._slot: dict = {}  # label -> person slot
+        self._meaned: list[int] = []  # per person slot: faces they had when their last mean was added
+        self._owner = np.zeros(0, np.int64)  # graph id -> person slot
         self.size = 0
         self._index_rows(np.arange(len(v)), labels)
         return self
@@ -78,29 +81,40 @@ class PeopleIndex(SearchIndex):
         uniq, inverse = np.unique(labels, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=len(uniq)))])
-        new_means = []
+        new_means, owners = [], []
         for j, label in enumerate(uniq.tolist()):
             members = rows[order[bounds[j]:bounds[j + 1]]]
             slot = self._slot.get(label)
             if slot is None:
-                self._slot[label] = len(self._rows)
+                slot = self._slot[label] = len(self._rows)
                 self._rows.append(members)
-                new_means.append(self._vectors[members].mean(0))
+                self._meaned.append(0)
             else:
                 self._rows[slot] = np.concatenate([self._rows[slot], members])
+            if len(self._rows[slot]) >= 2 * self._meaned[slot]:  # new, or doubled since their last mean
+                new_means.append(self._vectors[self._rows[slot]].mean(0))
+                owners.append(slot)
+                self._meaned[slot] = len(self._rows[slot])
         if new_means:
             means = np.stack(new_means).astype(np.float32)
             self._graph.add(unit_rows(means) if self.metric == "cosine" else means)
+            self._owner = np.concatenate([self._owner, np.array(owners, np.int64)])
         self.size = len(self._vectors)
 
     def _search(self, queries, k):
         q = self._prepare(queries)
-        self._graph.hnsw.efSearch = max(self.ef_search, self.people)
-        _, slots = self._graph.search(q, min(self.people, len(self._rows)))
+        extra = len(self._owner) - len(self._rows)  # people with more than one mean face
+        want = min(self.people + min(extra, self.people), len(self._owner))
+        self._graph.hnsw.efSearch = max(self.ef_search, want)
+        _, found = self._graph.search(q, want)
         dist = np.full((len(q), k), np.inf, np.float32)
         idx = np.full((len(q), k), -1, np.int64)
-        for i, person_slots in enumerate(slots):
-            cand = np.concatenate([self._rows[s] for s in person_slots if s >= 0])
+        for i, ids in enumerate(found):
+            # graph ids -> people, nearest first, each once: the closest `people` people
+            slots = list(dict.fromkeys(self._owner[ids[ids >= 0]].tolist()))[:self.people]
+            if not slots:
+                continue  # nothing found: the row stays -1 / inf
+            cand = np.concatenate([self._rows[s] for s in slots])
             scores = self._vectors[cand] @ q[i]
             if self.metric == "cosine":
                 d = 1.0 - scores
@@ -119,5 +133,5 @@ class PeopleIndex(SearchIndex):
         if not self.size:
             return 0
         faiss = import_faiss()
-        rows = sum(r.nbytes for r in self._rows)
+        rows = sum(r.nbytes for r in self._rows) + self._owner.nbytes
         return int(self._vectors.nbytes + self._sq.nbytes + rows + faiss.serialize_index(self._graph).nbytes)
