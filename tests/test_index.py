@@ -68,7 +68,7 @@ def test_bad_backend_and_options_are_named():
 
 @pytest.mark.parametrize("backend,params", [("faiss-ivf", {"nlist": 8, "nprobe": 8}),
                                             ("faiss-hnsw", {"m": 16, "ef_search": 100}),
-                                            ("faiss-people", {"people": 8, "m": 16})])
+                                            ("faiss-people", {"people": 8, "nprobe": 4})])
 def test_index_is_stored_with_the_model(tmp_path, backend, params):
     x, labels, q = clustered()
     g = Gallery(k=3, index=backend, index_params=params).fit(x, labels, [f"p{i}" for i in range(60)],
@@ -128,3 +128,16 @@ def test_people_index_adds_a_fresh_mean_when_a_person_doubles():
     index.add(x[labels == 7], labels[labels == 7])  # 1 -> 6 faces: a fresh mean joins the graph
     d, i = index.search(q[7:8], 3)
     assert (i[0] >= len(x) - 4).all()  # the three nearest are person 7's new faces (rows 296..300)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_people_index_in_principal_directions_is_exact_on_low_rank_faces(metric):
+    """Embeddings that vary in 64 of 256 directions (as real ones vary in few): searching the means in the
+    top 64 principal directions of the mean faces loses no neighbour."""
+    x, labels, q = clustered(n_people=150)
+    basis = np.linalg.qr(np.random.default_rng(5).standard_normal((256, 64)))[0].T.astype(np.float32)
+    x, q = x @ basis, q @ basis  # still unit vectors, now in 256-d
+    index = create_index("faiss-people", metric=metric, people=8, dims=64).build(x, labels)
+    assert index._basis is not None and index._basis[1].shape == (256, 64)
+    want = NearestNeighbors(n_neighbors=5, metric=metric, algorithm="brute").fit(x).kneighbors(q)[1]
+    np.testing.assert_array_equal(index.search(q, 5)[1], want)

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
               "(faiss-people: closest people's mean faces first, then their faces exactly; best past 10^5 faces)")
     _add(p, "--index-param", action="append", metavar="KEY=VALUE",
          help="backend option, repeatable (faiss-hnsw: m, ef_construction, ef_search; faiss-ivf: nlist, nprobe; "
-              "faiss-people: people, m, ef_construction, ef_search)")
+              "faiss-people: people, dims, nlist, nprobe)")
     _pipeline_args(p, embedder_default="facenet-vggface2")
     _fast_args(p)
     p.set_defaults(func=cmd_train)

@@ -96,13 +96,9 @@ class IVFIndex(_FaissIndex):
         faiss = import_faiss()
         v = self._prepare(vectors)
         n, d = v.shape
-        nlist = self.nlist or int(4 * np.sqrt(n))
-        nlist = max(1, min(nlist, n // 39 or 1))
+        nlist, sample = ivf_cells(v, self.nlist or int(4 * np.sqrt(n)), self.train_size, np.random.default_rng(self.seed))
         quantizer = faiss.IndexFlatIP(d) if self.metric == "cosine" else faiss.IndexFlatL2(d)
         index = faiss.IndexIVFFlat(quantizer, d, nlist, self._metric(faiss))
-        rng = np.random.default_rng(self.seed)
-        train_size = self.train_size or max(100_000, 40 * nlist)
-        sample = v if n <= train_size else v[np.sort(rng.choice(n, train_size, replace=False))]
         index.cp.seed = self.seed  # k-means is seeded: the same gallery gives the same index
         index.train(sample)
         index.add(v)
@@ -115,3 +111,12 @@ class IVFIndex(_FaissIndex):
     @property
     def params(self):
         return {"nlist": self.nlist, "nprobe": self.nprobe, "train_size": self.train_size, "seed": self.seed}
+
+
+def ivf_cells(v: np.ndarray, nlist: int, train_size: int, rng) -> tuple[int, np.ndarray]:
+    """How many k-means cells ``v`` supports (at most n / 39, so each cell has data) and the sample
+    to learn them from (``train_size``; 0 = 40 per cell, at least 100,000, as faiss recommends)."""
+    n = len(v)
+    nlist = max(1, min(nlist, n // 39 or 1))
+    train_size = train_size or max(100_000, 40 * nlist)
+    return nlist, (v if n <= train_size else v[np.sort(rng.choice(n, train_size, replace=False))])

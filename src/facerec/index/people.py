@@ -1,10 +1,16 @@
 """Search that uses who each face belongs to: find the closest people first, then their faces.
 
 A face gallery is labelled, and a query's nearest face almost always belongs to one of the few
-people whose mean face is nearest. So the index keeps an HNSW graph over one mean face per person
-(a gallery of a million faces of 250,000 people is a graph of 250,000 points) and then ranks the
-faces of the ``people`` closest people exactly. Unlike a graph over every face, it never loses the
-nearest face to a near-duplicate of the same person, and it grows without a rebuild.
+people whose mean face is nearest. So the index searches one mean face per person (a gallery of a
+million faces of 250,000 people has 250,000 means) for the ``people`` closest people, and then
+ranks all of their faces exactly. Unlike an index over every face, it never loses the nearest
+face to a near-duplicate of the same person, and it grows without a rebuild.
+
+The means are searched in their top ``dims`` principal directions (face embeddings vary in far
+fewer directions than they have: LFW's CASIA FaceNet embeddings keep 95% of their variance in 64
+of 512), in k-means cells of which ``nprobe`` are scanned. On 10^6 synthetic faces built like
+LFW's, cells found the right people far more often than an HNSW graph over the same means at
+the same cost (see the README's search table).
 """
 from __future__ import annotations
 
@@ -12,28 +18,29 @@ import numpy as np
 
 from ..errors import InputError
 from .base import SearchIndex, unit_rows
-from .faiss_index import import_faiss
+from .faiss_index import import_faiss, ivf_cells
 
 
 class PeopleIndex(SearchIndex):
-    """HNSW over per-person mean faces, then exact distances to the faces of the closest people.
+    """Mean face per person, searched in k-means cells; then exact distances to the closest people's faces.
 
-    Args: people how many closest people's faces are ranked exactly (recall vs latency); m,
-    ef_construction, ef_search the HNSW graph over the mean faces (see ``faiss-hnsw``).
-    When faces added later have doubled a person's count, their new mean face joins the graph
-    beside the old one (an HNSW graph cannot move a point), so enrolling more photos of someone
-    keeps them easy to find without a rebuild.
+    Args: people how many closest people's faces are ranked exactly; dims principal directions the
+    means are compared in (0 or >= the embedding size: all); nlist cells (0 = 2 sqrt(people)),
+    nprobe cells scanned per query (recall vs latency).
+    When faces added later have doubled a person's count, their new mean face joins the cells
+    beside the old one, so enrolling more photos of someone keeps them easy to find without a rebuild.
     """
 
     name = "faiss-people"
     needs_labels = True
 
-    def __init__(self, metric: str = "euclidean", *, people: int = 16, m: int = 32, ef_construction: int = 80,
-                 ef_search: int = 64):
+    def __init__(self, metric: str = "euclidean", *, people: int = 32, dims: int = 64, nlist: int = 0,
+                 nprobe: int = 128, seed: int = 0):
         super().__init__(metric)
-        if int(people) < 1:
-            raise ValueError(f"people must be >= 1, got {people}")
-        self.people, self.m, self.ef_construction, self.ef_search = int(people), int(m), int(ef_construction), int(ef_search)
+        for key, value, low in (("people", people, 1), ("dims", dims, 0), ("nlist", nlist, 0), ("nprobe", nprobe, 1)):
+            if int(value) < low:
+                raise ValueError(f"{key} must be >= {low}, got {value}")
+        self.people, self.dims, self.nlist, self.nprobe, self.seed = int(people), int(dims), int(nlist), int(nprobe), int(seed)
 
     def _prepare(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(np.asarray(x, np.float32))
@@ -54,13 +61,11 @@ class PeopleIndex(SearchIndex):
         labels = self._check_labels(labels, len(v))
         self._vectors = v
         self._sq = np.einsum("ij,ij->i", v, v)
-        self._graph = faiss.IndexHNSWFlat(v.shape[1], self.m,
-                                          faiss.METRIC_INNER_PRODUCT if self.metric == "cosine" else faiss.METRIC_L2)
-        self._graph.hnsw.efConstruction = self.ef_construction
+        self._faiss, self._coarse, self._basis = faiss, None, None  # made with the first mean faces
         self._rows: list[np.ndarray] = []  # per person slot: row numbers of their faces
         self._slot: dict = {}  # label -> person slot
         self._meaned: list[int] = []  # per person slot: faces they had when their last mean was added
-        self._owner = np.zeros(0, np.int64)  # graph id -> person slot
+        self._owner = np.zeros(0, np.int64)  # mean face id -> person slot
         self.size = 0
         self._index_rows(np.arange(len(v)), labels)
         return self
@@ -97,20 +102,47 @@ class PeopleIndex(SearchIndex):
                 self._meaned[slot] = len(self._rows[slot])
         if new_means:
             means = np.stack(new_means).astype(np.float32)
-            self._graph.add(unit_rows(means) if self.metric == "cosine" else means)
+            means = unit_rows(means) if self.metric == "cosine" else means
+            if self._coarse is None:
+                self._make_coarse(means)
+            self._coarse.add(self._project(means))
             self._owner = np.concatenate([self._owner, np.array(owners, np.int64)])
         self.size = len(self._vectors)
+
+    def _make_coarse(self, means: np.ndarray) -> None:
+        """The projection (principal directions of these mean faces) and empty k-means cells trained
+        on them (L2: on unit vectors the same order as cosine)."""
+        faiss, d = self._faiss, means.shape[1]
+        rng = np.random.default_rng(self.seed)
+        if 0 < self.dims < d and len(means) > self.dims:
+            sample = means if len(means) <= 50_000 else means[rng.choice(len(means), 50_000, replace=False)]
+            centre = sample.mean(0)
+            _, _, vt = np.linalg.svd(sample - centre, full_matrices=False)
+            self._basis = (centre.astype(np.float32), np.ascontiguousarray(vt[:self.dims].T, np.float32))
+            d = self.dims
+        projected = self._project(means)
+        nlist, sample = ivf_cells(projected, self.nlist or int(2 * np.sqrt(len(means))), 0, rng)
+        self._coarse = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist, faiss.METRIC_L2)
+        self._coarse.cp.seed = self.seed
+        self._coarse.train(sample)
+        self.nlist_used = nlist
+
+    def _project(self, x: np.ndarray) -> np.ndarray:
+        if self._basis is None:
+            return x
+        centre, basis = self._basis
+        return np.ascontiguousarray((x - centre) @ basis, np.float32)
 
     def _search(self, queries, k):
         q = self._prepare(queries)
         extra = len(self._owner) - len(self._rows)  # people with more than one mean face
         want = min(self.people + min(extra, self.people), len(self._owner))
-        self._graph.hnsw.efSearch = max(self.ef_search, want)
-        _, found = self._graph.search(q, want)
+        self._coarse.nprobe = min(self.nprobe, self.nlist_used)
+        _, found = self._coarse.search(self._project(q), want)
         dist = np.full((len(q), k), np.inf, np.float32)
         idx = np.full((len(q), k), -1, np.int64)
         for i, ids in enumerate(found):
-            # graph ids -> people, nearest first, each once: the closest `people` people
+            # mean face ids -> people, nearest first, each once: the closest `people` people
             slots = list(dict.fromkeys(self._owner[ids[ids >= 0]].tolist()))[:self.people]
             if not slots:
                 continue  # nothing found: the row stays -1 / inf
@@ -127,11 +159,11 @@ class PeopleIndex(SearchIndex):
 
     @property
     def params(self):
-        return {"people": self.people, "m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search}
+        return {"people": self.people, "dims": self.dims, "nlist": self.nlist, "nprobe": self.nprobe, "seed": self.seed}
 
     def memory_bytes(self) -> int:
         if not self.size:
             return 0
         faiss = import_faiss()
-        rows = sum(r.nbytes for r in self._rows) + self._owner.nbytes
-        return int(self._vectors.nbytes + self._sq.nbytes + rows + faiss.serialize_index(self._graph).nbytes)
+        rows = sum(r.nbytes for r in self._rows) + self._owner.nbytes + sum(b.nbytes for b in self._basis or ())
+        return int(self._vectors.nbytes + self._sq.nbytes + rows + faiss.serialize_index(self._coarse).nbytes)
