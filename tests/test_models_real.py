@@ -130,50 +130,26 @@ def test_detections_are_shared_between_embedders(tmp_path):
         assert 0 < np.linalg.norm(ra.faces[0].embedding - rb.faces[0].embedding) < 0.3
 
 
-def test_two_views_average_the_same_face_from_both_detectors(tmp_path):
-    """--align mtcnn+dlib: MTCNN's faces and boxes, each embedding the mean of the MTCNN-box and
-    HOG-box views of that face, reusing each single-detector pipeline's cache."""
+
+def test_no_face_fallback_gives_dlib_its_own_chip(tmp_path):
+    """An LFW-style image where no face is detected: dlib is given a landmark chip from a centred
+    box (as dlib's own LFW test does), not a plain resize; it is counted as a fallback."""
+    from PIL import Image
+
+    from facerec.evaluate.common import _central_face, embed_paths
     from facerec.datasets import Sample
-    from facerec.embed.base import l2_normalize
     from facerec.pipeline import FacePipeline
 
-    require_lfw()
-    paths = [str(lfw_image("Colin_Powell", n)) for n in (1, 2)] + [str(lfw_image("Serena_Williams", 1))]
-    samples = [Sample(p, p) for p in paths]
-    art = str(tmp_path)
-    mt = FacePipeline.create(embedder="dlib", align="mtcnn", device="cpu", art_dir=art).run(samples)
-    hog = FacePipeline.create(embedder="dlib", align="dlib", device="cpu", art_dir=art).run(samples)
-    both = FacePipeline.create(embedder="dlib", align="mtcnn+dlib", device="cpu", art_dir=art)
-    assert both.config.aligner == "mtcnn+dlib" and both.config.embedder == "dlib"
-    fused = both.run(samples, quiet=True)
-    for m, h, f in zip(mt, hog, fused):
-        assert [x.box for x in f.faces] == [x.box for x in m.faces]
-        want = l2_normalize((m.faces[0].embedding + h.faces[0].embedding)[None])[0]
-        np.testing.assert_allclose(f.faces[0].embedding, want, atol=1e-6)
-        assert 1e-3 < np.linalg.norm(f.faces[0].embedding - m.faces[0].embedding) < 0.3  # a second view, same face
-
-
-def test_fuse_views_only_pairs_overlapping_boxes():
-    from facerec.cache import CachedFace
-    from facerec.two_view import fuse_views
-
-    e = np.eye(4, dtype=np.float32)
-    faces = [CachedFace((0, 0, 100, 100), 0.99, e[0]), CachedFace((200, 0, 260, 60), 0.9, e[1])]
-    others = [CachedFace((10, 15, 90, 95), 1.0, e[2]), CachedFace((500, 500, 540, 540), 1.0, e[3])]
-    out = fuse_views(faces, others)
-    assert [f.box for f in out] == [f.box for f in faces]  # the first detector's faces, no more
-    np.testing.assert_allclose(out[0].embedding, (e[0] + e[2]) / np.sqrt(2), atol=1e-6)
-    np.testing.assert_array_equal(out[1].embedding, e[1])  # no HOG face there: one view
-    assert fuse_views(faces, [])[0].embedding is faces[0].embedding
-
-
-def test_fuse_views_matches_one_to_one():
-    from facerec.cache import CachedFace
-    from facerec.two_view import fuse_views
-
-    e = np.eye(3, dtype=np.float32)
-    # two overlapping detections, one second-view face: only the better-overlapping one takes it
-    faces = [CachedFace((0, 0, 100, 100), 0.9, e[0]), CachedFace((5, 5, 100, 100), 0.9, e[1])]
-    out = fuse_views(faces, [CachedFace((6, 6, 100, 100), 1.0, e[2])])
-    np.testing.assert_array_equal(out[0].embedding, e[0])
-    np.testing.assert_allclose(out[1].embedding, (e[1] + e[2]) / np.sqrt(2), atol=1e-6)
+    face = np.asarray(Image.open(lfw_image("Colin_Powell", 1)).convert("RGB"))
+    path = tmp_path / "face_hidden.png"
+    Image.fromarray(face).save(path)
+    pipe = FacePipeline.create(embedder="dlib", align="dlib", device="cpu", art_dir=None)
+    pipe.aligner.detect = lambda images: [[] for _ in images]  # the detector misses it
+    chip = _central_face(pipe, Sample(str(path), str(path)))
+    assert chip.shape == (150, 150, 3)
+    got = embed_paths(pipe, [str(path)])
+    assert got.fallback.tolist() == [True] and abs(np.linalg.norm(got.embeddings[0]) - 1) < 1e-5
+    # the chip is aligned like a detected face: close to the embedding of the detected face
+    detected = FacePipeline.create(embedder="dlib", align="dlib", device="cpu", art_dir=None).run(
+        [Sample(str(path), str(path))], quiet=True)[0].faces[0].embedding
+    assert np.linalg.norm(got.embeddings[0] - detected) < 0.1  # a plain central resize: 0.39

@@ -28,8 +28,7 @@ def _pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, 
 
     _add(p, "--align", choices=ALIGNERS, default="mtcnn" if embedder_default else None,
          help="mtcnn: detect every face (default" + ("" if embedder_default else ": the model's alignment, else mtcnn")
-              + "); dlib: dlib's HOG detector; resize: whole image; mtcnn+dlib: MTCNN's faces, each embedding "
-              "averaged with the crop from dlib's HOG box (most accurate for dlib, twice the cost)")
+              + "); dlib: dlib's HOG detector; resize: whole image")
     _add(p, "--embedder", default=embedder_default,
          help="facenet-vggface2 (default for train), facenet-casia or dlib; infer takes the model's")
     _add(p, "--weights", default=None, help="explicit weights file for the embedder")

@@ -60,24 +60,14 @@ class FacePipeline:
     @classmethod
     def create(cls, *, embedder: str, align: str = "mtcnn", margin: float = 32, weights: str | None = None,
                device: str = "auto", art_dir: str | None = None, batch_size: int = 64, flip: bool = False,
-               max_pixels: int = DEFAULT_MAX_PIXELS, model: Embedder | None = None) -> "FacePipeline":
-        """``align`` ``A+B`` (e.g. ``mtcnn+dlib``) builds a :class:`~facerec.two_view.TwoViewPipeline`
-        (same interface). ``model``: an already loaded embedder to share."""
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> "FacePipeline":
         if batch_size < 1:
             raise InputError(f"--batch_size must be >= 1, got {batch_size}")
         if align not in ALIGNERS:
             raise InputError(f"unknown aligner {align!r}; choose one of: {', '.join(ALIGNERS)}")
-        if "+" in align:
-            from .two_view import TwoViewPipeline
-
-            first_align, _, second_align = align.partition("+")
-            opts = dict(embedder=embedder, margin=margin, weights=weights, device=device, art_dir=art_dir,
-                        batch_size=batch_size, flip=flip, max_pixels=max_pixels)
-            first = cls.create(align=first_align, model=model, **opts)
-            return TwoViewPipeline(first, cls.create(align=second_align, model=first.embedder, **opts))
         spec = get_spec(embedder)
         device = resolve_device(device)
-        model = model or create_embedder(embedder, weights=weights, device=device)
+        model = create_embedder(embedder, weights=weights, device=device)
         weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
         config = PipelineConfig(embedder, weights_id, align, spec.input_size, float(margin), spec.dim, bool(flip))
         aligner = create_aligner(align, crop=spec.crop, size=spec.input_size, margin=margin, device=device)

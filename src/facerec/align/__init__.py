@@ -1,5 +1,4 @@
-"""Alignment: ``mtcnn`` (default), ``dlib`` (HOG detector), ``resize`` (whole image), or two
-detectors' views of each face averaged (``mtcnn+dlib``, see :mod:`facerec.two_view`)."""
+"""Alignment: ``mtcnn`` (default), ``dlib`` (HOG detector) or ``resize`` (whole image)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +6,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Aligner, Detection, Face, box_iou, margin_crop, resize_rgb
 
-ALIGNERS = ("mtcnn", "dlib", "resize", "mtcnn+dlib")
+ALIGNERS = ("mtcnn", "dlib", "resize")
 
 
 class DetectingAligner(Aligner):

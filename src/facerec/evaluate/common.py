@@ -43,17 +43,25 @@ def embed_paths(pipe: FacePipeline, paths: list[str], *, quiet: bool = True, cen
         elif r.error is None:
             missing.append(i)
     if missing and center_fallback:
-        # LFW images are centred on the face: the central 64% is what a detector would have framed.
-        crops = []
-        for i in missing:
-            key, raw = results[i].sample.read()
-            img = results[i].sample.decode(raw, pipe.max_pixels)
-            h, w = img.shape[:2]
-            crops.append(resize_rgb(np.ascontiguousarray(img[int(h * .18):int(h * .82), int(w * .18):int(w * .82)]),
-                                    pipe.config.image_size))
-        emb[missing] = pipe.embed_crops(np.stack(crops))
+        emb[missing] = pipe.embed_crops(np.stack([_central_face(pipe, results[i].sample) for i in missing]))
         fallback[missing] = True
     return Embedded(emb, fallback, errors)
+
+
+def _central_face(pipe, sample: Sample) -> np.ndarray:
+    """The crop for an LFW image in which no face was detected. LFW images are centred on the face:
+    FaceNet gets the central 64% (what MTCNN's box plus margin frames); dlib gets its own landmark
+    chip from a box where dlib's HOG detector typically finds LFW's face (its median box), as
+    dlib's own LFW test does."""
+    _, raw = sample.read()
+    img = sample.decode(raw, pipe.max_pixels)
+    h, w = img.shape[:2]
+    if pipe.embedder.spec.crop == "dlib-chip" and hasattr(pipe.aligner, "crop"):
+        from ..align import Detection
+
+        return pipe.aligner.crop(img, [Detection((w * .27, h * .32, w * .70, h * .75), 0.0)])[0].crop
+    return resize_rgb(np.ascontiguousarray(img[int(h * .18):int(h * .82), int(w * .18):int(w * .82)]),
+                      pipe.config.image_size)
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
