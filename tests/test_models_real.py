@@ -153,3 +153,20 @@ def test_no_face_fallback_gives_dlib_its_own_chip(tmp_path):
     detected = FacePipeline.create(embedder="dlib", align="dlib", device="cpu", art_dir=None).run(
         [Sample(str(path), str(path))], quiet=True)[0].faces[0].embedding
     assert np.linalg.norm(got.embeddings[0] - detected) < 0.1  # a plain central resize: 0.39
+
+
+def test_cascade_takes_hog_faces_and_mtcnn_where_hog_finds_none():
+    """--align dlib+mtcnn: dlib's HOG boxes where HOG finds a face; MTCNN's on a face HOG misses."""
+    from facerec.align import create_aligner
+    from facerec.images import load_image
+
+    found = load_image(lfw_image("Colin_Powell", 1))
+    missed = load_image(lfw_image("Billy_Andrade", 1))  # turned face: HOG finds nothing
+    hog = create_aligner("dlib", crop="dlib-chip", size=150)
+    mtcnn = create_aligner("mtcnn", crop="dlib-chip", size=150)
+    cascade = create_aligner("dlib+mtcnn", crop="dlib-chip", size=150)
+    assert hog.detect([missed]) == [[]]
+    got = cascade.detect([found, missed])
+    assert [d.box for d in got[0]] == [d.box for d in hog.detect([found])[0]]
+    assert len(got[1]) >= 1 and [d.box for d in got[1]] == [d.box for d in mtcnn.detect([missed])[0]]
+    assert cascade.detector_id not in (hog.detector_id, mtcnn.detector_id)  # its own detection cache

@@ -28,7 +28,8 @@ def _pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, 
 
     _add(p, "--align", choices=ALIGNERS, default="mtcnn" if embedder_default else None,
          help="mtcnn: detect every face (default" + ("" if embedder_default else ": the model's alignment, else mtcnn")
-              + "); dlib: dlib's HOG detector; resize: whole image")
+              + "); dlib: dlib's HOG detector; dlib+mtcnn: HOG, and MTCNN where HOG finds no face "
+              "(best for the dlib embedder); resize: whole image")
     _add(p, "--embedder", default=embedder_default,
          help="facenet-vggface2 (default for train), facenet-casia or dlib; infer takes the model's")
     _add(p, "--weights", default=None, help="explicit weights file for the embedder")

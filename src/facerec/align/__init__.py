@@ -1,4 +1,5 @@
-"""Alignment: ``mtcnn`` (default), ``dlib`` (HOG detector) or ``resize`` (whole image)."""
+"""Alignment: ``mtcnn`` (default), ``dlib`` (HOG detector), ``dlib+mtcnn`` (HOG, and MTCNN where
+HOG finds no face) or ``resize`` (whole image)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Aligner, Detection, Face, box_iou, margin_crop, resize_rgb
 
-ALIGNERS = ("mtcnn", "dlib", "resize")
+ALIGNERS = ("mtcnn", "dlib", "dlib+mtcnn", "resize")
 
 
 class DetectingAligner(Aligner):
@@ -56,7 +57,7 @@ class ResizeAligner(Aligner):
 def create_aligner(name: str, *, crop: str, size: int, margin: float = 32, device: str = "cpu") -> Aligner:
     """Build an aligner; ``crop`` and ``size`` come from the embedder's spec."""
     from .croppers import make_cropper
-    from .detectors import DlibHOGDetector, MTCNNDetector
+    from .detectors import CascadeDetector, DlibHOGDetector, MTCNNDetector
 
     if name == "resize":
         return ResizeAligner(size)
@@ -69,6 +70,10 @@ def create_aligner(name: str, *, crop: str, size: int, margin: float = 32, devic
     if name == "dlib":
         det = DlibHOGDetector()
         return DetectingAligner(name, det, make_cropper(crop, size, margin), f"dlib-hog-{det.upsample}-{DETECT_MAX_SIDE}")
+    if name == "dlib+mtcnn":
+        hog, cnn = DlibHOGDetector(), MTCNNDetector(device=device)
+        return DetectingAligner(name, CascadeDetector(hog, cnn), make_cropper(crop, size, margin),
+                                f"dlib-hog-{hog.upsample}-else-mtcnn-{cnn.min_face_size}-{cnn.thresholds}-{DETECT_MAX_SIDE}")
     raise InputError(f"unknown aligner {name!r}; choose one of: {', '.join(ALIGNERS)}")
 
 

@@ -77,3 +77,21 @@ class DlibHOGDetector:
                     for r, s in zip(rects, scores)]
             out.append(sorted(dets, key=lambda d: d.area, reverse=True))
         return out
+
+
+class CascadeDetector:
+    """``first`` on every image; ``second`` only on the images where ``first`` finds no face.
+
+    dlib's HOG detector frames faces the way dlib's landmark model and descriptor were trained,
+    but misses turned and partly hidden faces (40 of LFW's 7,701 pair images); a CNN detector
+    (MTCNN) finds those. Every face of an image comes from one detector, never a mix."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        found = self.first.detect(images)
+        missed = [i for i, dets in enumerate(found) if not dets]
+        for i, dets in zip(missed, self.second.detect([images[i] for i in missed]) if missed else []):
+            found[i] = dets
+        return found
