@@ -17,6 +17,13 @@ from common import machine, print_table, write_json  # noqa: E402
 from pipeline import lfw_paths, sync  # noqa: E402
 
 
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="cpu")
@@ -26,7 +33,6 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
-    from facerec.align import box_iou
     from facerec.align.detectors import MTCNNDetector
     from facerec.align.mtcnn_batched import BatchedMTCNN
     from facerec.images import load_image
@@ -50,7 +56,7 @@ def main(argv=None) -> int:
         if not w:
             same += not g
             continue
-        best = max((box_iou(w[0].box, d.box) for d in g), default=0.0)
+        best = max((iou(w[0].box, d.box) for d in g), default=0.0)
         same += best >= 0.9
         worst.append((best, p))
     worst.sort()

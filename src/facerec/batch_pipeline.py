@@ -135,8 +135,7 @@ class BatchPipeline:
                 groups.setdefault(tuple(img.shape), []).append(i)
         size, jobs = self.embedder.spec.input_size, []
         for shape, idx in groups.items():
-            h, w = shape[:2] if len(shape) == 3 and shape[2] == 3 and isinstance(images[idx[0]], np.ndarray) \
-                else shape[-2:]  # numpy (H, W, 3) from PIL, (3, H, W) tensors from nvJPEG
+            h, w = shape[:2] if isinstance(images[idx[0]], np.ndarray) else shape[-2:]  # (H, W, 3) PIL, (3, H, W) nvJPEG
             step = max(1, min(self.batch_size, int(BATCH_PIXELS // (h * w))))  # big photos: fewer per batch
             for s in range(0, len(idx), step):
                 chunk = idx[s:s + step]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .base import Aligner, Detection, Face, box_iou, margin_crop, resize_rgb
+from .base import Aligner, Detection, Face, margin_crop, resize_rgb
 
 ALIGNERS = ("mtcnn", "dlib", "dlib+mtcnn", "resize")
 
@@ -77,4 +77,4 @@ def create_aligner(name: str, *, crop: str, size: int, margin: float = 32, devic
     raise InputError(f"unknown aligner {name!r}; choose one of: {', '.join(ALIGNERS)}")
 
 
-__all__ = ["ALIGNERS", "Aligner", "Detection", "Face", "box_iou", "by_prominence", "create_aligner", "margin_crop", "resize_rgb"]
+__all__ = ["ALIGNERS", "Aligner", "Detection", "Face", "by_prominence", "create_aligner", "margin_crop", "resize_rgb"]

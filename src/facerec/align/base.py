@@ -45,15 +45,6 @@ class Aligner(ABC):
         """For each uint8 (H, W, 3) image, its faces, most prominent first; [] if none."""
 
 
-def box_iou(a, b) -> float:
-    """Intersection over union of two (x1, y1, x2, y2) boxes; 0 when either is empty."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(w, 0.0) * max(h, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
     """Resize to (size, size) with Pillow's antialiased bilinear filter."""
     if image.shape[0] == size and image.shape[1] == size:

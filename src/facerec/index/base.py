@@ -18,7 +18,6 @@ class SearchIndex(ABC):
     """
 
     name = ""
-    needs_labels = False  # True: build/add need each vector's person (labels)
 
     def __init__(self, metric: str = "euclidean"):
         if metric not in METRICS:
@@ -30,7 +29,7 @@ class SearchIndex(ABC):
     def build(self, vectors: np.ndarray, labels: np.ndarray | None = None) -> "SearchIndex":
         """Index float32 (n, d) vectors; replaces any previous content. Returns self.
 
-        ``labels`` (n,) say whose face each vector is; only backends with ``needs_labels`` use them."""
+        ``labels`` (n,) say whose face each vector is; ``faiss-people`` needs them, the others ignore them."""
 
     @abstractmethod
     def add(self, vectors: np.ndarray, labels: np.ndarray | None = None) -> "SearchIndex":

@@ -32,7 +32,6 @@ class PeopleIndex(SearchIndex):
     """
 
     name = "faiss-people"
-    needs_labels = True
 
     def __init__(self, metric: str = "euclidean", *, people: int = 32, dims: int = 64, nlist: int = 0,
                  nprobe: int = 128, seed: int = 0):
@@ -82,7 +81,7 @@ class PeopleIndex(SearchIndex):
         return self
 
     def _index_rows(self, rows: np.ndarray, labels: np.ndarray) -> None:
-        """Append rows to their people; people seen for the first time get a mean face in the graph."""
+        """Append rows to their people; new people, and people whose faces have doubled, get a mean face."""
         uniq, inverse = np.unique(labels, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=len(uniq)))])
