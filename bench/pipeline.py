@@ -50,14 +50,14 @@ def timed(fn, device: str) -> float:
     return time.perf_counter() - t
 
 
-def make_embedder(name: str, device: str, precision: str, compile: bool):
+def make_embedder(name: str, device: str, precision: str, compile: bool, weights: str | None = None):
     """The named embedder; where its weights cannot be had offline, InceptionResnetV1 with random
     weights (the same compute, so the same speed; said in the JSON)."""
     from facerec.embed import create_embedder
     from facerec.errors import FacerecError
 
     try:
-        return create_embedder(name, device=device, precision=precision, compile=compile), name
+        return create_embedder(name, weights=weights, device=device, precision=precision, compile=compile), name
     except FacerecError as exc:
         import torch
         from facenet_pytorch import InceptionResnetV1
@@ -71,15 +71,16 @@ def make_embedder(name: str, device: str, precision: str, compile: bool):
 
 
 def baseline(paths: list[str], device: str, embedder) -> float:
-    """The original's way: one image at a time through facenet-pytorch's MTCNN, FaceNet fp32 in 64s."""
+    """The original's way: one image at a time through facenet-pytorch's MTCNN, then its
+    InceptionResnetV1 as the original built it (batch norm unfolded, default memory format) in
+    fp32 batches of 64, with ``embedder``'s weights."""
     import torch
-    from facenet_pytorch import MTCNN
+    from facenet_pytorch import MTCNN, InceptionResnetV1
     from PIL import Image
 
     mtcnn = MTCNN(image_size=160, device=device)
-    net = embedder.model if embedder.precision == "fp32" else None
-    if net is None:
-        raise SystemExit("baseline needs the fp32 embedder")
+    net = InceptionResnetV1().eval().to(device)
+    net.load_state_dict({k: v.float() for k, v in embedder.state_dict().items()})
 
     def run():
         faces = []
@@ -114,17 +115,62 @@ def detect_stage(pipe, imgs: list, batch: int, device: str):
     return rate, torch.cat(crops)
 
 
-def embed_stage(pipe, crops, n: int, batch: int, device: str) -> float:
-    """Embedding alone: n crops (the detected ones, repeated) in batches of ``batch``."""
-    reps = max(1, (n + len(crops) - 1) // len(crops))
-    feed = crops.repeat(reps, 1, 1, 1)[:max(n, batch)]
-    pipe.embedder.embed_tensor(feed[:batch])  # warm-up (cuDNN / oneDNN plans)
+def embed_stage(embedder, crops, n: int, batch: int, device: str) -> float:
+    """Embedding alone: at least n crops (the detected ones, repeated), in whole batches of
+    ``batch`` (one input shape: kernels are planned once, in the warm-up)."""
+    n = max(batch, -(-n // batch) * batch)
+    feed = crops.repeat(-(-n // len(crops)), 1, 1, 1)[:n]
+    for _ in range(2):  # warm-up (cuDNN / oneDNN plans; a compiled model's first calls)
+        embedder.embed_tensor(feed[:batch])
 
     def run():
         for s in range(0, len(feed), batch):
-            pipe.embedder.embed_tensor(feed[s:s + batch])
+            embedder.embed_tensor(feed[s:s + batch])
 
     return len(feed) / timed(run, device)
+
+
+def profile_detection(pipe, imgs: list, batch: int, path: str) -> None:
+    """Where detection's time goes: torch.profiler over two batches, top operators by device time."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from facerec.batch_pipeline import _subject
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    batches = [pipe._stack(imgs[s:s + batch]) for s in range(0, min(len(imgs), 2 * batch), batch)]
+    with profile(activities=acts) as prof:
+        for b in batches:
+            boxes, _, _, owner = pipe.detector.detect_tensor(b)
+            pick = _subject(boxes, owner, len(b), b.shape[3], b.shape[2])
+            pipe.detector.crop(b, boxes[pick], owner[pick], 160, pipe.margin)
+        sync(str(b.device))
+    key = "self_cuda_time_total" if len(acts) > 1 else "self_cpu_time_total"
+    Path(path).write_text(prof.key_averages().table(sort_by=key, row_limit=40))
+    print(f"detection profile -> {path}", flush=True)
+
+
+def embed_only(args, precisions: list[str], batch: int) -> dict:
+    """Embedding throughput alone on random crops (the same compute as faces), per precision, with
+    ``--compile``'s first-call cost: {"stages": {...}, "compile_s": {...}}. The JSON is rewritten
+    after each precision, so a run stopped by a timeout keeps what it measured."""
+    import torch
+
+    torch.manual_seed(0)
+    crops = torch.rand(batch, 3, 160, 160, device=args.device) * 255
+    stages, compile_s = {}, {}
+    for p in precisions:
+        embedder, _ = make_embedder(args.embedder, args.device, p, args.compile, args.weights)
+        tag = f"embed_{p}" + ("_compiled" if args.compile else "")
+        if args.compile:
+            compile_s[p] = timed(lambda: embedder.embed_tensor(crops), args.device)
+            print(f"torch.compile ({p}): first call {compile_s[p]:.0f} s", flush=True)
+        stages[tag] = embed_stage(embedder, crops, max(args.min_images, 8 * batch), batch, args.device)
+        print(f"{tag}: {stages[tag]:,.0f} img/s", flush=True)
+        del embedder
+        write_json(args.json, {"device": args.device, "machine": machine(), "embed_batch": batch,
+                               "compile": args.compile, "stages": stages, "compile_s": compile_s})
+    return {"stages": stages, "compile_s": compile_s}
 
 
 def main(argv=None) -> int:
@@ -137,12 +183,19 @@ def main(argv=None) -> int:
     ap.add_argument("--min-images", type=int, default=0,
                     help="repeat the image list up to N (for a carried subset of LFW: same compute per image)")
     ap.add_argument("--embedder", default="facenet-casia")
+    ap.add_argument("--weights", default=None, help="the embedder's weights file (else its default source)")
     ap.add_argument("--precision", default="auto", help="fp32, bf16, fp16; auto = bf16 on CUDA, else fp32")
     ap.add_argument("--compile", action="store_true", help="torch.compile the embedder (compile time is reported)")
     ap.add_argument("--batch-size", type=int, default=0, help="detection batch (0 = 512 on CUDA, 64 on CPU)")
     ap.add_argument("--embed-batch", type=int, default=0, help="embedding-only batch (0 = 2048 CUDA, 64 CPU)")
     ap.add_argument("--workers", type=int, default=0, help="decode threads (0 = CPU count)")
     ap.add_argument("--decoder", default="auto", help="pil or nvjpeg (auto = nvjpeg on CUDA)")
+    ap.add_argument("--embed-precisions", default="",
+                    help="also time embedding alone in these precisions (comma-separated, e.g. fp32,fp16)")
+    ap.add_argument("--embed-only", action="store_true",
+                    help="only embedding throughput, on random crops, in --embed-precisions (or --precision); "
+                         "with --compile, states compilation's cost")
+    ap.add_argument("--profile", default=None, help="write a torch.profiler table of two detection batches here")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -156,6 +209,11 @@ def main(argv=None) -> int:
     embed_batch = args.embed_batch or (2048 if cuda else 64)
     workers = args.workers or os.cpu_count() or 2
     decoder = args.decoder if args.decoder != "auto" else ("nvjpeg" if cuda else "pil")
+    extra = [p for p in args.embed_precisions.split(",") if p]
+    if args.embed_only:
+        r = embed_only(args, extra or [precision], embed_batch)
+        print_table([{"stage": k, "img_s": v} for k, v in r["stages"].items()], ["stage", "img_s"])
+        return 0
     paths = lfw_paths(args.lfw_dir, args.limit)
     distinct = len(paths)
     if args.min_images > len(paths):
@@ -164,12 +222,12 @@ def main(argv=None) -> int:
     print(f"{len(paths)} LFW images on {args.device} ({machine().get('gpu') or machine()['cpu']}); "
           f"precision {precision}, detection batch {batch}, decoder {decoder}, {workers} workers", flush=True)
 
-    ref_embedder, weights = make_embedder(args.embedder, args.device, "fp32", False)
+    ref_embedder, weights = make_embedder(args.embedder, args.device, "fp32", False, args.weights)
     baseline(base_paths[:8], args.device, ref_embedder)  # warm-up: first calls allocate and plan
     base = baseline(base_paths, args.device, ref_embedder)
     print(f"baseline (original's way, {len(base_paths)} images): {base:.1f} img/s", flush=True)
 
-    embedder, _ = make_embedder(args.embedder, args.device, precision, args.compile)
+    embedder, _ = make_embedder(args.embedder, args.device, precision, args.compile, args.weights)
     pipe = BatchPipeline(embedder=embedder, device=args.device, batch_size=batch, workers=workers, decoder=decoder)
     compile_s = None
     if args.compile:
@@ -191,7 +249,14 @@ def main(argv=None) -> int:
 
     imgs = [d for d in decoded if not isinstance(d, Exception)]
     stages["detect_align"], crops = detect_stage(pipe, imgs, batch, args.device)
-    stages[f"embed_{precision}"] = embed_stage(pipe, crops, len(paths), embed_batch, args.device)
+    if args.profile:
+        profile_detection(pipe, imgs, batch, args.profile)
+    stages[f"embed_{precision}"] = embed_stage(pipe.embedder, crops, len(paths), embed_batch, args.device)
+    for p in extra:
+        if p != precision:
+            other, _ = make_embedder(args.embedder, args.device, p, False, args.weights)
+            stages[f"embed_{p}"] = embed_stage(other, crops, len(paths), embed_batch, args.device)
+            del other
     del crops, decoded, imgs
 
     pipe.run(paths[:batch])  # warm-up

@@ -18,8 +18,8 @@ import sys
 import torch
 sys.path.insert(0, "src")
 from facerec.embed import create_embedder
-model = create_embedder("facenet-casia", device="cpu").model
-torch.save({k: v.half() for k, v in model.state_dict().items()}, ".gpu/casia_fp16.pt")
+embedder = create_embedder("facenet-casia", device="cpu")
+torch.save({k: v.half() for k, v in embedder.state_dict().items()}, ".gpu/casia_fp16.pt")
 PY
 cp "$(dirname "$LFW")/pairs.txt" .gpu/pairs.txt
 # fold 1's pair images first, then every k-th person folder until the byte budget is spent

@@ -57,7 +57,7 @@ def test_same_embeddings_as_face_pipeline_and_bad_files(casia, tmp_path):
 def test_half_precision_agrees_with_fp32(casia):
     from facerec.embed.facenet import CASIA
 
-    state = {k: v for k, v in casia.model.state_dict().items()}
+    state = {k: v for k, v in casia.state_dict().items()}
     bf16 = FaceNetEmbedder(CASIA, state, "cpu", precision="bf16")
     x = torch.rand(4, 3, 160, 160) * 255
     a, b = casia.embed_tensor(x), bf16.embed_tensor(x)
@@ -105,3 +105,27 @@ def test_fast_path_names_a_bad_in_memory_sample(casia):
     assert results[0].faces == [] and results[0].error is None  # no face is not an error
     assert results[1].error.startswith("data#1: in-memory image: expected dtype uint8")
     assert pipe.config.flip and pipe.config.aligner == "mtcnn" and pipe.config.embedder == "facenet-casia"
+
+
+def test_only_upright_plain_jpegs_go_to_nvjpeg(casia, tmp_path):
+    """nvJPEG ignores EXIF rotation and knows no pixel limit: such files take the CPU path, which
+    rotates them or names the problem. Only the header is read to decide."""
+    from PIL import Image
+
+    pipe = BatchPipeline(embedder=casia, device="cpu", max_pixels=100 * 100)
+    img = Image.new("RGB", (40, 30), (200, 10, 10))
+    img.save(tmp_path / "plain.jpg")
+    img.convert("L").save(tmp_path / "grey.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    img.save(tmp_path / "rotated.jpg", exif=exif)
+    exif[0x0112] = 1
+    img.save(tmp_path / "upright_exif.jpg", exif=exif)
+    img.convert("CMYK").save(tmp_path / "cmyk.jpg")
+    Image.new("RGB", (200, 200)).save(tmp_path / "huge.jpg")
+    img.save(tmp_path / "image.png")
+    (tmp_path / "truncated.jpg").write_bytes((tmp_path / "plain.jpg").read_bytes()[:20])
+    gpu_ok = {p.name for p in tmp_path.iterdir() if pipe._read_for_nvjpeg(str(p))}
+    assert gpu_ok == {"plain.jpg", "grey.jpg", "upright_exif.jpg"}
+    assert pipe._read_for_nvjpeg(str(tmp_path / "missing.jpg")) == b""
+    assert pipe._read_for_nvjpeg(np.zeros((4, 4, 3), np.uint8)) == b""

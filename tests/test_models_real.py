@@ -90,7 +90,7 @@ def test_vggface2_offline_error_names_the_remedies(tmp_path, monkeypatch):
 
 def test_vggface2_loads_a_state_dict_from_weights_or_torch_cache(tmp_path, monkeypatch, casia):
     """The download path's loader, fed a real InceptionResnetV1 state dict (the CASIA one)."""
-    state = {k: v.clone() for k, v in casia.model.state_dict().items()}
+    state = {k: v.clone() for k, v in casia.state_dict().items()}
     state["logits.weight"] = torch.zeros(8631, 512)  # the VGGFace2 checkpoint carries a classifier
     state["logits.bias"] = torch.zeros(8631)
     path = tmp_path / "w.pt"

@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from conftest import require_lfw
-from facerec.align.mtcnn_batched import BatchedMTCNN, _nms_min, area_crops
+from facerec.align.mtcnn_batched import BatchedMTCNN, area_crops
+from facerec.align.nms import batched_nms
 from facerec.images import load_image
 
 
@@ -57,7 +58,8 @@ def test_min_nms_equals_greedy_reference():
         boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
         scores = rng.uniform(size=n).astype(np.float32)
         owner = rng.integers(0, 3, n)
-        got = sorted(_nms_min(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(owner), 0.7).tolist())
+        got = sorted(batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(owner), 0.7,
+                                 mode="min").tolist())
         want = sorted(i for g in range(3) for i in np.flatnonzero(owner == g)[
             _greedy_min_nms(boxes[owner == g], scores[owner == g], 0.7)])
         assert got == want, trial

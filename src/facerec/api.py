@@ -94,6 +94,7 @@ def fast_pipeline(*, embedder: str, align: str = "mtcnn", margin: float = 32, we
     """The throughput path (``--fast``), or an error saying why this configuration has none."""
     from .batch_pipeline import BatchPipeline
     from .embed import get_spec
+    from .embed.base import resolve_device
 
     if align != "mtcnn":
         raise InputError(f"--fast aligns with the batched MTCNN only; drop --fast for --align {align}")
@@ -101,8 +102,11 @@ def fast_pipeline(*, embedder: str, align: str = "mtcnn", margin: float = 32, we
         raise InputError(f"--fast runs the FaceNet embedders; {embedder} has no on-device path: drop --fast")
     if batch_size < 1:
         raise InputError(f"--batch_size must be >= 1, got {batch_size}")
+    device = resolve_device(device)
+    gpu = device.startswith("cuda")  # a GPU decodes JPEGs itself (nvJPEG); many threads feed it
     return BatchPipeline(embedder=embedder, weights=weights, device=device, precision=precision, compile=compile,
-                         batch_size=batch_size, margin=margin, flip=flip)
+                         batch_size=batch_size, margin=margin, flip=flip, decoder="nvjpeg" if gpu else "pil",
+                         workers=min(16, os.cpu_count() or 4) if gpu else 4)
 
 
 def load_model(path: str | os.PathLike) -> Gallery:

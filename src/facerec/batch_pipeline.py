@@ -91,9 +91,9 @@ class BatchPipeline:
         import torch
         from torchvision.io import ImageReadMode, decode_jpeg
 
-        raw = list(pool.map(lambda p: Path(p).read_bytes() if isinstance(p, str) and Path(p).is_file() else b"", paths))
+        raw = list(pool.map(self._read_for_nvjpeg, paths))
         out: list = [None] * len(paths)
-        jpeg = [i for i, r in enumerate(raw) if r[:3] == b"\xff\xd8\xff"]
+        jpeg = [i for i, r in enumerate(raw) if r]
         if jpeg:
             try:
                 data = [torch.frombuffer(bytearray(raw[i]), dtype=torch.uint8) for i in jpeg]
@@ -105,6 +105,27 @@ class BatchPipeline:
         for i, img in zip(rest, pool.map(self._load, [paths[i] for i in rest])):
             out[i] = img
         return out
+
+    def _read_for_nvjpeg(self, path) -> bytes:
+        """The file's bytes when nvJPEG can decode it as the CPU path would, else b"" (the CPU path
+        then decodes it, or names the problem): a baseline RGB or grey JPEG, upright (no EXIF
+        rotation: nvJPEG ignores it), within the pixel limit. Only the header is parsed here."""
+        import io
+
+        from PIL import Image
+
+        if not isinstance(path, str) or not Path(path).is_file():
+            return b""
+        data = Path(path).read_bytes()
+        if data[:3] != b"\xff\xd8\xff":
+            return b""
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                ok = (im.mode in ("RGB", "L") and im.width * im.height <= self.max_pixels
+                      and im.getexif().get(0x0112, 1) == 1)
+        except Exception:  # unreadable header: let the CPU path report it
+            return b""
+        return data if ok else b""
 
     def embed_images(self, images: list, embed_pool: ThreadPoolExecutor | None = None):
         """Detect, crop and embed decoded images. Returns embeddings (n, d), found (n,), boxes (n, 4)."""

@@ -5,9 +5,10 @@ facenet-pytorch runs P-Net over the batch but then cuts every candidate box for 
 one at a time in Python and finishes in numpy, which bounds it to a few hundred images a second
 on any GPU. Here the R-Net and O-Net crops of all boxes are cut at once from a summed-area
 table (the same area resampling facenet-pytorch applies box by box; ``roi_align``'s bilinear
-sampling moved the final box below IoU 0.9 on 3% of LFW images), NMS is
-``torchvision.ops.batched_nms`` (and a vectorised greedy "Min" NMS for the last stage), and the
-final aligned crops are cut on the device with ``roi_align``. The geometry (pyramid, box
+sampling moved the final box below IoU 0.9 on 3% of LFW images), NMS runs for all images of a
+batch at once (:mod:`.nms`: the same answers as ``torchvision.ops.batched_nms``, without its
+per-image loop on large batches), and the final aligned crops are cut on the device with
+``roi_align``. The geometry (pyramid, box
 regression, squaring, integer padding, thresholds) follows facenet-pytorch's ``detect_face`` so
 the same faces come out (checked against facenet-pytorch on LFW by the tests).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Detection
+from .nms import batched_nms
 
 
 class BatchedMTCNN:
@@ -91,7 +93,6 @@ class BatchedMTCNN:
     def _pnet_stage(self, imgs):
         import torch
         import torch.nn.functional as F
-        from torchvision.ops import batched_nms
 
         n, _, h, w = imgs.shape
         m = 12.0 / self.min_face_size
@@ -119,8 +120,6 @@ class BatchedMTCNN:
         return _square(moved), inds
 
     def _rnet_stage(self, imgs, boxes, inds, table):
-        from torchvision.ops import batched_nms
-
         if len(boxes) == 0:
             return boxes, inds
         data, boxes, inds = _cut(imgs, boxes, inds, 24, table)
@@ -146,7 +145,7 @@ class BatchedMTCNN:
         points = torch.stack([bw[:, None] * marks[:, :5] + boxes[:, :1] - 1,
                               bh[:, None] * marks[:, 5:] + boxes[:, 1:2] - 1], 2)
         boxes = _regress(boxes, reg)
-        keep = _nms_min(boxes, score, inds, 0.7)
+        keep = batched_nms(boxes, score, inds, 0.7, mode="min")
         return boxes[keep], score[keep], points[keep], inds[keep]
 
 
@@ -248,29 +247,3 @@ def _batched(net, data, chunk: int = 8192):
     data = data.contiguous(memory_format=torch.channels_last)
     outs = [net(data[s:s + chunk]) for s in range(0, len(data), chunk)]
     return tuple(torch.cat(parts) for parts in zip(*outs))
-
-
-def _nms_min(boxes, scores, inds, threshold: float):
-    """Greedy NMS per image where overlap = intersection / smaller area (MTCNN's last stage),
-    vectorised: a box is kept when no kept, higher-scoring box of its image overlaps it. Iterating
-    that rule from "all kept" settles on the greedy answer in at most (boxes per image) rounds."""
-    import torch
-
-    if len(boxes) == 0:
-        return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    order = torch.argsort(scores, descending=True)
-    b, g = boxes[order], inds[order]
-    area = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-    iw = (torch.minimum(b[:, None, 2], b[None, :, 2]) - torch.maximum(b[:, None, 0], b[None, :, 0]) + 1).clamp(min=0)
-    ih = (torch.minimum(b[:, None, 3], b[None, :, 3]) - torch.maximum(b[:, None, 1], b[None, :, 1]) + 1).clamp(min=0)
-    overlap = iw * ih / torch.minimum(area[:, None], area[None, :])
-    n = len(b)
-    earlier = torch.ones(n, n, dtype=torch.bool, device=b.device).triu(1)  # [i, j]: i ranks above j
-    suppresses = (overlap > threshold) & (g[:, None] == g[None, :]) & earlier
-    keep = torch.ones(n, dtype=torch.bool, device=b.device)
-    for _ in range(n):
-        new = ~(suppresses & keep[:, None]).any(0)
-        if torch.equal(new, keep):
-            break
-        keep = new
-    return order[keep]

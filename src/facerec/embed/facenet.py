@@ -8,6 +8,7 @@ import numpy as np
 from ..errors import WeightsError
 from ..paths import torch_home
 from .base import Embedder, EmbedderSpec, l2_normalize, register_embedder, resolve_device
+from .fold import fold_batchnorm, unfolded_state
 
 VGGFACE2_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
 
@@ -28,6 +29,7 @@ class FaceNetEmbedder(Embedder):
     with AVX-512 BF16 / AMX, elsewhere it is slower than fp32); embeddings come back float32 and
     L2-normalised.
     ``compile`` wraps the network in ``torch.compile`` (minutes of compilation on first use).
+    Batch norm is folded into the convolutions (:mod:`.fold`): the same function, fewer passes.
     """
 
     def __init__(self, spec: EmbedderSpec, state_dict: dict, device: str, batch_size: int = 64,
@@ -45,12 +47,17 @@ class FaceNetEmbedder(Embedder):
                    and not k.endswith("num_batches_tracked")]
         if missing:
             raise WeightsError(f"{spec.name}: weights lack {len(missing)} tensors, e.g. {missing[:3]}")
+        model = fold_batchnorm(model.eval())
         self.precision = precision
         self._dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
         # channels-last in every precision: oneDNN runs it ~30% faster on an AVX2 CPU (same results
         # to 1e-7), and tensor cores want it on a GPU
         model = model.eval().to(device).to(self._dtype).to(memory_format=torch.channels_last)
         self.model = torch.compile(model) if compile else model
+
+    def state_dict(self) -> dict:
+        """The weights in facenet-pytorch's layout (``InceptionResnetV1().load_state_dict`` takes them)."""
+        return unfolded_state(getattr(self.model, "_orig_mod", self.model))  # compiled: the module inside
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         import torch

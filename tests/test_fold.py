@@ -1,0 +1,52 @@
+"""Batch-norm folding: the folded network computes the same function, and its weights still load
+into an unfolded facenet-pytorch InceptionResnetV1."""
+import copy
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("facenet_pytorch")
+
+from facenet_pytorch import InceptionResnetV1  # noqa: E402
+
+from facerec.embed.fold import fold_batchnorm, unfolded_state  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def network():
+    """Random weights with non-trivial BN statistics (identity BNs would hide a wrong fold)."""
+    torch.manual_seed(0)
+    net = InceptionResnetV1().eval()
+    for m in net.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.3, 0.3)
+    return net
+
+
+def test_folding_keeps_the_function_and_removes_every_bn(network):
+    folded = fold_batchnorm(copy.deepcopy(network))
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in folded.modules())
+    x = torch.randn(3, 3, 160, 160)
+    with torch.inference_mode():
+        want, got = network(x), folded(x)
+    # outputs are unit vectors: 1e-5 is far below what changes a nearest neighbour
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_unfolded_state_loads_into_the_original_layout(network):
+    folded = fold_batchnorm(copy.deepcopy(network))
+    state = unfolded_state(folded)
+    assert set(state) == set(network.state_dict())
+    original = InceptionResnetV1().eval()
+    original.load_state_dict(state)  # strict: every key, every shape
+    x = torch.randn(2, 3, 160, 160)
+    with torch.inference_mode():
+        torch.testing.assert_close(original(x), network(x), atol=1e-5, rtol=0)
+
+
+def test_training_mode_is_refused():
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(InceptionResnetV1().train())

@@ -1,0 +1,49 @@
+"""Batched greedy NMS: the same boxes as torchvision's, for many images at once."""
+import pytest
+import torch
+from torchvision.ops import batched_nms as torchvision_batched_nms
+
+import facerec.align.nms as nms_module
+from facerec.align.nms import batched_nms
+
+
+def _random_boxes(gen, images: int, boxes: int):
+    xy = torch.rand(boxes, 2, generator=gen) * 200
+    wh = torch.rand(boxes, 2, generator=gen) * 60 + 1
+    return (torch.cat([xy, xy + wh], 1), torch.rand(boxes, generator=gen),
+            torch.randint(0, images, (boxes,), generator=gen))
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+def test_same_answer_and_order_as_torchvision(threshold):
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(30):
+        boxes, scores, idxs = _random_boxes(gen, int(torch.randint(1, 30, (1,), generator=gen)),
+                                            int(torch.randint(1, 400, (1,), generator=gen)))
+        assert torch.equal(batched_nms(boxes, scores, idxs, threshold),
+                           torchvision_batched_nms(boxes, scores, idxs, threshold))
+
+
+def test_a_large_batch_in_chunks(monkeypatch):
+    """Over 5,000 boxes (where torchvision loops per image) and the table cut into many chunks."""
+    gen = torch.Generator().manual_seed(2)
+    boxes, scores, idxs = _random_boxes(gen, 300, 9000)
+    want = sorted(torchvision_batched_nms(boxes, scores, idxs, 0.5).tolist())
+    for entries in (nms_module.MAX_ENTRIES, 5000):  # one chunk; ~4 images per chunk
+        monkeypatch.setattr(nms_module, "MAX_ENTRIES", entries)
+        got = batched_nms(boxes, scores, idxs, 0.5)
+        # the same boxes, best first (9,000 random scores hold equal pairs, which may come in either order)
+        assert sorted(got.tolist()) == want
+        assert torch.all(scores[got][1:] <= scores[got][:-1])
+
+
+def test_edge_cases():
+    empty = torch.zeros((0, 4))
+    assert batched_nms(empty, torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5).numel() == 0
+    one = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    assert batched_nms(one, torch.tensor([0.9]), torch.tensor([4]), 0.5).tolist() == [0]
+    # identical boxes: the better one survives; in another image the same box is untouched
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0]] * 3)
+    assert batched_nms(boxes, torch.tensor([0.5, 0.9, 0.7]), torch.tensor([0, 0, 1]), 0.5).tolist() == [1, 2]
+    with pytest.raises(ValueError, match="mode"):
+        batched_nms(one, torch.tensor([0.9]), torch.tensor([0]), 0.5, mode="max")
