@@ -108,8 +108,8 @@ def test_fast_path_names_a_bad_in_memory_sample(casia):
 
 
 def test_only_upright_plain_jpegs_go_to_nvjpeg(casia, tmp_path):
-    """nvJPEG ignores EXIF rotation and knows no pixel limit: such files take the CPU path, which
-    rotates them or names the problem. Only the header is read to decide."""
+    """nvJPEG ignores EXIF rotation and knows no pixel limit: such files (and progressive or CMYK
+    ones) take the CPU path, which rotates them or names the problem. Only the markers are read."""
     from PIL import Image
 
     pipe = BatchPipeline(embedder=casia, device="cpu", max_pixels=100 * 100)
@@ -125,7 +125,10 @@ def test_only_upright_plain_jpegs_go_to_nvjpeg(casia, tmp_path):
     Image.new("RGB", (200, 200)).save(tmp_path / "huge.jpg")
     img.save(tmp_path / "image.png")
     (tmp_path / "truncated.jpg").write_bytes((tmp_path / "plain.jpg").read_bytes()[:20])
-    gpu_ok = {p.name for p in tmp_path.iterdir() if pipe._read_for_nvjpeg(str(p))}
+    img.save(tmp_path / "progressive.jpg", progressive=True)
+    gpu_ok = {p.name for p in tmp_path.iterdir() if pipe._read_for_nvjpeg(str(p)) is not None}
     assert gpu_ok == {"plain.jpg", "grey.jpg", "upright_exif.jpg"}
-    assert pipe._read_for_nvjpeg(str(tmp_path / "missing.jpg")) == b""
-    assert pipe._read_for_nvjpeg(np.zeros((4, 4, 3), np.uint8)) == b""
+    data = pipe._read_for_nvjpeg(str(tmp_path / "plain.jpg"))
+    assert data.dtype == torch.uint8 and bytes(data.numpy()) == (tmp_path / "plain.jpg").read_bytes()
+    assert pipe._read_for_nvjpeg(str(tmp_path / "missing.jpg")) is None
+    assert pipe._read_for_nvjpeg(np.zeros((4, 4, 3), np.uint8)) is None

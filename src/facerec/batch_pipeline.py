@@ -20,6 +20,7 @@ from .embed import create_embedder
 from .embed.base import resolve_device
 from .errors import FacerecError, InputError
 from .images import DEFAULT_MAX_PIXELS, check_rgb_array, load_image
+from .jpeg_header import read_jpeg_header
 from .pipeline import ImageResult, PipelineConfig
 from .progress import progress
 
@@ -65,6 +66,7 @@ class BatchPipeline:
         self.detector = BatchedMTCNN(device=self.device, batch_size=batch_size)
         self.batch_size, self.margin, self.workers = batch_size, margin, workers
         self.decoder, self.max_pixels, self.flip = decoder, max_pixels, bool(flip)
+        self._decode_stream = None  # nvJPEG's CUDA stream, made on first use
         spec = self.embedder.spec
         weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
         # embeddings interchangeable with FacePipeline's mtcnn ones: models record the same pipeline
@@ -93,11 +95,16 @@ class BatchPipeline:
 
         raw = list(pool.map(self._read_for_nvjpeg, paths))
         out: list = [None] * len(paths)
-        jpeg = [i for i, r in enumerate(raw) if r]
+        jpeg = [i for i, r in enumerate(raw) if r is not None]
         if jpeg:
+            if self._decode_stream is None:
+                self._decode_stream = torch.cuda.Stream(device=self.device)
             try:
-                data = [torch.frombuffer(bytearray(raw[i]), dtype=torch.uint8) for i in jpeg]
-                for i, img in zip(jpeg, decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)):
+                # on a stream of its own: the next batch decodes while this one is detected
+                with torch.cuda.stream(self._decode_stream):
+                    images = decode_jpeg([raw[i] for i in jpeg], mode=ImageReadMode.RGB, device=self.device)
+                self._decode_stream.synchronize()
+                for i, img in zip(jpeg, images):
                     out[i] = img
             except RuntimeError:  # one bad JPEG fails the batch: every file goes to the CPU path below
                 pass
@@ -106,26 +113,20 @@ class BatchPipeline:
             out[i] = img
         return out
 
-    def _read_for_nvjpeg(self, path) -> bytes:
-        """The file's bytes when nvJPEG can decode it as the CPU path would, else b"" (the CPU path
-        then decodes it, or names the problem): a baseline RGB or grey JPEG, upright (no EXIF
-        rotation: nvJPEG ignores it), within the pixel limit. Only the header is parsed here."""
-        import io
-
-        from PIL import Image
+    def _read_for_nvjpeg(self, path):
+        """The file's bytes as a uint8 tensor when nvJPEG decodes it as the CPU path would, else None
+        (the CPU path then decodes it, or names the problem): a sequential grey or 3-channel JPEG,
+        upright (nvJPEG ignores EXIF rotation), within the pixel limit. Only the markers are read."""
+        import torch
 
         if not isinstance(path, str) or not Path(path).is_file():
-            return b""
+            return None
         data = Path(path).read_bytes()
-        if data[:3] != b"\xff\xd8\xff":
-            return b""
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                ok = (im.mode in ("RGB", "L") and im.width * im.height <= self.max_pixels
-                      and im.getexif().get(0x0112, 1) == 1)
-        except Exception:  # unreadable header: let the CPU path report it
-            return b""
-        return data if ok else b""
+        head = read_jpeg_header(data)
+        if (head is None or not head.sequential or head.components not in (1, 3)
+                or head.width * head.height > self.max_pixels or (head.exif and not _upright(data))):
+            return None
+        return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
     def embed_images(self, images: list, embed_pool: ThreadPoolExecutor | None = None):
         """Detect, crop and embed decoded images. Returns embeddings (n, d), found (n,), boxes (n, 4)."""
@@ -186,6 +187,9 @@ class BatchPipeline:
 
         if isinstance(images[0], np.ndarray):  # (N, H, W, 3) uint8 -> (N, 3, H, W) float on the device
             return torch.from_numpy(np.stack(images)).to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
+        if images[0].is_cuda and self._decode_stream is not None:
+            for img in images:  # decoded on the side stream, read on this one: keep the memory until then
+                img.record_stream(torch.cuda.current_stream())
         return torch.stack(images).float()
 
     # -- all together -----------------------------------------------------------------------------
@@ -232,6 +236,19 @@ class BatchPipeline:
             return np.zeros((0, dim), np.float32), np.zeros(0, bool), np.zeros((0, 4), np.float32), np.zeros(0), {}
         emb, found, boxes, scores = (np.concatenate(x) for x in zip(*parts))
         return emb, found, boxes, scores, errors
+
+
+def _upright(data: bytes) -> bool:
+    """Whether a JPEG with an EXIF segment has no rotation to apply (PIL reads the tag; rare files)."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.getexif().get(0x0112, 1) == 1
+    except Exception:
+        return False
 
 
 def _subject(boxes, owner, n_images: int, width: int, height: int):
