@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     ap.add_argument("--compile", action="store_true", help="torch.compile the embedder (compile time is reported)")
     ap.add_argument("--batch-size", type=int, default=0, help="detection batch (0 = 512 on CUDA, 64 on CPU)")
     ap.add_argument("--embed-batch", type=int, default=0, help="embedding-only batch (0 = 2048 CUDA, 64 CPU)")
-    ap.add_argument("--workers", type=int, default=0, help="decode threads (0 = CPU count)")
+    ap.add_argument("--workers", type=int, default=0, help="decode threads (0 = 6 on CUDA, else the CPU count)")
     ap.add_argument("--decoder", default="auto", help="pil or nvjpeg (auto = nvjpeg on CUDA)")
     ap.add_argument("--embed-precisions", default="",
                     help="also time embedding alone in these precisions (comma-separated, e.g. fp32,fp16)")
@@ -207,7 +207,9 @@ def main(argv=None) -> int:
     precision = args.precision if args.precision != "auto" else ("bf16" if cuda else "fp32")
     batch = args.batch_size or (512 if cuda else 64)
     embed_batch = args.embed_batch or (2048 if cuda else 64)
-    workers = args.workers or os.cpu_count() or 2
+    # decoding threads: on a GPU machine more than ~6 contend for the GIL with the thread that launches
+    # detection's kernels (H200: 3,052 img/s end to end with 6, 2,420 with 16)
+    workers = args.workers or (min(6, os.cpu_count() or 6) if cuda else os.cpu_count() or 2)
     decoder = args.decoder if args.decoder != "auto" else ("nvjpeg" if cuda else "pil")
     extra = [p for p in args.embed_precisions.split(",") if p]
     if args.embed_only:
