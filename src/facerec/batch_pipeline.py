@@ -154,10 +154,11 @@ class BatchPipeline:
         groups: dict[tuple, list[int]] = {}
         for i, img in enumerate(images):
             if not isinstance(img, Exception):
-                groups.setdefault(tuple(img.shape), []).append(i)
+                # one batch = one array kind and shape: (H, W, 3) from PIL, (3, H, W) from nvJPEG
+                groups.setdefault((isinstance(img, np.ndarray), tuple(img.shape)), []).append(i)
         size, jobs = self.embedder.spec.input_size, []
-        for shape, idx in groups.items():
-            h, w = shape[:2] if isinstance(images[idx[0]], np.ndarray) else shape[-2:]  # (H, W, 3) PIL, (3, H, W) nvJPEG
+        for (host, shape), idx in groups.items():
+            h, w = shape[:2] if host else shape[-2:]
             step = max(1, min(self.batch_size, int(BATCH_PIXELS // (h * w))))  # big photos: fewer per batch
             for s in range(0, len(idx), step):
                 chunk = idx[s:s + step]
