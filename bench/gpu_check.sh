@@ -28,6 +28,8 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPA
 if [ -n "${SMOKE:-}" ]; then N=0; LIMIT=96; BASE=16; SIZES=20000; Q=2000; PRECS="fp32"; T_PAIRS=300; AGREE=20
 else N=13233; LIMIT=0; BASE=500; SIZES=1000000; Q=100000; PRECS="fp32 bf16 fp16"; T_PAIRS=75; AGREE=0; fi
 left() { echo $((BUDGET - (SECONDS - START))); }
+# a step's timeout: its own, or what is left of the budget (less 15 s to gather results), if less
+cap() { local l=$(( $(left) - 15 )); [ "$l" -lt 10 ] && l=10; [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
 STEPS="${STEPS:-pipeline search pairs agreement variants compile}"  # a subset reruns only those
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 
@@ -44,36 +46,36 @@ WEIGHTS=()
   "$PY" -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
   if want pipeline; then
     echo "== pipeline: $N LFW images, per stage and end to end, against the original's way =="
-    timeout 200 "$PY" bench/pipeline.py --device "$DEV" --lfw-dir "$LFW" --limit "$LIMIT" --min-images "$N" --baseline-limit "$BASE" \
-      "${WEIGHTS[@]}" --embed-precisions fp32,fp16 --profile "$OUT_DIR/detect_profile.txt" --json "$PARTS/pipeline_$DEV.json"
+    timeout "$(cap 200)" "$PY" bench/pipeline.py --device "$DEV" --lfw-dir "$LFW" --limit "$LIMIT" --min-images "$N" --baseline-limit "$BASE" \
+      ${WEIGHTS[@]+"${WEIGHTS[@]}"} --embed-precisions fp32,fp16 --profile "$OUT_DIR/detect_profile.txt" --json "$PARTS/pipeline_$DEV.json"
   fi
   if want variants; then  # end to end with fewer decoding threads, and with bigger detection batches
     for v in "6 512" "16 1024"; do
       set -- $v
       echo "== pipeline variant: $1 decoding threads, detection batch $2; $(left) s left =="
-      timeout 120 "$PY" bench/pipeline.py --device "$DEV" --lfw-dir "$LFW" --limit "$LIMIT" --min-images "$N" \
-        --baseline-limit 64 --workers "$1" --batch-size "$2" "${WEIGHTS[@]}" --json "$PARTS/pipeline_${DEV}_w$1_b$2.json"
+      timeout "$(cap 120)" "$PY" bench/pipeline.py --device "$DEV" --lfw-dir "$LFW" --limit "$LIMIT" --min-images "$N" \
+        --baseline-limit 64 --workers "$1" --batch-size "$2" ${WEIGHTS[@]+"${WEIGHTS[@]}"} --json "$PARTS/pipeline_${DEV}_w$1_b$2.json"
     done
   fi
   want search && echo "== search: batched exact, 10^6 x 512 (fp32 and fp16), $(left) s left =="
-  want search && timeout 120 "$PY" bench/search.py --sizes "$SIZES" --backends exact,exact-fp16 --device "$DEV" --queries "$Q" \
+  want search && timeout "$(cap 120)" "$PY" bench/search.py --sizes "$SIZES" --backends exact,exact-fp16 --device "$DEV" --queries "$Q" \
     --single 200 --single-budget 8 --json "$PARTS/search_$DEV.json"
   if want pairs && [ -f .gpu/casia_fp16.pt ] && [ -f .gpu/pairs.txt ]; then
     echo "== LFW pairs, fold 1 (600 pairs), fast path: the same accuracy in fp32, bf16 and fp16? $(left) s left =="
     for prec in $PRECS; do
-      timeout "$T_PAIRS" "$PY" -m facerec evaluate pairs --lfw-dir "$LFW" --pairs .gpu/pairs.txt --folds 1 --fast \
-        --precision "$prec" --device "$DEV" --embedder facenet-casia "${WEIGHTS[@]}" --batch_size 512 \
+      timeout "$(cap "$T_PAIRS")" "$PY" -m facerec evaluate pairs --lfw-dir "$LFW" --pairs .gpu/pairs.txt --folds 1 --fast \
+        --precision "$prec" --device "$DEV" --embedder facenet-casia ${WEIGHTS[@]+"${WEIGHTS[@]}"} --batch_size 512 \
         --quiet --json "$PARTS/pairs_fold1_$prec.json"
     done
   fi
   want agreement && echo "== same faces as facenet-pytorch (box IoU >= 0.9), every carried image; $(left) s left =="
-  want agreement && timeout 90 "$PY" bench/mtcnn_agreement.py --device "$DEV" --lfw-dir "$LFW" --limit "$AGREE" --ref-batch 64 \
+  want agreement && timeout "$(cap 90)" "$PY" bench/mtcnn_agreement.py --device "$DEV" --lfw-dir "$LFW" --limit "$AGREE" --ref-batch 64 \
     --json "$PARTS/mtcnn_agreement_$DEV.json"
   # torch.compile last: its compile time is the figure most likely to overrun, so it gets what is left
   if want compile && [ "$(left)" -gt 90 ]; then
     echo "== torch.compile: embedding alone, fp16 and bf16, compile cost stated; $(left) s left =="
-    timeout $(($(left) - 10)) "$PY" bench/pipeline.py --device "$DEV" --embed-only --compile --embed-precisions fp16,bf16 \
-      "${WEIGHTS[@]}" --json "$PARTS/embed_compile_$DEV.json"
+    timeout "$(cap 600)" "$PY" bench/pipeline.py --device "$DEV" --embed-only --compile --embed-precisions fp16,bf16 \
+      ${WEIGHTS[@]+"${WEIGHTS[@]}"} --json "$PARTS/embed_compile_$DEV.json"
   else
     echo "== torch.compile not run (not in STEPS, or $(left) s left) =="
   fi

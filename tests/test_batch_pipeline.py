@@ -124,8 +124,13 @@ def test_only_upright_plain_jpegs_go_to_nvjpeg(casia, tmp_path):
     img.convert("CMYK").save(tmp_path / "cmyk.jpg")
     Image.new("RGB", (200, 200)).save(tmp_path / "huge.jpg")
     img.save(tmp_path / "image.png")
+    from test_jpeg_header import XMP_ROTATED
+
+    img.save(tmp_path / "xmp_rotated.jpg", xmp=XMP_ROTATED)
     (tmp_path / "truncated.jpg").write_bytes((tmp_path / "plain.jpg").read_bytes()[:20])
     img.save(tmp_path / "progressive.jpg", progressive=True)
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "plain.jpg").read_bytes()[:-40])  # truncated mid-scan
+    (tmp_path / "a_folder.jpg").mkdir()
     gpu_ok = {p.name for p in tmp_path.iterdir() if pipe._read_for_nvjpeg(str(p)) is not None}
     assert gpu_ok == {"plain.jpg", "grey.jpg", "upright_exif.jpg"}
     data = pipe._read_for_nvjpeg(str(tmp_path / "plain.jpg"))

@@ -50,3 +50,13 @@ def test_unfolded_state_loads_into_the_original_layout(network):
 def test_training_mode_is_refused():
     with pytest.raises(ValueError, match="eval mode"):
         fold_batchnorm(InceptionResnetV1().train())
+
+
+def test_unfolded_state_of_a_bf16_model_keeps_its_function(network):
+    """The identity batch norms are written in float32: in bf16, 1 - eps rounds to 1."""
+    folded = fold_batchnorm(copy.deepcopy(network)).to(torch.bfloat16)
+    original = InceptionResnetV1().eval()
+    original.load_state_dict(unfolded_state(folded))
+    x = torch.randn(2, 3, 160, 160)
+    with torch.inference_mode():
+        torch.testing.assert_close(original(x), folded.float()(x), atol=1e-5, rtol=0)

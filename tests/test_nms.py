@@ -47,3 +47,21 @@ def test_edge_cases():
     assert batched_nms(boxes, torch.tensor([0.5, 0.9, 0.7]), torch.tensor([0, 0, 1]), 0.5).tolist() == [1, 2]
     with pytest.raises(ValueError, match="mode"):
         batched_nms(one, torch.tensor([0.9]), torch.tensor([0]), 0.5, mode="max")
+
+
+def test_an_image_with_too_many_boxes_goes_to_torchvision(monkeypatch):
+    """Above MAX_BOXES_PER_IMAGE boxes in one image the K x K table would not fit: same answer."""
+    gen = torch.Generator().manual_seed(3)
+    boxes, scores, idxs = _random_boxes(gen, 4, 600)
+    idxs[:400] = 0  # one crowded image among sparse ones
+    want = sorted(torchvision_batched_nms(boxes, scores, idxs, 0.5).tolist())
+    calls = []
+    monkeypatch.setattr(nms_module, "MAX_BOXES_PER_IMAGE", 100)
+    import torchvision.ops
+
+    real = torchvision.ops.batched_nms
+    monkeypatch.setattr(torchvision.ops, "batched_nms", lambda *a: calls.append(1) or real(*a))
+    assert sorted(batched_nms(boxes, scores, idxs, 0.5).tolist()) == want and calls
+    # "min" mode (MTCNN's last stage, a few boxes per image) always uses the table
+    got_min = batched_nms(boxes, scores, idxs, 0.7, mode="min")
+    assert len(calls) == 1 and len(got_min) > 0

@@ -1,9 +1,10 @@
-"""What a JPEG's markers say, read from its first bytes without decoding it.
+"""What a JPEG's markers say, read from its bytes without decoding it.
 
-The GPU decoder (nvJPEG) must only get files it decodes as the CPU path would: upright (it ignores
-EXIF orientation), baseline or extended-sequential, grey or 3-channel, within the pixel limit.
-PIL answers that too, but opening each file costs ~100 us of Python under the GIL, which on a GPU
-machine held the whole pipeline to the decoding threads' pace; this scan costs a few us.
+The GPU decoder (nvJPEG) must only get files whose picture it decodes as the CPU path does: upright (it ignores
+EXIF orientation), 8-bit baseline or extended-sequential, grey or 3-channel, complete, within the
+pixel limit. PIL answers that too, but opening each file costs ~100 us of Python under the GIL,
+which on a GPU machine held the whole pipeline to the decoding threads' pace; this scan costs a
+few us.
 """
 from __future__ import annotations
 
@@ -19,15 +20,18 @@ class JpegHeader:
     width: int
     height: int
     components: int
+    bits: int  # sample precision (8 for nearly every JPEG; 12 exists)
     sequential: bool  # baseline or extended sequential Huffman (SOF0/SOF1)
-    exif: bool  # an APP1 Exif segment precedes the frame (it may hold an orientation)
+    metadata: bool  # an APP1 segment (Exif or XMP) before the scan: it may hold an orientation
+    complete: bool  # ends with the end-of-image marker (trailing zero padding allowed)
 
 
 def read_jpeg_header(data: bytes) -> JpegHeader | None:
-    """The frame header of JPEG bytes, or None when they are not a JPEG whose frame header is found."""
+    """The frame header of JPEG bytes, or None when they are not a JPEG whose frame header and
+    start of scan are found."""
     if data[:3] != b"\xff\xd8\xff":
         return None
-    i, n, exif = 2, len(data), False
+    i, n, metadata, frame = 2, len(data), False, None
     while i + 4 <= n:
         if data[i] != 0xFF:
             return None
@@ -38,18 +42,21 @@ def read_jpeg_header(data: bytes) -> JpegHeader | None:
         if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
             i += 2
             continue
+        if marker == 0xDA:  # start of scan: every header segment has been seen
+            if frame is None:
+                return None
+            complete = data.rstrip(b"\x00")[-2:] == b"\xff\xd9"
+            return JpegHeader(*frame, metadata=metadata, complete=complete)
         length = (data[i + 2] << 8) | data[i + 3]
         if length < 2:
             return None
-        if marker == 0xE1 and data[i + 4:i + 10] == b"Exif\x00\x00":
-            exif = True
-        elif marker in _SOF:
+        if marker == 0xE1:  # Exif, or XMP (whose tiff:Orientation PIL honours too)
+            metadata = True
+        elif marker in _SOF and frame is None:
             if i + 10 > n:
                 return None
             height = (data[i + 5] << 8) | data[i + 6]
             width = (data[i + 7] << 8) | data[i + 8]
-            return JpegHeader(width, height, data[i + 9], marker in (0xC0, 0xC1), exif)
-        elif marker == 0xDA:  # start of scan before any frame header: malformed
-            return None
+            frame = (width, height, data[i + 9], data[i + 4], marker in (0xC0, 0xC1))
         i += 2 + length
     return None

@@ -5,12 +5,15 @@ boxes on a GPU (its "vanilla" path: per image a mask, a sync and an NMS kernel w
 runs on the host), and a batch of 512 LFW images holds 15,000-30,000 P-Net candidates. Here every
 image's boxes are laid out as one row of a padded (images, K) table, the overlaps of all pairs
 within a row are computed at once, and the greedy rule is solved by iteration (see
-:func:`_greedy`): a few dozen kernels per call, whatever the number of images.
+:func:`_greedy`): a few dozen kernels per call, whatever the number of images. An image with more
+than ``MAX_BOXES_PER_IMAGE`` boxes (a huge photo's first P-Net scale) goes to torchvision instead.
 """
 from __future__ import annotations
 
-# overlap entries computed at once (images x K x K); bounds memory to ~200 MB per chunk
+# overlap entries computed at once (images x K x K): ~130 MB per float table, a few tables live
 MAX_ENTRIES = 2 ** 25
+# above this many boxes in one image the K x K table is too big: torchvision's NMS takes over
+MAX_BOXES_PER_IMAGE = 4096
 
 
 def batched_nms(boxes, scores, idxs, threshold: float, mode: str = "union"):
@@ -34,17 +37,30 @@ def batched_nms(boxes, scores, idxs, threshold: float, mode: str = "union"):
     order = torch.argsort(scores, descending=True, stable=True)
     order = order[torch.argsort(idxs[order], stable=True)]
     _, row, counts = torch.unique_consecutive(idxs[order], return_inverse=True, return_counts=True)
+    k = int(counts.max())
+    if mode == "union" and k > MAX_BOXES_PER_IMAGE:  # a huge photo: O(K) memory beats K x K
+        from torchvision.ops import batched_nms as torchvision_batched_nms
+
+        return torchvision_batched_nms(boxes, scores, idxs, threshold)
     starts = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(len(order), device=boxes.device) - starts[row]
-    rows, k = len(counts), int(counts.max())
+    rank = torch.arange(len(order), device=boxes.device) - starts[row]  # 0 = the image's best box
+    # rows ordered by box count, so that each chunk of rows is only as wide as its fullest image
+    by_count = torch.argsort(counts, descending=True, stable=True)
+    rows = len(counts)
+    row = torch.empty_like(by_count).scatter_(0, by_count, torch.arange(rows, device=boxes.device))[row]
+    counts = counts[by_count]
     table = boxes.new_zeros((rows, k, 4))
     table[row, rank] = boxes[order].to(table.dtype)
     valid = torch.zeros((rows, k), dtype=torch.bool, device=boxes.device)
     valid[row, rank] = True
     keep = torch.zeros_like(valid)
-    step = max(1, MAX_ENTRIES // (k * k))
-    for s in range(0, rows, step):
-        keep[s:s + step] = _greedy(_overlap(table[s:s + step], mode) > threshold, valid[s:s + step])
+    widths = counts.tolist()
+    s = 0
+    while s < rows:
+        w = widths[s]  # the widest row of this chunk
+        step = max(1, MAX_ENTRIES // (w * w))
+        keep[s:s + step, :w] = _greedy(_overlap(table[s:s + step, :w], mode) > threshold, valid[s:s + step, :w])
+        s += step
     kept = order[keep[row, rank]]
     return kept[torch.argsort(scores[kept], descending=True, stable=True)]
 

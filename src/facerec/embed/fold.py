@@ -54,10 +54,11 @@ def unfolded_state(model) -> dict:
             if key.endswith(layer):
                 prefix = key[:-len(layer)] + bn if layer.startswith(".") else bn
                 eps = 1e-3  # facenet-pytorch's BatchNorm eps (as the TensorFlow model's)
-                out[prefix + ".weight"] = torch.ones_like(value)
-                out[prefix + ".bias"] = value.clone()
-                out[prefix + ".running_mean"] = torch.zeros_like(value)
-                out[prefix + ".running_var"] = torch.full_like(value, 1.0 - eps)
+                # float32 whatever the model's type: in bf16, 1 - eps would round to 1 and scale every layer
+                out[prefix + ".weight"] = torch.ones_like(value, dtype=torch.float32)
+                out[prefix + ".bias"] = value.float()
+                out[prefix + ".running_mean"] = torch.zeros_like(value, dtype=torch.float32)
+                out[prefix + ".running_var"] = torch.full_like(value, 1.0 - eps, dtype=torch.float32)
                 out[prefix + ".num_batches_tracked"] = torch.zeros((), dtype=torch.long)
                 break
         else:
