@@ -99,17 +99,13 @@ def detect_stage(pipe, imgs: list, batch: int, device: str):
     """Detection + alignment alone, on images already decoded onto the device: (img/s, crops)."""
     import torch
 
-    from facerec.batch_pipeline import _subject
-
     batches = [pipe._stack(imgs[s:s + batch]) for s in range(0, len(imgs), batch)]
     pipe.detector.detect_tensor(batches[0][:8])  # warm-up
     crops = []
 
     def run():
         for b in batches:
-            boxes, _, _, owner = pipe.detector.detect_tensor(b)
-            pick = _subject(boxes, owner, len(b), b.shape[3], b.shape[2])
-            crops.append(pipe.detector.crop(b, boxes[pick], owner[pick], 160, pipe.margin))
+            crops.append(pipe.detect_subjects(b)[3])
 
     rate = len(imgs) / timed(run, device)
     return rate, torch.cat(crops)
@@ -135,15 +131,11 @@ def profile_detection(pipe, imgs: list, batch: int, path: str) -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from facerec.batch_pipeline import _subject
-
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
     batches = [pipe._stack(imgs[s:s + batch]) for s in range(0, min(len(imgs), 2 * batch), batch)]
     with profile(activities=acts) as prof:
         for b in batches:
-            boxes, _, _, owner = pipe.detector.detect_tensor(b)
-            pick = _subject(boxes, owner, len(b), b.shape[3], b.shape[2])
-            pipe.detector.crop(b, boxes[pick], owner[pick], 160, pipe.margin)
+            pipe.detect_subjects(b)
         sync(str(b.device))
     key = "self_cuda_time_total" if len(acts) > 1 else "self_cpu_time_total"
     Path(path).write_text(prof.key_averages().table(sort_by=key, row_limit=40))
@@ -201,15 +193,13 @@ def main(argv=None) -> int:
 
     import torch
 
-    from facerec.batch_pipeline import BatchPipeline
+    from facerec.batch_pipeline import GPU_DECODE_THREADS, BatchPipeline
 
     cuda = args.device.startswith("cuda")
     precision = args.precision if args.precision != "auto" else ("bf16" if cuda else "fp32")
     batch = args.batch_size or (512 if cuda else 64)
     embed_batch = args.embed_batch or (2048 if cuda else 64)
-    # decoding threads: on a GPU machine more than ~6 contend for the GIL with the thread that launches
-    # detection's kernels (H200: 3,052 img/s end to end with 6, 2,420 with 16)
-    workers = args.workers or (min(6, os.cpu_count() or 6) if cuda else os.cpu_count() or 2)
+    workers = args.workers or (min(GPU_DECODE_THREADS, os.cpu_count() or 6) if cuda else os.cpu_count() or 2)
     decoder = args.decoder if args.decoder != "auto" else ("nvjpeg" if cuda else "pil")
     extra = [p for p in args.embed_precisions.split(",") if p]
     if args.embed_only:

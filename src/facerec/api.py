@@ -94,7 +94,6 @@ def fast_pipeline(*, embedder: str, align: str = "mtcnn", margin: float = 32, we
     """The throughput path (``--fast``), or an error saying why this configuration has none."""
     from .batch_pipeline import BatchPipeline
     from .embed import get_spec
-    from .embed.base import resolve_device
 
     if align != "mtcnn":
         raise InputError(f"--fast aligns with the batched MTCNN only; drop --fast for --align {align}")
@@ -102,13 +101,8 @@ def fast_pipeline(*, embedder: str, align: str = "mtcnn", margin: float = 32, we
         raise InputError(f"--fast runs the FaceNet embedders; {embedder} has no on-device path: drop --fast")
     if batch_size < 1:
         raise InputError(f"--batch_size must be >= 1, got {batch_size}")
-    device = resolve_device(device)
-    # a GPU decodes JPEGs itself (nvJPEG), fed by 6 reading threads: more contend for the GIL with the
-    # thread that launches detection's kernels (H200, 13,233 LFW images: 3,052 img/s with 6, 2,420 with 16)
-    gpu = device.startswith("cuda")
     return BatchPipeline(embedder=embedder, weights=weights, device=device, precision=precision, compile=compile,
-                         batch_size=batch_size, margin=margin, flip=flip, decoder="nvjpeg" if gpu else "pil",
-                         workers=min(6, os.cpu_count() or 6) if gpu else 4)
+                         batch_size=batch_size, margin=margin, flip=flip)  # nvJPEG on a GPU
 
 
 def load_model(path: str | os.PathLike) -> Gallery:

@@ -105,8 +105,7 @@ class BatchedMTCNN:
         src = imgs.contiguous() if imgs.device.type == "cpu" else imgs  # CPU area pooling: 2x faster on NCHW
         for scale in scales:
             size = (int(h * scale + 1), int(w * scale + 1))
-            data = F.interpolate(src, size=size, mode="area")
-            data = ((data - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last)
+            data = (F.interpolate(src, size=size, mode="area") - 127.5) * 0.0078125
             reg, probs = _batched(self.pnet, data, 10 * size[0] * size[1])  # P-Net's first layer: 10 channels
             boxes, inds = _candidates(reg, probs[:, 1], scale, self.thresholds[0])
             keep = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.5)
