@@ -1,4 +1,5 @@
 """Shared bench plumbing: a table on stdout, JSON on disk, where it ran."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,11 @@ from pathlib import Path
 
 
 def machine() -> dict:
-    info = {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count()}
+    info = {
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+    }
     try:
         import torch
 
@@ -37,8 +41,9 @@ def print_table(rows: list[dict], columns: list[str], file=sys.stdout, header: b
         return "-" if v is None else str(v)
 
     cells = [[fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(12, len(c), *(len(row[i]) for row in cells)) if cells else max(12, len(c))
-              for i, c in enumerate(columns)]
+    widths = [
+        max(12, len(c), *(len(row[i]) for row in cells)) if cells else max(12, len(c)) for i, c in enumerate(columns)
+    ]
     if header:
         print("  ".join(c.rjust(w) for c, w in zip(columns, widths)), file=file)
     for row in cells:

@@ -7,6 +7,7 @@ people are enrolled, then check that every enrolment is there.
 The server runs in this process on 127.0.0.1 (a free port); nothing leaves the machine. The
 request loop is bounded by --requests and by --max-seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import machine, print_table, write_json  # noqa: E402
 
 
-def run_load(base: str, probes: list[Path], enrol_sets: list[tuple[str, list[Path]]], *, requests: int,
-             concurrency: int, max_seconds: float, api_key: str | None = None) -> dict:
+def run_load(
+    base: str,
+    probes: list[Path],
+    enrol_sets: list[tuple[str, list[Path]]],
+    *,
+    requests: int,
+    concurrency: int,
+    max_seconds: float,
+    api_key: str | None = None,
+) -> dict:
     import httpx
 
     headers = {"X-API-Key": api_key} if api_key else {}
@@ -63,8 +72,9 @@ def run_load(base: str, probes: list[Path], enrol_sets: list[tuple[str, list[Pat
         c = httpx.Client(base_url=base, headers=headers, timeout=120)
         gap = max_seconds / max(1, len(enrol_sets)) / 4
         for name, files in enrol_sets:
-            r = c.post(f"/v1/people/{name}/faces",
-                       files=[("images", (f.name, f.read_bytes(), "image/jpeg")) for f in files])
+            r = c.post(
+                f"/v1/people/{name}/faces", files=[("images", (f.name, f.read_bytes(), "image/jpeg")) for f in files]
+            )
             (enrolled if r.status_code == 201 else enrol_errors).append(name if r.status_code == 201 else r.text)
             time.sleep(random.uniform(0, gap))
 
@@ -77,12 +87,20 @@ def run_load(base: str, probes: list[Path], enrol_sets: list[tuple[str, list[Pat
     wall = time.perf_counter() - start
     people = {p["name"] for p in httpx.get(f"{base}/v1/people", headers=headers).json()["people"]}
     lat = np.array(latencies) * 1e3
-    return {"requests": len(latencies), "concurrency": concurrency, "errors": len(errors),
-            "error_samples": errors[:5], "seconds": wall, "throughput_rps": len(latencies) / wall,
-            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
-            "enrolments": len(enrol_sets), "enrolments_acknowledged": len(enrolled),
-            "enrolment_errors": enrol_errors[:5],
-            "enrolments_present": sum(1 for n in enrolled if n in people)}
+    return {
+        "requests": len(latencies),
+        "concurrency": concurrency,
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "seconds": wall,
+        "throughput_rps": len(latencies) / wall,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "enrolments": len(enrol_sets),
+        "enrolments_acknowledged": len(enrolled),
+        "enrolment_errors": enrol_errors[:5],
+        "enrolments_present": sum(1 for n in enrolled if n in people),
+    }
 
 
 def lfw_sets(lfw: Path, n_probes: int, n_enrol: int, seed: int = 0):
@@ -126,10 +144,22 @@ def main(argv=None) -> int:
         app = create_app(model, workers=args.workers, device="cpu")
         probes, enrol = lfw_sets(Path(args.lfw_dir), args.distinct, args.enrolments)
         with serving(app) as base:
-            r = run_load(base, probes, enrol, requests=args.requests, concurrency=args.concurrency,
-                         max_seconds=args.max_seconds)
-    print_table([r], ["requests", "concurrency", "errors", "throughput_rps", "p50_ms", "p99_ms",
-                      "enrolments_acknowledged", "enrolments_present"])
+            r = run_load(
+                base, probes, enrol, requests=args.requests, concurrency=args.concurrency, max_seconds=args.max_seconds
+            )
+    print_table(
+        [r],
+        [
+            "requests",
+            "concurrency",
+            "errors",
+            "throughput_rps",
+            "p50_ms",
+            "p99_ms",
+            "enrolments_acknowledged",
+            "enrolments_present",
+        ],
+    )
     write_json(args.json, {"machine": machine(), "model": str(args.model), "server_workers": args.workers, **r})
     return 0 if r["errors"] == 0 and r["enrolments_present"] == r["enrolments"] else 1
 

@@ -1,7 +1,8 @@
 """Does the batched MTCNN find the same faces as facenet-pytorch's? (same subject, box IoU >= 0.9)
 
-    python bench/mtcnn_agreement.py --device cpu --limit 500 --json bench/results/mtcnn_agreement.json
+python bench/mtcnn_agreement.py --device cpu --limit 500 --json bench/results/mtcnn_agreement.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import machine, print_table, write_json  # noqa: E402
 from pipeline import lfw_paths, sync  # noqa: E402
+
+from common import machine, print_table, write_json  # noqa: E402
 
 
 def iou(a, b) -> float:
@@ -39,9 +41,12 @@ def main(argv=None) -> int:
 
     paths = lfw_paths(args.lfw_dir, 0)
     if args.limit and args.limit < len(paths):
-        paths = paths[::len(paths) // args.limit][:args.limit]
+        paths = paths[:: len(paths) // args.limit][: args.limit]
     images = [load_image(p) for p in paths]
-    ref, fast = MTCNNDetector(device=args.device, batch_size=args.ref_batch), BatchedMTCNN(device=args.device, batch_size=256)
+    ref, fast = (
+        MTCNNDetector(device=args.device, batch_size=args.ref_batch),
+        BatchedMTCNN(device=args.device, batch_size=256),
+    )
     fast.detect(images[:8])
     t = time.perf_counter()
     want = ref.detect(images)
@@ -60,12 +65,20 @@ def main(argv=None) -> int:
         same += best >= 0.9
         worst.append((best, p))
     worst.sort()
-    row = {"images": len(paths), "same_face_iou_0.9": same / len(paths), "faces_ref": sum(map(len, want)),
-           "faces_batched": sum(map(len, got)), "ref_img_s": len(paths) / t_ref, "batched_img_s": len(paths) / t_fast}
+    row = {
+        "images": len(paths),
+        "same_face_iou_0.9": same / len(paths),
+        "faces_ref": sum(map(len, want)),
+        "faces_batched": sum(map(len, got)),
+        "ref_img_s": len(paths) / t_ref,
+        "batched_img_s": len(paths) / t_fast,
+    }
     print_table([row], list(row))
     print("lowest IoU:", [(round(b, 3), Path(p).name) for b, p in worst[:5]])
-    write_json(args.json, {"device": args.device, "machine": machine(), **row,
-                           "lowest": [(b, Path(p).name) for b, p in worst[:20]]})
+    write_json(
+        args.json,
+        {"device": args.device, "machine": machine(), **row, "lowest": [(b, Path(p).name) for b, p in worst[:20]]},
+    )
     return 0
 
 

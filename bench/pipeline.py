@@ -7,6 +7,7 @@ InceptionResnetV1 in fp32 batches of 64. The fast path is :class:`facerec.batch_
     python bench/pipeline.py --device cpu --limit 500 --json bench/results/pipeline_cpu.json
     python bench/pipeline.py --device cuda --json bench/results/pipeline_cuda.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,6 +15,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,10 +26,15 @@ from common import machine, print_table, write_json  # noqa: E402
 
 
 def lfw_paths(lfw_dir: str | None, limit: int) -> list[str]:
-    candidates = [lfw_dir] if lfw_dir else [
-        os.path.join(os.environ.get("SCIKIT_LEARN_DATA", ""), "lfw_home", "lfw_funneled"),
-        str(ROOT.parent / "shared" / "data" / "lfw_home" / "lfw_funneled"),
-        str(ROOT / "shared" / "data" / "lfw_home" / "lfw_funneled")]
+    candidates = (
+        [lfw_dir]
+        if lfw_dir
+        else [
+            os.path.join(os.environ.get("SCIKIT_LEARN_DATA", ""), "lfw_home", "lfw_funneled"),
+            str(ROOT.parent / "shared" / "data" / "lfw_home" / "lfw_funneled"),
+            str(ROOT / "shared" / "data" / "lfw_home" / "lfw_funneled"),
+        ]
+    )
     for d in candidates:
         if d and Path(d).is_dir():
             paths = sorted(str(p) for p in Path(d).glob("*/*.jpg"))
@@ -66,8 +73,9 @@ def make_embedder(name: str, device: str, precision: str, compile: bool, weights
 
         print(f"note: {exc}; timing random InceptionResnetV1 weights instead", flush=True)
         torch.manual_seed(0)
-        return FaceNetEmbedder(CASIA, InceptionResnetV1().state_dict(), device, precision=precision,
-                               compile=compile), "random-weights"
+        return FaceNetEmbedder(
+            CASIA, InceptionResnetV1().state_dict(), device, precision=precision, compile=compile
+        ), "random-weights"
 
 
 def baseline(paths: list[str], device: str, embedder) -> float:
@@ -90,7 +98,7 @@ def baseline(paths: list[str], device: str, embedder) -> float:
                 faces.append(face)
         with torch.inference_mode():
             for s in range(0, len(faces), 64):
-                net(torch.stack(faces[s:s + 64]).to(device)).cpu()
+                net(torch.stack(faces[s : s + 64]).to(device)).cpu()
 
     return len(paths) / timed(run, device)
 
@@ -99,7 +107,7 @@ def detect_stage(pipe, imgs: list, batch: int, device: str):
     """Detection + alignment alone, on images already decoded onto the device: (img/s, crops)."""
     import torch
 
-    batches = [pipe._stack(imgs[s:s + batch]) for s in range(0, len(imgs), batch)]
+    batches = [pipe._stack(imgs[s : s + batch]) for s in range(0, len(imgs), batch)]
     pipe.detector.detect_tensor(batches[0][:8])  # warm-up
     crops = []
 
@@ -121,7 +129,7 @@ def embed_stage(embedder, crops, n: int, batch: int, device: str) -> float:
 
     def run():
         for s in range(0, len(feed), batch):
-            embedder.embed_tensor(feed[s:s + batch])
+            embedder.embed_tensor(feed[s : s + batch])
 
     return len(feed) / timed(run, device)
 
@@ -132,7 +140,7 @@ def profile_detection(pipe, imgs: list, batch: int, path: str) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-    batches = [pipe._stack(imgs[s:s + batch]) for s in range(0, min(len(imgs), 2 * batch), batch)]
+    batches = [pipe._stack(imgs[s : s + batch]) for s in range(0, min(len(imgs), 2 * batch), batch)]
     with profile(activities=acts) as prof:
         for b in batches:
             pipe.detect_subjects(b)
@@ -155,13 +163,22 @@ def embed_only(args, precisions: list[str], batch: int) -> dict:
         embedder, _ = make_embedder(args.embedder, args.device, p, args.compile, args.weights)
         tag = f"embed_{p}" + ("_compiled" if args.compile else "")
         if args.compile:
-            compile_s[p] = timed(lambda: embedder.embed_tensor(crops), args.device)
+            compile_s[p] = timed(partial(embedder.embed_tensor, crops), args.device)
             print(f"torch.compile ({p}): first call {compile_s[p]:.0f} s", flush=True)
         stages[tag] = embed_stage(embedder, crops, max(args.min_images, 8 * batch), batch, args.device)
         print(f"{tag}: {stages[tag]:,.0f} img/s", flush=True)
         del embedder
-        write_json(args.json, {"device": args.device, "machine": machine(), "embed_batch": batch,
-                               "compile": args.compile, "stages": stages, "compile_s": compile_s})
+        write_json(
+            args.json,
+            {
+                "device": args.device,
+                "machine": machine(),
+                "embed_batch": batch,
+                "compile": args.compile,
+                "stages": stages,
+                "compile_s": compile_s,
+            },
+        )
     return {"stages": stages, "compile_s": compile_s}
 
 
@@ -169,11 +186,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--limit", type=int, default=0, help="first N LFW images (0 = all 13,233)")
-    ap.add_argument("--baseline-limit", type=int, default=1000,
-                    help="images the baseline runs on (a prefix of the same images; 0 = all)")
+    ap.add_argument(
+        "--baseline-limit",
+        type=int,
+        default=1000,
+        help="images the baseline runs on (a prefix of the same images; 0 = all)",
+    )
     ap.add_argument("--lfw-dir", default=None)
-    ap.add_argument("--min-images", type=int, default=0,
-                    help="repeat the image list up to N (for a carried subset of LFW: same compute per image)")
+    ap.add_argument(
+        "--min-images",
+        type=int,
+        default=0,
+        help="repeat the image list up to N (for a carried subset of LFW: same compute per image)",
+    )
     ap.add_argument("--embedder", default="facenet-casia")
     ap.add_argument("--weights", default=None, help="the embedder's weights file (else its default source)")
     ap.add_argument("--precision", default="auto", help="fp32, bf16, fp16; auto = bf16 on CUDA, else fp32")
@@ -182,11 +207,17 @@ def main(argv=None) -> int:
     ap.add_argument("--embed-batch", type=int, default=0, help="embedding-only batch (0 = 2048 CUDA, 64 CPU)")
     ap.add_argument("--workers", type=int, default=0, help="decode threads (0 = 6 on CUDA, else the CPU count)")
     ap.add_argument("--decoder", default="auto", help="pil or nvjpeg (auto = nvjpeg on CUDA)")
-    ap.add_argument("--embed-precisions", default="",
-                    help="also time embedding alone in these precisions (comma-separated, e.g. fp32,fp16)")
-    ap.add_argument("--embed-only", action="store_true",
-                    help="only embedding throughput, on random crops, in --embed-precisions (or --precision); "
-                         "with --compile, states compilation's cost")
+    ap.add_argument(
+        "--embed-precisions",
+        default="",
+        help="also time embedding alone in these precisions (comma-separated, e.g. fp32,fp16)",
+    )
+    ap.add_argument(
+        "--embed-only",
+        action="store_true",
+        help="only embedding throughput, on random crops, in --embed-precisions (or --precision); "
+        "with --compile, states compilation's cost",
+    )
     ap.add_argument("--profile", default=None, help="write a torch.profiler table of two detection batches here")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -209,10 +240,13 @@ def main(argv=None) -> int:
     paths = lfw_paths(args.lfw_dir, args.limit)
     distinct = len(paths)
     if args.min_images > len(paths):
-        paths = (paths * (args.min_images // len(paths) + 1))[:args.min_images]
-    base_paths = paths[:args.baseline_limit] if args.baseline_limit else paths
-    print(f"{len(paths)} LFW images on {args.device} ({machine().get('gpu') or machine()['cpu']}); "
-          f"precision {precision}, detection batch {batch}, decoder {decoder}, {workers} workers", flush=True)
+        paths = (paths * (args.min_images // len(paths) + 1))[: args.min_images]
+    base_paths = paths[: args.baseline_limit] if args.baseline_limit else paths
+    print(
+        f"{len(paths)} LFW images on {args.device} ({machine().get('gpu') or machine()['cpu']}); "
+        f"precision {precision}, detection batch {batch}, decoder {decoder}, {workers} workers",
+        flush=True,
+    )
 
     ref_embedder, weights = make_embedder(args.embedder, args.device, "fp32", False, args.weights)
     baseline(base_paths[:8], args.device, ref_embedder)  # warm-up: first calls allocate and plan
@@ -233,21 +267,27 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         decoded = []
         for s in range(0, len(paths), batch):
-            decoded += pipe.decode(paths[s:s + batch], pool)
+            decoded += pipe.decode(paths[s : s + batch], pool)
         sync(args.device)
         stages[f"decode_{decoder}"] = len(paths) / (time.perf_counter() - t)
         if decoder != "pil":
             stages["decode_pil"] = len(paths) / timed(lambda: pipe.decode(paths, pool, decoder="pil"), args.device)
             # nvJPEG's two halves: reading and checking files on CPU threads, decoding on the GPU
             t = time.perf_counter()
-            raw = [r for s in range(0, len(paths), batch) for r in pool.map(pipe._read_for_nvjpeg, paths[s:s + batch])]
+            raw = [
+                r for s in range(0, len(paths), batch) for r in pool.map(pipe._read_for_nvjpeg, paths[s : s + batch])
+            ]
             stages["read_check"] = len(paths) / (time.perf_counter() - t)
             raw = [r for r in raw if r is not None]  # the files nvJPEG takes (all of LFW)
             from torchvision.io import ImageReadMode, decode_jpeg
 
-            stages["decode_gpu_only"] = len(raw) / timed(lambda: [decode_jpeg(
-                raw[s:s + batch], mode=ImageReadMode.RGB, device=args.device) for s in range(0, len(raw), batch)],
-                args.device)
+            stages["decode_gpu_only"] = len(raw) / timed(
+                lambda: [
+                    decode_jpeg(raw[s : s + batch], mode=ImageReadMode.RGB, device=args.device)
+                    for s in range(0, len(raw), batch)
+                ],
+                args.device,
+            )
             del raw
 
     imgs = [d for d in decoded if not isinstance(d, Exception)]
@@ -272,14 +312,32 @@ def main(argv=None) -> int:
     rows = [{"stage": k, "img_s": v} for k, v in stages.items()] + [{"stage": "baseline (original)", "img_s": base}]
     print()
     print_table(rows, ["stage", "img_s"])
-    print(f"\nend to end {e2e:.1f} img/s = {e2e / base:.2f}x the original's way; faces found in "
-          f"{int(result.found.sum())}/{len(paths)} images, {len(result.errors)} unreadable")
-    write_json(args.json, {"device": args.device, "machine": machine(), "images": len(paths), "distinct_images": distinct,
-                           "baseline_images": len(base_paths), "baseline_img_s": base, "img_s": e2e,
-                           "speedup": e2e / base, "stages": stages, "precision": precision, "weights": weights,
-                           "detection_batch": batch, "embed_batch": embed_batch, "decoder": decoder,
-                           "workers": workers, "compile_s": compile_s,
-                           "faces_found": int(result.found.sum())})
+    print(
+        f"\nend to end {e2e:.1f} img/s = {e2e / base:.2f}x the original's way; faces found in "
+        f"{int(result.found.sum())}/{len(paths)} images, {len(result.errors)} unreadable"
+    )
+    write_json(
+        args.json,
+        {
+            "device": args.device,
+            "machine": machine(),
+            "images": len(paths),
+            "distinct_images": distinct,
+            "baseline_images": len(base_paths),
+            "baseline_img_s": base,
+            "img_s": e2e,
+            "speedup": e2e / base,
+            "stages": stages,
+            "precision": precision,
+            "weights": weights,
+            "detection_batch": batch,
+            "embed_batch": embed_batch,
+            "decoder": decoder,
+            "workers": workers,
+            "compile_s": compile_s,
+            "faces_found": int(result.found.sum()),
+        },
+    )
     return 0
 
 

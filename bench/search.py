@@ -9,6 +9,7 @@ given whose face each gallery row is; only ``faiss-people`` uses it.
 
     python bench/search.py --sizes 1000,100000,1000000 --json bench/results/search.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, print_table, write_json  # noqa: E402
 from facerec.index import create_index  # noqa: E402
+
+from common import machine, print_table, write_json  # noqa: E402
 
 # Mean distances between L2-normalised facenet-casia embeddings of LFW (MTCNN, 11,348 images):
 # same person 0.756, different people 1.372. Used when --real is not given.
@@ -36,8 +38,8 @@ def spread_from(same: float, diff: float) -> tuple[float, float]:
     image = unit(centre + sigma * n), centre = unit(alpha * m + z), n, z ~ N(0, I/d): two images of
     one person have cos = 1/(1+sigma^2); of two people cos = rho/(1+sigma^2), rho = alpha^2/(1+alpha^2).
     """
-    sigma2 = 1.0 / (1.0 - same ** 2 / 2.0) - 1.0
-    rho = (1.0 - diff ** 2 / 2.0) * (1.0 + sigma2)
+    sigma2 = 1.0 / (1.0 - same**2 / 2.0) - 1.0
+    rho = (1.0 - diff**2 / 2.0) * (1.0 + sigma2)
     return float(np.sqrt(sigma2)), float(np.sqrt(max(rho, 0.0) / (1.0 - rho)))
 
 
@@ -59,10 +61,12 @@ def synthetic(size: int, n_queries: int, dim: int, same: float, diff: float, see
     s = 1 / np.sqrt(dim)
     for a in range(0, people, 100_000):  # chunks bound the temporary memory at 10^6
         z = rng.standard_normal((min(100_000, people - a), dim), dtype=np.float32) * s
-        centres[a:a + len(z)] = unit(alpha * m + z)
+        centres[a : a + len(z)] = unit(alpha * m + z)
     for a in range(0, size, 100_000):
-        lab = labels[a:a + 100_000]
-        gallery[a:a + len(lab)] = unit(centres[lab] + sigma * s * rng.standard_normal((len(lab), dim), dtype=np.float32))
+        lab = labels[a : a + 100_000]
+        gallery[a : a + len(lab)] = unit(
+            centres[lab] + sigma * s * rng.standard_normal((len(lab), dim), dtype=np.float32)
+        )
     q_people = rng.choice(people, n_queries, replace=people < n_queries)
     queries = unit(centres[q_people] + sigma * s * rng.standard_normal((n_queries, dim), dtype=np.float32))
     return gallery, labels, queries
@@ -101,12 +105,12 @@ def synthetic_lfw_like(size: int, n_queries: int, model: dict, seed: int):
     centres = np.empty((people, model["mean"].shape[0]), np.float32)
     for a in range(0, people, 100_000):
         z = rng.standard_normal((min(100_000, people - a), kb), dtype=np.float32)
-        centres[a:a + len(z)] = model["mean"] + z @ model["between"]
+        centres[a : a + len(z)] = model["mean"] + z @ model["between"]
     gallery = np.empty((size, centres.shape[1]), np.float32)
     for a in range(0, size, 100_000):
-        lab = labels[a:a + 100_000]
+        lab = labels[a : a + 100_000]
         noise = rng.standard_normal((len(lab), kw), dtype=np.float32) @ model["within"]
-        gallery[a:a + len(lab)] = unit(centres[lab] + noise)
+        gallery[a : a + len(lab)] = unit(centres[lab] + noise)
     q_people = rng.choice(people, n_queries, replace=people < n_queries)
     noise = rng.standard_normal((n_queries, kw), dtype=np.float32) @ model["within"]
     return gallery, labels, unit(centres[q_people] + noise)
@@ -195,8 +199,9 @@ def single_latencies(index, queries: np.ndarray, max_n: int, budget_s: float) ->
     return np.array(times) * 1e3
 
 
-def bench_gallery(label: str, gallery: np.ndarray, labels: np.ndarray, queries: np.ndarray, backends: list[str],
-                  args) -> list[dict]:
+def bench_gallery(
+    label: str, gallery: np.ndarray, labels: np.ndarray, queries: np.ndarray, backends: list[str], args
+) -> list[dict]:
     size = len(gallery)
     ref = create_index("exact", device=args.device).build(gallery)
     truth = ref.search(queries, 1)[1][:, 0]
@@ -224,11 +229,19 @@ def bench_gallery(label: str, gallery: np.ndarray, labels: np.ndarray, queries: 
         found = index.search(queries, 1)[1][:, 0]
         batch_s = time.perf_counter() - t
         lat = single_latencies(index, queries, args.single, args.single_budget)
-        row = {"gallery": label, "size": size, "backend": spec, "params": dict(index.params),
-               "recall_at_1": float(np.mean(found == truth)), "p50_ms": float(np.percentile(lat, 50)),
-               "p99_ms": float(np.percentile(lat, 99)), "single_queries": int(len(lat)),
-               "qps": float(len(queries) / batch_s), "build_s": float(build_s),
-               "memory_mb": index.memory_bytes() / 2 ** 20}
+        row = {
+            "gallery": label,
+            "size": size,
+            "backend": spec,
+            "params": dict(index.params),
+            "recall_at_1": float(np.mean(found == truth)),
+            "p50_ms": float(np.percentile(lat, 50)),
+            "p99_ms": float(np.percentile(lat, 99)),
+            "single_queries": int(len(lat)),
+            "qps": float(len(queries) / batch_s),
+            "build_s": float(build_s),
+            "memory_mb": index.memory_bytes() / 2**20,
+        }
         rows.append(row)
         print_table([row], COLUMNS, header=False)
     built.clear()
@@ -241,17 +254,24 @@ COLUMNS = ["gallery", "size", "backend", "recall_at_1", "p50_ms", "p99_ms", "qps
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,100000,1000000", help="synthetic gallery sizes")
-    ap.add_argument("--backends", default="sklearn,exact,faiss-ivf:nprobe=16,faiss-ivf:nprobe=64,faiss-hnsw,"
-                                          "faiss-people:nprobe=64,faiss-people:nprobe=128,faiss-people:nprobe=256",
-                    help="comma-separated; options after a colon, separated by ';' (faiss-ivf:nprobe=64;nlist=4096)")
+    ap.add_argument(
+        "--backends",
+        default="sklearn,exact,faiss-ivf:nprobe=16,faiss-ivf:nprobe=64,faiss-hnsw,"
+        "faiss-people:nprobe=64,faiss-people:nprobe=128,faiss-people:nprobe=256",
+        help="comma-separated; options after a colon, separated by ';' (faiss-ivf:nprobe=64;nlist=4096)",
+    )
     ap.add_argument("--real", default=None, help=".npz with embeddings (n, d) and labels (n,) of real faces (LFW)")
     ap.add_argument("--queries", type=int, default=1000, help="queries per gallery (batched throughput, recall)")
     ap.add_argument("--single", type=int, default=300, help="single-query calls timed per backend, at most")
     ap.add_argument("--single-budget", type=float, default=20.0, help="seconds of single-query timing per backend")
     ap.add_argument("--dim", type=int, default=512)
-    ap.add_argument("--synthetic", default="auto", choices=("auto", "lfw-covariance", "isotropic"),
-                    help="how synthetic faces vary: with LFW's measured covariances (needs --real; the default "
-                         "when given) or isotropically (matching only LFW's mean distances)")
+    ap.add_argument(
+        "--synthetic",
+        default="auto",
+        choices=("auto", "lfw-covariance", "isotropic"),
+        help="how synthetic faces vary: with LFW's measured covariances (needs --real; the default "
+        "when given) or isotropically (matching only LFW's mean distances)",
+    )
     ap.add_argument("--device", default="auto", help="exact search device: auto, cpu, cuda")
     ap.add_argument("--hnsw-max-size", type=int, default=200_000, help="skip HNSW above this size (slow build)")
     ap.add_argument("--seed", type=int, default=0)
@@ -279,9 +299,17 @@ def main(argv=None) -> int:
         gc.collect()
     print()
     print_table(rows, COLUMNS)
-    write_json(args.json, {"machine": machine(), "synthetic": kind,
-                           "same_person_distance": same, "different_person_distance": diff,
-                           "queries": args.queries, "rows": rows})
+    write_json(
+        args.json,
+        {
+            "machine": machine(),
+            "synthetic": kind,
+            "same_person_distance": same,
+            "different_person_distance": diff,
+            "queries": args.queries,
+            "rows": rows,
+        },
+    )
     return 0
 
 

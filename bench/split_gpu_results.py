@@ -3,6 +3,7 @@ files, e.g. into bench/reported/ (the card is named in each bench JSON's "machin
 
     python bench/split_gpu_results.py RUN_DIR/gpu_check.json bench/reported --suffix _h200
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,6 @@
 """Seed-compatible entry point: ``python src/infer.py --input <image or folder> --model ... --art_dir
 artifacts --align mtcnn --topk 5`` behaves exactly as ``facerec infer`` with the same flags."""
+
 import sys
 from pathlib import Path
 

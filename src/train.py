@@ -1,5 +1,6 @@
 """Seed-compatible entry point: ``python src/train.py --data ... --out_dir models --art_dir artifacts
 --batch_size 64 --k 3 --align resize`` behaves exactly as ``facerec train`` with the same flags."""
+
 import sys
 from pathlib import Path
 

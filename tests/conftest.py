@@ -1,4 +1,5 @@
 """Shared fixtures: a deterministic fake embedder, real LFW data, and session-scoped real models."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,15 @@ SHARED_DATA = Path(os.environ.get("FACEREC_SHARED_DATA", ROOT.parent / "shared" 
 LFW_HOME = SHARED_DATA / "lfw_home"
 LFW_DIR = LFW_HOME / "lfw_funneled"
 
-FAKE = EmbedderSpec(name="fake", dim=16, input_size=32, crop="margin", weights_id="fake-v1",
-                    default_threshold=0.5, description="deterministic test embedder")
+FAKE = EmbedderSpec(
+    name="fake",
+    dim=16,
+    input_size=32,
+    crop="margin",
+    weights_id="fake-v1",
+    default_threshold=0.5,
+    description="deterministic test embedder",
+)
 
 
 class FakeEmbedder(Embedder):
@@ -112,9 +120,14 @@ def served_model(tmp_path_factory):
         (root / "people" / person).mkdir(parents=True)
         for f in sorted((lfw / person).glob("*.jpg"))[:5]:
             (root / "people" / person / f.name).symlink_to(f)
-    report = facerec.train(root / "people", embedder="facenet-casia", align="mtcnn", device="cpu",
-                           model_path=root / "model.npz", out_dir=None, art_dir=None)
+    report = facerec.train(
+        root / "people",
+        embedder="facenet-casia",
+        align="mtcnn",
+        device="cpu",
+        model_path=root / "model.npz",
+        out_dir=None,
+        art_dir=None,
+    )
     assert report.enrolled == 30
     return root / "model.npz"
-
-

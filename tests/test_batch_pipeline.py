@@ -1,9 +1,9 @@
 """The throughput path gives the same embeddings as the reference pipeline, and reports bad files."""
+
 import numpy as np
 import pytest
 import torch
 
-from conftest import require_lfw
 from facerec.align import by_prominence
 from facerec.align.base import Detection
 from facerec.batch_pipeline import BatchPipeline, _subject
@@ -11,6 +11,8 @@ from facerec.datasets import Sample
 from facerec.embed.facenet import FaceNetEmbedder
 from facerec.errors import InputError
 from facerec.pipeline import FacePipeline
+
+from conftest import require_lfw
 
 
 def test_subject_is_the_most_prominent_face():

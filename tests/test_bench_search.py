@@ -1,4 +1,5 @@
 """bench/search.py runs, keeps its JSON contract, and every backend is near-exact on a small gallery."""
+
 import json
 import subprocess
 import sys
@@ -9,8 +10,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_search_benchmark_contract(tmp_path):
     out = tmp_path / "search.json"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "search.py"), "--sizes", "2000", "--queries", "100",
-                    "--single", "10", "--single-budget", "2", "--json", str(out)], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "search.py"),
+            "--sizes",
+            "2000",
+            "--queries",
+            "100",
+            "--single",
+            "10",
+            "--single-budget",
+            "2",
+            "--json",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
     rows = json.loads(out.read_text())["rows"]
     backends = {r["backend"] for r in rows}
     assert {"sklearn", "exact", "faiss-hnsw", "faiss-people:nprobe=128"} <= backends

@@ -1,4 +1,5 @@
 """Threshold calibration: leave-one-out distances and the FAR quantile, checked against brute force."""
+
 import numpy as np
 import pytest
 
@@ -47,15 +48,16 @@ def test_small_gallery_falls_back_and_says_why():
     cal = calibrate(x, y, far=0.01, default_euclidean=1.1)
     assert cal.source == "default" and cal.threshold == 1.1 and "too small" in cal.reason
     cos = calibrate(x, y, far=0.01, metric="cosine", default_euclidean=1.1)
-    assert cos.threshold == pytest.approx(1.1 ** 2 / 2)
+    assert cos.threshold == pytest.approx(1.1**2 / 2)
     with pytest.raises(ValueError):
         calibrate(x, y, far=0, default_euclidean=1.0)
 
 
 def test_calibration_only_applies_to_the_alignment_it_was_measured_on():
-    from conftest import FAKE  # registers the fake embedder
     from facerec.calibrate import Calibration, resolve_threshold
     from facerec.gallery import Gallery
+
+    from conftest import FAKE  # registers the fake embedder
 
     x, y = clusters(people=3, per=2)
     g = Gallery(pipeline={"embedder": FAKE.name, "aligner": "resize"}).fit(x, y, ["a", "b", "c"], list("012345"))

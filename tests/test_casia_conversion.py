@@ -1,4 +1,5 @@
 """The CASIA FaceNet conversion, proved independently of our own mapping code."""
+
 import numpy as np
 import pytest
 
@@ -46,8 +47,9 @@ def test_whole_network_matches_opencv_running_the_frozen_graph(casia):
     cv2 = pytest.importorskip("cv2")
     require_lfw()
     net = cv2.dnn.readNetFromTensorflow(str(locate_graph()))
-    crops = np.stack([_center_crop(lfw_image(p, n)) for p, n in
-                      [("Colin_Powell", 1), ("Colin_Powell", 2), ("Serena_Williams", 1)]])
+    crops = np.stack(
+        [_center_crop(lfw_image(p, n)) for p, n in [("Colin_Powell", 1), ("Colin_Powell", 2), ("Serena_Williams", 1)]]
+    )
     ours = casia.embed(crops)
     for crop, mine in zip(crops, ours):
         net.setInput(((crop.astype(np.float32) - 127.5) / 128.0).transpose(2, 0, 1)[None].copy())

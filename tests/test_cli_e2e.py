@@ -1,5 +1,6 @@
 """The seed's commands, run for real as a user would: prepare LFW, train, infer, read the accuracy line.
 Then every unusual image is identified and every broken one is named."""
+
 import io
 import json
 import subprocess
@@ -27,11 +28,45 @@ def seed_run(lfw_env, tmp_path_factory):
     """prepare-lfw -> src/train.py -> the model; in a scratch working folder like a user's checkout."""
     work = tmp_path_factory.mktemp("seed")
     facerec = ["-m", "facerec"]
-    sh([*facerec, "prepare-lfw", "--min-faces", "20", "--max-per-person", "10", "--holdout", "10",
-        "--out", "data/lfw_subset.npz", "--holdout-dir", "infer_images"], lfw_env, work)
-    train = sh([str(ROOT / "src" / "train.py"), "--data", "data/lfw_subset.npz", "--out_dir", "models",
-                "--art_dir", "artifacts", "--batch_size", "64", "--k", "3", "--align", "resize",
-                "--embedder", "facenet-casia"], lfw_env, work)
+    sh(
+        [
+            *facerec,
+            "prepare-lfw",
+            "--min-faces",
+            "20",
+            "--max-per-person",
+            "10",
+            "--holdout",
+            "10",
+            "--out",
+            "data/lfw_subset.npz",
+            "--holdout-dir",
+            "infer_images",
+        ],
+        lfw_env,
+        work,
+    )
+    train = sh(
+        [
+            str(ROOT / "src" / "train.py"),
+            "--data",
+            "data/lfw_subset.npz",
+            "--out_dir",
+            "models",
+            "--art_dir",
+            "artifacts",
+            "--batch_size",
+            "64",
+            "--k",
+            "3",
+            "--align",
+            "resize",
+            "--embedder",
+            "facenet-casia",
+        ],
+        lfw_env,
+        work,
+    )
     model = work / "models" / "knn_facenet-casia_lfw_subset.npz"
     assert model.is_file(), train.stdout
     return work, model
@@ -39,8 +74,23 @@ def seed_run(lfw_env, tmp_path_factory):
 
 def test_seed_commands_print_topk_and_accuracy(seed_run, lfw_env):
     work, model = seed_run
-    out = sh([str(ROOT / "src" / "infer.py"), "--input", "infer_images", "--model", str(model),
-              "--art_dir", "artifacts", "--align", "mtcnn", "--topk", "5"], lfw_env, work).stdout
+    out = sh(
+        [
+            str(ROOT / "src" / "infer.py"),
+            "--input",
+            "infer_images",
+            "--model",
+            str(model),
+            "--art_dir",
+            "artifacts",
+            "--align",
+            "mtcnn",
+            "--topk",
+            "5",
+        ],
+        lfw_env,
+        work,
+    ).stdout
     assert out.count("    5. ") >= 10  # top-5 evidence for every held-out face
     line = [l for l in out.splitlines() if l.startswith("Accuracy: ")]
     assert line, out
@@ -57,7 +107,7 @@ def _variants(base: np.ndarray) -> dict[str, bytes]:
         return buf.getvalue()
 
     rgba = img.convert("RGBA")
-    gray16 = Image.fromarray((np.asarray(img.convert("L")).astype(np.uint16) * 257))
+    gray16 = Image.fromarray(np.asarray(img.convert("L")).astype(np.uint16) * 257)
     exif = Image.Exif()
     exif[0x0112] = 8  # stored rotated; "rotate 270 CW to display" restores it
     big = img.resize((3000, 3000), Image.BICUBIC)
@@ -77,11 +127,33 @@ def _variants(base: np.ndarray) -> dict[str, bytes]:
 def test_unusual_images_identified_and_broken_ones_named(seed_run, lfw_env, tmp_path):
     work, model = seed_run
     # Pick a held-out image the model identifies with MTCNN, then re-encode it every unusual way.
-    probe = sh(["-m", "facerec", "infer", "--input", "infer_images", "--model", str(model), "--art_dir", "artifacts",
-                "--format", "json"], lfw_env, work).stdout
+    probe = sh(
+        [
+            "-m",
+            "facerec",
+            "infer",
+            "--input",
+            "infer_images",
+            "--model",
+            str(model),
+            "--art_dir",
+            "artifacts",
+            "--format",
+            "json",
+        ],
+        lfw_env,
+        work,
+    ).stdout
     rows = [json.loads(l) for l in probe.splitlines() if '"pred"' in l]
-    good = next(r for r in rows if r["face"] == 0 and r["label"] is not None and r["pred"] is not None
-                and r["topk"][0]["name"] == r["pred"] and r["distance"] < 0.9)
+    good = next(
+        r
+        for r in rows
+        if r["face"] == 0
+        and r["label"] is not None
+        and r["pred"] is not None
+        and r["topk"][0]["name"] == r["pred"]
+        and r["distance"] < 0.9
+    )
     base = np.asarray(Image.open(work / good["file"]).convert("RGB"))
     label = good["label"]
     odd = tmp_path / "odd"
@@ -97,8 +169,24 @@ def test_unusual_images_identified_and_broken_ones_named(seed_run, lfw_env, tmp_
     (odd / "bomb.png").write_bytes(bomb.getvalue())
     earlier = model.read_bytes()
 
-    proc = sh(["-m", "facerec", "infer", "--input", str(odd), "--model", str(model), "--art_dir", "artifacts",
-               "--format", "json"], lfw_env, work, ok=(1,))
+    proc = sh(
+        [
+            "-m",
+            "facerec",
+            "infer",
+            "--input",
+            str(odd),
+            "--model",
+            str(model),
+            "--art_dir",
+            "artifacts",
+            "--format",
+            "json",
+        ],
+        lfw_env,
+        work,
+        ok=(1,),
+    )
     rows = [json.loads(l) for l in proc.stdout.splitlines()]
     by_file = {Path(r["file"]).name: r for r in rows if "file" in r and r.get("face") in (0, None)}
     for name in _variants(base):

@@ -1,4 +1,5 @@
 """CLI flows with the deterministic fake embedder (fast): train, infer, cache, errors, exit codes."""
+
 import json
 
 import numpy as np
@@ -19,8 +20,22 @@ def run(capsys, *argv):
 
 @pytest.fixture
 def trained(tmp_path, synthetic_npz, capsys):
-    code, out, err = run(capsys, "train", "--data", str(synthetic_npz), "--out_dir", str(tmp_path / "models"),
-                         "--art_dir", str(tmp_path / "art"), "--embedder", "fake", "--align", "resize", "--k", "3")
+    code, out, err = run(
+        capsys,
+        "train",
+        "--data",
+        str(synthetic_npz),
+        "--out_dir",
+        str(tmp_path / "models"),
+        "--art_dir",
+        str(tmp_path / "art"),
+        "--embedder",
+        "fake",
+        "--align",
+        "resize",
+        "--k",
+        "3",
+    )
     assert code == 0, err
     return tmp_path / "models" / "knn_fake_synthetic.npz"
 
@@ -42,16 +57,42 @@ def test_train_writes_model_and_artifact(tmp_path, trained, capsys):
 
 
 def test_infer_table_with_accuracy(trained, probe_dir, capsys):
-    code, out, err = run(capsys, "infer", "--input", str(probe_dir), "--model", str(trained), "--art_dir",
-                         str(probe_dir.parent / "art"), "--align", "resize", "--topk", "5")
+    code, out, err = run(
+        capsys,
+        "infer",
+        "--input",
+        str(probe_dir),
+        "--model",
+        str(trained),
+        "--art_dir",
+        str(probe_dir.parent / "art"),
+        "--align",
+        "resize",
+        "--topk",
+        "5",
+    )
     assert code == 0, err
     assert "Accuracy: 3/3 = 1.0000" in out
     assert out.count("    1. ") == 3 and out.count("    5. ") == 3  # top-5 evidence for each face
 
 
 def test_infer_json_contract(trained, probe_dir, capsys):
-    code, out, _ = run(capsys, "infer", "--input", str(probe_dir), "--model", str(trained), "--align", "resize",
-                       "--format", "json", "--topk", "2", "--art_dir", str(probe_dir.parent / "art"))
+    code, out, _ = run(
+        capsys,
+        "infer",
+        "--input",
+        str(probe_dir),
+        "--model",
+        str(trained),
+        "--align",
+        "resize",
+        "--format",
+        "json",
+        "--topk",
+        "2",
+        "--art_dir",
+        str(probe_dir.parent / "art"),
+    )
     rows = [json.loads(line) for line in out.splitlines()]
     faces, summary = rows[:-1], rows[-1]["summary"]
     assert code == 0 and len(faces) == 3
@@ -63,8 +104,17 @@ def test_infer_json_contract(trained, probe_dir, capsys):
 
 
 def test_cache_means_nothing_is_computed_twice(trained, probe_dir, capsys):
-    args = ["infer", "--input", str(probe_dir), "--model", str(trained), "--align", "resize",
-            "--art_dir", str(probe_dir.parent / "art")]
+    args = [
+        "infer",
+        "--input",
+        str(probe_dir),
+        "--model",
+        str(trained),
+        "--align",
+        "resize",
+        "--art_dir",
+        str(probe_dir.parent / "art"),
+    ]
     run(capsys, *args)
     assert conftest.FAKE_INSTANCES[-1].calls == 3
     run(capsys, *args)
@@ -75,8 +125,18 @@ def test_bad_files_in_folder_are_named_and_the_rest_processed(trained, probe_dir
     (probe_dir / "zero.jpg").write_bytes(b"")
     (probe_dir / "text.png").write_text("not an image")
     (probe_dir / "notes.txt").write_text("skip me")
-    code, out, err = run(capsys, "infer", "--input", str(probe_dir), "--model", str(trained), "--align", "resize",
-                         "--art_dir", str(probe_dir.parent / "art"))
+    code, out, err = run(
+        capsys,
+        "infer",
+        "--input",
+        str(probe_dir),
+        "--model",
+        str(trained),
+        "--align",
+        "resize",
+        "--art_dir",
+        str(probe_dir.parent / "art"),
+    )
     assert code == 1
     assert "zero.jpg: empty file" in err and "text.png: not an image" in err
     assert "skipped (not an image type)" in out and "notes.txt" in out
@@ -88,8 +148,20 @@ def test_failed_train_leaves_earlier_model_untouched(tmp_path, trained, capsys):
     before = trained.read_bytes()
     bad = tmp_path / "synthetic.npz"  # same data name -> same default model path
     bad.write_bytes(b"PK\x03\x04 broken zip")
-    code, _, err = run(capsys, "train", "--data", str(bad), "--out_dir", str(trained.parent), "--embedder", "fake",
-                       "--align", "resize", "--art_dir", str(tmp_path / "art"))
+    code, _, err = run(
+        capsys,
+        "train",
+        "--data",
+        str(bad),
+        "--out_dir",
+        str(trained.parent),
+        "--embedder",
+        "fake",
+        "--align",
+        "resize",
+        "--art_dir",
+        str(tmp_path / "art"),
+    )
     assert code == 2 and "synthetic.npz" in err and "Traceback" not in err
     assert trained.read_bytes() == before
 
@@ -109,30 +181,70 @@ def test_not_a_model_file(tmp_path, probe_dir, capsys):
 def test_bad_options_are_clear(synthetic_npz, tmp_path, capsys):
     code, _, err = run(capsys, "train", "--data", str(synthetic_npz), "--embedder", "nope", "--out_dir", str(tmp_path))
     assert code == 2 and "unknown embedder 'nope'" in err
-    code, _, err = run(capsys, "train", "--data", str(synthetic_npz), "--embedder", "fake", "--k", "0",
-                       "--out_dir", str(tmp_path))
+    code, _, err = run(
+        capsys, "train", "--data", str(synthetic_npz), "--embedder", "fake", "--k", "0", "--out_dir", str(tmp_path)
+    )
     assert code == 2 and "k must be >= 1" in err
-    code, _, err = run(capsys, "train", "--data", str(synthetic_npz), "--embedder", "fake", "--far", "5",
-                       "--out_dir", str(tmp_path))
+    code, _, err = run(
+        capsys, "train", "--data", str(synthetic_npz), "--embedder", "fake", "--far", "5", "--out_dir", str(tmp_path)
+    )
     assert code == 2 and "--far must be between 0 and 1" in err
 
 
 def test_seed_spellings_and_dashed_spellings_both_work(tmp_path, synthetic_npz, capsys):
-    code, _, err = run(capsys, "train", "--data", str(synthetic_npz), "--out-dir", str(tmp_path / "m"),
-                       "--art-dir", str(tmp_path / "a"), "--batch-size", "5", "--embedder", "fake", "--align", "resize")
+    code, _, err = run(
+        capsys,
+        "train",
+        "--data",
+        str(synthetic_npz),
+        "--out-dir",
+        str(tmp_path / "m"),
+        "--art-dir",
+        str(tmp_path / "a"),
+        "--batch-size",
+        "5",
+        "--embedder",
+        "fake",
+        "--align",
+        "resize",
+    )
     assert code == 0, err
     assert (tmp_path / "m" / "knn_fake_synthetic.npz").is_file()
 
 
 def test_small_gallery_says_it_uses_the_default_threshold(trained, probe_dir, capsys):
-    code, out, _ = run(capsys, "infer", "--input", str(probe_dir), "--model", str(trained), "--align", "resize",
-                       "--art_dir", str(probe_dir.parent / "art"))
+    code, out, _ = run(
+        capsys,
+        "infer",
+        "--input",
+        str(probe_dir),
+        "--model",
+        str(trained),
+        "--align",
+        "resize",
+        "--art_dir",
+        str(probe_dir.parent / "art"),
+    )
     assert "open-set threshold 0.5000: the embedder's default (gallery too small to calibrate" in out
 
 
 def test_stranger_is_unknown_with_candidates_and_closed_set_restores_the_seed(tmp_path, synthetic_npz, capsys):
-    code, out, err = run(capsys, "train", "--data", str(synthetic_npz), "--out_dir", str(tmp_path / "m"),
-                         "--art_dir", str(tmp_path / "a"), "--embedder", "fake", "--align", "resize", "--far", "0.2")
+    code, out, err = run(
+        capsys,
+        "train",
+        "--data",
+        str(synthetic_npz),
+        "--out_dir",
+        str(tmp_path / "m"),
+        "--art_dir",
+        str(tmp_path / "a"),
+        "--embedder",
+        "fake",
+        "--align",
+        "resize",
+        "--far",
+        "0.2",
+    )
     assert code == 0, err
     assert "calibrated on the gallery for FAR 0.2" in out
     probe = tmp_path / "stranger"
@@ -159,8 +271,22 @@ def test_stranger_is_unknown_with_candidates_and_closed_set_restores_the_seed(tm
 
 
 def test_verify_same_and_different(tmp_path, synthetic_npz, capsys):
-    run(capsys, "train", "--data", str(synthetic_npz), "--out_dir", str(tmp_path / "m"), "--art_dir",
-        str(tmp_path / "a"), "--embedder", "fake", "--align", "resize", "--far", "0.2")
+    run(
+        capsys,
+        "train",
+        "--data",
+        str(synthetic_npz),
+        "--out_dir",
+        str(tmp_path / "m"),
+        "--art_dir",
+        str(tmp_path / "a"),
+        "--embedder",
+        "fake",
+        "--align",
+        "resize",
+        "--far",
+        "0.2",
+    )
     model = str(tmp_path / "m" / "knn_fake_synthetic.npz")
     a, a2, b = tmp_path / "a.png", tmp_path / "a2.png", tmp_path / "b.png"
     Image.fromarray(person_image(1, 100)).save(a)
@@ -189,21 +315,63 @@ def test_verify_same_and_different(tmp_path, synthetic_npz, capsys):
 
 def test_train_with_a_faiss_index_stores_it(tmp_path, synthetic_npz, probe_dir, capsys):
     model = tmp_path / "ivf.npz"
-    code, out, err = run(capsys, "train", "--data", str(synthetic_npz), "--model", str(model), "--art_dir",
-                         str(tmp_path / "art"), "--embedder", "fake", "--align", "resize",
-                         "--index", "faiss-ivf", "--index-param", "nlist=2", "--index-param", "nprobe=2")
+    code, out, err = run(
+        capsys,
+        "train",
+        "--data",
+        str(synthetic_npz),
+        "--model",
+        str(model),
+        "--art_dir",
+        str(tmp_path / "art"),
+        "--embedder",
+        "fake",
+        "--align",
+        "resize",
+        "--index",
+        "faiss-ivf",
+        "--index-param",
+        "nlist=2",
+        "--index-param",
+        "nprobe=2",
+    )
     assert code == 0, err
     assert "index faiss-ivf" in out
     from facerec.gallery import Gallery
 
     g = Gallery.load(model)
     assert g.index == "faiss-ivf" and g.index_params == {"nlist": 2, "nprobe": 2}
-    code, out, err = run(capsys, "infer", "--input", str(probe_dir), "--model", str(model), "--art_dir",
-                         str(tmp_path / "art"), "--align", "resize", "--closed-set")
+    code, out, err = run(
+        capsys,
+        "infer",
+        "--input",
+        str(probe_dir),
+        "--model",
+        str(model),
+        "--art_dir",
+        str(tmp_path / "art"),
+        "--align",
+        "resize",
+        "--closed-set",
+    )
     assert code == 0 and "Accuracy: 3/3 = 1.0000" in out, err
 
 
 def test_train_refuses_a_bad_index_option_before_embedding(tmp_path, synthetic_npz, capsys):
-    code, out, err = run(capsys, "train", "--data", str(synthetic_npz), "--out_dir", str(tmp_path / "m"),
-                         "--embedder", "fake", "--align", "resize", "--index", "faiss-hnsw", "--index-param", "efs=3")
+    code, out, err = run(
+        capsys,
+        "train",
+        "--data",
+        str(synthetic_npz),
+        "--out_dir",
+        str(tmp_path / "m"),
+        "--embedder",
+        "fake",
+        "--align",
+        "resize",
+        "--index",
+        "faiss-hnsw",
+        "--index-param",
+        "efs=3",
+    )
     assert code == 2 and "no option efs" in err and not (tmp_path / "m").exists()

@@ -1,4 +1,5 @@
 """The seed's .npz and folder-per-person datasets: valid ones load, malformed ones are named."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -25,15 +26,18 @@ def test_loads_valid_npz(tmp_path):
     assert ds.samples[1].label == 1 and ds.samples[1].id == "d#1"
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(X=None), r"missing key\(s\) \['X'\]"),
-    (dict(X=np.zeros((4, 8, 8, 3), np.float32)), "must be uint8"),
-    (dict(X=np.zeros((4, 8, 8, 3, 1), np.uint8)), r"shape \(N, H, W, 3\)"),
-    (dict(y=np.arange(3)), "4 images but y has 3 labels"),
-    (dict(y=np.array([0, 1, 2, 5])), r"labels must lie in \[0, 1\]"),
-    (dict(y=np.zeros(4, np.float32)), "integer"),
-    (dict(names=np.array([1, 2])), "string array"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(X=None), r"missing key\(s\) \['X'\]"),
+        (dict(X=np.zeros((4, 8, 8, 3), np.float32)), "must be uint8"),
+        (dict(X=np.zeros((4, 8, 8, 3, 1), np.uint8)), r"shape \(N, H, W, 3\)"),
+        (dict(y=np.arange(3)), "4 images but y has 3 labels"),
+        (dict(y=np.array([0, 1, 2, 5])), r"labels must lie in \[0, 1\]"),
+        (dict(y=np.zeros(4, np.float32)), "integer"),
+        (dict(names=np.array([1, 2])), "string array"),
+    ],
+)
 def test_malformed_npz_is_named(tmp_path, change, message):
     arrays = good()
     for k, v in change.items():

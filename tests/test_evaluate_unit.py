@@ -1,11 +1,11 @@
 """Evaluation protocols on synthetic embeddings: the arithmetic, checked by hand."""
+
 import numpy as np
 import pytest
 
 from facerec.errors import DataError
 from facerec.evaluate.identification import closed_set, open_set
 from facerec.evaluate.pairs import best_threshold, evaluate_pairs, read_pairs
-
 from test_calibrate import clusters
 
 

@@ -1,5 +1,6 @@
 """Batch-norm folding: the folded network computes the same function, and its weights still load
 into an unfolded facenet-pytorch InceptionResnetV1."""
+
 import copy
 
 import pytest

@@ -1,4 +1,5 @@
 """Gallery: estimator behaviour, k-NN evidence, and a model file that is safe and self-describing."""
+
 import numpy as np
 import pytest
 
@@ -17,8 +18,9 @@ def unit(*rows):
 @pytest.fixture
 def gallery():
     emb = unit([1, 0, 0], [0.9, 0.1, 0], [0.8, 0.2, 0], [0, 1, 0], [0, 0.9, 0.1], [0, 0, 1])
-    return Gallery(k=3, pipeline=PIPE).fit(emb, np.array([0, 0, 0, 1, 1, 2]), ["ann", "bob", "cy"],
-                                          [f"s{i}" for i in range(6)])
+    return Gallery(k=3, pipeline=PIPE).fit(
+        emb, np.array([0, 0, 0, 1, 1, 2]), ["ann", "bob", "cy"], [f"s{i}" for i in range(6)]
+    )
 
 
 def test_fit_returns_self_and_queries_need_fit():
@@ -54,13 +56,14 @@ def test_tie_goes_to_nearest_person():
 
 
 def test_cosine_metric_ranks_like_euclidean(gallery):
-    cos = Gallery(k=3, metric="cosine", pipeline=PIPE).fit(gallery.embeddings_, gallery.labels_,
-                                                           gallery.names_, gallery.sample_ids_)
+    cos = Gallery(k=3, metric="cosine", pipeline=PIPE).fit(
+        gallery.embeddings_, gallery.labels_, gallery.names_, gallery.sample_ids_
+    )
     q = unit([0.2, 0.9, 0.1])
     a, b = identify(gallery, q)[0], identify(cos, q)[0]
     assert a.name == b.name == "bob"
     assert [n.index for n in a.neighbors] == [n.index for n in b.neighbors]
-    assert b.distance == pytest.approx(a.distance ** 2 / 2, abs=1e-5)  # 1 - cos = |a-b|^2 / 2
+    assert b.distance == pytest.approx(a.distance**2 / 2, abs=1e-5)  # 1 - cos = |a-b|^2 / 2
 
 
 def test_save_load_roundtrip(tmp_path, gallery):
@@ -117,11 +120,10 @@ def test_failed_save_keeps_earlier_file(tmp_path, gallery, monkeypatch):
 
 
 def test_subject_is_the_large_central_face_not_just_the_largest():
-    from facerec.align import Detection
-    from facerec.align import by_prominence
+    from facerec.align import Detection, by_prominence
 
-    bystander = Detection((0, 0, 110, 130), 0.99)     # largest, in the corner
-    subject = Detection((80, 70, 170, 180), 0.99)     # a little smaller, centred in 250x250
+    bystander = Detection((0, 0, 110, 130), 0.99)  # largest, in the corner
+    subject = Detection((80, 70, 170, 180), 0.99)  # a little smaller, centred in 250x250
     tiny_centre = Detection((115, 115, 135, 135), 0.9)
     assert by_prominence([bystander, tiny_centre, subject], 250, 250)[0] is subject
 

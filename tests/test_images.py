@@ -1,4 +1,5 @@
 """Decoding: unusual-but-valid images convert correctly; broken ones fail with a named, clear error."""
+
 import io
 import struct
 import zlib
@@ -51,9 +52,11 @@ def test_rgba_is_composited_on_white(rgb):
 
 def test_palette_and_cmyk_and_webp_and_pgm(rgb):
     ref = rgb.astype(int)
-    for data in (_save(Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE), "PNG"),
-                 _save(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=95),
-                 _save(Image.fromarray(rgb), "WEBP", quality=95)):
+    for data in (
+        _save(Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE), "PNG"),
+        _save(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=95),
+        _save(Image.fromarray(rgb), "WEBP", quality=95),
+    ):
         out = load_image(data).astype(int)
         assert out.shape == rgb.shape
         assert np.abs(out - ref).mean() < 12
@@ -113,8 +116,8 @@ def test_decompression_bomb_refused_before_decoding(tmp_path):
     img = Image.new("L", (1, 1))
     data = bytearray(_save(img, "PNG"))
     ihdr = data.find(b"IHDR")
-    data[ihdr + 4:ihdr + 12] = struct.pack(">II", 50_000, 50_000)
-    data[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr:ihdr + 17])))
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", 50_000, 50_000)
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
     p = tmp_path / "bomb.png"
     p.write_bytes(bytes(data))
     with pytest.raises(ImageError, match=r"bomb\.png: .*pixels.*decompression bomb"):

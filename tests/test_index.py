@@ -1,4 +1,5 @@
 """Every search backend returns the same top-k as exact search on small galleries."""
+
 import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
@@ -21,8 +22,12 @@ def clustered(n_people=60, per_person=5, dim=64, seed=0):
     return x.astype(np.float32), labels, q.astype(np.float32)
 
 
-EXACT_ENOUGH = {"exact": {}, "faiss-hnsw": {"ef_search": 128}, "faiss-ivf": {"nprobe": 1000},
-                "faiss-people": {"people": 8}}
+EXACT_ENOUGH = {
+    "exact": {},
+    "faiss-hnsw": {"ef_search": 128},
+    "faiss-ivf": {"nprobe": 1000},
+    "faiss-people": {"people": 8},
+}
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
@@ -66,13 +71,19 @@ def test_bad_backend_and_options_are_named():
         create_index("exact").search(np.zeros((1, 4), np.float32), 1)
 
 
-@pytest.mark.parametrize("backend,params", [("faiss-ivf", {"nlist": 8, "nprobe": 8}),
-                                            ("faiss-hnsw", {"m": 16, "ef_search": 100}),
-                                            ("faiss-people", {"people": 8, "nprobe": 4})])
+@pytest.mark.parametrize(
+    "backend,params",
+    [
+        ("faiss-ivf", {"nlist": 8, "nprobe": 8}),
+        ("faiss-hnsw", {"m": 16, "ef_search": 100}),
+        ("faiss-people", {"people": 8, "nprobe": 4}),
+    ],
+)
 def test_index_is_stored_with_the_model(tmp_path, backend, params):
     x, labels, q = clustered()
-    g = Gallery(k=3, index=backend, index_params=params).fit(x, labels, [f"p{i}" for i in range(60)],
-                                                            [str(i) for i in range(len(x))])
+    g = Gallery(k=3, index=backend, index_params=params).fit(
+        x, labels, [f"p{i}" for i in range(60)], [str(i) for i in range(len(x))]
+    )
     g.save(tmp_path / "m.npz")
     back = Gallery.load(tmp_path / "m.npz")
     assert back.index == backend and back.index_params == params
@@ -122,8 +133,9 @@ def test_people_index_adds_a_fresh_mean_when_a_person_doubles():
     x, labels, q = clustered()
     odd = rng.standard_normal((1, x.shape[1])).astype(np.float32)
     odd /= np.linalg.norm(odd)
-    index = create_index("faiss-people", people=1).build(np.concatenate([x[labels != 7], odd]),
-                                                          np.concatenate([labels[labels != 7], [7]]))
+    index = create_index("faiss-people", people=1).build(
+        np.concatenate([x[labels != 7], odd]), np.concatenate([labels[labels != 7], [7]])
+    )
     assert index.search(q[7:8], 1)[1][0, 0] != len(x) - 5  # person 7 = one far-away photo: not found
     index.add(x[labels == 7], labels[labels == 7])  # 1 -> 6 faces: a fresh mean joins the graph
     d, i = index.search(q[7:8], 3)

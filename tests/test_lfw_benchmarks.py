@@ -1,4 +1,5 @@
 """The evaluation commands on real LFW, reduced to fit CI (the README quotes the full runs)."""
+
 import json
 
 import pytest
@@ -25,9 +26,30 @@ def env(lfw_env, tmp_path_factory):
 @pytest.mark.parametrize("embedder", sorted(PAIRS_FOLD1_FLOOR))
 def test_evaluate_pairs_contract_and_floor(env, embedder, capsys):
     out = env / f"pairs_{embedder}.json"
-    assert main(["evaluate", "pairs", "--lfw-dir", str(LFW_DIR), "--pairs", str(LFW_HOME / "pairs.txt"),
-                 "--folds", "1", "--embedder", embedder, "--align", "mtcnn", "--art_dir", str(env / "art"),
-                 "--json", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "pairs",
+                "--lfw-dir",
+                str(LFW_DIR),
+                "--pairs",
+                str(LFW_HOME / "pairs.txt"),
+                "--folds",
+                "1",
+                "--embedder",
+                embedder,
+                "--align",
+                "mtcnn",
+                "--art_dir",
+                str(env / "art"),
+                "--json",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     r = json.loads(out.read_text())
     assert {"accuracy_mean", "accuracy_std", "auc", "eer", "tar_at_far", "pairs", "embedder"} <= set(r)
     assert set(r["tar_at_far"]) == {"0.01", "0.001"} and r["pairs"] == 600 and r["embedder"] == embedder
@@ -38,9 +60,32 @@ def test_evaluate_pairs_contract_and_floor(env, embedder, capsys):
 
 def test_evaluate_open_set_contract(env, capsys):
     out = env / "open_set.json"
-    assert main(["evaluate", "open-set", "--data", str(LFW_DIR), "--min-images", "40", "--max-impostors", "300",
-                 "--trials", "3", "--embedder", "facenet-casia", "--align", "mtcnn", "--art_dir", str(env / "art"),
-                 "--json", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "open-set",
+                "--data",
+                str(LFW_DIR),
+                "--min-images",
+                "40",
+                "--max-impostors",
+                "300",
+                "--trials",
+                "3",
+                "--embedder",
+                "facenet-casia",
+                "--align",
+                "mtcnn",
+                "--art_dir",
+                str(env / "art"),
+                "--json",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     r = json.loads(out.read_text())
     assert {"dir_at_fpir", "known_people", "genuine_probes", "impostor_probes", "trials"} <= set(r)
     assert r["known_people"] == 19 and r["impostor_probes"] == 300 and r["trials"] == 3
@@ -53,8 +98,28 @@ def test_evaluate_identify_contract(env, capsys):
     npz = env / "lfw40.npz"
     assert main(["prepare-lfw", "--min-faces", "40", "--max-per-person", "15", "--out", str(npz)]) == 0
     out = env / "identify.json"
-    assert main(["evaluate", "identify", "--data", str(npz), "--folds", "5", "--embedder", "facenet-casia",
-                 "--align", "mtcnn", "--art_dir", str(env / "art"), "--json", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "identify",
+                "--data",
+                str(npz),
+                "--folds",
+                "5",
+                "--embedder",
+                "facenet-casia",
+                "--align",
+                "mtcnn",
+                "--art_dir",
+                str(env / "art"),
+                "--json",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     r = json.loads(out.read_text())
     assert {"top1", "top5", "macro_f1", "folds", "people", "images"} <= set(r)
     assert r["people"] == 19 and r["folds"] == 5 and r["top5"] >= r["top1"]
@@ -69,9 +134,29 @@ def test_fast_path_keeps_pairs_accuracy(env, capsys):
     runs = {}
     for name, extra in (("reference", []), ("fast", ["--fast"])):
         out = env / f"pairs_casia_{name}.json"
-        assert main(["evaluate", "pairs", "--lfw-dir", str(LFW_DIR), "--pairs", str(LFW_HOME / "pairs.txt"),
-                     "--folds", "1", "--embedder", "facenet-casia", "--art_dir", str(env / "art"),
-                     "--json", str(out), "--quiet", *extra]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    "pairs",
+                    "--lfw-dir",
+                    str(LFW_DIR),
+                    "--pairs",
+                    str(LFW_HOME / "pairs.txt"),
+                    "--folds",
+                    "1",
+                    "--embedder",
+                    "facenet-casia",
+                    "--art_dir",
+                    str(env / "art"),
+                    "--json",
+                    str(out),
+                    "--quiet",
+                    *extra,
+                ]
+            )
+            == 0
+        )
         runs[name] = json.loads(out.read_text())
     print(capsys.readouterr().out)
     assert runs["fast"]["fast"] is True and runs["reference"]["fast"] is False

@@ -7,6 +7,7 @@ images of people with fewer than 10 images are the strangers. MTCNN alignment th
     facerec train --data data/lfw20.npz --embedder EMB --align mtcnn
     facerec infer --input heldout --model models/knn_EMB_lfw20.npz --align mtcnn --closed-set
 """
+
 import json
 import os
 
@@ -35,8 +36,24 @@ def env(lfw_env):
 @pytest.fixture(scope="module")
 def lfw20(env, tmp_path_factory):
     work = tmp_path_factory.mktemp("lfw20")
-    assert main(["prepare-lfw", "--min-faces", "20", "--holdout-per-person", "5", "--out", str(work / "lfw20.npz"),
-                 "--holdout-dir", str(work / "heldout"), "--seed", "0"]) == 0
+    assert (
+        main(
+            [
+                "prepare-lfw",
+                "--min-faces",
+                "20",
+                "--holdout-per-person",
+                "5",
+                "--out",
+                str(work / "lfw20.npz"),
+                "--holdout-dir",
+                str(work / "heldout"),
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     # Strangers: 200 images of people with fewer than 10 images, none of whom is enrolled.
     rare = sorted(d for d in LFW_DIR.iterdir() if len(os.listdir(d)) < 10)
     files = sorted(f for d in rare for f in d.iterdir())
@@ -51,15 +68,47 @@ def lfw20(env, tmp_path_factory):
 @pytest.fixture(scope="module", params=EMBEDDERS)
 def model(request, lfw20):
     emb = request.param
-    assert main(["train", "--data", str(lfw20 / "lfw20.npz"), "--embedder", emb, "--align", "mtcnn",
-                 "--out_dir", str(lfw20 / "models"), "--art_dir", str(lfw20 / "art"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(lfw20 / "lfw20.npz"),
+                "--embedder",
+                emb,
+                "--align",
+                "mtcnn",
+                "--out_dir",
+                str(lfw20 / "models"),
+                "--art_dir",
+                str(lfw20 / "art"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return emb, lfw20 / "models" / f"knn_{emb}_lfw20.npz"
 
 
 def _infer(capsys, lfw20, model_path, folder, *extra):
     capsys.readouterr()
-    code = main(["infer", "--input", str(lfw20 / folder), "--model", str(model_path), "--align", "mtcnn",
-                 "--art_dir", str(lfw20 / "art"), "--quiet", "--format", "json", *extra])
+    code = main(
+        [
+            "infer",
+            "--input",
+            str(lfw20 / folder),
+            "--model",
+            str(model_path),
+            "--align",
+            "mtcnn",
+            "--art_dir",
+            str(lfw20 / "art"),
+            "--quiet",
+            "--format",
+            "json",
+            *extra,
+        ]
+    )
     rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert code == 0
     return [r for r in rows if "file" in r and r.get("face") in (0, None)], rows[-1]["summary"]
@@ -88,11 +137,11 @@ def test_strangers_are_unknown_and_known_people_still_recognised(model, lfw20, c
 @pytest.mark.parametrize("embedder", EMBEDDERS)
 def test_verify_agrees_with_lfw_pairs(env, embedder, tmp_path, capsys):
     """20 matched + 20 mismatched pairs of pairs.txt's first fold, the embedder's default threshold."""
+    from facerec.calibrate import Calibration
     from facerec.datasets import Sample
+    from facerec.embed import get_spec
     from facerec.evaluate.pairs import read_pairs
     from facerec.pipeline import FacePipeline
-    from facerec.calibrate import Calibration
-    from facerec.embed import get_spec
     from facerec.verify import verify
 
     pairs = read_pairs(LFW_HOME / "pairs.txt", LFW_DIR)
@@ -106,7 +155,11 @@ def test_verify_agrees_with_lfw_pairs(env, embedder, tmp_path, capsys):
     print(f"{embedder} verify: {agree}/40")
     assert agree >= 38
     # and the command itself, on the first pair
-    assert main(["verify", chosen[0].a, chosen[0].b, "--embedder", embedder, "--format", "json",
-                 "--art_dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            ["verify", chosen[0].a, chosen[0].b, "--embedder", embedder, "--format", "json", "--art_dir", str(tmp_path)]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["same"] is True and out["threshold_source"] == "default"

@@ -1,4 +1,5 @@
 """Real backends on real LFW images: aligners, the dlib embedder, VGGFace2 weight loading."""
+
 import numpy as np
 import pytest
 import torch
@@ -58,8 +59,10 @@ def test_dlib_embedder_with_its_own_alignment():
     require_lfw()
     emb = create_embedder("dlib")
     aligner = create_aligner("mtcnn", crop="dlib-chip", size=150)
-    imgs = [load_image(lfw_image(p, n)) for p, n in
-            [("Colin_Powell", 1), ("Colin_Powell", 2), ("Serena_Williams", 1), ("Serena_Williams", 2)]]
+    imgs = [
+        load_image(lfw_image(p, n))
+        for p, n in [("Colin_Powell", 1), ("Colin_Powell", 2), ("Serena_Williams", 1), ("Serena_Williams", 2)]
+    ]
     crops = np.stack([faces[0].crop for faces in aligner.align(imgs)])
     assert crops.shape == (4, 150, 150, 3)
     e = emb.embed(crops)
@@ -130,14 +133,13 @@ def test_detections_are_shared_between_embedders(tmp_path):
         assert 0 < np.linalg.norm(ra.faces[0].embedding - rb.faces[0].embedding) < 0.3
 
 
-
 def test_no_face_fallback_gives_dlib_its_own_chip(tmp_path):
     """An LFW-style image where no face is detected: dlib is given a landmark chip from a centred
     box (as dlib's own LFW test does), not a plain resize; it is counted as a fallback."""
     from PIL import Image
 
-    from facerec.evaluate.common import _central_face, embed_paths
     from facerec.datasets import Sample
+    from facerec.evaluate.common import _central_face, embed_paths
     from facerec.pipeline import FacePipeline
 
     face = np.asarray(Image.open(lfw_image("Colin_Powell", 1)).convert("RGB"))
@@ -150,8 +152,12 @@ def test_no_face_fallback_gives_dlib_its_own_chip(tmp_path):
     got = embed_paths(pipe, [str(path)])
     assert got.fallback.tolist() == [True] and abs(np.linalg.norm(got.embeddings[0]) - 1) < 1e-5
     # the chip is aligned like a detected face: close to the embedding of the detected face
-    detected = FacePipeline.create(embedder="dlib", align="dlib", device="cpu", art_dir=None).run(
-        [Sample(str(path), str(path))], quiet=True)[0].faces[0].embedding
+    detected = (
+        FacePipeline.create(embedder="dlib", align="dlib", device="cpu", art_dir=None)
+        .run([Sample(str(path), str(path))], quiet=True)[0]
+        .faces[0]
+        .embedding
+    )
     assert np.linalg.norm(got.embeddings[0] - detected) < 0.1  # a plain central resize: 0.39
 
 

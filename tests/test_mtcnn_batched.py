@@ -1,13 +1,15 @@
 """The batched MTCNN finds the same faces as facenet-pytorch's, and its tensor steps are exact."""
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import require_lfw
 from facerec.align.mtcnn_batched import BatchedMTCNN, area_crops
 from facerec.align.nms import batched_nms
 from facerec.images import load_image
+
+from conftest import require_lfw
 
 
 def _iou(a, b):
@@ -29,7 +31,7 @@ def test_area_crops_equal_per_box_area_interpolation():
     inds = torch.tensor([0, 1, 1, 0])
     got = area_crops(imgs, rois, inds, 24)
     for r, n, g in zip(rois.tolist(), inds.tolist(), got):
-        want = F.interpolate(imgs[n:n + 1, :, r[1]:r[3], r[0]:r[2]], size=(24, 24), mode="area")[0]
+        want = F.interpolate(imgs[n : n + 1, :, r[1] : r[3], r[0] : r[2]], size=(24, 24), mode="area")[0]
         torch.testing.assert_close(g, want, atol=1e-4, rtol=0)
 
 
@@ -58,10 +60,16 @@ def test_min_nms_equals_greedy_reference():
         boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
         scores = rng.uniform(size=n).astype(np.float32)
         owner = rng.integers(0, 3, n)
-        got = sorted(batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(owner), 0.7,
-                                 mode="min").tolist())
-        want = sorted(i for g in range(3) for i in np.flatnonzero(owner == g)[
-            _greedy_min_nms(boxes[owner == g], scores[owner == g], 0.7)])
+        got = sorted(
+            batched_nms(
+                torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(owner), 0.7, mode="min"
+            ).tolist()
+        )
+        want = sorted(
+            i
+            for g in range(3)
+            for i in np.flatnonzero(owner == g)[_greedy_min_nms(boxes[owner == g], scores[owner == g], 0.7)]
+        )
         assert got == want, trial
 
 
@@ -87,8 +95,12 @@ def test_same_faces_as_facenet_pytorch_on_lfw(batched):
 def test_mixed_sizes_no_face_and_tiny_images(batched):
     lfw = require_lfw()
     face = load_image(next(lfw.glob("Aaron_Peirsol/*.jpg")))
-    big = np.asarray(torch.nn.functional.interpolate(torch.from_numpy(face).permute(2, 0, 1)[None].float(),
-                                                     scale_factor=2.0).round().byte()[0].permute(1, 2, 0))
+    big = np.asarray(
+        torch.nn.functional.interpolate(torch.from_numpy(face).permute(2, 0, 1)[None].float(), scale_factor=2.0)
+        .round()
+        .byte()[0]
+        .permute(1, 2, 0)
+    )
     blank = np.full((120, 90, 3), 128, np.uint8)
     tiny = np.zeros((5, 5, 3), np.uint8)
     out = batched.detect([face, blank, big, tiny])

@@ -1,4 +1,5 @@
 """Batched greedy NMS: the same boxes as torchvision's, for many images at once."""
+
 import pytest
 import torch
 from torchvision.ops import batched_nms as torchvision_batched_nms
@@ -10,18 +11,23 @@ from facerec.align.nms import batched_nms
 def _random_boxes(gen, images: int, boxes: int):
     xy = torch.rand(boxes, 2, generator=gen) * 200
     wh = torch.rand(boxes, 2, generator=gen) * 60 + 1
-    return (torch.cat([xy, xy + wh], 1), torch.rand(boxes, generator=gen),
-            torch.randint(0, images, (boxes,), generator=gen))
+    return (
+        torch.cat([xy, xy + wh], 1),
+        torch.rand(boxes, generator=gen),
+        torch.randint(0, images, (boxes,), generator=gen),
+    )
 
 
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
 def test_same_answer_and_order_as_torchvision(threshold):
     gen = torch.Generator().manual_seed(1)
     for _ in range(30):
-        boxes, scores, idxs = _random_boxes(gen, int(torch.randint(1, 30, (1,), generator=gen)),
-                                            int(torch.randint(1, 400, (1,), generator=gen)))
-        assert torch.equal(batched_nms(boxes, scores, idxs, threshold),
-                           torchvision_batched_nms(boxes, scores, idxs, threshold))
+        boxes, scores, idxs = _random_boxes(
+            gen, int(torch.randint(1, 30, (1,), generator=gen)), int(torch.randint(1, 400, (1,), generator=gen))
+        )
+        assert torch.equal(
+            batched_nms(boxes, scores, idxs, threshold), torchvision_batched_nms(boxes, scores, idxs, threshold)
+        )
 
 
 def test_a_large_batch_in_chunks(monkeypatch):

@@ -1,5 +1,6 @@
 """The HTTP service with a real model (CASIA FaceNet + MTCNN) on LFW images: answers, enrolment
 saved atomically, bad requests refused with 4xx + a message, concurrency without torn reads."""
+
 import io
 import json
 import shutil
@@ -49,10 +50,20 @@ def test_identify_known_and_stranger(client):
 
 
 def test_verify(client):
-    same = client.post("/v1/verify", files={"image_a": ("a.jpg", probe("Colin_Powell", 7), "image/jpeg"),
-                                            "image_b": ("b.jpg", probe("Colin_Powell", 9), "image/jpeg")}).json()
-    diff = client.post("/v1/verify", files={"image_a": ("a.jpg", probe("Colin_Powell", 7), "image/jpeg"),
-                                            "image_b": ("b.jpg", probe("Hugo_Chavez", 9), "image/jpeg")}).json()
+    same = client.post(
+        "/v1/verify",
+        files={
+            "image_a": ("a.jpg", probe("Colin_Powell", 7), "image/jpeg"),
+            "image_b": ("b.jpg", probe("Colin_Powell", 9), "image/jpeg"),
+        },
+    ).json()
+    diff = client.post(
+        "/v1/verify",
+        files={
+            "image_a": ("a.jpg", probe("Colin_Powell", 7), "image/jpeg"),
+            "image_b": ("b.jpg", probe("Hugo_Chavez", 9), "image/jpeg"),
+        },
+    ).json()
     assert same["same"] is True and diff["same"] is False
     assert {"same", "distance", "threshold", "threshold_source"} <= set(same)
 
@@ -94,27 +105,56 @@ def test_bad_requests_get_4xx_with_a_message_and_the_service_keeps_serving(clien
     cases = [
         (client.post("/v1/identify"), 422, "image"),
         (client.post("/v1/identify", files={"image": ("a.txt", b"hello", "text/plain")}), 415, "content type"),
-        (client.post("/v1/identify", files={"image": ("a.jpg", b"not an image at all", "image/jpeg")}), 400,
-         "not an image"),
+        (
+            client.post("/v1/identify", files={"image": ("a.jpg", b"not an image at all", "image/jpeg")}),
+            400,
+            "not an image",
+        ),
         (client.post("/v1/identify", files={"image": ("a.jpg", jpeg_truncated(), "image/jpeg")}), 400, "a.jpg"),
         (client.post("/v1/identify", files={"image": ("e.jpg", b"", "image/jpeg")}), 400, "empty"),
-        (client.post("/v1/identify", files={"image": ("big.png", b"\0" * (3 * 2**20), "image/png")}), 413,
-         "upload limit"),
+        (
+            client.post("/v1/identify", files={"image": ("big.png", b"\0" * (3 * 2**20), "image/png")}),
+            413,
+            "upload limit",
+        ),
         (client.post("/v1/identify", files={"image": ("bomb.png", _bomb(), "image/png")}), 413, "pixels"),
-        (client.post("/v1/identify?topk=0", files={"image": ("p.jpg", probe("Tony_Blair", 1), "image/jpeg")}),
-         422, "topk"),
+        (
+            client.post("/v1/identify?topk=0", files={"image": ("p.jpg", probe("Tony_Blair", 1), "image/jpeg")}),
+            422,
+            "topk",
+        ),
         (client.post("/v1/identify", files={"image": ("crowd.jpg", crowd(), "image/jpeg")}), 422, "faces"),
-        (client.post("/v1/verify", files={"image_a": ("a.png", _png(120, 120), "image/png"),
-                                          "image_b": ("b.jpg", probe("Tony_Blair", 1), "image/jpeg")}), 422,
-         "no face"),
-        (client.post("/v1/people/../faces", files={"images": ("a.jpg", probe("Tony_Blair", 1), "image/jpeg")}),
-         404, ""),
-        (client.post("/v1/people/..hidden/faces", files={"images": ("a.jpg", probe("Tony_Blair", 1), "image/jpeg")}),
-         400, "invalid person name"),
-        (client.post("/v1/people/<script>/faces", files={"images": ("a.jpg", probe("Tony_Blair", 1), "image/jpeg")}),
-         400, "invalid person name"),
-        (client.post("/v1/people/Nobody/faces", files={"images": ("a.png", _png(90, 90), "image/png")}), 422,
-         "no face found"),
+        (
+            client.post(
+                "/v1/verify",
+                files={
+                    "image_a": ("a.png", _png(120, 120), "image/png"),
+                    "image_b": ("b.jpg", probe("Tony_Blair", 1), "image/jpeg"),
+                },
+            ),
+            422,
+            "no face",
+        ),
+        (
+            client.post("/v1/people/../faces", files={"images": ("a.jpg", probe("Tony_Blair", 1), "image/jpeg")}),
+            404,
+            "",
+        ),
+        (
+            client.post("/v1/people/..hidden/faces", files={"images": ("a.jpg", probe("Tony_Blair", 1), "image/jpeg")}),
+            400,
+            "invalid person name",
+        ),
+        (
+            client.post("/v1/people/<script>/faces", files={"images": ("a.jpg", probe("Tony_Blair", 1), "image/jpeg")}),
+            400,
+            "invalid person name",
+        ),
+        (
+            client.post("/v1/people/Nobody/faces", files={"images": ("a.png", _png(90, 90), "image/png")}),
+            422,
+            "no face found",
+        ),
         (client.delete("/v1/people/Nobody"), 404, "Nobody"),
         (client.get("/v1/nothing-here"), 404, ""),
     ]
@@ -123,8 +163,12 @@ def test_bad_requests_get_4xx_with_a_message_and_the_service_keeps_serving(clien
         body = response.json()
         assert isinstance(body.get("error"), str) and words.lower() in body["error"].lower(), body
     assert client.get("/healthz").json()["status"] == "ok"
-    assert client.post("/v1/identify", files={"image": ("p.jpg", probe("Tony_Blair", 10), "image/jpeg")}
-                       ).json()["faces"][0]["pred"] == "Tony_Blair"
+    assert (
+        client.post("/v1/identify", files={"image": ("p.jpg", probe("Tony_Blair", 10), "image/jpeg")}).json()["faces"][
+            0
+        ]["pred"]
+        == "Tony_Blair"
+    )
     assert "Nobody" not in {p["name"] for p in client.get("/v1/people").json()["people"]}
 
 
@@ -195,8 +239,10 @@ def test_identify_runs_alongside_enrolments_without_torn_reads(served_model, tmp
         for t in readers:
             t.start()
         with httpx.Client(base_url=base, timeout=120) as c:
-            acks = [c.post(f"/v1/people/{n}/faces", files={"images": ("a.jpg", probe(n, 0), "image/jpeg")})
-                    for n in newcomers]
+            acks = [
+                c.post(f"/v1/people/{n}/faces", files={"images": ("a.jpg", probe(n, 0), "image/jpeg")})
+                for n in newcomers
+            ]
         done.set()
         for t in readers:
             t.join()

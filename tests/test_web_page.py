@@ -1,6 +1,7 @@
 """The web page in a real headless Chromium (Debian's chromium + chromium-driver, via Selenium):
 enrol a person from photos, upload another photo of them, see their name drawn; a stranger is
 drawn as unknown. Screenshots are saved beside the test's temp folder and under FACEREC_SCREENSHOTS."""
+
 import os
 import shutil
 from pathlib import Path
@@ -26,7 +27,13 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+    ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)  # the system driver: nothing downloaded
     driver.set_page_load_timeout(60)

@@ -7,6 +7,7 @@ The front door is a handful of functions; models load only when one is called::
     for face in facerec.identify_image("photo.jpg", gallery):
         print(face.box, face.prediction.name, face.prediction.distance)
 """
+
 __version__ = "0.1.0"
 
 from .api import identify_image, load_model, train  # noqa: E402

@@ -1,4 +1,5 @@
 """The front door: train a gallery, load one, identify the faces in images."""
+
 from __future__ import annotations
 
 import io
@@ -29,12 +30,29 @@ class TrainReport:
     errors: list[str] = field(default_factory=list)
 
 
-def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align: str = "mtcnn",
-          margin: float = 32, k: int = 3, metric: str = "euclidean", weights: str | None = None,
-          device: str = "auto", batch_size: int = 64, out_dir: str | os.PathLike | None = "models",
-          model_path: str | os.PathLike | None = None, art_dir: str | os.PathLike | None = "artifacts",
-          far: float = 0.01, flip: bool = False, index: str = "exact", index_params: dict | None = None,
-          fast: bool = False, precision: str = "fp32", compile: bool = False, quiet: bool = True) -> TrainReport:
+def train(
+    data: str | os.PathLike,
+    *,
+    embedder: str = "facenet-vggface2",
+    align: str = "mtcnn",
+    margin: float = 32,
+    k: int = 3,
+    metric: str = "euclidean",
+    weights: str | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+    out_dir: str | os.PathLike | None = "models",
+    model_path: str | os.PathLike | None = None,
+    art_dir: str | os.PathLike | None = "artifacts",
+    far: float = 0.01,
+    flip: bool = False,
+    index: str = "exact",
+    index_params: dict | None = None,
+    fast: bool = False,
+    precision: str = "fp32",
+    compile: bool = False,
+    quiet: bool = True,
+) -> TrainReport:
     """Embed a labelled dataset (``.npz`` or folder-per-person) and fit a k-NN gallery.
 
     The most prominent face (large and central) of each image is enrolled; images with no face are
@@ -53,14 +71,31 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
     # validates k, metric and the index before any model loads
     gallery = Gallery(k=k, metric=metric, index=index, index_params=index_params)
     if fast:
-        pipe = fast_pipeline(embedder=embedder, align=align, margin=margin, weights=weights, device=device,
-                             batch_size=batch_size, flip=flip, precision=precision, compile=compile)
+        pipe = fast_pipeline(
+            embedder=embedder,
+            align=align,
+            margin=margin,
+            weights=weights,
+            device=device,
+            batch_size=batch_size,
+            flip=flip,
+            precision=precision,
+            compile=compile,
+        )
         results = pipe.run_samples(dataset.samples, quiet=quiet, desc="train")
     else:
         if precision != "fp32" or compile:
             raise InputError("--precision and --compile apply to the fast path: add --fast")
-        pipe = FacePipeline.create(embedder=embedder, align=align, margin=margin, weights=weights, device=device,
-                                   art_dir=str(art_dir) if art_dir else None, batch_size=batch_size, flip=flip)
+        pipe = FacePipeline.create(
+            embedder=embedder,
+            align=align,
+            margin=margin,
+            weights=weights,
+            device=device,
+            art_dir=str(art_dir) if art_dir else None,
+            batch_size=batch_size,
+            flip=flip,
+        )
         results = pipe.run(dataset.samples, quiet=quiet, desc="train")
     keep = [r for r in results if r.faces]
     no_face = [r.sample.id for r in results if not r.faces and r.error is None]
@@ -72,8 +107,9 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
     ids = [r.sample.id for r in keep]
     gallery.pipeline = asdict(pipe.config)
     gallery.fit(emb, labels, dataset.names, ids)
-    gallery.calibration = calibrate(emb, labels, far=far, metric=metric,
-                                    default_euclidean=pipe.embedder.spec.default_threshold).to_dict()
+    gallery.calibration = calibrate(
+        emb, labels, far=far, metric=metric, default_euclidean=pipe.embedder.spec.default_threshold
+    ).to_dict()
 
     tag = f"{embedder}_{dataset.name}"
     if model_path is None and out_dir is not None:
@@ -88,9 +124,18 @@ def train(data: str | os.PathLike, *, embedder: str = "facenet-vggface2", align:
     return TrainReport(gallery, saved, artifact, len(results), len(keep), len(set(labels.tolist())), no_face, errors)
 
 
-def fast_pipeline(*, embedder: str, align: str = "mtcnn", margin: float = 32, weights: str | None = None,
-                  device: str = "auto", batch_size: int = 64, flip: bool = False, precision: str = "fp32",
-                  compile: bool = False):
+def fast_pipeline(
+    *,
+    embedder: str,
+    align: str = "mtcnn",
+    margin: float = 32,
+    weights: str | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+    flip: bool = False,
+    precision: str = "fp32",
+    compile: bool = False,
+):
     """The throughput path (``--fast``), or an error saying why this configuration has none."""
     from .batch_pipeline import BatchPipeline
     from .embed import get_spec
@@ -101,8 +146,16 @@ def fast_pipeline(*, embedder: str, align: str = "mtcnn", margin: float = 32, we
         raise InputError(f"--fast runs the FaceNet embedders; {embedder} has no on-device path: drop --fast")
     if batch_size < 1:
         raise InputError(f"--batch_size must be >= 1, got {batch_size}")
-    return BatchPipeline(embedder=embedder, weights=weights, device=device, precision=precision, compile=compile,
-                         batch_size=batch_size, margin=margin, flip=flip)  # nvJPEG on a GPU
+    return BatchPipeline(
+        embedder=embedder,
+        weights=weights,
+        device=device,
+        precision=precision,
+        compile=compile,
+        batch_size=batch_size,
+        margin=margin,
+        flip=flip,
+    )  # nvJPEG on a GPU
 
 
 def load_model(path: str | os.PathLike) -> Gallery:
@@ -152,23 +205,46 @@ class InferReport:
         return correct, len(labelled)
 
 
-def pipeline_for_model(gallery: Gallery, *, align: str = "mtcnn", margin: float | None = None,
-                       embedder: str | None = None, weights: str | None = None, device: str = "auto",
-                       art_dir: str | None = None, batch_size: int = 64) -> FacePipeline:
+def pipeline_for_model(
+    gallery: Gallery,
+    *,
+    align: str = "mtcnn",
+    margin: float | None = None,
+    embedder: str | None = None,
+    weights: str | None = None,
+    device: str = "auto",
+    art_dir: str | None = None,
+    batch_size: int = 64,
+) -> FacePipeline:
     """The pipeline that makes embeddings comparable with ``gallery``'s (refuses a mismatch)."""
     p = gallery.pipeline
     embedder = embedder or p.get("embedder")
     if not embedder:
         raise InputError("the model does not record its embedder; pass --embedder")
     margin = p.get("margin", 32) if margin is None else margin
-    pipe = FacePipeline.create(embedder=embedder, align=align, margin=margin, weights=weights, device=device,
-                               art_dir=art_dir, batch_size=batch_size, flip=bool(p.get("flip", False)))
+    pipe = FacePipeline.create(
+        embedder=embedder,
+        align=align,
+        margin=margin,
+        weights=weights,
+        device=device,
+        art_dir=art_dir,
+        batch_size=batch_size,
+        flip=bool(p.get("flip", False)),
+    )
     gallery.check_pipeline(embedder=pipe.config.embedder, weights_id=pipe.config.weights_id, dim=pipe.config.dim)
     return pipe
 
 
-def infer(inputs: str | os.PathLike, gallery: Gallery, pipe: FacePipeline, *, topk: int = 5,
-          calibration: Calibration | None = None, quiet: bool = True) -> InferReport:
+def infer(
+    inputs: str | os.PathLike,
+    gallery: Gallery,
+    pipe: FacePipeline,
+    *,
+    topk: int = 5,
+    calibration: Calibration | None = None,
+    quiet: bool = True,
+) -> InferReport:
     """Identify every face in an image or a folder of images (recursive).
 
     ``calibration`` None is closed set; see :func:`facerec.calibrate.resolve_threshold`."""
@@ -179,10 +255,13 @@ def infer(inputs: str | os.PathLike, gallery: Gallery, pipe: FacePipeline, *, to
     note = None
     trained_align = gallery.pipeline.get("aligner")
     if trained_align and trained_align != pipe.config.aligner:
-        note = (f"note: the model was trained with --align {trained_align}; this run aligns with "
-                f"--align {pipe.config.aligner} (allowed, but matching alignment is usually more accurate)")
-    return InferReport([_report(r, gallery, topk, calibration) for r in results], [str(s) for s in skipped],
-                       note, calibration)
+        note = (
+            f"note: the model was trained with --align {trained_align}; this run aligns with "
+            f"--align {pipe.config.aligner} (allowed, but matching alignment is usually more accurate)"
+        )
+    return InferReport(
+        [_report(r, gallery, topk, calibration) for r in results], [str(s) for s in skipped], note, calibration
+    )
 
 
 def _report(result: ImageResult, gallery: Gallery, topk: int, calibration: Calibration | None) -> ImageReport:
@@ -192,14 +271,20 @@ def _report(result: ImageResult, gallery: Gallery, topk: int, calibration: Calib
         return ImageReport(file, [], label, result.error)
     faces = []
     if result.faces:
-        preds = identify(gallery, np.stack([f.embedding for f in result.faces]), topk=topk,
-                         calibration=calibration)
+        preds = identify(gallery, np.stack([f.embedding for f in result.faces]), topk=topk, calibration=calibration)
         faces = [FaceResult(file, j, f.box, f.score, p) for j, (f, p) in enumerate(zip(result.faces, preds))]
     return ImageReport(file, faces, label)
 
 
-def identify_image(image: str | os.PathLike | bytes, gallery: Gallery, *, pipeline: FacePipeline | None = None,
-                   topk: int = 5, threshold: float | None = None, closed_set: bool = False) -> list[FaceResult]:
+def identify_image(
+    image: str | os.PathLike | bytes,
+    gallery: Gallery,
+    *,
+    pipeline: FacePipeline | None = None,
+    topk: int = 5,
+    threshold: float | None = None,
+    closed_set: bool = False,
+) -> list[FaceResult]:
     """Every face in one image with its prediction (``unknown`` beyond the gallery's calibrated
     threshold unless ``closed_set``). Raises ImageError for a bad image."""
     from .calibrate import resolve_threshold

@@ -5,6 +5,7 @@ tensor operation) and embedding (bf16/fp16 channels-last when asked) overlap: wh
 works on one batch, the workers decode the next. Images stay on the device from decode to
 embedding. Same weights and geometry as :class:`facerec.pipeline.FacePipeline` with ``mtcnn``.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,10 +58,21 @@ class BatchPipeline:
         flip: average each face's embedding with its mirror image's (as ``FacePipeline``).
     """
 
-    def __init__(self, *, embedder="facenet-casia", weights: str | None = None, device: str = "auto",
-                 precision: str = "fp32", compile: bool = False, batch_size: int = 128, margin: float = 32,
-                 workers: int | None = None, decoder: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS,
-                 flip: bool = False):
+    def __init__(
+        self,
+        *,
+        embedder="facenet-casia",
+        weights: str | None = None,
+        device: str = "auto",
+        precision: str = "fp32",
+        compile: bool = False,
+        batch_size: int = 128,
+        margin: float = 32,
+        workers: int | None = None,
+        decoder: str = "auto",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        flip: bool = False,
+    ):
         self.device = resolve_device(device)
         gpu = self.device.startswith("cuda")
         if decoder == "auto":
@@ -71,8 +83,11 @@ class BatchPipeline:
             raise InputError(f"decoder must be pil or nvjpeg, got {decoder!r}")
         if decoder == "nvjpeg" and not self.device.startswith("cuda"):
             raise InputError("the nvjpeg decoder needs a CUDA device")
-        self.embedder = embedder if not isinstance(embedder, str) else create_embedder(
-            embedder, weights=weights, device=self.device, precision=precision, compile=compile)
+        self.embedder = (
+            embedder
+            if not isinstance(embedder, str)
+            else create_embedder(embedder, weights=weights, device=self.device, precision=precision, compile=compile)
+        )
         if not hasattr(self.embedder, "embed_tensor"):
             raise InputError(f"{embedder} has no on-device path; use FacePipeline (facerec train/infer) for it")
         self.detector = BatchedMTCNN(device=self.device, batch_size=batch_size)
@@ -82,7 +97,9 @@ class BatchPipeline:
         spec = self.embedder.spec
         weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
         # embeddings interchangeable with FacePipeline's mtcnn ones: models record the same pipeline
-        self.config = PipelineConfig(spec.name, weights_id, "mtcnn", spec.input_size, float(margin), spec.dim, self.flip)
+        self.config = PipelineConfig(
+            spec.name, weights_id, "mtcnn", spec.input_size, float(margin), spec.dim, self.flip
+        )
 
     # -- stages, usable alone (the benchmark times each) ------------------------------------------
     def decode(self, paths: list, pool: ThreadPoolExecutor, decoder: str | None = None) -> list:
@@ -140,9 +157,15 @@ class BatchPipeline:
         except OSError:  # missing, unreadable, a folder: the CPU path names the problem
             return None
         head = read_jpeg_header(data)
-        if (head is None or not head.sequential or head.bits != 8 or not head.complete
-                or head.components not in (1, 3) or head.width * head.height > self.max_pixels
-                or (head.metadata and not _upright(data))):
+        if (
+            head is None
+            or not head.sequential
+            or head.bits != 8
+            or not head.complete
+            or head.components not in (1, 3)
+            or head.width * head.height > self.max_pixels
+            or (head.metadata and not _upright(data))
+        ):
             return None
         return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
@@ -179,7 +202,7 @@ class BatchPipeline:
             h, w = shape[:2] if host else shape[-2:]
             step = max(1, min(self.batch_size, int(BATCH_PIXELS // (h * w))))  # big photos: fewer per batch
             for s in range(0, len(idx), step):
-                chunk = idx[s:s + step]
+                chunk = idx[s : s + step]
                 boxes, scores, owner, crops = self.detect_subjects(self._stack([images[i] for i in chunk]))
                 if len(owner) == 0:
                     continue
@@ -195,10 +218,13 @@ class BatchPipeline:
         pick = _subject(boxes, owner, len(batch), batch.shape[3], batch.shape[2])
         boxes, scores, owner = boxes[pick], scores[pick], owner[pick]
         if len(pick) == 0:
-            return boxes, scores, owner, batch.new_zeros((0, 3, self.embedder.spec.input_size,
-                                                          self.embedder.spec.input_size))
-        return boxes, scores, owner, self.detector.crop(batch, boxes, owner, self.embedder.spec.input_size,
-                                                        self.margin)
+            return (
+                boxes,
+                scores,
+                owner,
+                batch.new_zeros((0, 3, self.embedder.spec.input_size, self.embedder.spec.input_size)),
+            )
+        return boxes, scores, owner, self.detector.crop(batch, boxes, owner, self.embedder.spec.input_size, self.margin)
 
     def _collect(self, n: int, jobs: list):
         emb = np.zeros((n, self.embedder.spec.dim), np.float32)
@@ -232,20 +258,31 @@ class BatchPipeline:
         """As :meth:`FacePipeline.run` (``train --fast``): each sample's most prominent face, or the
         error that stopped it. Nothing is cached: this path is for embedding everything once, fast."""
         emb, found, boxes, scores, errors = self._run([s.source for s in samples], quiet=quiet, desc=desc)
+
         def error(i, s):  # a file's error names the file; an array's gets its sample id
             e = errors.get(i)
             return f"{s.id}: {e}" if e and isinstance(s.source, np.ndarray) else e
 
-        return [ImageResult(s, [CachedFace(tuple(float(v) for v in boxes[i]), float(scores[i]), emb[i])]
-                            if found[i] else [], error(i, s)) for i, s in enumerate(samples)]
+        return [
+            ImageResult(
+                s,
+                [CachedFace(tuple(float(v) for v in boxes[i]), float(scores[i]), emb[i])] if found[i] else [],
+                error(i, s),
+            )
+            for i, s in enumerate(samples)
+        ]
 
     def _run(self, paths: list, *, quiet: bool = True, desc: str = ""):
-        chunks = [paths[s:s + self.batch_size] for s in range(0, len(paths), self.batch_size)]
+        chunks = [paths[s : s + self.batch_size] for s in range(0, len(paths), self.batch_size)]
         parts, errors = [], {}
-        with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(1) as ahead, \
-                ThreadPoolExecutor(1) as embedding, progress(total=len(paths), desc=desc, quiet=quiet) as bar:
+        with (
+            ThreadPoolExecutor(self.workers) as pool,
+            ThreadPoolExecutor(1) as ahead,
+            ThreadPoolExecutor(1) as embedding,
+            progress(total=len(paths), desc=desc, quiet=quiet) as bar,
+        ):
             pending = ahead.submit(self.decode, chunks[0], pool) if chunks else None
-            for c, chunk in enumerate(chunks):
+            for c in range(len(chunks)):
                 images = pending.result()
                 if c + 1 < len(chunks):
                     pending = ahead.submit(self.decode, chunks[c + 1], pool)
@@ -293,5 +330,6 @@ def _subject(boxes, owner, n_images: int, width: int, height: int):
     winners = (score == best[owner]).nonzero().squeeze(1)
     # one face per image even on an exact tie: the first winner of each image
     first = torch.full((n_images,), len(boxes), device=boxes.device, dtype=torch.long).scatter_reduce(
-        0, owner[winners], winners, "amin")
+        0, owner[winners], winners, "amin"
+    )
     return first[first < len(boxes)]

@@ -1,4 +1,5 @@
 """Per-pipeline cache of detected faces and their embeddings, keyed by image content."""
+
 from __future__ import annotations
 
 import io
@@ -45,9 +46,14 @@ class FaceCache:
             pos = 0
             for key, n in zip(keys.tolist(), counts.tolist()):
                 self._entries[key] = [
-                    CachedFace(tuple(boxes[j].tolist()), float(scores[j]), emb[j],
-                               None if np.isnan(marks[j]).any() else marks[j])
-                    for j in range(pos, pos + n)]
+                    CachedFace(
+                        tuple(boxes[j].tolist()),
+                        float(scores[j]),
+                        emb[j],
+                        None if np.isnan(marks[j]).any() else marks[j],
+                    )
+                    for j in range(pos, pos + n)
+                ]
                 pos += n
         except (OSError, ValueError, KeyError, IndexError):
             self._entries.clear()
@@ -70,12 +76,16 @@ class FaceCache:
         keys = list(self._entries)
         faces = [f for k in keys for f in self._entries[k]]
         buf = io.BytesIO()
-        np.savez(buf, keys=np.array(keys, dtype="<U64"),
-                 counts=np.array([len(self._entries[k]) for k in keys], np.int32),
-                 boxes=np.array([f.box for f in faces], np.float32).reshape(-1, 4),
-                 scores=np.array([f.score for f in faces], np.float32),
-                 embeddings=np.array([f.embedding for f in faces], np.float32).reshape(len(faces), self.dim),
-                 landmarks=np.array([np.full((5, 2), np.nan) if f.landmarks is None else f.landmarks
-                                     for f in faces], np.float32).reshape(-1, 5, 2))
+        np.savez(
+            buf,
+            keys=np.array(keys, dtype="<U64"),
+            counts=np.array([len(self._entries[k]) for k in keys], np.int32),
+            boxes=np.array([f.box for f in faces], np.float32).reshape(-1, 4),
+            scores=np.array([f.score for f in faces], np.float32),
+            embeddings=np.array([f.embedding for f in faces], np.float32).reshape(len(faces), self.dim),
+            landmarks=np.array(
+                [np.full((5, 2), np.nan) if f.landmarks is None else f.landmarks for f in faces], np.float32
+            ).reshape(-1, 5, 2),
+        )
         atomic_write_bytes(self.path, buf.getvalue())
         self._dirty = False

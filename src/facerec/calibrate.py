@@ -6,6 +6,7 @@ distance: exactly what a stranger would see if that person were not enrolled. Th
 the impostor distance quantile at the target false-accept rate (FAR): a stranger's face is
 accepted as someone only when it is closer than that.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -37,13 +38,15 @@ class Calibration:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Calibration":
+    def from_dict(cls, d: dict) -> Calibration:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def describe(self) -> str:
         if self.source == "calibrated":
-            return (f"calibrated on the gallery for FAR {self.far:g} ({self.impostor} impostor and "
-                    f"{self.genuine} genuine leave-one-out distances; TAR {self.tar:.3f})")
+            return (
+                f"calibrated on the gallery for FAR {self.far:g} ({self.impostor} impostor and "
+                f"{self.genuine} genuine leave-one-out distances; TAR {self.tar:.3f})"
+            )
         if self.source == "default":
             return f"the embedder's default ({self.reason})"
         return "given with --threshold"
@@ -57,8 +60,9 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray, metric: str = "euclidean") 
     return np.sqrt(np.maximum(2.0 - 2.0 * sim, 0.0)).astype(np.float32)
 
 
-def loo_distances(embeddings: np.ndarray, labels: np.ndarray, metric: str = "euclidean",
-                  chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def loo_distances(
+    embeddings: np.ndarray, labels: np.ndarray, metric: str = "euclidean", chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
     """(genuine, impostor): each sample's nearest same-person and nearest other-person distance.
 
     Samples of a person with one image have no genuine distance (left out of ``genuine``)."""
@@ -66,18 +70,24 @@ def loo_distances(embeddings: np.ndarray, labels: np.ndarray, metric: str = "euc
     labels = np.asarray(labels)
     genuine, impostor = [], []
     for start in range(0, len(emb), chunk):
-        d = pairwise_distances(emb[start:start + chunk], emb, metric)
+        d = pairwise_distances(emb[start : start + chunk], emb, metric)
         rows = np.arange(d.shape[0])
         d[rows, start + rows] = np.inf  # leave the sample itself out
-        same = labels[start:start + chunk, None] == labels[None, :]
+        same = labels[start : start + chunk, None] == labels[None, :]
         g = np.where(same, d, np.inf).min(axis=1)
         genuine.append(g[np.isfinite(g)])
         impostor.append(np.where(same, np.inf, d).min(axis=1))
     return np.concatenate(genuine), np.concatenate(impostor)
 
 
-def calibrate(embeddings: np.ndarray, labels: np.ndarray, *, far: float = 0.01, metric: str = "euclidean",
-              default_euclidean: float) -> Calibration:
+def calibrate(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    *,
+    far: float = 0.01,
+    metric: str = "euclidean",
+    default_euclidean: float,
+) -> Calibration:
     """Choose the distance threshold for the target FAR, or fall back to the default, saying why."""
     if not 0 < far < 1:
         raise ValueError(f"far must be in (0, 1), got {far}")
@@ -86,17 +96,21 @@ def calibrate(embeddings: np.ndarray, labels: np.ndarray, *, far: float = 0.01, 
     expected_below = far * len(impostor)
     if people < MIN_PEOPLE or expected_below < MIN_IMPOSTORS_BELOW or len(genuine) == 0:
         need = int(np.ceil(MIN_IMPOSTORS_BELOW / far))
-        reason = (f"gallery too small to calibrate for FAR {far:g}: {people} people and {len(embeddings)} images; "
-                  f"needs >= {MIN_PEOPLE} people, >= {need} images and some person with 2+ images")
-        return Calibration(default_threshold(default_euclidean, metric), "default", far, len(genuine),
-                           len(impostor), None, reason)
+        reason = (
+            f"gallery too small to calibrate for FAR {far:g}: {people} people and {len(embeddings)} images; "
+            f"needs >= {MIN_PEOPLE} people, >= {need} images and some person with 2+ images"
+        )
+        return Calibration(
+            default_threshold(default_euclidean, metric), "default", far, len(genuine), len(impostor), None, reason
+        )
     threshold = float(np.quantile(impostor, far, method="lower"))
     tar = float(np.mean(genuine <= threshold))
     return Calibration(threshold, "calibrated", far, len(genuine), len(impostor), tar)
 
 
-def resolve_threshold(gallery, *, threshold: float | None = None, closed_set: bool = False,
-                      align: str | None = None) -> Calibration | None:
+def resolve_threshold(
+    gallery, *, threshold: float | None = None, closed_set: bool = False, align: str | None = None
+) -> Calibration | None:
     """The threshold a query uses: none for ``closed_set``; ``threshold`` when given; else the
     gallery's calibration when the query is aligned as the gallery was; else the embedder's
     default (a calibration measured under one alignment does not transfer to another)."""
@@ -112,11 +126,14 @@ def resolve_threshold(gallery, *, threshold: float | None = None, closed_set: bo
     from .embed import get_spec
 
     spec = get_spec(gallery.pipeline["embedder"])
-    reason = ("the model holds no calibration" if not gallery.calibration else
-              f"the model was calibrated with --align {trained_align}, this run aligns with --align {align}")
+    reason = (
+        "the model holds no calibration"
+        if not gallery.calibration
+        else f"the model was calibrated with --align {trained_align}, this run aligns with --align {align}"
+    )
     return Calibration(default_threshold(spec.default_threshold, gallery.metric), "default", reason=reason)
 
 
 def default_threshold(euclidean_threshold: float, metric: str) -> float:
     """Embedder defaults are Euclidean distances between unit vectors; cosine distance = d^2 / 2."""
-    return euclidean_threshold ** 2 / 2 if metric == "cosine" else euclidean_threshold
+    return euclidean_threshold**2 / 2 if metric == "cosine" else euclidean_threshold

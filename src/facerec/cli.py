@@ -2,6 +2,7 @@
 
 Exit codes: 0 success; 1 some inputs failed (the rest were processed); 2 bad usage or input.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,12 +27,22 @@ def _add(parser: argparse.ArgumentParser, *flags: str, **kw) -> None:
 def _pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, flip: bool = True) -> None:
     from .align import ALIGNERS
 
-    _add(p, "--align", choices=ALIGNERS, default="mtcnn" if embedder_default else None,
-         help="mtcnn: detect every face (default" + ("" if embedder_default else ": the model's alignment, else mtcnn")
-              + "); dlib: dlib's HOG detector; dlib+mtcnn: HOG, and MTCNN where HOG finds no face "
-              "(best for the dlib embedder); resize: whole image")
-    _add(p, "--embedder", default=embedder_default,
-         help="facenet-vggface2 (default for train), facenet-casia or dlib; infer takes the model's")
+    _add(
+        p,
+        "--align",
+        choices=ALIGNERS,
+        default="mtcnn" if embedder_default else None,
+        help="mtcnn: detect every face (default"
+        + ("" if embedder_default else ": the model's alignment, else mtcnn")
+        + "); dlib: dlib's HOG detector; dlib+mtcnn: HOG, and MTCNN where HOG finds no face "
+        "(best for the dlib embedder); resize: whole image",
+    )
+    _add(
+        p,
+        "--embedder",
+        default=embedder_default,
+        help="facenet-vggface2 (default for train), facenet-casia or dlib; infer takes the model's",
+    )
     _add(p, "--weights", default=None, help="explicit weights file for the embedder")
     _add(p, "--margin", type=float, default=None, help="pixels of margin around the detected face (default 32)")
     _add(p, "--device", default="auto", help="auto | cpu | cuda")
@@ -43,12 +54,25 @@ def _pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, 
 
 
 def _fast_args(p: argparse.ArgumentParser) -> None:
-    _add(p, "--fast", action="store_true",
-         help="the throughput path: batched MTCNN on the device, decoding overlapped (FaceNet, --align mtcnn)")
-    _add(p, "--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-         help="with --fast: the embedding network's precision (bf16/fp16 for GPUs; same LFW accuracy)")
-    _add(p, "--compile", action="store_true",
-         help="with --fast: torch.compile the embedding network (minutes of compiling; pays off on GPUs)")
+    _add(
+        p,
+        "--fast",
+        action="store_true",
+        help="the throughput path: batched MTCNN on the device, decoding overlapped (FaceNet, --align mtcnn)",
+    )
+    _add(
+        p,
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="with --fast: the embedding network's precision (bf16/fp16 for GPUs; same LFW accuracy)",
+    )
+    _add(
+        p,
+        "--compile",
+        action="store_true",
+        help="with --fast: torch.compile the embedding network (minutes of compiling; pays off on GPUs)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,14 +96,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add(p, "--model", default=None, help="model path (default OUT_DIR/knn_<embedder>_<data>.npz)")
     _add(p, "--k", type=int, default=3, help="neighbours that vote")
     _add(p, "--metric", choices=("euclidean", "cosine"), default="euclidean")
-    _add(p, "--far", type=float, default=0.01,
-         help="target false-accept rate for the open-set threshold calibrated on the gallery (default 0.01)")
-    _add(p, "--index", choices=("exact", "faiss-hnsw", "faiss-ivf", "faiss-people"), default="exact",
-         help="search backend stored with the model: exact (default), or approximate faiss for large galleries "
-              "(faiss-people: closest people's mean faces first, then their faces exactly; best past 10^5 faces)")
-    _add(p, "--index-param", action="append", metavar="KEY=VALUE",
-         help="backend option, repeatable (faiss-hnsw: m, ef_construction, ef_search; faiss-ivf: nlist, nprobe; "
-              "faiss-people: people, dims, nlist, nprobe)")
+    _add(
+        p,
+        "--far",
+        type=float,
+        default=0.01,
+        help="target false-accept rate for the open-set threshold calibrated on the gallery (default 0.01)",
+    )
+    _add(
+        p,
+        "--index",
+        choices=("exact", "faiss-hnsw", "faiss-ivf", "faiss-people"),
+        default="exact",
+        help="search backend stored with the model: exact (default), or approximate faiss for large galleries "
+        "(faiss-people: closest people's mean faces first, then their faces exactly; best past 10^5 faces)",
+    )
+    _add(
+        p,
+        "--index-param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="backend option, repeatable (faiss-hnsw: m, ef_construction, ef_search; faiss-ivf: nlist, nprobe; "
+        "faiss-people: people, dims, nlist, nprobe)",
+    )
     _pipeline_args(p, embedder_default="facenet-vggface2")
     _fast_args(p)
     p.set_defaults(func=cmd_train)
@@ -112,10 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add(p, "--model", required=True, help="model file to serve; enrolments are saved back to it")
     _add(p, "--host", default="127.0.0.1")
     _add(p, "--port", type=int, default=8000)
-    _add(p, "--api-key", default=None, help="require this key in X-API-Key on every /v1 call "
-                                            "(default: $FACEREC_API_KEY)")
-    _add(p, "--insecure-no-key", action="store_true",
-         help="allow serving on a non-loopback address without an API key")
+    _add(
+        p, "--api-key", default=None, help="require this key in X-API-Key on every /v1 call (default: $FACEREC_API_KEY)"
+    )
+    _add(p, "--insecure-no-key", action="store_true", help="allow serving on a non-loopback address without an API key")
     _add(p, "--workers", type=int, default=2, help="requests that embed at the same time")
     _add(p, "--max-upload-mb", type=float, default=10.0)
     _add(p, "--max-pixels", type=int, default=40_000_000)
@@ -135,21 +174,36 @@ def cmd_serve(args) -> int:
 
     key = args.api_key or os.environ.get("FACEREC_API_KEY") or None
     if not key and not is_loopback(args.host) and not args.insecure_no_key:
-        raise InputError(f"--host {args.host} is reachable from other machines: set --api-key (or FACEREC_API_KEY), "
-                         "or pass --insecure-no-key to serve without one")
-    for name, value in (("--port", args.port), ("--workers", args.workers), ("--max-faces", args.max_faces),
-                        ("--max-pixels", args.max_pixels)):
+        raise InputError(
+            f"--host {args.host} is reachable from other machines: set --api-key (or FACEREC_API_KEY), "
+            "or pass --insecure-no-key to serve without one"
+        )
+    for name, value in (
+        ("--port", args.port),
+        ("--workers", args.workers),
+        ("--max-faces", args.max_faces),
+        ("--max-pixels", args.max_pixels),
+    ):
         if value < 1:
             raise InputError(f"{name} must be >= 1, got {value}")
     if args.max_upload_mb <= 0:
         raise InputError(f"--max-upload-mb must be > 0, got {args.max_upload_mb}")
     import uvicorn
 
-    app = create_app(args.model, api_key=key, workers=args.workers, device=args.device,
-                     limits=Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                                   max_faces=args.max_faces))
-    print(f"serving {args.model} on http://{args.host}:{args.port}/ (API docs at /docs)"
-          + ("" if key else "; no API key"), flush=True)
+    app = create_app(
+        args.model,
+        api_key=key,
+        workers=args.workers,
+        device=args.device,
+        limits=Limits(
+            max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels, max_faces=args.max_faces
+        ),
+    )
+    print(
+        f"serving {args.model} on http://{args.host}:{args.port}/ (API docs at /docs)"
+        + ("" if key else "; no API key"),
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
 
@@ -157,10 +211,16 @@ def cmd_serve(args) -> int:
 def cmd_prepare_lfw(args) -> int:
     from .lfw import prepare_lfw
 
-    r = prepare_lfw(args.out, min_faces=args.min_faces, holdout=args.holdout,
-                    holdout_per_person=args.holdout_per_person,
-                    max_per_person=args.max_per_person, holdout_dir=args.holdout_dir, seed=args.seed,
-                    data_home=args.data_home)
+    r = prepare_lfw(
+        args.out,
+        min_faces=args.min_faces,
+        holdout=args.holdout,
+        holdout_per_person=args.holdout_per_person,
+        max_per_person=args.max_per_person,
+        holdout_dir=args.holdout_dir,
+        seed=args.seed,
+        data_home=args.data_home,
+    )
     print(f"wrote {r.out}: {r.images} images of {r.people} people")
     if r.holdout:
         print(f"held out {len(r.holdout)} images in {args.holdout_dir}/ (test_{{i}}_y{{label}}.jpg)")
@@ -171,14 +231,33 @@ def cmd_train(args) -> int:
     from .api import train
     from .index import parse_index_params
 
-    r = train(args.data, embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
-              k=args.k, metric=args.metric, weights=args.weights, device=args.device, batch_size=args.batch_size,
-              out_dir=args.out_dir, model_path=args.model, art_dir=args.art_dir, far=args.far, flip=args.flip,
-              index=args.index, index_params=parse_index_params(args.index_param), fast=args.fast,
-              precision=args.precision, compile=args.compile, quiet=args.quiet)
+    r = train(
+        args.data,
+        embedder=args.embedder,
+        align=args.align,
+        margin=32 if args.margin is None else args.margin,
+        k=args.k,
+        metric=args.metric,
+        weights=args.weights,
+        device=args.device,
+        batch_size=args.batch_size,
+        out_dir=args.out_dir,
+        model_path=args.model,
+        art_dir=args.art_dir,
+        far=args.far,
+        flip=args.flip,
+        index=args.index,
+        index_params=parse_index_params(args.index_param),
+        fast=args.fast,
+        precision=args.precision,
+        compile=args.compile,
+        quiet=args.quiet,
+    )
     g = r.gallery
-    print(f"enrolled {r.enrolled}/{r.images} images of {r.people} people "
-          f"({g.pipeline['embedder']}, align {g.pipeline['aligner']}, k={g.k}, {g.metric}, index {g.index})")
+    print(
+        f"enrolled {r.enrolled}/{r.images} images of {r.people} people "
+        f"({g.pipeline['embedder']}, align {g.pipeline['aligner']}, k={g.k}, {g.metric}, index {g.index})"
+    )
     if r.no_face:
         shown = ", ".join(r.no_face[:10]) + (" ..." if len(r.no_face) > 10 else "")
         print(f"no face found in {len(r.no_face)} images (not enrolled): {shown}")
@@ -199,14 +278,20 @@ def cmd_infer(args) -> int:
 
     gallery = load_model(args.model)
     align = args.align or gallery.pipeline.get("aligner", "mtcnn")
-    pipe = pipeline_for_model(gallery, align=align, margin=args.margin, embedder=args.embedder,
-                              weights=args.weights, device=args.device, art_dir=args.art_dir,
-                              batch_size=args.batch_size)
+    pipe = pipeline_for_model(
+        gallery,
+        align=align,
+        margin=args.margin,
+        embedder=args.embedder,
+        weights=args.weights,
+        device=args.device,
+        art_dir=args.art_dir,
+        batch_size=args.batch_size,
+    )
     from .calibrate import resolve_threshold
 
     try:
-        calibration = resolve_threshold(gallery, threshold=args.threshold, closed_set=args.closed_set,
-                                        align=align)
+        calibration = resolve_threshold(gallery, threshold=args.threshold, closed_set=args.closed_set, align=align)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     report = infer(args.input, gallery, pipe, topk=args.topk, calibration=calibration, quiet=args.quiet)
@@ -238,7 +323,11 @@ def _print_table(report, gallery) -> None:
     for note in report.skipped:
         print(f"skipped (not an image type): {note}")
     for img in report.images:
-        truth = f"   truth: {gallery.names_[img.label]}" if img.label is not None and img.label < len(gallery.names_) else ""
+        truth = (
+            f"   truth: {gallery.names_[img.label]}"
+            if img.label is not None and img.label < len(gallery.names_)
+            else ""
+        )
         if img.error:
             print(f"{img.file}: ERROR {img.error}")
             continue
@@ -251,13 +340,17 @@ def _print_table(report, gallery) -> None:
             if img.label is not None and f.face == 0:
                 mark = "  [correct]" if p.label == img.label else "  [WRONG]"
             answer = f"unknown (nearest: {p.candidate})" if p.unknown else p.name
-            print(f"{img.file} face {f.face} {_fmt_box(f.box)}: {answer}  distance {p.distance:.4f}  "
-                  f"votes {p.votes}/{min(gallery.k, len(gallery))}{truth if f.face == 0 else ''}{mark}")
+            print(
+                f"{img.file} face {f.face} {_fmt_box(f.box)}: {answer}  distance {p.distance:.4f}  "
+                f"votes {p.votes}/{min(gallery.k, len(gallery))}{truth if f.face == 0 else ''}{mark}"
+            )
             for rank, n in enumerate(p.neighbors, 1):
                 print(f"    {rank}. {n.name:<28} {n.distance:.4f}  (sample {n.sample_id})")
     correct, total = report.accuracy()
-    print(f"images: {len(report.images)}  faces: {report.n_faces}  errors: {report.n_errors}  "
-          f"skipped: {len(report.skipped)}")
+    print(
+        f"images: {len(report.images)}  faces: {report.n_faces}  errors: {report.n_errors}  "
+        f"skipped: {len(report.skipped)}"
+    )
     if total:
         print(f"Accuracy: {correct}/{total} = {correct / total:.4f}")
 
@@ -268,23 +361,58 @@ def _print_json(report, gallery) -> None:
             print(json.dumps({"file": img.file, "error": img.error, "label": img.label}))
             continue
         if not img.faces:
-            print(json.dumps({"file": img.file, "face": None, "box": None, "pred": None, "distance": None,
-                              "topk": [], "label": img.label}))
+            print(
+                json.dumps(
+                    {
+                        "file": img.file,
+                        "face": None,
+                        "box": None,
+                        "pred": None,
+                        "distance": None,
+                        "topk": [],
+                        "label": img.label,
+                    }
+                )
+            )
         for f in img.faces:
             p = f.prediction
-            print(json.dumps({
-                "file": f.file, "face": f.face, "box": [round(v, 1) for v in f.box], "pred": p.name,
-                "distance": round(p.distance, 6), "candidate": p.candidate, "votes": p.votes,
-                "score": round(f.score, 4),
-                "topk": [{"name": n.name, "distance": round(n.distance, 6), "sample": n.sample_id} for n in p.neighbors],
-                "label": img.label}))
+            print(
+                json.dumps(
+                    {
+                        "file": f.file,
+                        "face": f.face,
+                        "box": [round(v, 1) for v in f.box],
+                        "pred": p.name,
+                        "distance": round(p.distance, 6),
+                        "candidate": p.candidate,
+                        "votes": p.votes,
+                        "score": round(f.score, 4),
+                        "topk": [
+                            {"name": n.name, "distance": round(n.distance, 6), "sample": n.sample_id}
+                            for n in p.neighbors
+                        ],
+                        "label": img.label,
+                    }
+                )
+            )
     correct, total = report.accuracy()
     cal = report.calibration
-    print(json.dumps({"summary": {"images": len(report.images), "faces": report.n_faces, "errors": report.n_errors,
-                                  "correct": correct, "total": total,
-                                  "accuracy": round(correct / total, 6) if total else None,
-                                  "threshold": cal.threshold if cal else None,
-                                  "threshold_source": cal.source if cal else "closed-set"}}))
+    print(
+        json.dumps(
+            {
+                "summary": {
+                    "images": len(report.images),
+                    "faces": report.n_faces,
+                    "errors": report.n_errors,
+                    "correct": correct,
+                    "total": total,
+                    "accuracy": round(correct / total, 6) if total else None,
+                    "threshold": cal.threshold if cal else None,
+                    "threshold_source": cal.source if cal else "closed-set",
+                }
+            }
+        )
+    )
 
 
 def cmd_verify(args) -> int:
@@ -298,26 +426,43 @@ def cmd_verify(args) -> int:
     if args.model:
         gallery = load_model(args.model)
         if args.metric and args.metric != gallery.metric:
-            raise InputError(f"--metric {args.metric} differs from the model's {gallery.metric}, "
-                             f"for which its threshold was calibrated; drop --metric")
+            raise InputError(
+                f"--metric {args.metric} differs from the model's {gallery.metric}, "
+                f"for which its threshold was calibrated; drop --metric"
+            )
         metric = gallery.metric
         align = args.align or gallery.pipeline.get("aligner", "mtcnn")
-        pipe = pipeline_for_model(gallery, align=align, margin=args.margin, embedder=args.embedder,
-                                  weights=args.weights, device=args.device, art_dir=args.art_dir,
-                                  batch_size=args.batch_size)
+        pipe = pipeline_for_model(
+            gallery,
+            align=align,
+            margin=args.margin,
+            embedder=args.embedder,
+            weights=args.weights,
+            device=args.device,
+            art_dir=args.art_dir,
+            batch_size=args.batch_size,
+        )
         cal = resolve_threshold(gallery, threshold=args.threshold, align=align)
     else:
         embedder = args.embedder or "facenet-vggface2"
         metric = args.metric or "euclidean"
-        pipe = FacePipeline.create(embedder=embedder, align=args.align or "mtcnn",
-                                   margin=32 if args.margin is None else args.margin,
-                                   weights=args.weights, device=args.device, art_dir=args.art_dir,
-                                   batch_size=args.batch_size)
+        pipe = FacePipeline.create(
+            embedder=embedder,
+            align=args.align or "mtcnn",
+            margin=32 if args.margin is None else args.margin,
+            weights=args.weights,
+            device=args.device,
+            art_dir=args.art_dir,
+            batch_size=args.batch_size,
+        )
         if args.threshold is not None:
             cal = Calibration(args.threshold, "explicit")
         else:
-            cal = Calibration(default_threshold(get_spec(embedder).default_threshold, metric), "default",
-                              reason=f"{embedder}'s documented threshold; pass --model to use a calibrated one")
+            cal = Calibration(
+                default_threshold(get_spec(embedder).default_threshold, metric),
+                "default",
+                reason=f"{embedder}'s documented threshold; pass --model to use a calibrated one",
+            )
     sides = []
     for side in (args.a, args.b):
         files, _ = collect_inputs(side)
@@ -330,9 +475,19 @@ def cmd_verify(args) -> int:
         sides.append(results)
     v = verify(sides[0], sides[1], cal, metric=metric, labels=(args.a, args.b))
     if args.format == "json":
-        print(json.dumps({"same": v.same, "distance": round(v.distance, 6), "threshold": round(v.threshold, 6),
-                          "threshold_source": v.threshold_source, "threshold_note": v.threshold_note,
-                          "images_a": v.images_a, "images_b": v.images_b}))
+        print(
+            json.dumps(
+                {
+                    "same": v.same,
+                    "distance": round(v.distance, 6),
+                    "threshold": round(v.threshold, 6),
+                    "threshold_source": v.threshold_source,
+                    "threshold_note": v.threshold_note,
+                    "images_a": v.images_a,
+                    "images_b": v.images_b,
+                }
+            )
+        )
     else:
         verdict = "same person" if v.same else "different people"
         op = "<=" if v.same else ">"

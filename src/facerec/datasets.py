@@ -1,4 +1,5 @@
 """Labelled image sets: the seed's ``.npz`` (X, y, names) and folder-per-person directories."""
+
 from __future__ import annotations
 
 import hashlib
@@ -78,15 +79,19 @@ def load_npz(path: str | os.PathLike) -> Dataset:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in ("X", "y", "names") if k not in data.files]
             if missing:
-                raise DataError(f"{path}: missing key(s) {missing}; expected X (N,H,W,3) uint8, "
-                                f"y (N,) int, names (K,) str; found {sorted(data.files)}")
+                raise DataError(
+                    f"{path}: missing key(s) {missing}; expected X (N,H,W,3) uint8, "
+                    f"y (N,) int, names (K,) str; found {sorted(data.files)}"
+                )
             X, y, names = data["X"], data["y"], data["names"]
     except DataError:
         raise
     except ValueError as exc:
         if "pickle" in str(exc).lower():
-            raise DataError(f"{path}: holds Python objects (pickled arrays), which facerec never loads; "
-                            f"save names as a string array, e.g. np.array(names, dtype=str)") from None
+            raise DataError(
+                f"{path}: holds Python objects (pickled arrays), which facerec never loads; "
+                f"save names as a string array, e.g. np.array(names, dtype=str)"
+            ) from None
         raise DataError(f"{path}: not a readable .npz ({exc})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npz ({exc})") from None
@@ -95,8 +100,10 @@ def load_npz(path: str | os.PathLike) -> Dataset:
     if X.ndim != 4 or X.shape[3] != 3:
         raise DataError(f"{path}: X must have shape (N, H, W, 3), got {X.shape}")
     if X.dtype != np.uint8:
-        raise DataError(f"{path}: X must be uint8 (0-255), got {X.dtype}; "
-                        f"convert with (X * 255).round().astype(np.uint8) if it holds 0-1 floats")
+        raise DataError(
+            f"{path}: X must be uint8 (0-255), got {X.dtype}; "
+            f"convert with (X * 255).round().astype(np.uint8) if it holds 0-1 floats"
+        )
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{path}: y must be a 1-D integer array, got {y.dtype} {y.shape}")
     if len(y) != len(X):
@@ -105,8 +112,9 @@ def load_npz(path: str | os.PathLike) -> Dataset:
         raise DataError(f"{path}: names must be a 1-D string array, got {names.dtype} {names.shape}")
     names_list = [n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist()]
     if len(y) and (y.min() < 0 or y.max() >= len(names_list)):
-        raise DataError(f"{path}: labels must lie in [0, {len(names_list) - 1}] (one per name), "
-                        f"got range [{y.min()}, {y.max()}]")
+        raise DataError(
+            f"{path}: labels must lie in [0, {len(names_list) - 1}] (one per name), got range [{y.min()}, {y.max()}]"
+        )
     if len(X) == 0:
         raise DataError(f"{path}: holds no images")
     stem = path.stem

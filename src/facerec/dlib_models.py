@@ -3,6 +3,7 @@
 Its ``__init__`` imports ``pkg_resources`` (gone from recent setuptools), so we find the
 package directory with ``importlib.util.find_spec`` and never import it.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,8 +18,9 @@ SHAPE_5 = "shape_predictor_5_face_landmarks.dat"
 def dlib_model_path(filename: str) -> Path:
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsError("dlib models need the 'face_recognition_models' package: "
-                           "pip install face_recognition_models")
+        raise WeightsError(
+            "dlib models need the 'face_recognition_models' package: pip install face_recognition_models"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "models" / filename
     if not path.is_file():
         raise WeightsError(f"{path} is missing; reinstall face_recognition_models")

@@ -3,6 +3,7 @@
 Saved as a plain ``.npz`` (arrays + a JSON header); loading never unpickles, so a model
 file cannot run code. The header records the pipeline so a mismatched use is refused.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,8 +35,15 @@ class Gallery:
             options; both are saved with the model.
     """
 
-    def __init__(self, *, k: int = 3, metric: str = "euclidean", pipeline: dict | None = None,
-                 index: str = "exact", index_params: dict | None = None):
+    def __init__(
+        self,
+        *,
+        k: int = 3,
+        metric: str = "euclidean",
+        pipeline: dict | None = None,
+        index: str = "exact",
+        index_params: dict | None = None,
+    ):
         if k < 1:
             raise InputError(f"k must be >= 1, got {k}")
         if metric not in METRICS:
@@ -46,7 +54,7 @@ class Gallery:
         self.extra: dict = {}
         self.calibration: dict | None = None  # a Calibration as a dict, set by train
 
-    def fit(self, embeddings: np.ndarray, labels: np.ndarray, names: list[str], sample_ids: list[str]) -> "Gallery":
+    def fit(self, embeddings: np.ndarray, labels: np.ndarray, names: list[str], sample_ids: list[str]) -> Gallery:
         """Args: embeddings float32 (n, d); labels int (n,) indexing ``names``; sample_ids (n,) str."""
         emb = np.asarray(embeddings, dtype=np.float32)
         labels = np.asarray(labels, dtype=np.int64)
@@ -61,14 +69,16 @@ class Gallery:
         self._build_index()
         return self
 
-    def add(self, embeddings: np.ndarray, names: list[str], sample_ids: list[str]) -> "Gallery":
+    def add(self, embeddings: np.ndarray, names: list[str], sample_ids: list[str]) -> Gallery:
         """Enrol more samples; ``names`` (one per row) may be new people. The search index grows in
         place (no rebuild). Args: embeddings float32 (n, d) from the gallery's pipeline."""
         self.check_fitted()
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.ndim != 2 or emb.shape[1] != self.dim or len(emb) != len(names) or len(emb) != len(sample_ids):
-            raise InputError(f"expected embeddings (n, {self.dim}) with n names and sample ids, got {emb.shape}, "
-                             f"{len(names)} and {len(sample_ids)}")
+            raise InputError(
+                f"expected embeddings (n, {self.dim}) with n names and sample ids, got {emb.shape}, "
+                f"{len(names)} and {len(sample_ids)}"
+            )
         index_of = {n: i for i, n in enumerate(self.names_)}
         for n in names:
             index_of.setdefault(n, len(index_of))
@@ -76,7 +86,7 @@ class Gallery:
         self.embeddings_ = np.concatenate([self.embeddings_, emb])
         self.labels_ = np.concatenate([self.labels_, np.array([index_of[n] for n in names], np.int64)])
         self.sample_ids_ = self.sample_ids_ + [str(s) for s in sample_ids]
-        self.index_.add(emb, self.labels_[len(self.labels_) - len(emb):])
+        self.index_.add(emb, self.labels_[len(self.labels_) - len(emb) :])
         return self
 
     def remove(self, name: str) -> int:
@@ -89,7 +99,7 @@ class Gallery:
         keep = self.labels_ != label
         if not keep.any():
             raise InputError(f"cannot remove {name!r}: a gallery needs at least one enrolled face")
-        names = self.names_[:label] + self.names_[label + 1:]
+        names = self.names_[:label] + self.names_[label + 1 :]
         labels = self.labels_[keep] - (self.labels_[keep] > label)  # later people move down one
         removed = int((~keep).sum())
         self.fit(self.embeddings_[keep], labels, names, [s for s, k in zip(self.sample_ids_, keep) if k])
@@ -126,20 +136,32 @@ class Gallery:
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically (temp file, then rename): an earlier file survives any failure."""
         self.check_fitted()
-        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "facerec_version": __version__,
-                "k": self.k, "metric": self.metric, "pipeline": self.pipeline, "names": self.names_,
-                "calibration": self.calibration, "extra": self.extra,
-                "index": {"backend": self.index, "params": self.index_params}}
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "facerec_version": __version__,
+            "k": self.k,
+            "metric": self.metric,
+            "pipeline": self.pipeline,
+            "names": self.names_,
+            "calibration": self.calibration,
+            "extra": self.extra,
+            "index": {"backend": self.index, "params": self.index_params},
+        }
         buf = io.BytesIO()
-        np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
-                 embeddings=self.embeddings_, labels=self.labels_,
-                 sample_ids=np.array(self.sample_ids_, dtype=str))
+        np.savez(
+            buf,
+            meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+            embeddings=self.embeddings_,
+            labels=self.labels_,
+            sample_ids=np.array(self.sample_ids_, dtype=str),
+        )
         path = Path(path)
         atomic_write_bytes(path, buf.getvalue())
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Gallery":
+    def load(cls, path: str | os.PathLike) -> Gallery:
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file (train one with `facerec train`)")
@@ -161,8 +183,13 @@ class Gallery:
             raise ModelFileError(f"{path}: made by a newer facerec (format {meta['format_version']}); upgrade facerec")
         try:
             index = meta.get("index") or {"backend": "exact", "params": {}}  # files from before backends
-            g = cls(k=int(meta["k"]), metric=meta["metric"], pipeline=meta["pipeline"],
-                    index=index["backend"], index_params=index["params"])
+            g = cls(
+                k=int(meta["k"]),
+                metric=meta["metric"],
+                pipeline=meta["pipeline"],
+                index=index["backend"],
+                index_params=index["params"],
+            )
             g.extra = meta.get("extra", {})
             g.calibration = meta.get("calibration")
             g.fit(emb, labels, meta["names"], ids.tolist())
@@ -179,4 +206,5 @@ class Gallery:
         if want != got:
             raise ModelFileError(
                 f"{source} was built with embedder {want[0]} (weights {want[1]}, {want[2]}-d) but this run "
-                f"uses {got[0]} (weights {got[1]}, {got[2]}-d); use --embedder {want[0]} or retrain")
+                f"uses {got[0]} (weights {got[1]}, {got[2]}-d); use --embedder {want[0]} or retrain"
+            )

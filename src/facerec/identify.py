@@ -3,6 +3,7 @@
 Every prediction carries its nearest neighbours. When the evidence is farther than the
 open-set threshold the answer is ``unknown`` (label -1), still listing the nearest candidates.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -49,8 +50,9 @@ class Prediction:
         return self.label < 0
 
 
-def identify(gallery: Gallery, embeddings: np.ndarray, *, topk: int = 5,
-             calibration: Calibration | None = None) -> list[Prediction]:
+def identify(
+    gallery: Gallery, embeddings: np.ndarray, *, topk: int = 5, calibration: Calibration | None = None
+) -> list[Prediction]:
     """Predict who each embedding is.
 
     Args:
@@ -80,8 +82,10 @@ def identify(gallery: Gallery, embeddings: np.ndarray, *, topk: int = 5,
         # First tied label in nearest-first order = the tied person with the nearest sample.
         label = int(next(l for l in voters if counts[l] == best))
         nearest = float(drow[np.flatnonzero(labels == label)[0]])
-        neighbors = [Neighbor(gallery.names_[int(l)], int(l), float(d), gallery.sample_ids_[int(i)], int(i))
-                     for d, l, i in zip(drow[:topk], labels[:topk], irow[:topk])]
+        neighbors = [
+            Neighbor(gallery.names_[int(l)], int(l), float(d), gallery.sample_ids_[int(i)], int(i))
+            for d, l, i in zip(drow[:topk], labels[:topk], irow[:topk])
+        ]
         name = gallery.names_[label]
         threshold = calibration.threshold if calibration else None
         if threshold is not None and nearest > threshold:

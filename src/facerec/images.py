@@ -3,6 +3,7 @@
 Handles EXIF orientation, grayscale, palette, RGBA/LA (composited on white), CMYK,
 16-bit and float images, and refuses decompression bombs before decoding pixels.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,9 @@ def is_image_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def load_image(source: str | os.PathLike | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               name: str | None = None) -> np.ndarray:
+def load_image(
+    source: str | os.PathLike | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
+) -> np.ndarray:
     """Decode a file path or raw bytes into an RGB image.
 
     Returns:
@@ -66,7 +68,8 @@ def decode_image(data: bytes, *, label: str = "<image>", max_pixels: int = DEFAU
             if width * height > max_pixels:
                 raise ImageError(
                     f"{label}: image is {width}x{height} = {width * height:,} pixels, over the limit of "
-                    f"{max_pixels:,} (possible decompression bomb)")
+                    f"{max_pixels:,} (possible decompression bomb)"
+                )
             img.load()
             img = ImageOps.exif_transpose(img)
             return _to_rgb(img)

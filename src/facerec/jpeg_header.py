@@ -6,6 +6,7 @@ pixel limit. PIL answers that too, but opening each file costs ~100 us of Python
 which on a GPU machine held the whole pipeline to the decoding threads' pace; this scan costs a
 few us.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Prepare LFW as the seed's ``.npz`` through scikit-learn's loader (offline when cached)."""
+
 from __future__ import annotations
 
 import io
@@ -19,8 +20,16 @@ from .paths import atomic_write_bytes, facerec_home
 #: far too small and tight for FaceNet.)
 DEFAULT_SLICE = (slice(45, 205), slice(45, 205))
 DEFAULT_RESIZE = 1.0
-LFW_FILES = ("pairs.txt", "pairsDevTrain.txt", "pairsDevTest.txt", "people.txt", "peopleDevTrain.txt",
-             "peopleDevTest.txt", "lfw-names.txt", "LFW-README.txt")
+LFW_FILES = (
+    "pairs.txt",
+    "pairsDevTrain.txt",
+    "pairsDevTest.txt",
+    "people.txt",
+    "peopleDevTrain.txt",
+    "peopleDevTest.txt",
+    "lfw-names.txt",
+    "LFW-README.txt",
+)
 
 
 def sklearn_data_home(data_home: str | os.PathLike | None = None) -> Path | None:
@@ -54,11 +63,20 @@ def lfw_people(min_faces: int, *, data_home=None, slice_=DEFAULT_SLICE, resize: 
 
     home = sklearn_data_home(data_home)
     try:
-        lfw = fetch_lfw_people(data_home=str(home), min_faces_per_person=min_faces, color=True,
-                               slice_=slice_, resize=resize, funneled=True, download_if_missing=True)
+        lfw = fetch_lfw_people(
+            data_home=str(home),
+            min_faces_per_person=min_faces,
+            color=True,
+            slice_=slice_,
+            resize=resize,
+            funneled=True,
+            download_if_missing=True,
+        )
     except OSError as exc:
-        raise DataError(f"cannot load LFW from {home} nor download it ({exc}); set SCIKIT_LEARN_DATA to a "
-                        f"folder holding lfw_home/ or connect to the internet") from None
+        raise DataError(
+            f"cannot load LFW from {home} nor download it ({exc}); set SCIKIT_LEARN_DATA to a "
+            f"folder holding lfw_home/ or connect to the internet"
+        ) from None
     X = np.clip(np.rint(lfw.images * 255.0), 0, 255).astype(np.uint8)
     return X, lfw.target.astype(np.int64), np.asarray(lfw.target_names, dtype=str)
 
@@ -71,9 +89,19 @@ class PreparedLFW:
     holdout: list[Path]
 
 
-def prepare_lfw(out: str | os.PathLike, *, min_faces: int = 20, holdout: int = 0, holdout_per_person: int = 0,
-                max_per_person: int = 0, holdout_dir: str | os.PathLike = "infer_images", seed: int = 0, data_home=None,
-                slice_=DEFAULT_SLICE, resize: float = DEFAULT_RESIZE) -> PreparedLFW:
+def prepare_lfw(
+    out: str | os.PathLike,
+    *,
+    min_faces: int = 20,
+    holdout: int = 0,
+    holdout_per_person: int = 0,
+    max_per_person: int = 0,
+    holdout_dir: str | os.PathLike = "infer_images",
+    seed: int = 0,
+    data_home=None,
+    slice_=DEFAULT_SLICE,
+    resize: float = DEFAULT_RESIZE,
+) -> PreparedLFW:
     """Write ``out`` (.npz: X, y, names) and optionally hold images out as ``test_{i}_y{label}.jpg``.
 
     ``holdout`` takes N random images; ``holdout_per_person`` takes that many of each person
@@ -87,8 +115,9 @@ def prepare_lfw(out: str | os.PathLike, *, min_faces: int = 20, holdout: int = 0
     X, y, names = lfw_people(min_faces, data_home=data_home, slice_=slice_, resize=resize)
     rng = np.random.default_rng(seed)
     if max_per_person:
-        keep_idx = np.concatenate([np.sort(rng.permutation(np.flatnonzero(y == label))[:max_per_person])
-                                   for label in np.unique(y)])
+        keep_idx = np.concatenate(
+            [np.sort(rng.permutation(np.flatnonzero(y == label))[:max_per_person]) for label in np.unique(y)]
+        )
         keep_idx.sort()
         X, y = X[keep_idx], y[keep_idx]
     held = np.zeros(len(y), bool)

@@ -5,6 +5,7 @@
 - ``TORCH_HOME``: where facenet-pytorch downloads the VGGFace2 weights (``$TORCH_HOME/checkpoints``).
 - ``SCIKIT_LEARN_DATA``: where scikit-learn looks for / downloads LFW.
 """
+
 from __future__ import annotations
 
 import os

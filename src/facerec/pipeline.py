@@ -1,4 +1,5 @@
 """Images -> faces -> embeddings, batched, cached, and tolerant of bad files."""
+
 from __future__ import annotations
 
 import hashlib
@@ -49,18 +50,35 @@ class FacePipeline:
 
     SAVE_EVERY = 2000  # images between cache checkpoints
 
-    def __init__(self, config: PipelineConfig, aligner: Aligner, embedder: Embedder,
-                 cache: FaceCache | None = None, batch_size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 detection_cache: FaceCache | None = None):
+    def __init__(
+        self,
+        config: PipelineConfig,
+        aligner: Aligner,
+        embedder: Embedder,
+        cache: FaceCache | None = None,
+        batch_size: int = 64,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        detection_cache: FaceCache | None = None,
+    ):
         self.config, self.aligner, self.embedder = config, aligner, embedder
         self.cache = cache if cache is not None else FaceCache(None, config.dim)
         self.detections = detection_cache if detection_cache is not None else FaceCache(None, 0)
         self.batch_size, self.max_pixels = batch_size, max_pixels
 
     @classmethod
-    def create(cls, *, embedder: str, align: str = "mtcnn", margin: float = 32, weights: str | None = None,
-               device: str = "auto", art_dir: str | None = None, batch_size: int = 64, flip: bool = False,
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> "FacePipeline":
+    def create(
+        cls,
+        *,
+        embedder: str,
+        align: str = "mtcnn",
+        margin: float = 32,
+        weights: str | None = None,
+        device: str = "auto",
+        art_dir: str | None = None,
+        batch_size: int = 64,
+        flip: bool = False,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> FacePipeline:
         if batch_size < 1:
             raise InputError(f"--batch_size must be >= 1, got {batch_size}")
         if align not in ALIGNERS:
@@ -71,8 +89,10 @@ class FacePipeline:
         weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
         config = PipelineConfig(embedder, weights_id, align, spec.input_size, float(margin), spec.dim, bool(flip))
         aligner = create_aligner(align, crop=spec.crop, size=spec.input_size, margin=margin, device=device)
-        cache = FaceCache(Path(art_dir) / "cache" / f"faces_{embedder}_{align}_{config.cache_key()}.npz"
-                          if art_dir else None, spec.dim)
+        cache = FaceCache(
+            Path(art_dir) / "cache" / f"faces_{embedder}_{align}_{config.cache_key()}.npz" if art_dir else None,
+            spec.dim,
+        )
         det_id = getattr(aligner, "detector_id", None)
         det_cache = None
         if art_dir and det_id:
@@ -128,9 +148,18 @@ class FacePipeline:
         todo = [i for i, c in enumerate(cached) if c is None]
         fresh = self.aligner.detect([items[i][1] for i in todo]) if todo else []
         for i, dets in zip(todo, fresh):
-            self.detections.put(items[i][0], [CachedFace(d.box, d.score, np.zeros(0, np.float32),
-                                                          None if d.landmarks is None else np.asarray(d.landmarks, np.float32))
-                                               for d in dets])
+            self.detections.put(
+                items[i][0],
+                [
+                    CachedFace(
+                        d.box,
+                        d.score,
+                        np.zeros(0, np.float32),
+                        None if d.landmarks is None else np.asarray(d.landmarks, np.float32),
+                    )
+                    for d in dets
+                ],
+            )
         out, fresh_iter = [], iter(fresh)
         for i, c in enumerate(cached):
             dets = [Detection(f.box, f.score, f.landmarks) for f in c] if c is not None else next(fresh_iter)

@@ -44,8 +44,11 @@ def check_name(name: str) -> str:
     """A person's name as the URL gave it; refuses anything that could act as a path or markup."""
     name = unicodedata.normalize("NFC", name).strip()
     if not NAME_RE.match(name) or ".." in name:
-        raise HTTPError(400, f"invalid person name {name[:80]!r}: use 1-64 letters, digits, spaces and . ' - _ "
-                             "(starting and ending with a letter or digit)")
+        raise HTTPError(
+            400,
+            f"invalid person name {name[:80]!r}: use 1-64 letters, digits, spaces and . ' - _ "
+            "(starting and ending with a letter or digit)",
+        )
     return name
 
 
@@ -76,8 +79,15 @@ class PipelinePool:
             self._free.put(pipe)
 
 
-def create_app(model: str | Path, *, api_key: str | None = None, limits: Limits | None = None,
-               workers: int = 2, device: str = "auto", pipeline_factory=None):
+def create_app(
+    model: str | Path,
+    *,
+    api_key: str | None = None,
+    limits: Limits | None = None,
+    workers: int = 2,
+    device: str = "auto",
+    pipeline_factory=None,
+):
     """The FastAPI application serving ``model`` (changes are saved back to it atomically).
 
     ``pipeline_factory(gallery)`` builds a pipeline (default: the one the model was trained with).
@@ -99,16 +109,21 @@ def create_app(model: str | Path, *, api_key: str | None = None, limits: Limits 
     spec = get_spec(gallery.pipeline["embedder"])
     store = GalleryStore(gallery, model, default_threshold=spec.default_threshold)
     align = gallery.pipeline.get("aligner", "mtcnn")
+
     def make():
-        pipe = pipeline_factory(gallery) if pipeline_factory else pipeline_for_model(gallery, align=align,
-                                                                                       device=device)
+        pipe = (
+            pipeline_factory(gallery) if pipeline_factory else pipeline_for_model(gallery, align=align, device=device)
+        )
         pipe.limit_caches(512)  # repeated uploads are free; memory bounded
         return pipe
 
     pool = PipelinePool(make, workers)
 
-    app = FastAPI(title="facerec", version=__version__,
-                  description="Identify, verify and enrol faces. Errors answer {\"error\": message}.")
+    app = FastAPI(
+        title="facerec",
+        version=__version__,
+        description='Identify, verify and enrol faces. Errors answer {"error": message}.',
+    )
     app.state.store = store
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
 
@@ -118,8 +133,10 @@ def create_app(model: str | Path, *, api_key: str | None = None, limits: Limits 
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request, exc: RequestValidationError):
-        parts = ["{}: {}".format(".".join(str(p) for p in e.get("loc", ())[1:]) or "request", e.get("msg"))
-                 for e in exc.errors()]
+        parts = [
+            "{}: {}".format(".".join(str(p) for p in e.get("loc", ())[1:]) or "request", e.get("msg"))
+            for e in exc.errors()
+        ]
         return JSONResponse({"error": "; ".join(parts) or "invalid request"}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -137,8 +154,11 @@ def create_app(model: str | Path, *, api_key: str | None = None, limits: Limits 
         label = f"{field} ({upload.filename or 'upload'})"
         ctype = (upload.content_type or "").split(";")[0].strip().lower()
         if ctype not in CONTENT_TYPES:
-            raise HTTPError(415, f"{label}: content type {ctype or 'none'!r} is not an image type we read "
-                                 f"({', '.join(sorted(CONTENT_TYPES))})")
+            raise HTTPError(
+                415,
+                f"{label}: content type {ctype or 'none'!r} is not an image type we read "
+                f"({', '.join(sorted(CONTENT_TYPES))})",
+            )
         data = await upload.read(limits.max_upload_bytes + 1)
         if len(data) > limits.max_upload_bytes:
             raise HTTPError(413, f"{label}: over the upload limit of {limits.max_upload_bytes:,} bytes")
@@ -163,8 +183,13 @@ def create_app(model: str | Path, *, api_key: str | None = None, limits: Limits 
     @app.get("/healthz")
     def healthz():
         people = store.people()
-        return {"status": "ok", "people": len(people), "faces": sum(n for _, n in people),
-                "embedder": gallery.pipeline.get("embedder"), "version": __version__}
+        return {
+            "status": "ok",
+            "people": len(people),
+            "faces": sum(n for _, n in people),
+            "embedder": gallery.pipeline.get("embedder"),
+            "version": __version__,
+        }
 
     @app.get("/v1/people", dependencies=v1)
     def people():
@@ -196,13 +221,24 @@ def create_app(model: str | Path, *, api_key: str | None = None, limits: Limits 
         with store.reading() as (g, cal):
             preds = identify(g, np.stack([f.embedding for f in faces]), topk=topk, calibration=cal)
             threshold, source = (cal.threshold, cal.source) if cal else (None, "closed-set")
-        return {"faces": [{"box": [round(float(v), 1) for v in f.box], "score": round(float(f.score), 4),
-                           "pred": p.name, "candidate": p.candidate, "distance": round(p.distance, 4),
-                           "votes": p.votes,
-                           "topk": [{"name": n.name, "distance": round(n.distance, 4)} for n in p.neighbors]}
-                          for f, p in zip(faces, preds)],
-                "threshold": threshold, "threshold_source": source,
-                "width": int(img.shape[1]), "height": int(img.shape[0])}
+        return {
+            "faces": [
+                {
+                    "box": [round(float(v), 1) for v in f.box],
+                    "score": round(float(f.score), 4),
+                    "pred": p.name,
+                    "candidate": p.candidate,
+                    "distance": round(p.distance, 4),
+                    "votes": p.votes,
+                    "topk": [{"name": n.name, "distance": round(n.distance, 4)} for n in p.neighbors],
+                }
+                for f, p in zip(faces, preds)
+            ],
+            "threshold": threshold,
+            "threshold_source": source,
+            "width": int(img.shape[1]),
+            "height": int(img.shape[0]),
+        }
 
     @app.post("/v1/verify", dependencies=v1)
     async def verify_endpoint(image_a: UploadFile, image_b: UploadFile):
@@ -262,8 +298,13 @@ def create_app(model: str | Path, *, api_key: str | None = None, limits: Limits 
 
     @app.get("/v1/config", dependencies=v1)
     def config():
-        return {"max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels,
-                "max_faces": limits.max_faces, "max_files": limits.max_files, "embedder": spec.name}
+        return {
+            "max_upload_bytes": limits.max_upload_bytes,
+            "max_pixels": limits.max_pixels,
+            "max_faces": limits.max_faces,
+            "max_files": limits.max_files,
+            "embedder": spec.name,
+        }
 
     return app
 
@@ -326,8 +367,13 @@ async def _too_large(send, limit: int) -> None:
     import json
 
     body = json.dumps({"error": f"request body over the upload limit of {limit:,} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

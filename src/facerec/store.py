@@ -5,6 +5,7 @@ exclusively only for the moment it changes the arrays and the index, so no reque
 half-updated gallery. Every change is written to the model file atomically (temp file, then
 rename) before the writer returns, so an acknowledged enrolment survives a crash.
 """
+
 from __future__ import annotations
 
 import threading
@@ -108,8 +109,9 @@ class GalleryStore:
         # Calibration reads the arrays (only writers replace them, and we are the only writer),
         # so readers keep searching while it runs; the result is installed under the lock.
         g = self.gallery
-        cal = calibrate(g.embeddings_, g.labels_, far=self.far, metric=g.metric,
-                        default_euclidean=self.default_threshold)
+        cal = calibrate(
+            g.embeddings_, g.labels_, far=self.far, metric=g.metric, default_euclidean=self.default_threshold
+        )
         with self._lock.write():
             g.calibration = cal.to_dict()
             self._calibration = self._current_calibration()

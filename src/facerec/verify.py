@@ -1,4 +1,5 @@
 """1:1 verification: are two images (or two folders, one person each) the same person?"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,9 +32,22 @@ def template(results: list[ImageResult], label: str) -> np.ndarray:
     return l2_normalize(np.mean(np.stack(faces), axis=0, keepdims=True))[0]
 
 
-def verify(a: list[ImageResult], b: list[ImageResult], calibration: Calibration, *, metric: str = "euclidean",
-           labels: tuple[str, str] = ("A", "B")) -> Verification:
+def verify(
+    a: list[ImageResult],
+    b: list[ImageResult],
+    calibration: Calibration,
+    *,
+    metric: str = "euclidean",
+    labels: tuple[str, str] = ("A", "B"),
+) -> Verification:
     ta, tb = template(a, labels[0]), template(b, labels[1])
     d = float(pairwise_distances(ta[None], tb[None], metric)[0, 0])
-    return Verification(d <= calibration.threshold, d, calibration.threshold, calibration.source,
-                        calibration.describe(), sum(1 for r in a if r.faces), sum(1 for r in b if r.faces))
+    return Verification(
+        d <= calibration.threshold,
+        d,
+        calibration.threshold,
+        calibration.source,
+        calibration.describe(),
+        sum(1 for r in a if r.faces),
+        sum(1 for r in b if r.faces),
+    )

@@ -1,5 +1,6 @@
 """Alignment: ``mtcnn`` (default), ``dlib`` (HOG detector), ``dlib+mtcnn`` (HOG, and MTCNN where
 HOG finds no face) or ``resize`` (whole image)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,6 +34,7 @@ def by_prominence(detections: list[Detection], width: int, height: int) -> list[
     """Largest and most central first: area minus twice the squared offset of the box centre from
     the image centre (FaceNet's own rule for picking the subject). Taking the largest face alone
     picks a bystander in 15% of LFW's multi-face images: LFW pairs accuracy 96.4% -> 98.6%."""
+
     def prominence(d: Detection) -> float:
         x1, y1, x2, y2 = d.box
         dx, dy = (x1 + x2 - width) / 2, (y1 + y2 - height) / 2
@@ -50,8 +52,10 @@ class ResizeAligner(Aligner):
         self.size = size
 
     def align(self, images: list[np.ndarray]) -> list[list[Face]]:
-        return [[Face(resize_rgb(img, self.size), (0.0, 0.0, float(img.shape[1]), float(img.shape[0])), 1.0)]
-                for img in images]
+        return [
+            [Face(resize_rgb(img, self.size), (0.0, 0.0, float(img.shape[1]), float(img.shape[0])), 1.0)]
+            for img in images
+        ]
 
 
 def create_aligner(name: str, *, crop: str, size: int, margin: float = 32, device: str = "cpu") -> Aligner:
@@ -65,15 +69,22 @@ def create_aligner(name: str, *, crop: str, size: int, margin: float = 32, devic
 
     if name == "mtcnn":
         det = MTCNNDetector(device=device)
-        return DetectingAligner(name, det, make_cropper(crop, size, margin),
-                                f"mtcnn-{det.min_face_size}-{det.thresholds}-{DETECT_MAX_SIDE}")
+        return DetectingAligner(
+            name, det, make_cropper(crop, size, margin), f"mtcnn-{det.min_face_size}-{det.thresholds}-{DETECT_MAX_SIDE}"
+        )
     if name == "dlib":
         det = DlibHOGDetector()
-        return DetectingAligner(name, det, make_cropper(crop, size, margin), f"dlib-hog-{det.upsample}-{DETECT_MAX_SIDE}")
+        return DetectingAligner(
+            name, det, make_cropper(crop, size, margin), f"dlib-hog-{det.upsample}-{DETECT_MAX_SIDE}"
+        )
     if name == "dlib+mtcnn":
         hog, cnn = DlibHOGDetector(), MTCNNDetector(device=device)
-        return DetectingAligner(name, CascadeDetector(hog, cnn), make_cropper(crop, size, margin),
-                                f"dlib-hog-{hog.upsample}-else-mtcnn-{cnn.min_face_size}-{cnn.thresholds}-{DETECT_MAX_SIDE}")
+        return DetectingAligner(
+            name,
+            CascadeDetector(hog, cnn),
+            make_cropper(crop, size, margin),
+            f"dlib-hog-{hog.upsample}-else-mtcnn-{cnn.min_face_size}-{cnn.thresholds}-{DETECT_MAX_SIDE}",
+        )
     raise InputError(f"unknown aligner {name!r}; choose one of: {', '.join(ALIGNERS)}")
 
 

@@ -1,4 +1,5 @@
 """Aligner interface: images in, every face out (box, landmarks, score, aligned crop)."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -1,4 +1,5 @@
 """Turn a detection into the crop an embedder expects (its spec's ``crop`` style)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Face detectors: each returns every face in each image, largest first."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,12 +32,14 @@ def detect_in_batches(images: list[np.ndarray], batch_size: int, detect_batch) -
         by_shape.setdefault(img.shape, []).append(i)
     for indices in by_shape.values():
         for start in range(0, len(indices), batch_size):
-            chunk = indices[start:start + batch_size]
+            chunk = indices[start : start + batch_size]
             found = detect_batch(np.stack([prepared[i][0] for i in chunk]))
             for i, faces in zip(chunk, found):
                 scale = prepared[i][1]
-                dets = [Detection(tuple(float(v) * scale for v in box), float(score), np.asarray(marks) * scale)
-                        for box, score, marks in faces]
+                dets = [
+                    Detection(tuple(float(v) * scale for v in box), float(score), np.asarray(marks) * scale)
+                    for box, score, marks in faces
+                ]
                 out[i] = sorted(dets, key=lambda d: d.area, reverse=True)
     return out
 
@@ -44,14 +47,19 @@ def detect_in_batches(images: list[np.ndarray], batch_size: int, detect_batch) -
 class MTCNNDetector:
     """facenet-pytorch's MTCNN (weights ship with the package), batched by image size."""
 
-    def __init__(self, device: str = "cpu", min_face_size: int = 20, batch_size: int = 32,
-                 thresholds=(0.6, 0.7, 0.7)):
+    def __init__(self, device: str = "cpu", min_face_size: int = 20, batch_size: int = 32, thresholds=(0.6, 0.7, 0.7)):
         from facenet_pytorch import MTCNN
 
         self.batch_size = batch_size
         self.min_face_size, self.thresholds = min_face_size, tuple(thresholds)
-        self._mtcnn = MTCNN(keep_all=True, device=device, min_face_size=min_face_size,
-                            thresholds=list(thresholds), post_process=False, select_largest=True)
+        self._mtcnn = MTCNN(
+            keep_all=True,
+            device=device,
+            min_face_size=min_face_size,
+            thresholds=list(thresholds),
+            post_process=False,
+            select_largest=True,
+        )
 
     def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
         def batch(arr):
@@ -73,8 +81,10 @@ class DlibHOGDetector:
         for image in images:
             small, scale = _downscale(image, DETECT_MAX_SIDE)
             rects, scores, _ = self._detector.run(np.ascontiguousarray(small), self.upsample, 0.0)
-            dets = [Detection((r.left() * scale, r.top() * scale, r.right() * scale, r.bottom() * scale), float(s))
-                    for r, s in zip(rects, scores)]
+            dets = [
+                Detection((r.left() * scale, r.top() * scale, r.right() * scale, r.bottom() * scale), float(s))
+                for r, s in zip(rects, scores)
+            ]
             out.append(sorted(dets, key=lambda d: d.area, reverse=True))
         return out
 

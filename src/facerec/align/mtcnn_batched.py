@@ -12,6 +12,7 @@ per-image loop on large batches), and the final aligned crops are cut on the dev
 regression, squaring, integer padding, thresholds) follows facenet-pytorch's ``detect_face`` so
 the same faces come out (checked against facenet-pytorch on LFW by the tests).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,14 @@ class BatchedMTCNN:
         batch_size: images per batch for :meth:`detect`.
     """
 
-    def __init__(self, device: str = "cpu", min_face_size: int = 20, thresholds=(0.6, 0.7, 0.7),
-                 factor: float = 0.709, batch_size: int = 64):
+    def __init__(
+        self,
+        device: str = "cpu",
+        min_face_size: int = 20,
+        thresholds=(0.6, 0.7, 0.7),
+        factor: float = 0.709,
+        batch_size: int = 64,
+    ):
         import torch
         from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
@@ -40,8 +47,10 @@ class BatchedMTCNN:
         self.batch_size = batch_size
         # pretrained=True reads the weights shipped inside the facenet-pytorch package (no download)
         # channels-last: oneDNN and cuDNN both run these small convolutions and poolings faster
-        self.pnet, self.rnet, self.onet = (net(pretrained=True).to(self.device).eval().to(memory_format=torch.channels_last)
-                                           for net in (PNet, RNet, ONet))
+        self.pnet, self.rnet, self.onet = (
+            net(pretrained=True).to(self.device).eval().to(memory_format=torch.channels_last)
+            for net in (PNet, RNet, ONet)
+        )
 
     # -- public ---------------------------------------------------------------------------
     def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
@@ -116,8 +125,15 @@ class BatchedMTCNN:
         boxes, inds = boxes[keep], inds[keep]
         w_, h_ = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         reg = boxes[:, 5:9]
-        moved = torch.stack([boxes[:, 0] + reg[:, 0] * w_, boxes[:, 1] + reg[:, 1] * h_,
-                             boxes[:, 2] + reg[:, 2] * w_, boxes[:, 3] + reg[:, 3] * h_], 1)
+        moved = torch.stack(
+            [
+                boxes[:, 0] + reg[:, 0] * w_,
+                boxes[:, 1] + reg[:, 1] * h_,
+                boxes[:, 2] + reg[:, 2] * w_,
+                boxes[:, 3] + reg[:, 3] * h_,
+            ],
+            1,
+        )
         return _square(moved), inds
 
     def _rnet_stage(self, imgs, boxes, inds, table):
@@ -143,8 +159,9 @@ class BatchedMTCNN:
         ok = score > self.thresholds[2]
         boxes, inds, reg, marks, score = boxes[ok], inds[ok], reg[ok], marks[ok], score[ok]
         bw, bh = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
-        points = torch.stack([bw[:, None] * marks[:, :5] + boxes[:, :1] - 1,
-                              bh[:, None] * marks[:, 5:] + boxes[:, 1:2] - 1], 2)
+        points = torch.stack(
+            [bw[:, None] * marks[:, :5] + boxes[:, :1] - 1, bh[:, None] * marks[:, 5:] + boxes[:, 1:2] - 1], 2
+        )
         boxes = _regress(boxes, reg)
         keep = batched_nms(boxes, score, inds, 0.7, mode="min")
         return boxes[keep], score[keep], points[keep], inds[keep]
@@ -194,8 +211,9 @@ def _cut(imgs, boxes, inds, size: int, table=None):
     x, y = torch.clamp(b[:, 0], min=1), torch.clamp(b[:, 1], min=1)
     ex, ey = torch.clamp(b[:, 2], max=w), torch.clamp(b[:, 3], max=h)
     ok = (ey > y - 1) & (ex > x - 1)
-    crops = area_crops(imgs if table is None else None, torch.stack([x - 1, y - 1, ex, ey], 1)[ok], inds[ok], size,
-                       table=table)
+    crops = area_crops(
+        imgs if table is None else None, torch.stack([x - 1, y - 1, ex, ey], 1)[ok], inds[ok], size, table=table
+    )
     return (crops - 127.5) * 0.0078125, boxes[ok], inds[ok]
 
 
@@ -205,7 +223,7 @@ def summed_area_table(imgs):
     import torch
     import torch.nn.functional as F
 
-    exact32 = imgs.shape[2] * imgs.shape[3] * 255 < 2 ** 24
+    exact32 = imgs.shape[2] * imgs.shape[3] * 255 < 2**24
     table = imgs.to(torch.float32 if exact32 else torch.float64).cumsum(2).cumsum(3)
     return F.pad(table, (1, 0, 1, 0)).permute(0, 2, 3, 1).contiguous()
 
@@ -235,7 +253,8 @@ def area_crops(imgs, rois, inds, size: int, table=None):
 
     def at(ys, xs):  # (M, size, size, C): one row gather per corner
         return flat.index_select(0, (base + ys[:, :, None] * cols + xs[:, None, :]).view(-1)).view(
-            len(rois), size, size, channels)
+            len(rois), size, size, channels
+        )
 
     sums = at(y1, x1) - at(y0, x1) - at(y1, x0) + at(y0, x0)
     count = (y1 - y0)[:, :, None] * (x1 - x0)[:, None, :]
@@ -246,7 +265,7 @@ def area_crops(imgs, rois, inds, size: int, table=None):
 # PReLUs and poolings are bound by memory traffic (R-Net ran 1.8x and O-Net 2.1x faster in chunks of
 # 256 and 64 crops than in one chunk of thousands, on the 2-core development machine). A GPU wants
 # the largest batches.
-CPU_CHUNK_BYTES = 16 * 2 ** 20
+CPU_CHUNK_BYTES = 16 * 2**20
 GPU_CHUNK = 8192
 
 
@@ -262,5 +281,5 @@ def _batched(net, data, first_layer_values: int):
         chunk = GPU_CHUNK
     if len(data) <= chunk:
         return net(data)
-    outs = [net(data[s:s + chunk]) for s in range(0, len(data), chunk)]
+    outs = [net(data[s : s + chunk]) for s in range(0, len(data), chunk)]
     return tuple(torch.cat(parts) for parts in zip(*outs))

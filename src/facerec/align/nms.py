@@ -8,10 +8,11 @@ within a row are computed at once, and the greedy rule is solved by iteration (s
 :func:`_greedy`): a few dozen kernels per call, whatever the number of images. An image with more
 than ``MAX_BOXES_PER_IMAGE`` boxes (a huge photo's first P-Net scale) goes to torchvision instead.
 """
+
 from __future__ import annotations
 
 # overlap entries computed at once (images x K x K): ~130 MB per float table, a few tables live
-MAX_ENTRIES = 2 ** 25
+MAX_ENTRIES = 2**25
 # above this many boxes in one image the K x K table is too big: torchvision's NMS takes over
 MAX_BOXES_PER_IMAGE = 4096
 
@@ -59,7 +60,7 @@ def batched_nms(boxes, scores, idxs, threshold: float, mode: str = "union"):
     while s < rows:
         w = widths[s]  # the widest row of this chunk
         step = max(1, MAX_ENTRIES // (w * w))
-        keep[s:s + step, :w] = _greedy(_overlap(table[s:s + step, :w], mode) > threshold, valid[s:s + step, :w])
+        keep[s : s + step, :w] = _greedy(_overlap(table[s : s + step, :w], mode) > threshold, valid[s : s + step, :w])
         s += step
     kept = order[keep[row, rank]]
     return kept[torch.argsort(scores[kept], descending=True, stable=True)]
@@ -71,8 +72,12 @@ def _overlap(b, mode: str):
 
     one = 1.0 if mode == "min" else 0.0
     x1, y1, x2, y2 = b.unbind(2)
-    iw = (torch.minimum(x2[:, :, None], x2[:, None, :]) - torch.maximum(x1[:, :, None], x1[:, None, :]) + one).clamp(min=0)
-    ih = (torch.minimum(y2[:, :, None], y2[:, None, :]) - torch.maximum(y1[:, :, None], y1[:, None, :]) + one).clamp(min=0)
+    iw = (torch.minimum(x2[:, :, None], x2[:, None, :]) - torch.maximum(x1[:, :, None], x1[:, None, :]) + one).clamp(
+        min=0
+    )
+    ih = (torch.minimum(y2[:, :, None], y2[:, None, :]) - torch.maximum(y1[:, :, None], y1[:, None, :]) + one).clamp(
+        min=0
+    )
     inter = iw * ih
     area = (x2 - x1 + one) * (y2 - y1 + one)
     if mode == "min":

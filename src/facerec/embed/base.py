@@ -1,9 +1,10 @@
 """The embedder interface, its spec, and the registry every backend registers in."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -56,8 +57,8 @@ class Embedder(ABC):
         s = self.spec.input_size
         if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (s, s, 3):
             raise InputError(
-                f"{self.spec.name} expects uint8 crops of shape (n, {s}, {s}, 3), "
-                f"got {crops.dtype} {crops.shape}")
+                f"{self.spec.name} expects uint8 crops of shape (n, {s}, {s}, 3), got {crops.dtype} {crops.shape}"
+            )
         return crops
 
 
@@ -85,8 +86,9 @@ def get_spec(name: str) -> EmbedderSpec:
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
-def create_embedder(name: str, *, weights: str | None = None, device: str = "auto", precision: str = "fp32",
-                    compile: bool = False) -> Embedder:
+def create_embedder(
+    name: str, *, weights: str | None = None, device: str = "auto", precision: str = "fp32", compile: bool = False
+) -> Embedder:
     """Build the embedder registered as ``name``; weights load now, not at import.
 
     ``precision`` bf16/fp16 and ``compile`` (``torch.compile``) are speed options of the PyTorch

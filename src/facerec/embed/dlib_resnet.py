@@ -1,4 +1,5 @@
 """dlib's ResNet face descriptor (128-d), on 150x150 chips from dlib's 5-landmark alignment."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,14 @@ from ..errors import WeightsError
 from .base import Embedder, EmbedderSpec, l2_normalize, register_embedder
 
 DLIB = EmbedderSpec(
-    name="dlib", dim=128, input_size=150, crop="dlib-chip",
-    weights_id="dlib_face_recognition_resnet_model_v1", default_threshold=0.43,  # LFW pairs EER (L2-normalised)
-    description="dlib ResNet-34 face descriptor (offline, from face_recognition_models)")
+    name="dlib",
+    dim=128,
+    input_size=150,
+    crop="dlib-chip",
+    weights_id="dlib_face_recognition_resnet_model_v1",
+    default_threshold=0.43,  # LFW pairs EER (L2-normalised)
+    description="dlib ResNet-34 face descriptor (offline, from face_recognition_models)",
+)
 
 
 class DlibEmbedder(Embedder):
@@ -29,10 +35,13 @@ class DlibEmbedder(Embedder):
         return l2_normalize(np.array([np.asarray(v) for v in vectors], np.float32))
 
 
-def _load(spec: EmbedderSpec, *, weights: str | None, device: str, precision: str = "fp32",
-          compile: bool = False) -> Embedder:
+def _load(
+    spec: EmbedderSpec, *, weights: str | None, device: str, precision: str = "fp32", compile: bool = False
+) -> Embedder:
     if precision != "fp32" or compile:
-        raise WeightsError("the dlib embedder has no --precision or --compile options (dlib runs its own fp32 CPU code)")
+        raise WeightsError(
+            "the dlib embedder has no --precision or --compile options (dlib runs its own fp32 CPU code)"
+        )
     if device not in ("auto", "cpu"):
         raise WeightsError("the dlib embedder runs on the CPU in this build; use --device cpu or auto")
     return DlibEmbedder(spec, weights or dlib_model_path(RESNET))

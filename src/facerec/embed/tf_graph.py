@@ -5,6 +5,7 @@ needs neither TensorFlow nor the protobuf package. Only the fields a frozen
 inference graph uses are read: node name, op, inputs and attributes, and the
 constant tensors stored in ``Const`` nodes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,12 +51,12 @@ def _fields(buf: memoryview):
         if wire == 0:
             val, pos = _varint(buf, pos)
         elif wire == 1:
-            val, pos = buf[pos:pos + 8], pos + 8
+            val, pos = buf[pos : pos + 8], pos + 8
         elif wire == 2:
             length, pos = _varint(buf, pos)
-            val, pos = buf[pos:pos + length], pos + length
+            val, pos = buf[pos : pos + length], pos + length
         elif wire == 5:
-            val, pos = buf[pos:pos + 4], pos + 4
+            val, pos = buf[pos : pos + 4], pos + 4
         else:
             raise GraphFormatError(f"unsupported wire type {wire}")
         if pos > n:
@@ -110,7 +111,7 @@ def _tensor(buf: memoryview) -> np.ndarray:
 
 
 def _attr_value(buf: memoryview) -> object:
-    for num, wire, val in _fields(buf):
+    for num, _wire, val in _fields(buf):
         if num == 2:
             return bytes(val).decode("utf-8", "replace")  # s
         if num == 3:

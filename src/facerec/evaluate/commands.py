@@ -1,4 +1,5 @@
 """``facerec evaluate pairs|identify|open-set``: run a protocol, print a table, write JSON and a PNG."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,14 +53,29 @@ def _pipe(args):
     from ..pipeline import FacePipeline
 
     if args.fast:
-        return fast_pipeline(embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
-                             weights=args.weights, device=args.device, batch_size=args.batch_size, flip=args.flip,
-                             precision=args.precision, compile=args.compile)
+        return fast_pipeline(
+            embedder=args.embedder,
+            align=args.align,
+            margin=32 if args.margin is None else args.margin,
+            weights=args.weights,
+            device=args.device,
+            batch_size=args.batch_size,
+            flip=args.flip,
+            precision=args.precision,
+            compile=args.compile,
+        )
     if args.precision != "fp32" or args.compile:
         raise InputError("--precision and --compile apply to the fast path: add --fast")
-    return FacePipeline.create(embedder=args.embedder, align=args.align, margin=32 if args.margin is None else args.margin,
-                               weights=args.weights, device=args.device, art_dir=args.art_dir,
-                               batch_size=args.batch_size, flip=args.flip)
+    return FacePipeline.create(
+        embedder=args.embedder,
+        align=args.align,
+        margin=32 if args.margin is None else args.margin,
+        weights=args.weights,
+        device=args.device,
+        art_dir=args.art_dir,
+        batch_size=args.batch_size,
+        flip=args.flip,
+    )
 
 
 def _default_lfw_dir() -> Path:
@@ -90,24 +106,44 @@ def cmd_pairs(args) -> int:
         raise DataError(f"{len(emb.errors)} pair images could not be read, e.g. {emb.errors[0]}")
     r = evaluate_pairs(pairs, dict(zip(paths, emb.embeddings)), metric=args.metric, subtract_mean=args.subtract_mean)
     fpr, tpr = r.pop("roc")
-    r.update(embedder=args.embedder, align=args.align, margin=pipe.config.margin, metric=args.metric, flip=args.flip,
-             fast=args.fast, precision=args.precision, weights=pipe.config.weights_id,
-             subtract_mean=args.subtract_mean, images=len(paths),
-             no_face_center_crop=int(emb.fallback.sum()))
+    r.update(
+        embedder=args.embedder,
+        align=args.align,
+        margin=pipe.config.margin,
+        metric=args.metric,
+        flip=args.flip,
+        fast=args.fast,
+        precision=args.precision,
+        weights=pipe.config.weights_id,
+        subtract_mean=args.subtract_mean,
+        images=len(paths),
+        no_face_center_crop=int(emb.fallback.sum()),
+    )
     write_json(args.json, r)
-    _log_x_plot(np.maximum(fpr, 1e-4), tpr, "false accept rate", "true accept rate",
-                f"LFW pairs ROC: {args.embedder}, acc {100 * r['accuracy_mean']:.2f}%, AUC {r['auc']:.4f}",
-                _plot_path(args))
-    print(f"LFW pairs ({r['pairs']} pairs, {len(r['fold_accuracy'])} folds, {r['images']} images; "
-          f"{r['no_face_center_crop']} with no detected face used the central crop)")
+    _log_x_plot(
+        np.maximum(fpr, 1e-4),
+        tpr,
+        "false accept rate",
+        "true accept rate",
+        f"LFW pairs ROC: {args.embedder}, acc {100 * r['accuracy_mean']:.2f}%, AUC {r['auc']:.4f}",
+        _plot_path(args),
+    )
+    print(
+        f"LFW pairs ({r['pairs']} pairs, {len(r['fold_accuracy'])} folds, {r['images']} images; "
+        f"{r['no_face_center_crop']} with no detected face used the central crop)"
+    )
     if r["threshold_on_same_fold"]:
         print("  one fold only: its threshold was chosen on the same pairs, so accuracy is optimistic")
-    rows = [("embedder", args.embedder), ("align / margin", f"{args.align} / {pipe.config.margin:g}"),
-            ("metric, flip, mean-sub", f"{args.metric}, {args.flip}, {args.subtract_mean}"),
-            ("accuracy", f"{100 * r['accuracy_mean']:.2f}% ± {100 * r['accuracy_std']:.2f}"),
-            ("ROC AUC", f"{r['auc']:.4f}"), ("EER", f"{100 * r['eer']:.2f}% (threshold {r['eer_threshold']:.4f})"),
-            ("TAR @ FAR 1e-2", f"{100 * r['tar_at_far']['0.01']:.2f}%"),
-            ("TAR @ FAR 1e-3", f"{100 * r['tar_at_far']['0.001']:.2f}%")]
+    rows = [
+        ("embedder", args.embedder),
+        ("align / margin", f"{args.align} / {pipe.config.margin:g}"),
+        ("metric, flip, mean-sub", f"{args.metric}, {args.flip}, {args.subtract_mean}"),
+        ("accuracy", f"{100 * r['accuracy_mean']:.2f}% ± {100 * r['accuracy_std']:.2f}"),
+        ("ROC AUC", f"{r['auc']:.4f}"),
+        ("EER", f"{100 * r['eer']:.2f}% (threshold {r['eer_threshold']:.4f})"),
+        ("TAR @ FAR 1e-2", f"{100 * r['tar_at_far']['0.01']:.2f}%"),
+        ("TAR @ FAR 1e-3", f"{100 * r['tar_at_far']['0.001']:.2f}%"),
+    ]
     _table(rows)
     print(f"wrote {args.json} and {_plot_path(args)}")
     return 0
@@ -134,8 +170,15 @@ def cmd_identify(args) -> int:
     ds, emb, labels, skipped = _load_embedded(args)
     r = closed_set(emb, labels, ds.names, folds=args.folds, k=args.k, metric=args.metric)
     pred, true = r.pop("_pred"), r.pop("_true")
-    r.update(embedder=args.embedder, align=args.align, metric=args.metric, flip=args.flip,
-             fast=args.fast, precision=args.precision, no_face_skipped=skipped)
+    r.update(
+        embedder=args.embedder,
+        align=args.align,
+        metric=args.metric,
+        flip=args.flip,
+        fast=args.fast,
+        precision=args.precision,
+        no_face_skipped=skipped,
+    )
     write_json(args.json, r)
     people = np.unique(true)
     if len(people) <= 100:
@@ -153,10 +196,17 @@ def cmd_identify(args) -> int:
         ax.set_ylabel("true")
         ax.set_title(f"closed-set confusion: top-1 {100 * r['top1']:.2f}%")
         save_figure(fig, _plot_path(args))
-    print(f"closed-set identification: {r['images']} images of {r['people']} people, {r['folds']}-fold "
-          f"({skipped} images with no face skipped, {r['people_left_out']} people with < {r['folds']} images left out)")
-    _table([("top-1", f"{100 * r['top1']:.2f}%"), ("top-5", f"{100 * r['top5']:.2f}%"),
-            ("macro F1", f"{r['macro_f1']:.4f}")])
+    print(
+        f"closed-set identification: {r['images']} images of {r['people']} people, {r['folds']}-fold "
+        f"({skipped} images with no face skipped, {r['people_left_out']} people with < {r['folds']} images left out)"
+    )
+    _table(
+        [
+            ("top-1", f"{100 * r['top1']:.2f}%"),
+            ("top-5", f"{100 * r['top5']:.2f}%"),
+            ("macro F1", f"{r['macro_f1']:.4f}"),
+        ]
+    )
     worst = sorted(r["per_person"], key=lambda p: p["top1"])[:10]
     print("hardest people:")
     for p in worst:
@@ -174,32 +224,67 @@ def cmd_open_set(args) -> int:
         counts = np.bincount([s.label for s in samples])
         impostors = [i for i, s in enumerate(samples) if counts[s.label] < args.min_images]
         rng = np.random.default_rng(args.seed)
-        drop = set(rng.permutation(impostors)[args.max_impostors:].tolist())
+        drop = set(rng.permutation(impostors)[args.max_impostors :].tolist())
         return [s for i, s in enumerate(samples) if i not in drop]
 
     ds, emb, labels, skipped = _load_embedded(args, limit_impostors)
     from ..embed import get_spec
 
-    r = open_set(emb, labels, min_images=args.min_images, trials=args.trials, metric=args.metric, seed=args.seed,
-                 far=args.far, default_threshold=get_spec(args.embedder).default_threshold)
+    r = open_set(
+        emb,
+        labels,
+        min_images=args.min_images,
+        trials=args.trials,
+        metric=args.metric,
+        seed=args.seed,
+        far=args.far,
+        default_threshold=get_spec(args.embedder).default_threshold,
+    )
     grid, fnir = r.pop("_curve")
-    r.update(embedder=args.embedder, align=args.align, metric=args.metric, flip=args.flip,
-             fast=args.fast, precision=args.precision, no_face_skipped=skipped)
+    r.update(
+        embedder=args.embedder,
+        align=args.align,
+        metric=args.metric,
+        flip=args.flip,
+        fast=args.fast,
+        precision=args.precision,
+        no_face_skipped=skipped,
+    )
     write_json(args.json, r)
-    _log_x_plot(grid, fnir, "FPIR (impostor probes accepted as someone)",
-                "FNIR (known probes missed or misidentified)",
-                f"open-set DET: {args.embedder}, {r['known_people']} known people", _plot_path(args))
-    print(f"open-set identification: {r['known_people']} known people, {r['genuine_probes']} genuine and "
-          f"{r['impostor_probes']} impostor probes, {r['trials']} trials ({skipped} images with no face skipped)")
+    _log_x_plot(
+        grid,
+        fnir,
+        "FPIR (impostor probes accepted as someone)",
+        "FNIR (known probes missed or misidentified)",
+        f"open-set DET: {args.embedder}, {r['known_people']} known people",
+        _plot_path(args),
+    )
+    print(
+        f"open-set identification: {r['known_people']} known people, {r['genuine_probes']} genuine and "
+        f"{r['impostor_probes']} impostor probes, {r['trials']} trials ({skipped} images with no face skipped)"
+    )
     d = r["deployed"]
-    _table([(f"DIR @ FPIR {f}", f"{100 * r['dir_at_fpir'][f]:.2f}% (± {100 * r['dir_at_fpir_std'][f]:.2f}, "
-                                f"{100 * r['dir_at_fpir_min'][f]:.1f}–{100 * r['dir_at_fpir_max'][f]:.1f})")
-            for f in r["dir_at_fpir"]] + [
-        (f"train+infer, FAR {d['far']:g}: strangers unknown",
-         f"{100 * d['impostors_unknown']:.2f}% (worst trial {100 * d['impostors_unknown_min']:.1f}%)"),
-        (f"train+infer, FAR {d['far']:g}: known recognised",
-         f"{100 * d['known_recognised']:.2f}% (worst trial {100 * d['known_recognised_min']:.1f}%), "
-         f"threshold {d['threshold']:.3f}")])
+    _table(
+        [
+            (
+                f"DIR @ FPIR {f}",
+                f"{100 * r['dir_at_fpir'][f]:.2f}% (± {100 * r['dir_at_fpir_std'][f]:.2f}, "
+                f"{100 * r['dir_at_fpir_min'][f]:.1f}–{100 * r['dir_at_fpir_max'][f]:.1f})",
+            )
+            for f in r["dir_at_fpir"]
+        ]
+        + [
+            (
+                f"train+infer, FAR {d['far']:g}: strangers unknown",
+                f"{100 * d['impostors_unknown']:.2f}% (worst trial {100 * d['impostors_unknown_min']:.1f}%)",
+            ),
+            (
+                f"train+infer, FAR {d['far']:g}: known recognised",
+                f"{100 * d['known_recognised']:.2f}% (worst trial {100 * d['known_recognised_min']:.1f}%), "
+                f"threshold {d['threshold']:.3f}",
+            ),
+        ]
+    )
     print(f"wrote {args.json} and {_plot_path(args)}")
     return 0
 
@@ -213,7 +298,7 @@ def _log_x_plot(x, y, xlabel: str, ylabel: str, title: str, path: Path) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=.3)
+    ax.grid(True, which="both", alpha=0.3)
     save_figure(fig, path)
     plt.close(fig)
 

@@ -1,4 +1,5 @@
 """Shared evaluation plumbing: embed a list of images once, with an explicit no-face policy."""
+
 from __future__ import annotations
 
 import json
@@ -59,9 +60,10 @@ def _central_face(pipe, sample: Sample) -> np.ndarray:
     if pipe.embedder.spec.crop == "dlib-chip" and hasattr(pipe.aligner, "crop"):
         from ..align import Detection
 
-        return pipe.aligner.crop(img, [Detection((w * .27, h * .32, w * .70, h * .75), 0.0)])[0].crop
-    return resize_rgb(np.ascontiguousarray(img[int(h * .18):int(h * .82), int(w * .18):int(w * .82)]),
-                      pipe.config.image_size)
+        return pipe.aligner.crop(img, [Detection((w * 0.27, h * 0.32, w * 0.70, h * 0.75), 0.0)])[0].crop
+    return resize_rgb(
+        np.ascontiguousarray(img[int(h * 0.18) : int(h * 0.82), int(w * 0.18) : int(w * 0.82)]), pipe.config.image_size
+    )
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:

@@ -1,4 +1,5 @@
 """Closed-set (stratified k-fold) and open-set (DIR at FPIR, NIST-style) identification."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,16 @@ def _rank_people(dist: np.ndarray, labels: np.ndarray, n_people: int) -> np.ndar
     return np.argsort(per_person, axis=1)
 
 
-def closed_set(embeddings: np.ndarray, labels: np.ndarray, names: list[str], *, folds: int = 5, k: int = 3,
-               metric: str = "euclidean", seed: int = 0) -> dict:
+def closed_set(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    names: list[str],
+    *,
+    folds: int = 5,
+    k: int = 3,
+    metric: str = "euclidean",
+    seed: int = 0,
+) -> dict:
     """Stratified k-fold: each fold's images are identified against a gallery of the others.
     People with fewer images than folds are left out (reported)."""
     from sklearn.metrics import f1_score
@@ -38,20 +47,38 @@ def closed_set(embeddings: np.ndarray, labels: np.ndarray, names: list[str], *, 
         ranked = _rank_people(pairwise_distances(emb[test], emb[train], metric), lab[train], len(names))
         top5[test] = (ranked[:, :5] == lab[test, None]).any(axis=1)
     people = np.unique(lab)
-    per_person = [{"name": names[p], "images": int(np.sum(lab == p)),
-                   "top1": float(np.mean(pred[lab == p] == p))} for p in people]
-    return {"top1": float(np.mean(pred == lab)), "top5": float(np.mean(top5)),
-            "macro_f1": float(f1_score(lab, pred, labels=people, average="macro")), "folds": folds,
-            "people": int(len(people)), "images": int(len(lab)), "people_left_out": dropped,
-            "per_person": per_person, "_pred": pred, "_true": lab}
+    per_person = [
+        {"name": names[p], "images": int(np.sum(lab == p)), "top1": float(np.mean(pred[lab == p] == p))} for p in people
+    ]
+    return {
+        "top1": float(np.mean(pred == lab)),
+        "top5": float(np.mean(top5)),
+        "macro_f1": float(f1_score(lab, pred, labels=people, average="macro")),
+        "folds": folds,
+        "people": int(len(people)),
+        "images": int(len(lab)),
+        "people_left_out": dropped,
+        "per_person": per_person,
+        "_pred": pred,
+        "_true": lab,
+    }
 
 
 FPIR_POINTS = (0.01, 0.001)
 
 
-def open_set(embeddings: np.ndarray, labels: np.ndarray, *, min_images: int = 10, trials: int = 5,
-             metric: str = "euclidean", seed: int = 0, far: float = 0.01, k: int = 3,
-             default_threshold: float = 1.0) -> dict:
+def open_set(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    *,
+    min_images: int = 10,
+    trials: int = 5,
+    metric: str = "euclidean",
+    seed: int = 0,
+    far: float = 0.01,
+    k: int = 3,
+    default_threshold: float = 1.0,
+) -> dict:
     """Known people (>= min_images): half of each person's images enrolled, the rest genuine probes;
     everyone else's images are impostor probes. DIR(t) = share of genuine probes ranked first correctly
     within distance t; FPIR(t) = share of impostor probes within t of anyone.
@@ -84,11 +111,15 @@ def open_set(embeddings: np.ndarray, labels: np.ndarray, *, min_images: int = 10
         nearest = d_gen.argmin(axis=1)
         gen_dist = d_gen[np.arange(len(probe)), nearest]
         gen_ok = labels[enrol][nearest] == labels[probe]
-        imp_dist = np.concatenate([pairwise_distances(embeddings[c], embeddings[enrol], metric).min(axis=1)
-                                   for c in np.array_split(impostor_idx, max(1, len(impostor_idx) // 2048))])
+        imp_dist = np.concatenate(
+            [
+                pairwise_distances(embeddings[c], embeddings[enrol], metric).min(axis=1)
+                for c in np.array_split(impostor_idx, max(1, len(impostor_idx) // 2048))
+            ]
+        )
         imp_sorted = np.sort(imp_dist)
 
-        def dir_at(fpir):
+        def dir_at(fpir, imp_sorted=imp_sorted, gen_ok=gen_ok, gen_dist=gen_dist):
             n_acc = int(np.floor(fpir * len(imp_sorted)))  # impostors allowed through
             t = imp_sorted[n_acc] if n_acc < len(imp_sorted) else np.inf  # accept d < t
             return float(np.mean(gen_ok & (gen_dist < t)))
@@ -96,18 +127,27 @@ def open_set(embeddings: np.ndarray, labels: np.ndarray, *, min_images: int = 10
         for f in FPIR_POINTS:
             dirs[str(f)].append(dir_at(f))
         curves.append([1 - dir_at(f) for f in grid])
-        for key, value in _deployed(embeddings, labels, enrol, probe, impostor_idx, metric, far, k,
-                                    default_threshold).items():
+        for key, value in _deployed(
+            embeddings, labels, enrol, probe, impostor_idx, metric, far, k, default_threshold
+        ).items():
             deployed[key].append(value)
-    return {"dir_at_fpir": {k: float(np.mean(v)) for k, v in dirs.items()},
-            "dir_at_fpir_std": {k: float(np.std(v)) for k, v in dirs.items()},
-            "dir_at_fpir_min": {k: float(np.min(v)) for k, v in dirs.items()},
-            "dir_at_fpir_max": {k: float(np.max(v)) for k, v in dirs.items()},
-            "known_people": int(len(known)), "genuine_probes": int(n_genuine),
-            "impostor_probes": int(len(impostor_idx)), "trials": trials,
-            "deployed": {"far": far, "k": k, **{key: float(np.mean(v)) for key, v in deployed.items()},
-                         **{f"{key}_min": float(np.min(v)) for key, v in deployed.items() if key != "threshold"}},
-            "_curve": (grid, np.mean(curves, axis=0))}
+    return {
+        "dir_at_fpir": {k: float(np.mean(v)) for k, v in dirs.items()},
+        "dir_at_fpir_std": {k: float(np.std(v)) for k, v in dirs.items()},
+        "dir_at_fpir_min": {k: float(np.min(v)) for k, v in dirs.items()},
+        "dir_at_fpir_max": {k: float(np.max(v)) for k, v in dirs.items()},
+        "known_people": int(len(known)),
+        "genuine_probes": int(n_genuine),
+        "impostor_probes": int(len(impostor_idx)),
+        "trials": trials,
+        "deployed": {
+            "far": far,
+            "k": k,
+            **{key: float(np.mean(v)) for key, v in deployed.items()},
+            **{f"{key}_min": float(np.min(v)) for key, v in deployed.items() if key != "threshold"},
+        },
+        "_curve": (grid, np.mean(curves, axis=0)),
+    }
 
 
 def _deployed(embeddings, labels, enrol, probe, impostors, metric, far, k, default_threshold) -> dict:
@@ -121,6 +161,8 @@ def _deployed(embeddings, labels, enrol, probe, impostors, metric, far, k, defau
     cal = calibrate(embeddings[enrol], labels[enrol], far=far, metric=metric, default_euclidean=default_threshold)
     known = identify(gallery, embeddings[probe], topk=k, calibration=cal)
     strangers = identify(gallery, embeddings[impostors], topk=k, calibration=cal)
-    return {"threshold": cal.threshold,
-            "impostors_unknown": float(np.mean([p.unknown for p in strangers])),
-            "known_recognised": float(np.mean([p.label == t for p, t in zip(known, labels[probe])]))}
+    return {
+        "threshold": cal.threshold,
+        "impostors_unknown": float(np.mean([p.unknown for p in strangers])),
+        "known_recognised": float(np.mean([p.label == t for p, t in zip(known, labels[probe])])),
+    }

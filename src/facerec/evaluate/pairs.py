@@ -1,4 +1,5 @@
 """LFW View 2 verification: 10 folds; the threshold is chosen on 9 folds, measured on the 10th."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
 from ..embed.base import l2_normalize
+from ..errors import DataError
 
 
 @dataclass
@@ -68,12 +69,18 @@ def roc_metrics(dist: np.ndarray, same: np.ndarray) -> dict:
     for far in (1e-2, 1e-3):
         ok = fpr <= far
         tar[str(far)] = float(tpr[ok].max()) if ok.any() else 0.0
-    return {"auc": float(roc_auc_score(same, -dist)), "eer": float((fpr[eer_i] + 1 - tpr[eer_i]) / 2),
-            "eer_threshold": float(-thr[eer_i]), "tar_at_far": tar, "roc": (fpr, tpr)}
+    return {
+        "auc": float(roc_auc_score(same, -dist)),
+        "eer": float((fpr[eer_i] + 1 - tpr[eer_i]) / 2),
+        "eer_threshold": float(-thr[eer_i]),
+        "tar_at_far": tar,
+        "roc": (fpr, tpr),
+    }
 
 
-def evaluate_pairs(pairs: list[Pair], embeddings: dict[str, np.ndarray], *, metric: str = "euclidean",
-                   subtract_mean: bool = False) -> dict:
+def evaluate_pairs(
+    pairs: list[Pair], embeddings: dict[str, np.ndarray], *, metric: str = "euclidean", subtract_mean: bool = False
+) -> dict:
     """10-fold accuracy (threshold from the other folds), ROC AUC, EER and TAR at FAR."""
     a = np.stack([embeddings[p.a] for p in pairs])
     b = np.stack([embeddings[p.b] for p in pairs])
@@ -95,10 +102,19 @@ def evaluate_pairs(pairs: list[Pair], embeddings: dict[str, np.ndarray], *, metr
         thresholds.append(t)
         all_dist[test] = dist[test]
     roc = roc_metrics(all_dist, same)
-    return {"accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs)), "fold_accuracy": accs,
-            "fold_threshold": thresholds, "auc": roc["auc"], "eer": roc["eer"], "eer_threshold": roc["eer_threshold"],
-            "tar_at_far": roc["tar_at_far"], "pairs": len(pairs), "threshold_on_same_fold": single,
-            "roc": roc["roc"]}
+    return {
+        "accuracy_mean": float(np.mean(accs)),
+        "accuracy_std": float(np.std(accs)),
+        "fold_accuracy": accs,
+        "fold_threshold": thresholds,
+        "auc": roc["auc"],
+        "eer": roc["eer"],
+        "eer_threshold": roc["eer_threshold"],
+        "tar_at_far": roc["tar_at_far"],
+        "pairs": len(pairs),
+        "threshold_on_same_fold": single,
+        "roc": roc["roc"],
+    }
 
 
 def _rowwise(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:

@@ -4,6 +4,7 @@
 The backend and its parameters are chosen at train time and stored with the model, so a loaded
 model searches the way it was built to.
 """
+
 from __future__ import annotations
 
 import inspect

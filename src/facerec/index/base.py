@@ -1,4 +1,5 @@
 """One interface for nearest-neighbour search over a gallery's embeddings."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -26,18 +27,17 @@ class SearchIndex(ABC):
         self.size = 0
 
     @abstractmethod
-    def build(self, vectors: np.ndarray, labels: np.ndarray | None = None) -> "SearchIndex":
+    def build(self, vectors: np.ndarray, labels: np.ndarray | None = None) -> SearchIndex:
         """Index float32 (n, d) vectors; replaces any previous content. Returns self.
 
         ``labels`` (n,) say whose face each vector is; ``faiss-people`` needs them, the others ignore them."""
 
     @abstractmethod
-    def add(self, vectors: np.ndarray, labels: np.ndarray | None = None) -> "SearchIndex":
+    def add(self, vectors: np.ndarray, labels: np.ndarray | None = None) -> SearchIndex:
         """Append float32 (n, d) vectors (indices continue from the current size), no rebuild."""
 
     @abstractmethod
-    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        ...
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest gallery vectors of each query, nearest first.

@@ -1,4 +1,5 @@
 """Exact search: one batched matrix product and a top-k, on the GPU when there is one."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,7 @@ class ExactIndex(SearchIndex):
         self.device, self.precision, self.chunk = device, precision, int(chunk)
         self._dtype = torch.float16 if (precision == "fp16" and device != "cpu") else torch.float32
 
-    def build(self, vectors: np.ndarray, labels=None) -> "ExactIndex":
+    def build(self, vectors: np.ndarray, labels=None) -> ExactIndex:
         import torch
 
         v = np.asarray(vectors, np.float32)
@@ -42,7 +43,7 @@ class ExactIndex(SearchIndex):
         self.size, self.dim = v.shape
         return self
 
-    def add(self, vectors: np.ndarray, labels=None) -> "ExactIndex":
+    def add(self, vectors: np.ndarray, labels=None) -> ExactIndex:
         import torch
 
         if not self.size:
@@ -67,7 +68,7 @@ class ExactIndex(SearchIndex):
             q_all = torch.from_numpy(np.ascontiguousarray(queries, np.float32)).to(self.device)
             neg_sq = None if self.metric == "cosine" else (-self._g_sq).to(self._dtype)
             for s in range(0, len(q_all), chunk):
-                q = q_all[s:s + chunk]
+                q = q_all[s : s + chunk]
                 if neg_sq is None:
                     scores = q.to(self._dtype) @ self._g.T
                 else:  # nearest = largest 2 q.g - |g|^2 (|q|^2 is the same for the whole row): one fused GEMM
@@ -78,7 +79,7 @@ class ExactIndex(SearchIndex):
                 if neg_sq is None:
                     dist = 1.0 - best
                 else:
-                    dist = torch.sqrt(torch.clamp((q ** 2).sum(1, keepdim=True) - best, min=0.0))
+                    dist = torch.sqrt(torch.clamp((q**2).sum(1, keepdim=True) - best, min=0.0))
                 out_d.append(dist)
                 out_i.append(idx)
             # one copy to the host at the end: no sync per chunk
@@ -90,9 +91,9 @@ class ExactIndex(SearchIndex):
         2 GB (or an eighth of the free memory) on a GPU, where bigger products run closer to peak."""
         import torch
 
-        budget = 2 ** 28
+        budget = 2**28
         if self.device != "cpu" and torch.cuda.is_available():
-            budget = min(2 ** 31, torch.cuda.mem_get_info(self._g.device)[0] // 8)
+            budget = min(2**31, torch.cuda.mem_get_info(self._g.device)[0] // 8)
         per_row = max(self.size, 1) * torch.finfo(self._dtype).bits // 8
         return max(1, min(self.chunk, budget // per_row))
 

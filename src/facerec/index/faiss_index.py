@@ -1,4 +1,5 @@
 """Approximate search with faiss: HNSW (a graph) or IVF (clustered lists), parameters stored with the model."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,9 @@ def import_faiss():
     try:
         import faiss
     except ImportError:
-        raise InputError("the faiss backends need the faiss package: pip install faiss-cpu "
-                         "(or faiss-gpu), or choose --index exact") from None
+        raise InputError(
+            "the faiss backends need the faiss package: pip install faiss-cpu (or faiss-gpu), or choose --index exact"
+        ) from None
     return faiss
 
 
@@ -87,8 +89,9 @@ class IVFIndex(_FaissIndex):
 
     name = "faiss-ivf"
 
-    def __init__(self, metric: str = "euclidean", *, nlist: int = 0, nprobe: int = 32, train_size: int = 0,
-                 seed: int = 0):
+    def __init__(
+        self, metric: str = "euclidean", *, nlist: int = 0, nprobe: int = 32, train_size: int = 0, seed: int = 0
+    ):
         super().__init__(metric)
         self.nlist, self.nprobe, self.train_size, self.seed = int(nlist), int(nprobe), int(train_size), int(seed)
 
@@ -96,7 +99,9 @@ class IVFIndex(_FaissIndex):
         faiss = import_faiss()
         v = self._prepare(vectors)
         n, d = v.shape
-        nlist, sample = ivf_cells(v, self.nlist or int(4 * np.sqrt(n)), self.train_size, np.random.default_rng(self.seed))
+        nlist, sample = ivf_cells(
+            v, self.nlist or int(4 * np.sqrt(n)), self.train_size, np.random.default_rng(self.seed)
+        )
         quantizer = faiss.IndexFlatIP(d) if self.metric == "cosine" else faiss.IndexFlatL2(d)
         index = faiss.IndexIVFFlat(quantizer, d, nlist, self._metric(faiss))
         index.cp.seed = self.seed  # k-means is seeded: the same gallery gives the same index

@@ -12,6 +12,7 @@ of 512), in k-means cells of which ``nprobe`` are scanned. On 10^6 synthetic fac
 LFW's, cells found the right people far more often than an HNSW graph over the same means at
 the same cost (see the README's search table).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,13 +34,27 @@ class PeopleIndex(SearchIndex):
 
     name = "faiss-people"
 
-    def __init__(self, metric: str = "euclidean", *, people: int = 32, dims: int = 64, nlist: int = 0,
-                 nprobe: int = 128, seed: int = 0):
+    def __init__(
+        self,
+        metric: str = "euclidean",
+        *,
+        people: int = 32,
+        dims: int = 64,
+        nlist: int = 0,
+        nprobe: int = 128,
+        seed: int = 0,
+    ):
         super().__init__(metric)
         for key, value, low in (("people", people, 1), ("dims", dims, 0), ("nlist", nlist, 0), ("nprobe", nprobe, 1)):
             if int(value) < low:
                 raise ValueError(f"{key} must be >= {low}, got {value}")
-        self.people, self.dims, self.nlist, self.nprobe, self.seed = int(people), int(dims), int(nlist), int(nprobe), int(seed)
+        self.people, self.dims, self.nlist, self.nprobe, self.seed = (
+            int(people),
+            int(dims),
+            int(nlist),
+            int(nprobe),
+            int(seed),
+        )
 
     def _prepare(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(np.asarray(x, np.float32))
@@ -87,7 +102,7 @@ class PeopleIndex(SearchIndex):
         bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=len(uniq)))])
         new_means, owners = [], []
         for j, label in enumerate(uniq.tolist()):
-            members = rows[order[bounds[j]:bounds[j + 1]]]
+            members = rows[order[bounds[j] : bounds[j + 1]]]
             slot = self._slot.get(label)
             if slot is None:
                 slot = self._slot[label] = len(self._rows)
@@ -117,7 +132,7 @@ class PeopleIndex(SearchIndex):
             sample = means if len(means) <= 50_000 else means[rng.choice(len(means), 50_000, replace=False)]
             centre = sample.mean(0)
             _, _, vt = np.linalg.svd(sample - centre, full_matrices=False)
-            self._basis = (centre.astype(np.float32), np.ascontiguousarray(vt[:self.dims].T, np.float32))
+            self._basis = (centre.astype(np.float32), np.ascontiguousarray(vt[: self.dims].T, np.float32))
             d = self.dims
         projected = self._project(means)
         nlist, sample = ivf_cells(projected, self.nlist or int(2 * np.sqrt(len(means))), 0, rng)
@@ -142,7 +157,7 @@ class PeopleIndex(SearchIndex):
         idx = np.full((len(q), k), -1, np.int64)
         for i, ids in enumerate(found):
             # mean face ids -> people, nearest first, each once: the closest `people` people
-            slots = list(dict.fromkeys(self._owner[ids[ids >= 0]].tolist()))[:self.people]
+            slots = list(dict.fromkeys(self._owner[ids[ids >= 0]].tolist()))[: self.people]
             if not slots:
                 continue  # nothing found: the row stays -1 / inf
             cand = np.concatenate([self._rows[s] for s in slots])
@@ -153,7 +168,7 @@ class PeopleIndex(SearchIndex):
                 d = np.sqrt(np.maximum(self._sq[cand] - 2.0 * scores + q[i] @ q[i], 0.0))
             top = np.argpartition(d, k - 1)[:k] if len(d) > k else np.arange(len(d))
             top = top[np.argsort(d[top], kind="stable")]
-            dist[i, :len(top)], idx[i, :len(top)] = d[top], cand[top]
+            dist[i, : len(top)], idx[i, : len(top)] = d[top], cand[top]
         return dist, idx
 
     @property
