@@ -2,7 +2,8 @@
 
 The baseline is the original project's pipeline, measured in the same run on (a prefix of) the
 same images: PIL decode, facenet-pytorch's MTCNN called one image at a time, then
-InceptionResnetV1 in fp32 batches of 64. The fast path is :class:`facerec.batch_pipeline.BatchPipeline`.
+InceptionResnetV1 in fp32 batches of 64. The pipeline measured is :class:`facerec.Pipeline`,
+the one every command runs.
 
     python bench/pipeline.py --device cpu --limit 500 --json bench/results/pipeline_cpu.json
     python bench/pipeline.py --device cuda --json bench/results/pipeline_cuda.json
@@ -103,17 +104,26 @@ def baseline(paths: list[str], device: str, embedder) -> float:
     return len(paths) / timed(run, device)
 
 
+def image_batches(imgs: list, batch: int, device: str) -> list:
+    from facerec.pipeline.batch import ImageBatch
+
+    batches = [ImageBatch(imgs[s : s + batch], device) for s in range(0, len(imgs), batch)]
+    for b in batches:
+        b.tensor  # noqa: B018  (on the device before timing, as decoding leaves them)
+    return batches
+
+
 def detect_stage(pipe, imgs: list, batch: int, device: str):
     """Detection + alignment alone, on images already decoded onto the device: (img/s, crops)."""
     import torch
 
-    batches = [pipe._stack(imgs[s : s + batch]) for s in range(0, len(imgs), batch)]
-    pipe.detector.detect_tensor(batches[0][:8])  # warm-up
+    batches = image_batches(imgs, batch, device)
+    pipe.detect_and_crop(batches[0].subset(list(range(min(8, len(batches[0]))))), subject_only=True)  # warm-up
     crops = []
 
     def run():
         for b in batches:
-            crops.append(pipe.detect_subjects(b)[3])
+            crops.append(pipe.detect_and_crop(b, subject_only=True)[1])
 
     rate = len(imgs) / timed(run, device)
     return rate, torch.cat(crops)
@@ -140,11 +150,11 @@ def profile_detection(pipe, imgs: list, batch: int, path: str) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-    batches = [pipe._stack(imgs[s : s + batch]) for s in range(0, min(len(imgs), 2 * batch), batch)]
+    batches = image_batches(imgs[: 2 * batch], batch, pipe.device)
     with profile(activities=acts) as prof:
         for b in batches:
-            pipe.detect_subjects(b)
-        sync(str(b.device))
+            pipe.detect_and_crop(b, subject_only=True)
+        sync(pipe.device)
     key = "self_cuda_time_total" if len(acts) > 1 else "self_cpu_time_total"
     Path(path).write_text(prof.key_averages().table(sort_by=key, row_limit=40))
     print(f"detection profile -> {path}", flush=True)
@@ -224,7 +234,9 @@ def main(argv=None) -> int:
 
     import torch
 
-    from facerec.batch_pipeline import GPU_DECODE_THREADS, BatchPipeline
+    from facerec.datasets import Sample
+    from facerec.pipeline import Pipeline
+    from facerec.pipeline.core import GPU_DECODE_THREADS
 
     cuda = args.device.startswith("cuda")
     precision = args.precision if args.precision != "auto" else ("bf16" if cuda else "fp32")
@@ -254,7 +266,17 @@ def main(argv=None) -> int:
     print(f"baseline (original's way, {len(base_paths)} images): {base:.1f} img/s", flush=True)
 
     embedder, _ = make_embedder(args.embedder, args.device, precision, args.compile, args.weights)
-    pipe = BatchPipeline(embedder=embedder, device=args.device, batch_size=batch, workers=workers, decoder=decoder)
+    pipe = Pipeline.create(embedder=embedder, device=args.device, batch_size=batch, workers=workers, decoder=decoder)
+    samples = [Sample(p, p) for p in paths]
+
+    def decode(items, pool, decoder=None):
+        dec = (
+            pipe.decoder
+            if decoder is None
+            else type(pipe.decoder)(decoder, device=pipe.device, max_pixels=pipe.max_pixels)
+        )
+        return dec.decode(items, pool, lambda key: None)
+
     compile_s = None
     if args.compile:
         x = torch.rand(embed_batch, 3, 160, 160, device=args.device) * 255
@@ -263,20 +285,23 @@ def main(argv=None) -> int:
 
     stages = {}
     with ThreadPoolExecutor(workers) as pool:
-        pipe.decode(paths[:64], pool)  # warm-up
+        decode(samples[:64], pool)  # warm-up
         t = time.perf_counter()
         decoded = []
         for s in range(0, len(paths), batch):
-            decoded += pipe.decode(paths[s : s + batch], pool)
+            decoded += decode(samples[s : s + batch], pool)
         sync(args.device)
         stages[f"decode_{decoder}"] = len(paths) / (time.perf_counter() - t)
         if decoder != "pil":
-            stages["decode_pil"] = len(paths) / timed(lambda: pipe.decode(paths, pool, decoder="pil"), args.device)
+            stages["decode_pil"] = len(paths) / timed(lambda: decode(samples, pool, decoder="pil"), args.device)
             # nvJPEG's two halves: reading and checking files on CPU threads, decoding on the GPU
             t = time.perf_counter()
-            raw = [
-                r for s in range(0, len(paths), batch) for r in pool.map(pipe._read_for_nvjpeg, paths[s : s + batch])
-            ]
+
+            def read_check(path):
+                data = Path(path).read_bytes()
+                return torch.frombuffer(bytearray(data), dtype=torch.uint8) if pipe.decoder._nvjpeg_can(data) else None
+
+            raw = [r for s in range(0, len(paths), batch) for r in pool.map(read_check, paths[s : s + batch])]
             stages["read_check"] = len(paths) / (time.perf_counter() - t)
             raw = [r for r in raw if r is not None]  # the files nvJPEG takes (all of LFW)
             from torchvision.io import ImageReadMode, decode_jpeg
@@ -290,7 +315,7 @@ def main(argv=None) -> int:
             )
             del raw
 
-    imgs = [d for d in decoded if not isinstance(d, Exception)]
+    imgs = [d.image for d in decoded if d.image is not None]
     stages["detect_align"], crops = detect_stage(pipe, imgs, batch, args.device)
     if args.profile:
         profile_detection(pipe, imgs, batch, args.profile)
@@ -302,11 +327,13 @@ def main(argv=None) -> int:
             del other
     del crops, decoded, imgs
 
-    pipe.run(paths[:batch])  # warm-up
+    pipe.run(paths[:batch], subject_only=True)  # warm-up
     t = time.perf_counter()
-    result = pipe.run(paths)
+    result = pipe.run(paths, subject_only=True)  # as train and evaluate run it: each image's subject
     sync(args.device)
     e2e = len(paths) / (time.perf_counter() - t)
+    found = sum(1 for r in result if r.faces)
+    unreadable = sum(1 for r in result if r.error)
     stages["end_to_end"] = e2e
 
     rows = [{"stage": k, "img_s": v} for k, v in stages.items()] + [{"stage": "baseline (original)", "img_s": base}]
@@ -314,7 +341,7 @@ def main(argv=None) -> int:
     print_table(rows, ["stage", "img_s"])
     print(
         f"\nend to end {e2e:.1f} img/s = {e2e / base:.2f}x the original's way; faces found in "
-        f"{int(result.found.sum())}/{len(paths)} images, {len(result.errors)} unreadable"
+        f"{found}/{len(paths)} images, {unreadable} unreadable"
     )
     write_json(
         args.json,
@@ -335,7 +362,7 @@ def main(argv=None) -> int:
             "decoder": decoder,
             "workers": workers,
             "compile_s": compile_s,
-            "faces_found": int(result.found.sum()),
+            "faces_found": found,
         },
     )
     return 0

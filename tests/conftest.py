@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from facerec.align import Detection
 from facerec.embed import Embedder, EmbedderSpec, register_embedder
 from facerec.embed.base import l2_normalize
+from facerec.pipeline import Detector, register_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FACEREC_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -54,6 +56,41 @@ def _make_fake(spec, *, weights=None, device="auto"):
 
 
 register_embedder(FAKE, _make_fake)
+
+
+class FakeDetector(Detector):
+    """Finds "faces" in synthetic images without weights, through the batched (device tensor) path:
+    an image that is all black has none; an image at least twice as wide as it is high has two
+    (its left third, a small bystander, and its right half, the subject); any other has one,
+    its centre 80%. Landmarks are the box's corners and centre."""
+
+    name = id = "fake"
+    batches: list[int] = []  # sizes of the batches it was called with, across instances
+
+    def __init__(self, device="cpu", batch_size=64):
+        self.device = device
+
+    def detect(self, batch):
+        x = batch.tensor  # float (N, 3, H, W) on the device, as the batched MTCNN reads it
+        FakeDetector.batches.append(len(batch))
+        h, w = batch.height, batch.width
+        out = []
+        for img in x:
+            if float(img.max()) == 0:
+                out.append([])
+            elif w >= 2 * h:
+                out.append([_det(0, h * 0.3, w / 3, h * 0.7), _det(w / 2, 0, w, h)])
+            else:
+                out.append([_det(w * 0.1, h * 0.1, w * 0.9, h * 0.9)])
+        return out
+
+
+def _det(x1, y1, x2, y2):
+    marks = np.array([[x1, y1], [x2, y1], [(x1 + x2) / 2, (y1 + y2) / 2], [x1, y2], [x2, y2]], np.float32)
+    return Detection((float(x1), float(y1), float(x2), float(y2)), 0.99, marks)
+
+
+register_detector("fake", FakeDetector)
 
 
 def person_image(person: int, variant: int, size: int = 64) -> np.ndarray:

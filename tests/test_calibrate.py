@@ -60,11 +60,14 @@ def test_calibration_only_applies_to_the_alignment_it_was_measured_on():
     from conftest import FAKE  # registers the fake embedder
 
     x, y = clusters(people=3, per=2)
-    g = Gallery(pipeline={"embedder": FAKE.name, "aligner": "resize"}).fit(x, y, ["a", "b", "c"], list("012345"))
-    g.calibration = Calibration(0.7, "calibrated", far=0.01).to_dict()
+    from facerec.pipeline import PipelineConfig
+
+    pipe = PipelineConfig(FAKE.name, FAKE.weights_id, "resize", 32, 4.0, x.shape[1])
+    g = Gallery(pipeline=pipe).fit(x, y, ["a", "b", "c"], list("012345"))
+    g.calibration = Calibration(0.7, "calibrated", far=0.01)
     assert resolve_threshold(g, align="resize").source == "calibrated"
     other = resolve_threshold(g, align="mtcnn")
     assert other.source == "default" and other.threshold == FAKE.default_threshold
-    assert "calibrated with --align resize, this run aligns with --align mtcnn" in other.describe()
+    assert "calibrated with alignment resize, this run aligns with mtcnn" in other.describe()
     assert resolve_threshold(g, closed_set=True) is None
     assert resolve_threshold(g, threshold=0.9).source == "explicit"

@@ -184,7 +184,7 @@ def test_bad_options_are_clear(synthetic_npz, tmp_path, capsys):
     code, _, err = run(
         capsys, "train", "--data", str(synthetic_npz), "--embedder", "fake", "--k", "0", "--out_dir", str(tmp_path)
     )
-    assert code == 2 and "k must be >= 1" in err
+    assert code == 2 and "--k: must be >= 1, got 0" in err
     code, _, err = run(
         capsys, "train", "--data", str(synthetic_npz), "--embedder", "fake", "--far", "5", "--out_dir", str(tmp_path)
     )
@@ -267,7 +267,7 @@ def test_stranger_is_unknown_with_candidates_and_closed_set_restores_the_seed(tm
     assert all(json.loads(l)["pred"] != "unknown" for l in out.splitlines()[:-1])
     assert json.loads(out.splitlines()[-1])["summary"]["threshold_source"] == "explicit"
     code, _, err = run(capsys, *args, "--threshold", "-1")
-    assert code == 2 and "--threshold must be > 0" in err
+    assert code == 2 and "--threshold must be a finite number > 0" in err
 
 
 def test_verify_same_and_different(tmp_path, synthetic_npz, capsys):

@@ -6,8 +6,9 @@ import pytest
 from facerec.errors import InputError, ModelFileError, NotFittedError
 from facerec.gallery import Gallery
 from facerec.identify import identify
+from facerec.pipeline import PipelineConfig
 
-PIPE = {"embedder": "fake", "weights_id": "fake-v1", "aligner": "resize", "image_size": 32, "margin": 32.0, "dim": 3}
+PIPE = PipelineConfig("fake", "fake-v1", "resize", 32, 32.0, 3)
 
 
 def unit(*rows):

@@ -141,17 +141,17 @@ def test_verify_agrees_with_lfw_pairs(env, embedder, tmp_path, capsys):
     from facerec.datasets import Sample
     from facerec.embed import get_spec
     from facerec.evaluate.pairs import read_pairs
-    from facerec.pipeline import FacePipeline
-    from facerec.verify import verify
+    from facerec.pipeline import Pipeline
+    from facerec.verify import verify_results
 
     pairs = read_pairs(LFW_HOME / "pairs.txt", LFW_DIR)
     chosen = [p for p in pairs if p.same][:20] + [p for p in pairs if not p.same][:20]
-    pipe = FacePipeline.create(embedder=embedder, align="mtcnn", device="cpu", art_dir=str(tmp_path))
+    pipe = Pipeline.create(embedder=embedder, detector="mtcnn", device="cpu", cache_dir=tmp_path)
     cal = Calibration(get_spec(embedder).default_threshold, "default")
     agree = 0
     for p in chosen:
         a, b = pipe.run([Sample(p.a, p.a)]), pipe.run([Sample(p.b, p.b)])
-        agree += verify(a, b, cal).same == p.same
+        agree += verify_results(a, b, cal).same == p.same
     print(f"{embedder} verify: {agree}/40")
     assert agree >= 38
     # and the command itself, on the first pair

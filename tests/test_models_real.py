@@ -1,13 +1,13 @@
-"""Real backends on real LFW images: aligners, the dlib embedder, VGGFace2 weight loading."""
+"""Real backends on real LFW images: detectors, croppers, the dlib embedder, VGGFace2 weight loading."""
 
 import numpy as np
 import pytest
 import torch
 
-from facerec.align import create_aligner
 from facerec.embed import create_embedder
 from facerec.errors import WeightsError
 from facerec.images import load_image
+from facerec.pipeline import Pipeline
 
 from conftest import lfw_image, require_lfw
 
@@ -15,61 +15,88 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def mtcnn_margin():
-    return create_aligner("mtcnn", crop="margin", size=160, margin=32, device="cpu")
+def casia_mtcnn():
+    return Pipeline.create(embedder="facenet-casia", detector="mtcnn", device="cpu")
 
 
-def test_mtcnn_finds_every_face_most_prominent_first(mtcnn_margin):
+@pytest.fixture(scope="module")
+def dlib_mtcnn():
+    return Pipeline.create(embedder="dlib", detector="mtcnn", device="cpu")
+
+
+def test_mtcnn_finds_every_face_most_prominent_first(casia_mtcnn):
     require_lfw()
     a = load_image(lfw_image("Colin_Powell", 1))
     b = np.asarray(load_image(lfw_image("Serena_Williams", 1))[::2, ::2])  # half size: the smaller face
     canvas = np.full((250, 600, 3), 128, np.uint8)
     canvas[:, 175:425] = a  # large and central
     canvas[60:185, 460:585] = b  # small, at the edge
-    (faces,) = mtcnn_margin.align([canvas])
-    assert len(faces) == 2
+    (r,) = casia_mtcnn.run([canvas])
+    faces = r.faces
+    assert len(faces) == 2 and faces[0].is_subject and not faces[1].is_subject
     assert 175 <= faces[0].box[0] and faces[0].box[2] <= 425 and faces[1].box[0] >= 450  # Powell, then Williams
-    assert all(f.crop.shape == (160, 160, 3) and f.crop.dtype == np.uint8 for f in faces)
-    assert faces[0].landmarks.shape == (5, 2)
+    assert all(f.embedding.shape == (512,) for f in faces) and faces[0].landmarks.shape == (5, 2)
+    # the bystander's embedding is not Powell's
+    assert np.linalg.norm(faces[0].embedding - faces[1].embedding) > 1.0
 
 
-def test_no_face_is_reported_not_replaced(mtcnn_margin):
+def test_no_face_is_reported_not_replaced(casia_mtcnn):
     blank = np.full((200, 200, 3), 90, np.uint8)
-    assert mtcnn_margin.align([blank]) == [[]]
+    assert casia_mtcnn.run([blank])[0].faces == []
 
 
-def test_large_photo_detected_on_downscaled_copy_but_cropped_full_res(mtcnn_margin):
+def test_large_photo_detected_on_downscaled_copy_but_cropped_full_res(casia_mtcnn):
     require_lfw()
     from PIL import Image
 
-    big = np.asarray(Image.fromarray(load_image(lfw_image("Colin_Powell", 1))).resize((2500, 2500)))
-    (faces,) = mtcnn_margin.align([big])
+    face = load_image(lfw_image("Colin_Powell", 1))
+    big = np.asarray(Image.fromarray(face).resize((2500, 2500)))
+    (faces,) = [r.faces for r in casia_mtcnn.run([big])]
     assert len(faces) == 1
     x1, y1, x2, y2 = faces[0].box
     assert 600 < x1 < 1000 and 1500 < x2 < 2000  # box in full-resolution coordinates
+    small = casia_mtcnn.run([face])[0].faces[0]
+    assert float(faces[0].embedding @ small.embedding) > 0.95  # the same face, cut at full resolution
 
 
-def test_resize_aligner_takes_whole_image():
-    aligner = create_aligner("resize", crop="margin", size=160)
-    (faces,) = aligner.align([np.zeros((250, 200, 3), np.uint8)])
-    assert len(faces) == 1 and faces[0].box == (0.0, 0.0, 200.0, 250.0) and faces[0].crop.shape == (160, 160, 3)
+def test_resize_takes_whole_image():
+    pipe = Pipeline.create(embedder="facenet-casia", detector="resize", device="cpu")
+    (faces,) = [r.faces for r in pipe.run([np.zeros((250, 200, 3), np.uint8)])]
+    assert len(faces) == 1 and faces[0].box == (0.0, 0.0, 200.0, 250.0) and faces[0].embedding.shape == (512,)
 
 
-def test_dlib_embedder_with_its_own_alignment():
+def test_dlib_embedder_with_its_own_alignment(dlib_mtcnn):
     require_lfw()
-    emb = create_embedder("dlib")
-    aligner = create_aligner("mtcnn", crop="dlib-chip", size=150)
     imgs = [
         load_image(lfw_image(p, n))
         for p, n in [("Colin_Powell", 1), ("Colin_Powell", 2), ("Serena_Williams", 1), ("Serena_Williams", 2)]
     ]
-    crops = np.stack([faces[0].crop for faces in aligner.align(imgs)])
-    assert crops.shape == (4, 150, 150, 3)
-    e = emb.embed(crops)
+    e = np.stack([r.faces[0].embedding for r in dlib_mtcnn.run(imgs)])
     assert e.shape == (4, 128) and e.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
     d = lambda i, j: np.linalg.norm(e[i] - e[j])  # noqa: E731
     assert max(d(0, 1), d(2, 3)) < min(d(0, 2), d(0, 3), d(1, 2), d(1, 3))
+
+
+def test_batched_mtcnn_matches_the_reference_detector_and_embeddings(casia):
+    """The default detector (batched tensor MTCNN) against facenet-pytorch's own on 19 LFW images:
+    the same subject boxes, and embeddings that agree; bad files are named."""
+    paths = [str(p) for p in sorted(require_lfw().glob("*/*.jpg"))[::700]]
+    fast = Pipeline.create(embedder=casia, detector="mtcnn", device="cpu", batch_size=8).run(paths, subject_only=True)
+    ref = Pipeline.create(embedder=casia, detector="mtcnn-reference", device="cpu").run(paths, subject_only=True)
+    assert all(r.faces for r in fast) and all(r.faces for r in ref)
+    for a, b in zip(fast, ref):
+        assert _iou(a.faces[0].box, b.faces[0].box) > 0.9
+    cos = np.array([float(a.faces[0].embedding @ b.faces[0].embedding) for a, b in zip(fast, ref)])
+    assert cos.min() > 0.97 and cos.mean() > 0.99, cos
+
+
+def _iou(a, b):
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
 
 
 def test_casia_embeddings_are_unit_float32(casia):
@@ -110,29 +137,6 @@ def test_vggface2_loads_a_state_dict_from_weights_or_torch_cache(tmp_path, monke
         create_embedder("facenet-vggface2", weights=str(tmp_path / "missing.pt"))
 
 
-def test_detections_are_shared_between_embedders(tmp_path):
-    """MTCNN runs once per image: a second embedder on the same art_dir reuses the detections."""
-    from facerec.datasets import Sample
-    from facerec.pipeline import FacePipeline
-
-    require_lfw()
-    samples = [Sample(str(lfw_image("Colin_Powell", n)), str(lfw_image("Colin_Powell", n))) for n in (1, 2, 3)]
-    first = FacePipeline.create(embedder="dlib", align="mtcnn", device="cpu", art_dir=str(tmp_path))
-    a = first.run(samples)
-    second = FacePipeline.create(embedder="dlib", align="mtcnn", device="cpu", art_dir=str(tmp_path), flip=True)
-
-    def must_not_detect(images):
-        raise AssertionError("detector ran again")
-
-    second.aligner.detect = must_not_detect
-    b = second.run(samples)
-    assert [len(r.faces) for r in b] == [1, 1, 1]
-    assert [r.faces[0].box for r in a] == [r.faces[0].box for r in b]
-    # flip changes the embedding, but only slightly for a face
-    for ra, rb in zip(a, b):
-        assert 0 < np.linalg.norm(ra.faces[0].embedding - rb.faces[0].embedding) < 0.3
-
-
 def test_no_face_fallback_gives_dlib_its_own_chip(tmp_path):
     """An LFW-style image where no face is detected: dlib is given a landmark chip from a centred
     box (as dlib's own LFW test does), not a plain resize; it is counted as a fallback."""
@@ -140,39 +144,31 @@ def test_no_face_fallback_gives_dlib_its_own_chip(tmp_path):
 
     from facerec.datasets import Sample
     from facerec.evaluate.common import _central_face, embed_paths
-    from facerec.pipeline import FacePipeline
 
     face = np.asarray(Image.open(lfw_image("Colin_Powell", 1)).convert("RGB"))
     path = tmp_path / "face_hidden.png"
     Image.fromarray(face).save(path)
-    pipe = FacePipeline.create(embedder="dlib", align="dlib", device="cpu", art_dir=None)
-    pipe.aligner.detect = lambda images: [[] for _ in images]  # the detector misses it
+    pipe = Pipeline.create(embedder="dlib", detector="dlib", device="cpu")
+    pipe.detector.detect = lambda batch: [[] for _ in range(len(batch))]  # the detector misses it
     chip = _central_face(pipe, Sample(str(path), str(path)))
     assert chip.shape == (150, 150, 3)
     got = embed_paths(pipe, [str(path)])
     assert got.fallback.tolist() == [True] and abs(np.linalg.norm(got.embeddings[0]) - 1) < 1e-5
     # the chip is aligned like a detected face: close to the embedding of the detected face
-    detected = (
-        FacePipeline.create(embedder="dlib", align="dlib", device="cpu", art_dir=None)
-        .run([Sample(str(path), str(path))], quiet=True)[0]
-        .faces[0]
-        .embedding
-    )
+    detected = Pipeline.create(embedder="dlib", detector="dlib", device="cpu").run([str(path)])[0].faces[0].embedding
     assert np.linalg.norm(got.embeddings[0] - detected) < 0.1  # a plain central resize: 0.39
 
 
 def test_cascade_takes_hog_faces_and_mtcnn_where_hog_finds_none():
     """--align dlib+mtcnn: dlib's HOG boxes where HOG finds a face; MTCNN's on a face HOG misses."""
-    from facerec.align import create_aligner
-    from facerec.images import load_image
+    from facerec.pipeline import create_detector
+    from facerec.pipeline.batch import ImageBatch
 
     found = load_image(lfw_image("Colin_Powell", 1))
     missed = load_image(lfw_image("Billy_Andrade", 1))  # turned face: HOG finds nothing
-    hog = create_aligner("dlib", crop="dlib-chip", size=150)
-    mtcnn = create_aligner("mtcnn", crop="dlib-chip", size=150)
-    cascade = create_aligner("dlib+mtcnn", crop="dlib-chip", size=150)
-    assert hog.detect([missed]) == [[]]
-    got = cascade.detect([found, missed])
-    assert [d.box for d in got[0]] == [d.box for d in hog.detect([found])[0]]
-    assert len(got[1]) >= 1 and [d.box for d in got[1]] == [d.box for d in mtcnn.detect([missed])[0]]
-    assert cascade.detector_id not in (hog.detector_id, mtcnn.detector_id)  # its own detection cache
+    hog, mtcnn, cascade = (create_detector(n, device="cpu") for n in ("dlib", "mtcnn", "dlib+mtcnn"))
+    assert hog.detect(ImageBatch([missed])) == [[]]
+    got = cascade.detect(ImageBatch([found, missed]))
+    assert [d.box for d in got[0]] == [d.box for d in hog.detect(ImageBatch([found]))[0]]
+    assert len(got[1]) >= 1 and [d.box for d in got[1]] == [d.box for d in mtcnn.detect(ImageBatch([missed]))[0]]
+    assert cascade.id not in (hog.id, mtcnn.id)  # its own cache entries

@@ -73,14 +73,17 @@ def test_min_nms_equals_greedy_reference():
         assert got == want, trial
 
 
+@pytest.mark.integration
 def test_same_faces_as_facenet_pytorch_on_lfw(batched):
     """Every 97th LFW image (137 images): the subject found by facenet-pytorch's MTCNN is found
     here with box IoU >= 0.9 (the issue asks for >= 99% of images; here all of them)."""
-    from facerec.align.detectors import MTCNNDetector
+    from facerec.pipeline.batch import ImageBatch
+    from facerec.pipeline.detectors import ReferenceMTCNNDetector
 
     paths = sorted(require_lfw().glob("*/*.jpg"))[::97]
     images = [load_image(p) for p in paths]
-    ref = MTCNNDetector(device="cpu").detect(images)
+    reference = ReferenceMTCNNDetector(device="cpu")
+    ref = [sorted(reference.detect(ImageBatch([img]))[0], key=lambda d: -d.area) for img in images]
     got = batched.detect(images)
     same = 0
     for want, have in zip(ref, got):
@@ -92,6 +95,7 @@ def test_same_faces_as_facenet_pytorch_on_lfw(batched):
     assert sum(map(len, got)) == sum(map(len, ref))
 
 
+@pytest.mark.integration
 def test_mixed_sizes_no_face_and_tiny_images(batched):
     lfw = require_lfw()
     face = load_image(next(lfw.glob("Aaron_Peirsol/*.jpg")))

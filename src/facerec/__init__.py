@@ -1,15 +1,55 @@
-"""facerec: face recognition with FaceNet or dlib embeddings and k-NN evidence.
+"""facerec: find, embed and identify faces, with the evidence next to every answer.
 
-The front door is a handful of functions; models load only when one is called::
+The library in five lines (models load when a function is called, never at import)::
 
     import facerec
-    gallery = facerec.train("data/lfw_subset.npz", embedder="facenet-casia")
+    faces = facerec.detect("group.jpg")                    # boxes, landmarks, scores
+    vectors = facerec.embed("group.jpg", embedder="facenet-casia")
+    print(facerec.verify("a.jpg", "b.jpg", embedder="facenet-casia").same)
+
+    gallery = facerec.train("people/", embedder="facenet-casia")   # folder per person, or .npz
     for face in facerec.identify_image("photo.jpg", gallery):
         print(face.box, face.prediction.name, face.prediction.distance)
+
+For many images build one :class:`Pipeline` and call its ``detect``/``embed``/``identify``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from .api import identify_image, load_model, train  # noqa: E402
+from .api import detect, embed, identify_image, load_model, train, verify  # noqa: E402
+from .errors import (  # noqa: E402
+    DataError,
+    FacerecError,
+    ImageError,
+    InputError,
+    ModelFileError,
+    NoFaceError,
+    NotFittedError,
+    WeightsError,
+)
+from .gallery import Gallery  # noqa: E402
+from .pipeline import Face, Pipeline, PipelineConfig  # noqa: E402
+from .verify import Verification  # noqa: E402
 
-__all__ = ["__version__", "identify_image", "load_model", "train"]
+__all__ = [
+    "DataError",
+    "Face",
+    "FacerecError",
+    "Gallery",
+    "ImageError",
+    "InputError",
+    "ModelFileError",
+    "NoFaceError",
+    "NotFittedError",
+    "Pipeline",
+    "PipelineConfig",
+    "Verification",
+    "WeightsError",
+    "__version__",
+    "detect",
+    "embed",
+    "identify_image",
+    "load_model",
+    "train",
+    "verify",
+]

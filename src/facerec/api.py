@@ -1,21 +1,103 @@
-"""The front door: train a gallery, load one, identify the faces in images."""
+"""The library's calls: detect, embed, verify, train a gallery, load one, identify the faces in images.
+
+Each function builds what it needs when called (nothing loads at import). The module-level
+``detect``/``embed``/``verify`` build a :class:`~facerec.pipeline.Pipeline` per call: for many
+images, build one ``Pipeline`` and call its methods, so the models load once.
+"""
 
 from __future__ import annotations
 
 import io
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .calibrate import Calibration, calibrate
+from .calibrate import Calibration, calibrate, check_threshold, default_threshold, resolve_threshold
 from .datasets import Sample, collect_inputs, label_from_filename, load_dataset
-from .errors import DataError, InputError
+from .errors import DataError, ImageError, InputError
 from .gallery import Gallery
 from .identify import Prediction, identify
+from .images import DEFAULT_MAX_PIXELS
 from .paths import atomic_write_bytes
-from .pipeline import FacePipeline, ImageResult
+from .pipeline import Face, ImageResult, Pipeline
+from .pipeline.config import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_FAR, DEFAULT_K, DEFAULT_MARGIN, DEFAULT_TOPK
+from .verify import Verification, verify_results
+
+
+def detect(image, *, detector: str = DEFAULT_DETECTOR, device: str = "auto") -> list[Face]:
+    """Every face in ``image`` (a path, bytes or uint8 (H, W, 3) RGB array), most prominent first;
+    each :class:`~facerec.pipeline.Face` has ``.box`` (x1, y1, x2, y2), ``.landmarks`` and ``.score``."""
+    from .pipeline.batch import ImageBatch
+    from .pipeline.core import as_sample, faces_from
+    from .pipeline.detectors import create_detector
+
+    device = _device(device)
+    det = create_detector(detector, device=device, batch_size=1)
+    sample = as_sample(image, 0)
+    _, raw = sample.read()
+    batch = ImageBatch([sample.decode(raw, DEFAULT_MAX_PIXELS)], device)
+    return faces_from(det.detect(batch)[0], batch.width, batch.height)
+
+
+def embed(
+    image_or_faces,
+    *,
+    faces: list[Face] | None = None,
+    embedder: str = DEFAULT_EMBEDDER,
+    detector: str = DEFAULT_DETECTOR,
+    device: str = "auto",
+    weights: str | None = None,
+) -> np.ndarray:
+    """float32 (n, d) unit embeddings: of every face in an image (most prominent first), of the
+    ``faces`` given (from :func:`detect`) in that image, or of aligned crops already cut
+    (uint8 (n, S, S, 3), S the embedder's input size)."""
+    pipe = Pipeline.create(embedder=embedder, detector=detector, device=device, weights=weights)
+    x = image_or_faces
+    if isinstance(x, np.ndarray) and x.ndim == 4:
+        return pipe.embed_crops(x)
+    return pipe.embed(x, faces)
+
+
+def verify(
+    a,
+    b,
+    *,
+    embedder: str = DEFAULT_EMBEDDER,
+    threshold: float | None = None,
+    model=None,
+    detector: str | None = None,
+    device: str = "auto",
+    weights: str | None = None,
+) -> Verification:
+    """Are ``a`` and ``b`` (images: paths, bytes or arrays) the same person? Their most prominent
+    faces are compared; ``threshold`` (a distance) defaults to ``model``'s calibrated one (a
+    :class:`Gallery` or a model path), else the embedder's documented one."""
+    gallery = load_model(model) if isinstance(model, (str, os.PathLike)) else model
+    if gallery is not None:
+        pipe = Pipeline.for_model(gallery, detector=detector, device=device, weights=weights)
+        metric = gallery.metric
+        cal = resolve_threshold(gallery, threshold=threshold, align=pipe.config.detector)
+    else:
+        pipe = Pipeline.create(embedder=embedder, detector=detector or DEFAULT_DETECTOR, device=device, weights=weights)
+        metric = "euclidean"
+        cal = default_calibration(embedder, metric, threshold)
+    ra, rb = pipe.run([a]), pipe.run([b])
+    return verify_results(ra, rb, cal, metric=metric, labels=(_label(a, "a"), _label(b, "b")))
+
+
+def default_calibration(embedder: str, metric: str, threshold: float | None = None) -> Calibration:
+    """An explicit threshold, or the embedder's documented one (no gallery to calibrate on)."""
+    from .embed import get_spec
+
+    if threshold is not None:
+        return Calibration(check_threshold(threshold), "explicit")
+    return Calibration(
+        default_threshold(get_spec(embedder).default_threshold, metric),
+        "default",
+        reason=f"{embedder}'s documented threshold; pass a model to use a calibrated one",
+    )
 
 
 @dataclass
@@ -33,70 +115,55 @@ class TrainReport:
 def train(
     data: str | os.PathLike,
     *,
-    embedder: str = "facenet-vggface2",
-    align: str = "mtcnn",
-    margin: float = 32,
-    k: int = 3,
+    embedder: str = DEFAULT_EMBEDDER,
+    align: str = DEFAULT_DETECTOR,
+    margin: float = DEFAULT_MARGIN,
+    k: int = DEFAULT_K,
     metric: str = "euclidean",
     weights: str | None = None,
     device: str = "auto",
-    batch_size: int = 64,
-    out_dir: str | os.PathLike | None = "models",
+    batch_size: int | None = None,
+    out_dir: str | os.PathLike | None = None,
     model_path: str | os.PathLike | None = None,
-    art_dir: str | os.PathLike | None = "artifacts",
-    far: float = 0.01,
+    art_dir: str | os.PathLike | None = None,
+    far: float = DEFAULT_FAR,
     flip: bool = False,
     index: str = "exact",
     index_params: dict | None = None,
-    fast: bool = False,
     precision: str = "fp32",
     compile: bool = False,
+    cache: bool = True,
+    pipeline: Pipeline | None = None,
     quiet: bool = True,
 ) -> TrainReport:
     """Embed a labelled dataset (``.npz`` or folder-per-person) and fit a k-NN gallery.
 
     The most prominent face (large and central) of each image is enrolled; images with no face are
-    listed in the report, never replaced by a resize. The open-set threshold is calibrated
-    on the gallery for false-accept rate ``far`` (see :mod:`facerec.calibrate`). ``index`` picks the
-    search backend (see :mod:`facerec.index`), stored with the model. Writes the model (unless ``out_dir``
-    and ``model_path`` are both None) and the embeddings artefact, each atomically.
-
-    ``fast`` embeds through :class:`~facerec.batch_pipeline.BatchPipeline` (batched MTCNN on the
-    device, decoding overlapped; FaceNet embedders with ``mtcnn`` only), with ``precision``
-    fp32/bf16/fp16 and optional ``torch.compile``; nothing is cached. The model is the same kind.
+    listed in the report, never replaced by a resize. The open-set threshold is calibrated on the
+    gallery for false-accept rate ``far`` (see :mod:`facerec.calibrate`). ``index`` picks the search
+    backend (see :mod:`facerec.index`), stored with the model. Files are written only when asked:
+    the model to ``model_path`` (or ``out_dir``/knn_<embedder>_<data>.npz), the embeddings artefact
+    and (unless ``cache`` is False) the content cache under ``art_dir``; each atomically. ``pipeline`` overrides the one the
+    other options would build.
     """
     if not 0 < far < 1:
-        raise InputError(f"--far must be between 0 and 1 (a rate, e.g. 0.01), got {far}")
+        raise InputError(f"far must be between 0 and 1 (a rate, e.g. 0.01), got {far}")
     dataset = load_dataset(data)
     # validates k, metric and the index before any model loads
     gallery = Gallery(k=k, metric=metric, index=index, index_params=index_params)
-    if fast:
-        pipe = fast_pipeline(
-            embedder=embedder,
-            align=align,
-            margin=margin,
-            weights=weights,
-            device=device,
-            batch_size=batch_size,
-            flip=flip,
-            precision=precision,
-            compile=compile,
-        )
-        results = pipe.run_samples(dataset.samples, quiet=quiet, desc="train")
-    else:
-        if precision != "fp32" or compile:
-            raise InputError("--precision and --compile apply to the fast path: add --fast")
-        pipe = FacePipeline.create(
-            embedder=embedder,
-            align=align,
-            margin=margin,
-            weights=weights,
-            device=device,
-            art_dir=str(art_dir) if art_dir else None,
-            batch_size=batch_size,
-            flip=flip,
-        )
-        results = pipe.run(dataset.samples, quiet=quiet, desc="train")
+    pipe = pipeline or Pipeline.create(
+        embedder=embedder,
+        detector=align,
+        margin=margin,
+        weights=weights,
+        device=device,
+        batch_size=batch_size,
+        flip=flip,
+        precision=precision,
+        compile=compile,
+        cache_dir=art_dir if cache else None,
+    )
+    results = pipe.run(dataset.samples, subject_only=True, quiet=quiet, desc="train")
     keep = [r for r in results if r.faces]
     no_face = [r.sample.id for r in results if not r.faces and r.error is None]
     errors = [r.error for r in results if r.error]
@@ -105,57 +172,23 @@ def train(
     emb = np.stack([r.faces[0].embedding for r in keep])
     labels = np.array([r.sample.label for r in keep])
     ids = [r.sample.id for r in keep]
-    gallery.pipeline = asdict(pipe.config)
+    gallery.pipeline = pipe.config
     gallery.fit(emb, labels, dataset.names, ids)
     gallery.calibration = calibrate(
         emb, labels, far=far, metric=metric, default_euclidean=pipe.embedder.spec.default_threshold
-    ).to_dict()
+    )
 
-    tag = f"{embedder}_{dataset.name}"
+    tag = f"{pipe.config.embedder}_{dataset.name}"
     if model_path is None and out_dir is not None:
         model_path = Path(out_dir) / f"knn_{tag}.npz"
     saved = gallery.save(model_path) if model_path is not None else None
     artifact = None
     if art_dir:
-        artifact = Path(art_dir) / f"embeddings_{tag}_{align}.npz"
+        artifact = Path(art_dir) / f"embeddings_{tag}_{pipe.config.detector}.npz"
         buf = io.BytesIO()
         np.savez(buf, embeddings=emb, labels=labels, ids=np.array(ids, dtype=str))
         atomic_write_bytes(artifact, buf.getvalue())
     return TrainReport(gallery, saved, artifact, len(results), len(keep), len(set(labels.tolist())), no_face, errors)
-
-
-def fast_pipeline(
-    *,
-    embedder: str,
-    align: str = "mtcnn",
-    margin: float = 32,
-    weights: str | None = None,
-    device: str = "auto",
-    batch_size: int = 64,
-    flip: bool = False,
-    precision: str = "fp32",
-    compile: bool = False,
-):
-    """The throughput path (``--fast``), or an error saying why this configuration has none."""
-    from .batch_pipeline import BatchPipeline
-    from .embed import get_spec
-
-    if align != "mtcnn":
-        raise InputError(f"--fast aligns with the batched MTCNN only; drop --fast for --align {align}")
-    if get_spec(embedder).crop != "margin":
-        raise InputError(f"--fast runs the FaceNet embedders; {embedder} has no on-device path: drop --fast")
-    if batch_size < 1:
-        raise InputError(f"--batch_size must be >= 1, got {batch_size}")
-    return BatchPipeline(
-        embedder=embedder,
-        weights=weights,
-        device=device,
-        precision=precision,
-        compile=compile,
-        batch_size=batch_size,
-        margin=margin,
-        flip=flip,
-    )  # nvJPEG on a GPU
 
 
 def load_model(path: str | os.PathLike) -> Gallery:
@@ -205,43 +238,12 @@ class InferReport:
         return correct, len(labelled)
 
 
-def pipeline_for_model(
-    gallery: Gallery,
-    *,
-    align: str = "mtcnn",
-    margin: float | None = None,
-    embedder: str | None = None,
-    weights: str | None = None,
-    device: str = "auto",
-    art_dir: str | None = None,
-    batch_size: int = 64,
-) -> FacePipeline:
-    """The pipeline that makes embeddings comparable with ``gallery``'s (refuses a mismatch)."""
-    p = gallery.pipeline
-    embedder = embedder or p.get("embedder")
-    if not embedder:
-        raise InputError("the model does not record its embedder; pass --embedder")
-    margin = p.get("margin", 32) if margin is None else margin
-    pipe = FacePipeline.create(
-        embedder=embedder,
-        align=align,
-        margin=margin,
-        weights=weights,
-        device=device,
-        art_dir=art_dir,
-        batch_size=batch_size,
-        flip=bool(p.get("flip", False)),
-    )
-    gallery.check_pipeline(embedder=pipe.config.embedder, weights_id=pipe.config.weights_id, dim=pipe.config.dim)
-    return pipe
-
-
 def infer(
     inputs: str | os.PathLike,
     gallery: Gallery,
-    pipe: FacePipeline,
+    pipe: Pipeline,
     *,
-    topk: int = 5,
+    topk: int = DEFAULT_TOPK,
     calibration: Calibration | None = None,
     quiet: bool = True,
 ) -> InferReport:
@@ -249,15 +251,15 @@ def infer(
 
     ``calibration`` None is closed set; see :func:`facerec.calibrate.resolve_threshold`."""
     if topk < 1:
-        raise InputError(f"--topk must be >= 1, got {topk}")
+        raise InputError(f"topk must be >= 1, got {topk}")
     files, skipped = collect_inputs(inputs)
     results = pipe.run([Sample(str(f), str(f)) for f in files], quiet=quiet, desc="infer")
     note = None
-    trained_align = gallery.pipeline.get("aligner")
-    if trained_align and trained_align != pipe.config.aligner:
+    trained = gallery.pipeline.detector if gallery.pipeline else None
+    if trained and trained != pipe.config.detector:
         note = (
-            f"note: the model was trained with --align {trained_align}; this run aligns with "
-            f"--align {pipe.config.aligner} (allowed, but matching alignment is usually more accurate)"
+            f"note: the model was trained with alignment {trained}; this run aligns with "
+            f"{pipe.config.detector} (allowed, but matching alignment is usually more accurate)"
         )
     return InferReport(
         [_report(r, gallery, topk, calibration) for r in results], [str(s) for s in skipped], note, calibration
@@ -265,7 +267,7 @@ def infer(
 
 
 def _report(result: ImageResult, gallery: Gallery, topk: int, calibration: Calibration | None) -> ImageReport:
-    file = str(result.sample.source)
+    file = str(result.sample.source) if isinstance(result.sample.source, str) else result.sample.id
     label = label_from_filename(file)
     if result.error:
         return ImageReport(file, [], label, result.error)
@@ -277,29 +279,32 @@ def _report(result: ImageResult, gallery: Gallery, topk: int, calibration: Calib
 
 
 def identify_image(
-    image: str | os.PathLike | bytes,
+    image,
     gallery: Gallery,
     *,
-    pipeline: FacePipeline | None = None,
-    topk: int = 5,
+    pipeline: Pipeline | None = None,
+    topk: int = DEFAULT_TOPK,
     threshold: float | None = None,
     closed_set: bool = False,
 ) -> list[FaceResult]:
-    """Every face in one image with its prediction (``unknown`` beyond the gallery's calibrated
-    threshold unless ``closed_set``). Raises ImageError for a bad image."""
-    from .calibrate import resolve_threshold
-    from .errors import ImageError
-
-    pipe = pipeline or pipeline_for_model(gallery, align=gallery.pipeline.get("aligner", "mtcnn"))
-    source = image if not isinstance(image, (bytes, bytearray)) else None
-    if source is None:
-        from .images import decode_image
-
-        sample = Sample("<bytes>", decode_image(bytes(image)))
-    else:
-        sample = Sample(str(source), str(source))
-    result = pipe.run([sample])[0]
+    """Every face in one image (path, bytes or uint8 (H, W, 3) array) with its prediction
+    (``unknown`` beyond the gallery's calibrated threshold unless ``closed_set``). Raises
+    ImageError for a bad image."""
+    if topk < 1:
+        raise InputError(f"topk must be >= 1, got {topk}")
+    pipe = pipeline or Pipeline.for_model(gallery)
+    result = pipe.run([image])[0]
     if result.error:
         raise ImageError(result.error)
-    cal = resolve_threshold(gallery, threshold=threshold, closed_set=closed_set, align=pipe.config.aligner)
+    cal = resolve_threshold(gallery, threshold=threshold, closed_set=closed_set, align=pipe.config.detector)
     return _report(result, gallery, topk, cal).faces
+
+
+def _device(device: str) -> str:
+    from .embed.base import resolve_device
+
+    return resolve_device(device)
+
+
+def _label(x, default: str) -> str:
+    return str(x) if isinstance(x, (str, os.PathLike)) else default

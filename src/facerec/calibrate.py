@@ -9,9 +9,14 @@ accepted as someone only when it is closer than that.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from .errors import InputError
+
+SOURCES = ("calibrated", "default", "explicit")
 
 #: Below this many impostor distances under the threshold, a quantile is noise, not a measurement.
 MIN_IMPOSTORS_BELOW = 5
@@ -37,8 +42,17 @@ class Calibration:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def __post_init__(self):
+        check_threshold(self.threshold, "calibration threshold")
+        if self.source not in SOURCES:
+            raise InputError(f"calibration source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+
     @classmethod
-    def from_dict(cls, d: dict) -> Calibration:
+    def from_dict(cls, d: object) -> Calibration:
+        if not isinstance(d, dict):
+            raise InputError(f"calibration must be a mapping, got {type(d).__name__}")
+        if "threshold" not in d or "source" not in d:
+            raise InputError("calibration lacks its threshold or source")
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def describe(self) -> str:
@@ -117,21 +131,33 @@ def resolve_threshold(
     if closed_set:
         return None
     if threshold is not None:
-        if threshold <= 0:
-            raise ValueError(f"--threshold must be > 0, got {threshold}")
-        return Calibration(float(threshold), "explicit")
-    trained_align = gallery.pipeline.get("aligner")
+        return Calibration(check_threshold(threshold, "threshold"), "explicit")
+    trained_align = gallery.pipeline.detector if gallery.pipeline else None
     if gallery.calibration and (align is None or align == trained_align):
-        return Calibration.from_dict(gallery.calibration)
+        return gallery.calibration
     from .embed import get_spec
 
-    spec = get_spec(gallery.pipeline["embedder"])
+    if gallery.pipeline is None:
+        raise InputError("the model records no pipeline, so no default threshold applies; pass a threshold")
+    spec = get_spec(gallery.pipeline.embedder)
     reason = (
         "the model holds no calibration"
         if not gallery.calibration
-        else f"the model was calibrated with --align {trained_align}, this run aligns with --align {align}"
+        else f"the model was calibrated with alignment {trained_align}, this run aligns with {align}"
     )
     return Calibration(default_threshold(spec.default_threshold, gallery.metric), "default", reason=reason)
+
+
+def check_threshold(value: object, what: str = "threshold") -> float:
+    """A distance threshold: a finite number > 0 (distances between unit vectors are <= 2)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InputError(f"{what} must be a finite number > 0, got {value!r}")
+    return float(value)
 
 
 def default_threshold(euclidean_threshold: float, metric: str) -> float:

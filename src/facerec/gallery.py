@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .calibrate import Calibration
 from .errors import InputError, ModelFileError, NotFittedError
 from .index import METRICS, create_index
 from .paths import atomic_write_bytes
+from .pipeline.config import PipelineConfig
 
 FORMAT = "facerec-gallery"
 FORMAT_VERSION = 1
@@ -30,7 +32,7 @@ class Gallery:
     Args:
         k: neighbours that vote (the seed's k-NN, default 3).
         metric: ``euclidean`` or ``cosine`` distance between embeddings.
-        pipeline: the :class:`~facerec.pipeline.PipelineConfig` fields, as a dict.
+        pipeline: the :class:`~facerec.pipeline.PipelineConfig` that made the embeddings.
         index: search backend (``exact``, ``faiss-hnsw``, ``faiss-ivf``) and ``index_params`` its
             options; both are saved with the model.
     """
@@ -40,7 +42,7 @@ class Gallery:
         *,
         k: int = 3,
         metric: str = "euclidean",
-        pipeline: dict | None = None,
+        pipeline: PipelineConfig | None = None,
         index: str = "exact",
         index_params: dict | None = None,
     ):
@@ -48,11 +50,11 @@ class Gallery:
             raise InputError(f"k must be >= 1, got {k}")
         if metric not in METRICS:
             raise InputError(f"metric must be one of {METRICS}, got {metric!r}")
-        self.k, self.metric, self.pipeline = k, metric, dict(pipeline or {})
+        self.k, self.metric, self.pipeline = k, metric, pipeline
         self.index, self.index_params = index, dict(index_params or {})
         create_index(index, metric=metric, **self.index_params)  # a bad backend or option fails here, not at fit
         self.extra: dict = {}
-        self.calibration: dict | None = None  # a Calibration as a dict, set by train
+        self.calibration: Calibration | None = None  # the open-set threshold, set by train
 
     def fit(self, embeddings: np.ndarray, labels: np.ndarray, names: list[str], sample_ids: list[str]) -> Gallery:
         """Args: embeddings float32 (n, d); labels int (n,) indexing ``names``; sample_ids (n,) str."""
@@ -142,9 +144,9 @@ class Gallery:
             "facerec_version": __version__,
             "k": self.k,
             "metric": self.metric,
-            "pipeline": self.pipeline,
+            "pipeline": None if self.pipeline is None else self.pipeline.to_dict(),
             "names": self.names_,
-            "calibration": self.calibration,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "extra": self.extra,
             "index": {"backend": self.index, "params": self.index_params},
         }
@@ -179,32 +181,37 @@ class Gallery:
             raise ModelFileError(f"{path}: not a facerec model file ({type(exc).__name__}: {exc})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ModelFileError(f"{path}: not a facerec model file")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
+        version = meta.get("format_version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ModelFileError(f"{path}: damaged model file (format_version {version!r} is not an integer)")
+        if version > FORMAT_VERSION:
             raise ModelFileError(f"{path}: made by a newer facerec (format {meta['format_version']}); upgrade facerec")
         try:
             index = meta.get("index") or {"backend": "exact", "params": {}}  # files from before backends
             g = cls(
                 k=int(meta["k"]),
                 metric=meta["metric"],
-                pipeline=meta["pipeline"],
+                pipeline=None if meta.get("pipeline") is None else PipelineConfig.from_dict(meta["pipeline"]),
                 index=index["backend"],
                 index_params=index["params"],
             )
             g.extra = meta.get("extra", {})
-            g.calibration = meta.get("calibration")
+            cal = meta.get("calibration")
+            g.calibration = None if cal is None else Calibration.from_dict(cal)
             g.fit(emb, labels, meta["names"], ids.tolist())
         except (KeyError, TypeError, InputError) as exc:
             raise ModelFileError(f"{path}: damaged model file ({exc})") from None
-        if g.pipeline.get("dim") not in (None, g.dim):
-            raise ModelFileError(f"{path}: header says dim {g.pipeline.get('dim')} but embeddings have {g.dim}")
+        if g.pipeline is not None and g.pipeline.dim != g.dim:
+            raise ModelFileError(f"{path}: header says dim {g.pipeline.dim} but embeddings have {g.dim}")
         return g
 
     def check_pipeline(self, *, embedder: str, weights_id: str, dim: int, source: str = "model") -> None:
         """Refuse embeddings from another embedder or weights: their distances mean nothing here."""
-        want = (self.pipeline.get("embedder"), self.pipeline.get("weights_id"), self.pipeline.get("dim"))
+        p = self.pipeline
+        want = (p.embedder, p.weights_id, p.dim) if p is not None else (None, None, None)
         got = (embedder, weights_id, dim)
         if want != got:
             raise ModelFileError(
                 f"{source} was built with embedder {want[0]} (weights {want[1]}, {want[2]}-d) but this run "
-                f"uses {got[0]} (weights {got[1]}, {got[2]}-d); use --embedder {want[0]} or retrain"
+                f"uses {got[0]} (weights {got[1]}, {got[2]}-d); use embedder {want[0]} or retrain"
             )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .calibrate import Calibration
+from .errors import InputError
 from .gallery import Gallery
 
 UNKNOWN = "unknown"
@@ -66,7 +67,7 @@ def identify(
     gallery.check_fitted()
     emb = np.asarray(embeddings, dtype=np.float32)
     if emb.ndim != 2 or emb.shape[1] != gallery.dim:
-        raise ValueError(f"expected embeddings of shape (n, {gallery.dim}), got {emb.shape}")
+        raise InputError(f"expected embeddings of shape (n, {gallery.dim}), got {emb.shape}")
     if len(emb) == 0:
         return []
     k = min(gallery.k, len(gallery))

@@ -17,6 +17,7 @@ import numpy as np
 from .calibrate import Calibration, calibrate, resolve_threshold
 from .errors import InputError
 from .gallery import Gallery
+from .pipeline.config import DEFAULT_FAR
 
 
 class RWLock:
@@ -69,13 +70,13 @@ class GalleryStore:
     def __init__(self, gallery: Gallery, path: str | Path, *, default_threshold: float, far: float | None = None):
         self.gallery, self.path = gallery, Path(path)
         self.default_threshold = default_threshold
-        self.far = far or (gallery.calibration or {}).get("far") or 0.01
+        self.far = far or (gallery.calibration.far if gallery.calibration else None) or DEFAULT_FAR
         self._lock = RWLock()
         self._writers = threading.Lock()  # one change at a time, in arrival order
         self._calibration = self._current_calibration()
 
     def _current_calibration(self) -> Calibration | None:
-        return resolve_threshold(self.gallery, align=self.gallery.pipeline.get("aligner"))
+        return resolve_threshold(self.gallery)
 
     @contextmanager
     def reading(self):
@@ -113,7 +114,7 @@ class GalleryStore:
             g.embeddings_, g.labels_, far=self.far, metric=g.metric, default_euclidean=self.default_threshold
         )
         with self._lock.write():
-            g.calibration = cal.to_dict()
+            g.calibration = cal
             self._calibration = self._current_calibration()
         with self._lock.read():
             g.save(self.path)

@@ -9,11 +9,15 @@ import numpy as np
 from .calibrate import Calibration, pairwise_distances
 from .embed.base import l2_normalize
 from .errors import NoFaceError
-from .pipeline import ImageResult
+from .pipeline.results import ImageResult
 
 
 @dataclass
 class Verification:
+    """``same`` when ``distance`` (between the two sides' templates) is at most ``threshold``;
+    ``threshold_source`` is ``calibrated``, ``default`` or ``explicit``; ``images_a``/``images_b``
+    count the images that gave a face."""
+
     same: bool
     distance: float
     threshold: float
@@ -32,7 +36,7 @@ def template(results: list[ImageResult], label: str) -> np.ndarray:
     return l2_normalize(np.mean(np.stack(faces), axis=0, keepdims=True))[0]
 
 
-def verify(
+def verify_results(
     a: list[ImageResult],
     b: list[ImageResult],
     calibration: Calibration,

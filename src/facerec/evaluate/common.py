@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..align import resize_rgb
 from ..datasets import Sample
 from ..paths import atomic_write_bytes
-from ..pipeline import FacePipeline
+from ..pipeline import Pipeline
 
 
 @dataclass
@@ -25,14 +24,12 @@ class Embedded:
     errors: list[str]
 
 
-def run_all(pipe, samples: list[Sample], *, quiet: bool = True) -> list:
-    """Every sample through ``pipe``: a :class:`FacePipeline`, or the fast path (``--fast``)."""
-    if hasattr(pipe, "run_samples"):
-        return pipe.run_samples(samples, quiet=quiet, desc="evaluate")
-    return pipe.run(samples, quiet=quiet, desc="evaluate")
+def run_all(pipe: Pipeline, samples: list[Sample], *, quiet: bool = True) -> list:
+    """Every sample's subject face through ``pipe`` (a labelled image stands for its subject)."""
+    return pipe.run(samples, subject_only=True, quiet=quiet, desc="evaluate")
 
 
-def embed_paths(pipe: FacePipeline, paths: list[str], *, quiet: bool = True, center_fallback: bool = True) -> Embedded:
+def embed_paths(pipe: Pipeline, paths: list[str], *, quiet: bool = True, center_fallback: bool = True) -> Embedded:
     results = run_all(pipe, [Sample(p, p) for p in paths], quiet=quiet)
     emb = np.zeros((len(paths), pipe.config.dim), np.float32)
     fallback = np.zeros(len(paths), bool)
@@ -49,21 +46,20 @@ def embed_paths(pipe: FacePipeline, paths: list[str], *, quiet: bool = True, cen
     return Embedded(emb, fallback, errors)
 
 
-def _central_face(pipe, sample: Sample) -> np.ndarray:
+def _central_face(pipe: Pipeline, sample: Sample) -> np.ndarray:
     """The crop for an LFW image in which no face was detected. LFW images are centred on the face:
-    FaceNet gets the central 64% (what MTCNN's box plus margin frames); dlib gets its own landmark
-    chip from a box where dlib's HOG detector typically finds LFW's face (its median box), as
-    dlib's own LFW test does."""
+    FaceNet gets what MTCNN's box plus margin frames around LFW's face (the central 64%); dlib gets
+    its own landmark chip from a box where dlib's HOG detector typically finds LFW's face (its
+    median box), as dlib's own LFW test does."""
     _, raw = sample.read()
     img = sample.decode(raw, pipe.max_pixels)
     h, w = img.shape[:2]
-    if pipe.embedder.spec.crop == "dlib-chip" and hasattr(pipe.aligner, "crop"):
-        from ..align import Detection
-
-        return pipe.aligner.crop(img, [Detection((w * 0.27, h * 0.32, w * 0.70, h * 0.75), 0.0)])[0].crop
-    return resize_rgb(
-        np.ascontiguousarray(img[int(h * 0.18) : int(h * 0.82), int(w * 0.18) : int(w * 0.82)]), pipe.config.image_size
-    )
+    if pipe.embedder.spec.crop == "dlib-chip":
+        box = (w * 0.27, h * 0.32, w * 0.70, h * 0.75)
+    else:  # the margin crop of this box is the central 64% (margin px of the crop on each side)
+        frac = 0.64 * (1 - pipe.config.margin / pipe.config.image_size)
+        box = (w * (1 - frac) / 2, h * (1 - frac) / 2, w * (1 + frac) / 2, h * (1 + frac) / 2)
+    return pipe.crop_for(img, box)
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, InputError
-from .common import embed_paths, pyplot, run_all, save_figure, write_json
+from ..errors import DataError
+from ..evaluate.common import embed_paths, pyplot, run_all, save_figure, write_json
+from .common import add, build_pipeline, pipeline_args
 
 
-def add_parsers(sub, add, pipeline_args, fast_args) -> None:
+def add_parsers(sub) -> None:
     ev = sub.add_parser("evaluate", help="benchmarks: LFW pairs, closed-set and open-set identification")
     evs = ev.add_subparsers(dest="protocol", required=True)
 
@@ -20,7 +21,6 @@ def add_parsers(sub, add, pipeline_args, fast_args) -> None:
         add(p, "--json", default=json_default, help="where to write the results")
         add(p, "--plot", default=None, help="PNG path (default: the JSON path with .png)")
         pipeline_args(p, embedder_default="facenet-casia", flip=False)
-        fast_args(p)
 
     p = evs.add_parser("pairs", help="LFW View 2: 10-fold verification accuracy, ROC, EER, TAR@FAR")
     add(p, "--lfw-dir", default=None, help="folder of per-person LFW images (default: scikit-learn's lfw_funneled)")
@@ -49,33 +49,7 @@ def add_parsers(sub, add, pipeline_args, fast_args) -> None:
 
 
 def _pipe(args):
-    from ..api import fast_pipeline
-    from ..pipeline import FacePipeline
-
-    if args.fast:
-        return fast_pipeline(
-            embedder=args.embedder,
-            align=args.align,
-            margin=32 if args.margin is None else args.margin,
-            weights=args.weights,
-            device=args.device,
-            batch_size=args.batch_size,
-            flip=args.flip,
-            precision=args.precision,
-            compile=args.compile,
-        )
-    if args.precision != "fp32" or args.compile:
-        raise InputError("--precision and --compile apply to the fast path: add --fast")
-    return FacePipeline.create(
-        embedder=args.embedder,
-        align=args.align,
-        margin=32 if args.margin is None else args.margin,
-        weights=args.weights,
-        device=args.device,
-        art_dir=args.art_dir,
-        batch_size=args.batch_size,
-        flip=args.flip,
-    )
+    return build_pipeline(args)
 
 
 def _default_lfw_dir() -> Path:
@@ -90,7 +64,7 @@ def _plot_path(args) -> Path:
 
 
 def cmd_pairs(args) -> int:
-    from .pairs import evaluate_pairs, read_pairs
+    from ..evaluate.pairs import evaluate_pairs, read_pairs
 
     lfw_dir = Path(args.lfw_dir) if args.lfw_dir else _default_lfw_dir()
     pairs_file = Path(args.pairs) if args.pairs else lfw_dir.parent / "pairs.txt"
@@ -112,7 +86,6 @@ def cmd_pairs(args) -> int:
         margin=pipe.config.margin,
         metric=args.metric,
         flip=args.flip,
-        fast=args.fast,
         precision=args.precision,
         weights=pipe.config.weights_id,
         subtract_mean=args.subtract_mean,
@@ -165,7 +138,7 @@ def _load_embedded(args, select=None):
 
 
 def cmd_identify(args) -> int:
-    from .identification import closed_set
+    from ..evaluate.identification import closed_set
 
     ds, emb, labels, skipped = _load_embedded(args)
     r = closed_set(emb, labels, ds.names, folds=args.folds, k=args.k, metric=args.metric)
@@ -175,7 +148,6 @@ def cmd_identify(args) -> int:
         align=args.align,
         metric=args.metric,
         flip=args.flip,
-        fast=args.fast,
         precision=args.precision,
         no_face_skipped=skipped,
     )
@@ -216,7 +188,7 @@ def cmd_identify(args) -> int:
 
 
 def cmd_open_set(args) -> int:
-    from .identification import open_set
+    from ..evaluate.identification import open_set
 
     def limit_impostors(samples):
         if not args.max_impostors:
@@ -246,7 +218,6 @@ def cmd_open_set(args) -> int:
         align=args.align,
         metric=args.metric,
         flip=args.flip,
-        fast=args.fast,
         precision=args.precision,
         no_face_skipped=skipped,
     )

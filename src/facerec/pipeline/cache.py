@@ -1,37 +1,27 @@
-"""Per-pipeline cache of detected faces and their embeddings, keyed by image content."""
+"""The optional content-addressed cache: image content + pipeline configuration -> its faces with embeddings."""
 
 from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .paths import atomic_write_bytes
-
-
-@dataclass
-class CachedFace:
-    box: tuple[float, float, float, float]
-    score: float
-    embedding: np.ndarray  # float32 (d,); (0,) in a detection-only cache
-    landmarks: np.ndarray | None = None  # float32 (5, 2)
+from ..paths import atomic_write_bytes
+from .results import Face
 
 
 class FaceCache:
-    """``content key -> [CachedFace, ...]`` ([] = no face), stored as one plain ``.npz``.
-
-    With ``dim=0`` it caches detections only (boxes, scores, landmarks), which every embedder
-    and crop style can share. A missing or damaged cache file only means recomputing.
-    """
+    """``content key -> [Face, ...]`` ([] = no face; the first is the subject), stored as one
+    plain ``.npz`` per pipeline configuration (the file name carries its key). A missing or
+    damaged cache file only means recomputing."""
 
     def __init__(self, path: str | os.PathLike | None, dim: int):
         self.path = Path(path) if path else None
         self.dim = dim
         self.max_entries: int | None = None  # None = unbounded (files); a server sets a bound
-        self._entries: dict[str, list[CachedFace]] = {}
+        self._entries: dict[str, list[Face]] = {}
         self._dirty = False
         if self.path and self.path.is_file():
             self._load()
@@ -46,11 +36,12 @@ class FaceCache:
             pos = 0
             for key, n in zip(keys.tolist(), counts.tolist()):
                 self._entries[key] = [
-                    CachedFace(
+                    Face(
                         tuple(boxes[j].tolist()),
                         float(scores[j]),
-                        emb[j],
                         None if np.isnan(marks[j]).any() else marks[j],
+                        emb[j],
+                        j == pos,
                     )
                     for j in range(pos, pos + n)
                 ]
@@ -58,10 +49,10 @@ class FaceCache:
         except (OSError, ValueError, KeyError, IndexError):
             self._entries.clear()
 
-    def get(self, key: str) -> list[CachedFace] | None:
+    def get(self, key: str) -> list[Face] | None:
         return self._entries.get(key)
 
-    def put(self, key: str, faces: list[CachedFace]) -> None:
+    def put(self, key: str, faces: list[Face]) -> None:
         self._entries[key] = faces
         self._dirty = True
         if self.max_entries is not None and len(self._entries) > self.max_entries:

@@ -1,0 +1,135 @@
+"""What every command shares: flag spelling, the pipeline options, exit codes, and building the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..pipeline.config import DEFAULT_DETECTOR, DEFAULT_MARGIN
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+
+
+def add(parser: argparse.ArgumentParser, *flags: str, **kw) -> None:
+    """Accept both the seed's ``--out_dir`` and the conventional ``--out-dir`` spelling."""
+    names = list(flags)
+    for f in flags:
+        alt = f.replace("_", "-") if "_" in f else None
+        if alt and alt not in names:
+            names.append(alt)
+    parser.add_argument(*names, **kw)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, flip: bool = True) -> None:
+    """The pipeline's options. ``embedder_default`` None: a command that follows its model's."""
+    from ..pipeline.detectors import detector_names
+
+    follows = embedder_default is None
+    add(
+        p,
+        "--align",
+        choices=detector_names(),
+        default=None if follows else DEFAULT_DETECTOR,
+        help=f"the detector: {DEFAULT_DETECTOR} (default{': the model' + chr(39) + 's' if follows else ''}; "
+        "batched MTCNN), mtcnn-reference (facenet-pytorch's own), dlib (HOG), dlib+mtcnn (HOG, and MTCNN "
+        "where HOG finds no face: best for the dlib embedder), resize (whole image)",
+    )
+    add(
+        p,
+        "--embedder",
+        default=embedder_default,
+        help="facenet-vggface2 (default for train), facenet-casia or dlib; infer and verify take the model's",
+    )
+    add(p, "--weights", default=None, help="explicit weights file for the embedder")
+    add(
+        p,
+        "--margin",
+        type=float,
+        default=None,
+        help=f"pixels of margin around the detected face (default {DEFAULT_MARGIN:g})",
+    )
+    add(p, "--device", default="auto", help="auto | cpu | cuda")
+    add(
+        p, "--batch_size", type=positive_int, default=None, help="images per detection batch (default 64; 512 on a GPU)"
+    )
+    add(p, "--art_dir", default="artifacts", help="embeddings artefacts and the content cache")
+    add(p, "--no-cache", action="store_true", help="do not read or write the content cache under --art_dir")
+    if not follows and flip:  # train chooses; infer and verify follow the model
+        add(p, "--flip", action="store_true", help="average each face's embedding with its mirror image's")
+    add(
+        p,
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="the embedding network's precision (FaceNet embedders; bf16/fp16 for GPUs; same LFW accuracy)",
+    )
+    add(
+        p,
+        "--compile",
+        action="store_true",
+        help="torch.compile the embedding network (FaceNet embedders; seconds of compiling, pays off on GPUs)",
+    )
+    add(p, "--fast", action="store_true", help=argparse.SUPPRESS)  # deprecated: every command is batched now
+    add(p, "--quiet", action="store_true", help="no progress bars")
+
+
+def note_deprecations(args) -> None:
+    if getattr(args, "fast", False):
+        print(
+            "note: --fast is deprecated and does nothing: every command runs the batched pipeline now; "
+            "it will be removed in a later release",
+            file=sys.stderr,
+        )
+
+
+def cache_dir(args):
+    return None if getattr(args, "no_cache", False) or not args.art_dir else args.art_dir
+
+
+def build_pipeline(args, *, embedder: str | None = None, flip: bool | None = None):
+    """The pipeline the options describe (a command without a model)."""
+    from ..pipeline import Pipeline
+
+    note_deprecations(args)
+    return Pipeline.create(
+        embedder=embedder or args.embedder,
+        detector=args.align or DEFAULT_DETECTOR,
+        margin=DEFAULT_MARGIN if args.margin is None else args.margin,
+        weights=args.weights,
+        device=args.device,
+        precision=args.precision,
+        compile=args.compile,
+        flip=bool(getattr(args, "flip", False)) if flip is None else flip,
+        batch_size=args.batch_size,
+        cache_dir=cache_dir(args),
+    )
+
+
+def model_pipeline(args, gallery):
+    """The pipeline whose embeddings compare with ``gallery``'s; --embedder must agree with it."""
+    from ..pipeline import Pipeline
+
+    note_deprecations(args)
+    extra = {"embedder": args.embedder} if args.embedder else {}
+    return Pipeline.for_model(
+        gallery,
+        **extra,
+        detector=args.align,
+        margin=args.margin,
+        weights=args.weights,
+        device=args.device,
+        precision=args.precision,
+        compile=args.compile,
+        batch_size=args.batch_size,
+        cache_dir=cache_dir(args),
+    )

@@ -1,0 +1,153 @@
+"""``facerec infer`` (and the seed's ``src/infer.py``): identify every face in images, with top-k evidence."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..pipeline.config import DEFAULT_TOPK
+from .common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, add, model_pipeline, pipeline_args, positive_int
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("infer", help="identify every face in an image or a folder")
+    add(p, "--input", required=True, help="an image or a folder (recursive)")
+    add(p, "--model", required=True)
+    add(p, "--topk", type=positive_int, default=DEFAULT_TOPK, help="neighbours shown as evidence")
+    add(p, "--format", choices=("table", "json"), default="table")
+    add(p, "--threshold", type=float, default=None, help="open-set distance threshold (overrides the model's)")
+    add(p, "--closed-set", action="store_true", help="never answer unknown: always the nearest person (the seed)")
+    pipeline_args(p, embedder_default=None)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..api import infer, load_model
+    from ..calibrate import check_threshold, resolve_threshold
+
+    if args.threshold is not None:
+        check_threshold(args.threshold, "--threshold")
+    gallery = load_model(args.model)
+    pipe = model_pipeline(args, gallery)
+    calibration = resolve_threshold(
+        gallery, threshold=args.threshold, closed_set=args.closed_set, align=pipe.config.detector
+    )
+    report = infer(args.input, gallery, pipe, topk=args.topk, calibration=calibration, quiet=args.quiet)
+    if report.align_note:
+        print(report.align_note, file=sys.stderr)
+    (print_json if args.format == "json" else print_table)(report, gallery)
+    for img in report.images:
+        if img.error:
+            print(f"error: {img.error}", file=sys.stderr)
+    if not report.images:
+        print(f"error: {args.input}: no image files found", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_PARTIAL if report.n_errors else EXIT_OK
+
+
+def _fmt_box(box) -> str:
+    x1, y1, x2, y2 = box
+    return f"({x1:.0f},{y1:.0f})-({x2:.0f},{y2:.0f})"
+
+
+def _threshold_line(cal) -> str:
+    if cal is None:
+        return "closed set: every face is answered with its nearest person (--closed-set)"
+    return f"open-set threshold {cal.threshold:.4f}: {cal.describe()}"
+
+
+def print_table(report, gallery) -> None:
+    print(_threshold_line(report.calibration))
+    for note in report.skipped:
+        print(f"skipped (not an image type): {note}")
+    for img in report.images:
+        truth = (
+            f"   truth: {gallery.names_[img.label]}"
+            if img.label is not None and img.label < len(gallery.names_)
+            else ""
+        )
+        if img.error:
+            print(f"{img.file}: ERROR {img.error}")
+            continue
+        if not img.faces:
+            print(f"{img.file}: no face found{truth}")
+            continue
+        for f in img.faces:
+            p = f.prediction
+            mark = ""
+            if img.label is not None and f.face == 0:
+                mark = "  [correct]" if p.label == img.label else "  [WRONG]"
+            answer = f"unknown (nearest: {p.candidate})" if p.unknown else p.name
+            print(
+                f"{img.file} face {f.face} {_fmt_box(f.box)}: {answer}  distance {p.distance:.4f}  "
+                f"votes {p.votes}/{min(gallery.k, len(gallery))}{truth if f.face == 0 else ''}{mark}"
+            )
+            for rank, n in enumerate(p.neighbors, 1):
+                print(f"    {rank}. {n.name:<28} {n.distance:.4f}  (sample {n.sample_id})")
+    correct, total = report.accuracy()
+    print(
+        f"images: {len(report.images)}  faces: {report.n_faces}  errors: {report.n_errors}  "
+        f"skipped: {len(report.skipped)}"
+    )
+    if total:
+        print(f"Accuracy: {correct}/{total} = {correct / total:.4f}")
+
+
+def print_json(report, gallery) -> None:
+    for img in report.images:
+        if img.error:
+            print(json.dumps({"file": img.file, "error": img.error, "label": img.label}))
+            continue
+        if not img.faces:
+            print(
+                json.dumps(
+                    {
+                        "file": img.file,
+                        "face": None,
+                        "box": None,
+                        "pred": None,
+                        "distance": None,
+                        "topk": [],
+                        "label": img.label,
+                    }
+                )
+            )
+        for f in img.faces:
+            p = f.prediction
+            print(
+                json.dumps(
+                    {
+                        "file": f.file,
+                        "face": f.face,
+                        "box": [round(v, 1) for v in f.box],
+                        "pred": p.name,
+                        "distance": round(p.distance, 6),
+                        "candidate": p.candidate,
+                        "votes": p.votes,
+                        "score": round(f.score, 4),
+                        "topk": [
+                            {"name": n.name, "distance": round(n.distance, 6), "sample": n.sample_id}
+                            for n in p.neighbors
+                        ],
+                        "label": img.label,
+                    }
+                )
+            )
+    correct, total = report.accuracy()
+    cal = report.calibration
+    print(
+        json.dumps(
+            {
+                "summary": {
+                    "images": len(report.images),
+                    "faces": report.n_faces,
+                    "errors": report.n_errors,
+                    "correct": correct,
+                    "total": total,
+                    "accuracy": round(correct / total, 6) if total else None,
+                    "threshold": cal.threshold if cal else None,
+                    "threshold_source": cal.source if cal else "closed-set",
+                }
+            }
+        )
+    )

@@ -1,0 +1,91 @@
+"""``facerec train`` (and the seed's ``src/train.py``): embed a labelled dataset, save a k-NN gallery."""
+
+from __future__ import annotations
+
+import sys
+
+from ..pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FAR, DEFAULT_K, DEFAULT_MARGIN
+from .common import EXIT_OK, EXIT_PARTIAL, add, note_deprecations, pipeline_args, positive_int
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="embed a labelled dataset and save a k-NN gallery")
+    add(p, "--data", required=True, help=".npz (X, y, names) or a folder with one subfolder per person")
+    add(p, "--out_dir", default="models")
+    add(p, "--model", default=None, help="model path (default OUT_DIR/knn_<embedder>_<data>.npz)")
+    add(p, "--k", type=positive_int, default=DEFAULT_K, help="neighbours that vote")
+    add(p, "--metric", choices=("euclidean", "cosine"), default="euclidean")
+    add(
+        p,
+        "--far",
+        type=float,
+        default=DEFAULT_FAR,
+        help=f"target false-accept rate for the open-set threshold calibrated on the gallery (default {DEFAULT_FAR})",
+    )
+    add(
+        p,
+        "--index",
+        choices=("exact", "faiss-hnsw", "faiss-ivf", "faiss-people"),
+        default="exact",
+        help="search backend stored with the model: exact (default), or approximate faiss for large galleries "
+        "(faiss-people: closest people's mean faces first, then their faces exactly; best past 10^5 faces)",
+    )
+    add(
+        p,
+        "--index-param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="backend option, repeatable (faiss-hnsw: m, ef_construction, ef_search; faiss-ivf: nlist, nprobe; "
+        "faiss-people: people, dims, nlist, nprobe)",
+    )
+    pipeline_args(p, embedder_default=DEFAULT_EMBEDDER)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..api import train
+    from ..index import parse_index_params
+
+    note_deprecations(args)
+    if not 0 < args.far < 1:
+        from ..errors import InputError
+
+        raise InputError(f"--far must be between 0 and 1 (a rate, e.g. 0.01), got {args.far}")
+    r = train(
+        args.data,
+        embedder=args.embedder,
+        align=args.align,
+        margin=DEFAULT_MARGIN if args.margin is None else args.margin,
+        k=args.k,
+        metric=args.metric,
+        weights=args.weights,
+        device=args.device,
+        batch_size=args.batch_size,
+        out_dir=args.out_dir,
+        model_path=args.model,
+        art_dir=args.art_dir,
+        cache=not args.no_cache,
+        far=args.far,
+        flip=args.flip,
+        index=args.index,
+        index_params=parse_index_params(args.index_param),
+        precision=args.precision,
+        compile=args.compile,
+        quiet=args.quiet,
+    )
+    g = r.gallery
+    print(
+        f"enrolled {r.enrolled}/{r.images} images of {r.people} people "
+        f"({g.pipeline.embedder}, align {g.pipeline.detector}, k={g.k}, {g.metric}, index {g.index})"
+    )
+    if r.no_face:
+        shown = ", ".join(r.no_face[:10]) + (" ..." if len(r.no_face) > 10 else "")
+        print(f"no face found in {len(r.no_face)} images (not enrolled): {shown}")
+    for err in r.errors:
+        print(f"error: {err}", file=sys.stderr)
+    cal = r.gallery.calibration
+    print(f"open-set threshold {cal.threshold:.4f}: {cal.describe()}")
+    print(f"model: {r.model_path}")
+    if r.artifact_path:
+        print(f"embeddings: {r.artifact_path}")
+    return EXIT_PARTIAL if r.errors else EXIT_OK

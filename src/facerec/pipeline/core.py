@@ -1,0 +1,385 @@
+"""The one pipeline: decode -> detect -> pick the subject -> crop -> embed, batched and overlapped.
+
+Every command runs through :class:`Pipeline`. While the detector works on batch i, worker threads
+decode batch i+1 and a second thread embeds batch i-1's crops (on a CPU the stages then share the
+cores; on a GPU the images stay on the device from decoding to embedding).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..align.base import Detection, by_prominence
+from ..datasets import Sample
+from ..embed import Embedder, create_embedder, get_spec
+from ..embed.base import l2_normalize, resolve_device
+from ..errors import ImageError, InputError
+from ..images import DEFAULT_MAX_PIXELS
+from ..progress import progress
+from .batch import ImageBatch
+from .cache import FaceCache
+from .config import DEFAULT_BATCH_SIZE, DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_MARGIN, PipelineConfig
+from .croppers import create_cropper
+from .decode import Decoder
+from .detectors import Detector, create_detector
+from .results import Face, ImageResult
+
+BATCH_PIXELS = 64e6  # pixels per detection batch: bounds memory when photos are large
+# reading threads feeding nvJPEG: more contend for the GIL with the thread that launches detection's
+# kernels (H200, 13,233 LFW images end to end: 3,052 img/s with 6, 2,420 with 16)
+GPU_DECODE_THREADS = 6
+CPU_DECODE_THREADS = 2
+CACHE_SAVE_EVERY = 2000  # images between cache checkpoints: an interrupted long run keeps its work
+
+
+class Pipeline:
+    """Images -> every face with box, landmarks, score and embedding. Build with :meth:`create`
+    (or :meth:`for_model`); models load once per object, never at import.
+
+    Args (of :meth:`create`, keyword-only):
+        embedder: a registered embedder's name (``facerec embedders``), or an Embedder already built.
+        detector: ``mtcnn`` (default), ``mtcnn-reference``, ``dlib``, ``dlib+mtcnn``, ``resize``.
+        margin: the margin crop's border, px of the output crop.
+        weights: an explicit weights file for the embedder.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        precision, compile: ``fp32``/``bf16``/``fp16`` and ``torch.compile`` for embedders that
+            support them (the FaceNet ones).
+        flip: average each face's embedding with its mirror image's.
+        batch_size: images per detection batch (default 64; 512 on a GPU).
+        decoder: ``auto`` (nvJPEG on CUDA, else PIL), ``pil`` or ``nvjpeg``.
+        workers: decoding threads.
+        max_pixels: the largest image decoded (decompression bombs are refused).
+        cache_dir: a folder for the content-addressed cache (image content + configuration);
+            None: no cache.
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        detector: Detector,
+        embedder: Embedder,
+        device: str = "cpu",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        decoder: str = "auto",
+        workers: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        cache_dir: str | os.PathLike | None = None,
+    ):
+        if batch_size < 1:
+            raise InputError(f"batch size must be >= 1, got {batch_size}")
+        if max_pixels < 1:
+            raise InputError(f"max_pixels must be >= 1, got {max_pixels}")
+        self.config, self.detector, self.embedder, self.device = config, detector, embedder, device
+        self.cropper = create_cropper(
+            embedder.spec.crop,
+            size=config.image_size,
+            margin=config.margin,
+            whole_image=getattr(detector, "whole_image", False),
+        )
+        self.decoder = Decoder(decoder, device=device, max_pixels=max_pixels)
+        gpu = device.startswith("cuda")
+        if workers is None:
+            workers = min(GPU_DECODE_THREADS, os.cpu_count() or 1) if gpu else CPU_DECODE_THREADS
+        if workers < 1:
+            raise InputError(f"decoding workers must be >= 1, got {workers}")
+        self.batch_size, self.workers, self.max_pixels = batch_size, workers, max_pixels
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._caches: dict[bool, FaceCache] = {}
+        self.cache_entries: int | None = None  # a bound on each in-memory cache (a long-running server)
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        *,
+        embedder: str | Embedder = DEFAULT_EMBEDDER,
+        detector: str = DEFAULT_DETECTOR,
+        margin: float = DEFAULT_MARGIN,
+        weights: str | os.PathLike | None = None,
+        device: str = "auto",
+        precision: str = "fp32",
+        compile: bool = False,
+        flip: bool = False,
+        batch_size: int | None = None,
+        decoder: str = "auto",
+        workers: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> Pipeline:
+        built = not isinstance(embedder, str)  # an Embedder object already built (a benchmark's)
+        spec = embedder.spec if built else get_spec(embedder)
+        device = resolve_device(device)
+        if batch_size is None:
+            batch_size = 512 if device.startswith("cuda") else DEFAULT_BATCH_SIZE
+        if batch_size < 1:
+            raise InputError(f"batch size must be >= 1, got {batch_size}")
+        weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
+        config = PipelineConfig(spec.name, weights_id, detector, spec.input_size, float(margin), spec.dim, bool(flip))
+        det = create_detector(detector, device=device, batch_size=batch_size)
+        model = (
+            embedder
+            if built
+            else create_embedder(
+                embedder,
+                weights=None if weights is None else str(weights),
+                device=device,
+                precision=precision,
+                compile=compile,
+            )
+        )
+        return cls(
+            config,
+            detector=det,
+            embedder=model,
+            device=device,
+            batch_size=batch_size,
+            decoder=decoder,
+            workers=workers,
+            max_pixels=max_pixels,
+            cache_dir=cache_dir,
+        )
+
+    @classmethod
+    def for_model(cls, gallery, *, detector: str | None = None, margin: float | None = None, **options) -> Pipeline:
+        """The pipeline whose embeddings compare with ``gallery``'s: its embedder, weights, margin
+        and flip; ``detector`` defaults to the gallery's. Refuses other weights (``weights=``)."""
+        p = gallery.pipeline
+        if p is None:
+            raise InputError("the gallery records no pipeline; build one with Pipeline.create(embedder=...)")
+        options.setdefault("embedder", p.embedder)
+        pipe = cls.create(
+            detector=detector or p.detector,
+            margin=p.margin if margin is None else margin,
+            flip=p.flip,
+            **options,
+        )
+        gallery.check_pipeline(embedder=pipe.config.embedder, weights_id=pipe.config.weights_id, dim=pipe.config.dim)
+        return pipe
+
+    # -- the library calls ---------------------------------------------------------------------
+    def run(
+        self, inputs, *, subject_only: bool = False, embed: bool = True, quiet: bool = True, desc: str = ""
+    ) -> list[ImageResult]:
+        """Every input through the pipeline; a bad image becomes a result with ``error`` set.
+
+        Args:
+            inputs: :class:`~facerec.datasets.Sample` objects, image paths, or uint8 (H, W, 3) arrays.
+            subject_only: embed only each image's most prominent face (training and evaluation:
+                a labelled image stands for its subject); other faces are then not returned.
+            embed: False stops after detection (faces without embeddings).
+        """
+        samples = [as_sample(x, i) for i, x in enumerate(inputs)]
+        results = [ImageResult(s) for s in samples]
+        cache = self._cache(subject_only) if embed else None
+        lookup = cache.get if cache is not None else (lambda key: None)
+        chunks = [(s, min(s + self.batch_size, len(samples))) for s in range(0, len(samples), self.batch_size)]
+        since_save = 0
+        with (
+            ThreadPoolExecutor(self.workers) as pool,
+            ThreadPoolExecutor(1) as ahead,
+            ThreadPoolExecutor(1) as embedding,
+            progress(total=len(samples), desc=desc, quiet=quiet) as bar,
+        ):
+            outstanding: deque = deque()
+            pending = ahead.submit(self.decoder.decode, samples[: self.batch_size], pool, lookup) if chunks else None
+            for c, (start, stop) in enumerate(chunks):
+                decoded = pending.result()
+                if c + 1 < len(chunks):
+                    nxt = chunks[c + 1]
+                    pending = ahead.submit(self.decoder.decode, samples[nxt[0] : nxt[1]], pool, lookup)
+                todo = []
+                for i, d in zip(range(start, stop), decoded):
+                    if d.error is not None:
+                        results[i].error = d.error
+                    elif d.cached is not None:
+                        results[i].faces = [_copy(f) for f in d.cached]
+                    else:
+                        todo.append((i, d.key, d.image))
+                outstanding.append(self._start(todo, results, embedding if embed else None, subject_only))
+                while len(outstanding) > 2:  # at most two batches of crops wait: memory stays bounded
+                    self._finish(outstanding.popleft(), results, cache)
+                bar.update(stop - start)
+                since_save += stop - start
+                if cache is not None and since_save >= CACHE_SAVE_EVERY:
+                    cache.save()
+                    since_save = 0
+            while outstanding:
+                self._finish(outstanding.popleft(), results, cache)
+        if cache is not None:
+            cache.save()
+        return results
+
+    def detect(self, image) -> list[Face]:
+        """Every face in one image (path, bytes or uint8 (H, W, 3) array), most prominent first,
+        without embeddings. Raises :class:`~facerec.errors.ImageError` for a bad image."""
+        return _one(self.run([as_sample(image, 0)], embed=False))
+
+    def embed(self, image, faces: list[Face] | None = None) -> np.ndarray:
+        """float32 (n, d) unit embeddings of every face in ``image`` (most prominent first), or of
+        the given ``faces`` (from :meth:`detect`) in their order; (0, d) when there is none."""
+        if faces is None:
+            found = _one(self.run([as_sample(image, 0)]))
+            return np.stack([f.embedding for f in found]) if found else np.zeros((0, self.config.dim), np.float32)
+        if not faces:
+            return np.zeros((0, self.config.dim), np.float32)
+        sample = as_sample(image, 0)
+        _, raw = sample.read()
+        batch = ImageBatch([sample.decode(raw, self.max_pixels)], self.device)
+        crops = self.cropper.crop(batch, [(0, Detection(f.box, f.score, f.landmarks)) for f in faces])
+        return self._embed(crops)
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """uint8 (n, S, S, 3) aligned crops -> float32 (n, d) unit vectors (flip-averaged when configured)."""
+        return self._embed(np.asarray(crops))
+
+    def identify(self, image, gallery, *, topk: int = 5, threshold: float | None = None, closed_set: bool = False):
+        """Every face in one image with its prediction; see :func:`facerec.api.identify_image`."""
+        from ..api import identify_image
+
+        return identify_image(image, gallery, pipeline=self, topk=topk, threshold=threshold, closed_set=closed_set)
+
+    def limit_caches(self, entries: int) -> None:
+        """Keep at most ``entries`` images in each in-memory cache (a long-running server: repeated
+        uploads are free, memory stays bounded); without a cache folder this turns the cache on."""
+        self.cache_entries = entries
+        for cache in self._caches.values():
+            cache.max_entries = entries
+
+    def crop_for(self, image: np.ndarray, box) -> np.ndarray:
+        """The uint8 (S, S, 3) crop this pipeline cuts for a box in a host image (evaluation's
+        no-face fallback)."""
+        batch = ImageBatch([image], self.device)
+        crop = self.cropper.crop(batch, [(0, Detection(tuple(float(v) for v in box), 0.0))])
+        return _to_uint8(crop)[0]
+
+    # -- stages ---------------------------------------------------------------------------------
+    def _cache(self, subject_only: bool) -> FaceCache | None:
+        """None without a cache folder, unless :meth:`limit_caches` asked for one in memory."""
+        if self.cache_dir is None and self.cache_entries is None:
+            return None
+        if subject_only not in self._caches:
+            path = None
+            if self.cache_dir:
+                mode = "subject" if subject_only else "all"
+                key = f"{self.config.cache_key()}_{self.detector.id}_{mode}"
+                import hashlib
+
+                digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+                path = (
+                    self.cache_dir
+                    / "cache"
+                    / f"faces_{self.config.embedder}_{self.config.detector}_{mode}_{digest}.npz"
+                )
+            cache = FaceCache(path, self.config.dim)
+            cache.max_entries = self.cache_entries
+            self._caches[subject_only] = cache
+        return self._caches[subject_only]
+
+    def _start(self, todo, results, embedding: ThreadPoolExecutor | None, subject_only: bool) -> list:
+        """Detect and crop every decoded image now; embed their crops in ``embedding`` (so the next
+        batch's detection overlaps it). Returns jobs: (keys, faces lists, embeddings future)."""
+        groups: dict[tuple, list] = {}
+        for item in todo:
+            img = item[2]
+            # one batch = one array kind and shape: (H, W, 3) from PIL, (3, H, W) from nvJPEG
+            groups.setdefault((isinstance(img, np.ndarray), tuple(img.shape)), []).append(item)
+        jobs = []
+        for items in groups.values():
+            batch0 = ImageBatch([items[0][2]], self.device)
+            step = max(1, min(self.batch_size, int(BATCH_PIXELS // (batch0.height * batch0.width))))
+            for s in range(0, len(items), step):
+                chunk = items[s : s + step]
+                batch = ImageBatch([img for _, _, img in chunk], self.device)
+                faces_of, crops = self.detect_and_crop(batch, subject_only=subject_only, crop=embedding is not None)
+                for (i, _, _), faces in zip(chunk, faces_of):
+                    results[i].faces = faces
+                future = embedding.submit(self._embed, crops) if crops is not None else None
+                jobs.append(([key for _, key, _ in chunk], faces_of, future))
+        return jobs
+
+    def detect_and_crop(self, batch: ImageBatch, *, subject_only: bool = False, crop: bool = True):
+        """Detect every face of a batch, order each image's faces (subject first), and cut their
+        crops: (faces per image, crops for all of them in that order, or None when there is none
+        or ``crop`` is False)."""
+        found = self.detector.detect(batch)
+        faces_of = [faces_from(dets, batch.width, batch.height, subject_only=subject_only) for dets in found]
+        to_crop = [(j, Detection(f.box, f.score, f.landmarks)) for j, faces in enumerate(faces_of) for f in faces]
+        crops = self.cropper.crop(batch, to_crop) if crop and to_crop else None
+        return faces_of, crops
+
+    def _finish(self, jobs, results, cache: FaceCache | None) -> None:
+        for keys, faces_of, future in jobs:
+            if future is not None:
+                emb, pos = future.result(), 0
+                for faces in faces_of:
+                    for f in faces:
+                        f.embedding = emb[pos]
+                        pos += 1
+            if cache is not None:  # every face of these images has its embedding now
+                for key, faces in zip(keys, faces_of):
+                    cache.put(key, [_copy(f) for f in faces])
+
+    def _embed(self, crops) -> np.ndarray:
+        """Crops, float (M, 3, S, S) tensor (0..255) or uint8 (M, S, S, 3) array -> float32 (M, d)
+        unit vectors; the mirror image's embedding averaged in when ``flip`` is configured."""
+        if isinstance(crops, np.ndarray) or not hasattr(self.embedder, "embed_tensor"):
+            host = _to_uint8(crops)
+            emb = self.embedder.embed(host)
+            if self.config.flip:
+                emb = l2_normalize(emb + self.embedder.embed(np.ascontiguousarray(host[:, :, ::-1])))
+            return emb
+        import torch.nn.functional as F
+
+        emb = self.embedder.embed_tensor(crops)
+        if self.config.flip:
+            emb = F.normalize(emb.float() + self.embedder.embed_tensor(crops.flip(3)).float(), dim=1)
+        return emb.float().cpu().numpy()
+
+
+def _to_uint8(crops) -> np.ndarray:
+    """uint8 (M, S, S, 3) host crops from a float (M, 3, S, S) tensor (or as they are)."""
+    if isinstance(crops, np.ndarray):
+        return crops
+    import torch
+
+    return np.ascontiguousarray(crops.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+
+
+def faces_from(detections: list[Detection], width: int, height: int, *, subject_only: bool = False) -> list[Face]:
+    """A detector's faces as results, most prominent first (the first is the subject)."""
+    ordered = by_prominence(detections, width, height)[: 1 if subject_only else None]
+    return [
+        Face(d.box, d.score, None if d.landmarks is None else np.asarray(d.landmarks, np.float32), None, r == 0)
+        for r, d in enumerate(ordered)
+    ]
+
+
+def _copy(face: Face) -> Face:
+    return Face(face.box, face.score, face.landmarks, face.embedding, face.is_subject)
+
+
+def as_sample(x, i: int) -> Sample:
+    if isinstance(x, Sample):
+        return x
+    if isinstance(x, np.ndarray):
+        return Sample(f"<array {i}>", x)
+    if isinstance(x, (bytes, bytearray)):
+        from ..images import decode_image
+
+        return Sample("<bytes>", decode_image(bytes(x)))
+    if isinstance(x, (str, os.PathLike)):
+        return Sample(str(x), str(x))
+    raise InputError(f"expected an image path, bytes or a uint8 (H, W, 3) array, got {type(x).__name__}")
+
+
+def _one(results: list[ImageResult]) -> list[Face]:
+    r = results[0]
+    if r.error:
+        raise ImageError(r.error)
+    return r.faces

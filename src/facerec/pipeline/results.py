@@ -1,0 +1,41 @@
+"""What the pipeline returns: per image, every face it found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..datasets import Sample
+
+
+@dataclass
+class Face:
+    """One face in one image.
+
+    box: (x1, y1, x2, y2) in the image's pixels; landmarks: float32 (5, 2) (eyes, nose, mouth
+    corners) or None when the detector gives none; score: the detector's confidence;
+    embedding: float32 (d,) unit vector, or None when only detection was asked for;
+    is_subject: the image's most prominent face (large and central), the one a labelled
+    image stands for.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray | None = None
+    embedding: np.ndarray | None = None
+    is_subject: bool = False
+
+
+@dataclass
+class ImageResult:
+    """What one input produced: its faces, most prominent first (``faces[0]`` is the subject),
+    or the error that stopped it (``faces`` is then empty)."""
+
+    sample: Sample
+    faces: list[Face] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def subject(self) -> Face | None:
+        return self.faces[0] if self.faces else None

@@ -1,0 +1,139 @@
+"""``facerec serve``: identify, verify and enrol over HTTP, and the web page at ``/``.
+
+A thin edge over the library: the app holds a :class:`~facerec.store.GalleryStore` and a few
+:class:`~facerec.pipeline.Pipeline` objects; the routes (:mod:`.routes`) get them injected, parse
+and limit requests, and map library errors to JSON ``{"error": message}`` with a 4xx status.
+"""
+
+import queue
+from contextlib import contextmanager
+from pathlib import Path
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+
+
+class PipelinePool:
+    """A few independent pipelines (models are not all safe to call from two threads at once),
+    checked out one request at a time: ``size`` requests embed in parallel."""
+
+    def __init__(self, make, size: int):
+        self._free: queue.Queue = queue.Queue()
+        for _ in range(max(1, size)):
+            self._free.put(make())
+
+    @contextmanager
+    def get(self):
+        pipe = self._free.get()
+        try:
+            yield pipe
+        finally:
+            self._free.put(pipe)
+
+
+def create_app(
+    model: str | Path,
+    *,
+    api_key: str | None = None,
+    limits=None,
+    workers: int = 2,
+    device: str = "auto",
+    pipeline_factory=None,
+):
+    """The FastAPI application serving ``model`` (changes are saved back to it atomically).
+
+    ``pipeline_factory(gallery)`` builds a pipeline (default: the one the model was trained with).
+    """
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import FileResponse, JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from .. import __version__
+    from ..api import load_model
+    from ..embed import get_spec
+    from ..pipeline import Pipeline
+    from ..store import GalleryStore
+    from . import routes
+    from .limits import BodyLimit, HTTPError, Limits
+
+    limits = limits or Limits()
+    gallery = load_model(model)
+    spec = get_spec(gallery.pipeline.embedder)
+
+    def make():
+        pipe = pipeline_factory(gallery) if pipeline_factory else Pipeline.for_model(gallery, device=device)
+        pipe.limit_caches(512)  # repeated uploads are free; memory bounded
+        return pipe
+
+    app = FastAPI(
+        title="facerec",
+        version=__version__,
+        description='Identify, verify and enrol faces. Errors answer {"error": message}.',
+    )
+    app.state.service = routes.Service(
+        store=GalleryStore(gallery, model, default_threshold=spec.default_threshold),
+        pipelines=PipelinePool(make, workers),
+        limits=limits,
+        spec=spec,
+        api_key=api_key,
+        version=__version__,
+    )
+    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
+    app.include_router(routes.router)
+
+    @app.exception_handler(HTTPError)
+    async def _http_error(request, exc: HTTPError):
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request, exc: RequestValidationError):
+        parts = [
+            "{}: {}".format(".".join(str(p) for p in e.get("loc", ())[1:]) or "request", e.get("msg"))
+            for e in exc.errors()
+        ]
+        return JSONResponse({"error": "; ".join(parts) or "invalid request"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _starlette(request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    @app.get("/web/{asset}", include_in_schema=False)
+    def asset(asset: str):
+        files = {"app.js": "text/javascript", "style.css": "text/css"}
+        if asset not in files:
+            raise HTTPError(404, f"no asset {asset!r}")
+        return FileResponse(WEB_DIR / asset, media_type=files[asset])
+
+    return app
+
+
+@contextmanager
+def serving(app, host: str = "127.0.0.1"):
+    """Run ``app`` with uvicorn on a free port of ``host`` in a background thread (tests, notebooks,
+    load tests); yields the base URL and stops the server on exit."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", limit_concurrency=256))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("the server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)

@@ -1,0 +1,81 @@
+"""The service's response types: FastAPI documents them at ``/docs`` and checks every answer against them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="what went wrong, naming the file or field")
+
+
+class Health(BaseModel):
+    status: str
+    people: int
+    faces: int
+    embedder: str
+    version: str
+
+
+class Person(BaseModel):
+    name: str
+    images: int
+
+
+class People(BaseModel):
+    people: list[Person]
+
+
+class Removed(BaseModel):
+    removed: str
+    images: int
+
+
+class Evidence(BaseModel):
+    name: str
+    distance: float
+
+
+class IdentifiedFace(BaseModel):
+    box: list[float] = Field(description="x1, y1, x2, y2 in the image's pixels")
+    score: float = Field(description="the detector's confidence")
+    pred: str = Field(description='the person, or "unknown" beyond the threshold')
+    candidate: str = Field(description="the voted person, also when the answer is unknown")
+    distance: float
+    votes: int
+    topk: list[Evidence]
+
+
+class Identified(BaseModel):
+    faces: list[IdentifiedFace]
+    threshold: float | None = None
+    threshold_source: str | None = None
+    width: int
+    height: int
+
+
+class Verified(BaseModel):
+    same: bool
+    distance: float
+    threshold: float
+    threshold_source: str
+
+
+class Skipped(BaseModel):
+    file: str
+    error: str
+
+
+class Enrolled(BaseModel):
+    name: str
+    added: int
+    images: int
+    skipped: list[Skipped]
+
+
+class ServiceConfig(BaseModel):
+    max_upload_bytes: int
+    max_pixels: int
+    max_faces: int
+    max_files: int
+    embedder: str
