@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED_LFW := $(abspath ../shared/data)
 export SCIKIT_LEARN_DATA ?= $(if $(wildcard $(SHARED_LFW)/lfw_home),$(SHARED_LFW),)
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast test-integration lint browser clean
 
 $(BIN)/facerec: requirements.txt requirements-test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,13 +25,25 @@ demo: setup
 	$(BIN)/python src/infer.py --input infer_images --model models/knn_facenet-casia_lfw_subset.npz \
 		--art_dir artifacts --align mtcnn --topk 5
 
-# Every test, slow ones included (real models on real LFW images; about 30 minutes on 2 cores).
-test: setup
-	$(BIN)/python -m pytest tests -rfEsP
+# Every test: unit, integration (real models) and slow (LFW protocols, the service, the page in
+# Chromium, the load check); about 20 minutes on 2 cores. Installs Chromium for the page test when it can.
+test: setup browser
+	$(BIN)/python -m pytest tests -rfEs --durations=15
 
-# Unit tests only (fake embedder, seconds).
+# Unit tests only: the fake detector and embedder, no model weights (under a minute).
 test-fast: setup
-	$(BIN)/python -m pytest tests -m "not slow and not integration"
+	$(BIN)/python -m pytest tests -m "not slow and not integration" -q
+
+# Real models on real LFW images, without the slow protocol, service and browser tests.
+test-integration: setup
+	$(BIN)/python -m pytest tests -m "integration and not slow" -rfEs
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+browser:
+	@if [ "$$FACEREC_SKIP_BROWSER" != 1 ]; then bash scripts/ensure-browser.sh; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts/cache

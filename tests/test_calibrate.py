@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from facerec.calibrate import calibrate, loo_distances, pairwise_distances
+from facerec.errors import InputError
 
 
 def clusters(people=20, per=10, spread=0.15, dim=16, seed=0):
@@ -49,7 +50,7 @@ def test_small_gallery_falls_back_and_says_why():
     assert cal.source == "default" and cal.threshold == 1.1 and "too small" in cal.reason
     cos = calibrate(x, y, far=0.01, metric="cosine", default_euclidean=1.1)
     assert cos.threshold == pytest.approx(1.1**2 / 2)
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="far must be between 0 and 1"):
         calibrate(x, y, far=0, default_euclidean=1.0)
 
 

@@ -375,3 +375,56 @@ def test_train_refuses_a_bad_index_option_before_embedding(tmp_path, synthetic_n
         "efs=3",
     )
     assert code == 2 and "no option efs" in err and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("threshold", ["-1", "0", "nan", "inf"])
+def test_verify_with_a_bad_threshold_is_a_clean_error(trained, probe_dir, threshold):
+    """A subprocess, as a user types it: exit 2, one line naming the flag, no traceback."""
+    import subprocess
+    import sys
+
+    img = str(next(probe_dir.iterdir()))
+    code = (
+        "import sys, conftest; from facerec.cli import main; "
+        f"sys.exit(main(['verify', {img!r}, {img!r}, '--model', {str(trained)!r}, '--threshold', {threshold!r}]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=conftest.ROOT / "tests", timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "--threshold must be a finite number > 0" in proc.stderr
+
+
+def test_fast_is_accepted_with_a_deprecation_note(tmp_path, synthetic_npz, capsys):
+    args = ["train", "--data", str(synthetic_npz), "--out_dir", str(tmp_path), "--embedder", "fake"]
+    code, out, err = run(capsys, *args, "--align", "resize", "--fast", "--art_dir", str(tmp_path / "a"))
+    assert code == 0 and "--fast is deprecated and does nothing" in err and "enrolled 48/48" in out
+
+
+def test_precision_is_refused_where_the_embedder_has_none(tmp_path, synthetic_npz, capsys):
+    args = ["train", "--data", str(synthetic_npz), "--out_dir", str(tmp_path), "--embedder", "fake"]
+    code, _, err = run(capsys, *args, "--align", "resize", "--precision", "bf16")
+    assert code == 2 and "fake" in err and "precision" in err
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"format_version": "2"}, "format_version '2' is not an integer"),
+        ({"calibration": "0.5"}, "calibration must be a mapping"),
+        ({"calibration": {"threshold": -1, "source": "calibrated"}}, "calibration threshold must be"),
+        ({"pipeline": {"margin": "32"}}, "margin must be a finite number"),
+        ({"pipeline": "mtcnn"}, "pipeline must be a mapping"),
+    ],
+)
+def test_damaged_model_headers_are_named(trained, probe_dir, capsys, tmp_path, change, message):
+    with np.load(trained, allow_pickle=False) as d:
+        arrays = {k: d[k] for k in d.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    for key, value in change.items():
+        meta[key] = {**meta[key], **value} if isinstance(value, dict) and key == "pipeline" else value
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    code, _, err = run(capsys, "infer", "--input", str(probe_dir), "--model", str(bad))
+    assert code == 2 and str(bad) in err and message in err, err

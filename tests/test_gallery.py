@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from facerec.errors import InputError, ModelFileError, NotFittedError
+from facerec.errors import InputError, ModelFileError, NotEnrolledError, NotFittedError
 from facerec.gallery import Gallery
 from facerec.identify import identify
 from facerec.pipeline import PipelineConfig
@@ -140,7 +140,7 @@ def test_add_and_remove_people():
     assert g.remove("bob") == 2
     assert g.people() == [("ann", 3), ("cid", 1)] and g.sample_ids_ == ["a1", "a2", "c1", "a3"]
     assert g.kneighbors(x[4:5], 1)[1][0, 0] == 2 and len(g) == 4
-    with pytest.raises(KeyError):
+    with pytest.raises(NotEnrolledError, match="no person named"):
         g.remove("bob")
     with pytest.raises(InputError, match="expected embeddings"):
         g.add(x[:1, :3], ["x"], ["x1"])

@@ -7,7 +7,7 @@ The library in five lines (models load when a function is called, never at impor
     vectors = facerec.embed("group.jpg", embedder="facenet-casia")
     print(facerec.verify("a.jpg", "b.jpg", embedder="facenet-casia").same)
 
-    gallery = facerec.train("people/", embedder="facenet-casia")   # folder per person, or .npz
+    gallery = facerec.train("people/", embedder="facenet-casia").gallery  # folder per person, or .npz
     for face in facerec.identify_image("photo.jpg", gallery):
         print(face.box, face.prediction.name, face.prediction.distance)
 

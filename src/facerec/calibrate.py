@@ -104,7 +104,7 @@ def calibrate(
 ) -> Calibration:
     """Choose the distance threshold for the target FAR, or fall back to the default, saying why."""
     if not 0 < far < 1:
-        raise ValueError(f"far must be in (0, 1), got {far}")
+        raise InputError(f"far must be between 0 and 1, got {far}")
     people = len(np.unique(labels))
     genuine, impostor = loo_distances(embeddings, labels, metric)
     expected_below = far * len(impostor)

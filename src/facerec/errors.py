@@ -17,6 +17,10 @@ class DataError(InputError):
     """A dataset (.npz or folder) is malformed."""
 
 
+class NotEnrolledError(InputError):
+    """A person asked for by name is not in the gallery."""
+
+
 class ModelFileError(FacerecError):
     """A saved model is missing, corrupt, not a model, or built by another pipeline."""
 

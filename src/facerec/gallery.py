@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__
 from .calibrate import Calibration
-from .errors import InputError, ModelFileError, NotFittedError
+from .errors import InputError, ModelFileError, NotEnrolledError, NotFittedError
 from .index import METRICS, create_index
 from .paths import atomic_write_bytes
 from .pipeline.config import PipelineConfig
@@ -93,10 +93,10 @@ class Gallery:
 
     def remove(self, name: str) -> int:
         """Forget a person and every one of their samples (the index is rebuilt). Returns how many
-        samples went; raises :class:`KeyError` for a name that is not enrolled."""
+        samples went; raises :class:`~facerec.errors.NotEnrolledError` for a name that is not enrolled."""
         self.check_fitted()
         if name not in self.names_:
-            raise KeyError(name)
+            raise NotEnrolledError(f"no person named {name!r} is enrolled")
         label = self.names_.index(name)
         keep = self.labels_ != label
         if not keep.any():

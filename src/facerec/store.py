@@ -99,7 +99,7 @@ class GalleryStore:
             return dict(self.people()).get(name, 0)
 
     def remove(self, name: str) -> int:
-        """Forget ``name``; returns how many images went. KeyError when not enrolled."""
+        """Forget ``name``; returns how many images went. NotEnrolledError when not enrolled."""
         with self._writers:
             with self._lock.write():
                 removed = self.gallery.remove(name)

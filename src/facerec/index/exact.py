@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from .base import SearchIndex, unit_rows
 
 
@@ -28,7 +29,7 @@ class ExactIndex(SearchIndex):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if precision not in ("fp32", "fp16"):
-            raise ValueError(f"precision must be fp32 or fp16, got {precision!r}")
+            raise InputError(f"exact index precision must be fp32 or fp16, got {precision!r}")
         self.device, self.precision, self.chunk = device, precision, int(chunk)
         self._dtype = torch.float16 if (precision == "fp16" and device != "cpu") else torch.float32
 

@@ -47,7 +47,7 @@ class PeopleIndex(SearchIndex):
         super().__init__(metric)
         for key, value, low in (("people", people, 1), ("dims", dims, 0), ("nlist", nlist, 0), ("nprobe", nprobe, 1)):
             if int(value) < low:
-                raise ValueError(f"{key} must be >= {low}, got {value}")
+                raise InputError(f"faiss-people {key} must be >= {low}, got {value}")
         self.people, self.dims, self.nlist, self.nprobe, self.seed = (
             int(people),
             int(dims),

@@ -10,7 +10,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request, UploadFile
 
 from ..embed import EmbedderSpec
-from ..errors import FacerecError, ImageError, InputError, NoFaceError
+from ..errors import FacerecError, ImageError, InputError, NoFaceError, NotEnrolledError
 from ..images import decode_image
 from ..store import GalleryStore
 from . import models
@@ -69,8 +69,8 @@ def remove(name: str, svc: Service = Depends(service)):
     name = check_name(name)
     try:
         removed = svc.store.remove(name)
-    except KeyError:
-        raise HTTPError(404, f"no person named {name!r} is enrolled") from None
+    except NotEnrolledError as exc:
+        raise HTTPError(404, str(exc)) from None
     except InputError as exc:
         raise HTTPError(409, str(exc)) from None
     return models.Removed(removed=name, images=removed)
