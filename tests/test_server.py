@@ -4,8 +4,11 @@ saved atomically, bad requests refused with 4xx + a message, concurrency without
 import io
 import json
 import shutil
+import socket
 import threading
+import time
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -29,7 +32,7 @@ def client(served_model, tmp_path):
     model = tmp_path / "served.npz"
     shutil.copy(served_model, model)
     app = create_app(model, device="cpu", workers=1, limits=Limits(max_upload_bytes=2 * 2**20, max_faces=3))
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         c.model_path = model
         yield c
 
@@ -194,7 +197,9 @@ def test_api_key(served_model, tmp_path):
     from facerec.server import create_app
 
     shutil.copy(served_model, tmp_path / "m.npz")
-    with TestClient(create_app(tmp_path / "m.npz", api_key="s3cret", device="cpu", workers=1)) as c:
+    with TestClient(
+        create_app(tmp_path / "m.npz", api_key="s3cret", device="cpu", workers=1), base_url="http://127.0.0.1"
+    ) as c:
         assert c.get("/v1/people").status_code == 401
         r = c.get("/v1/people", headers={"X-API-Key": "wrong"})
         assert r.status_code == 401 and "API key" in r.json()["error"]
@@ -253,3 +258,97 @@ def test_identify_runs_alongside_enrolments_without_torn_reads(served_model, tmp
     named = {n["name"] for a in answers for f in a["faces"] for n in f["topk"]}
     assert named <= final and len(answers) >= 8
     json.dumps(answers)  # well-formed JSON all along
+
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_twenty_huge_pngs_at_once_bounded_memory_and_healthz_answers(served_model, tmp_path):
+    """Twenty 6000x6600 PNG uploads at once against a real `facerec serve` (CASIA + MTCNN, 2
+    workers): the server's memory grows by under 2 GB over idle, and /healthz answers within 1 s
+    throughout (was: +2.4 GB and a 15 s stall)."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    model = tmp_path / "m.npz"
+    shutil.copy(served_model, model)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "facerec",
+            "serve",
+            "--model",
+            str(model),
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+            "--max-upload-mb",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).json()["ready"]:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.time() < deadline and proc.poll() is None, "the server did not become ready"
+            time.sleep(0.2)
+        rng = np.random.default_rng(0)
+        big = Image.fromarray(
+            np.kron(rng.integers(0, 255, (60, 66, 3), dtype=np.uint8), np.ones((100, 100, 1), np.uint8))
+        )
+        buf = io.BytesIO()
+        big.save(buf, format="PNG", optimize=True)
+        data = buf.getvalue()
+        assert big.size == (6600, 6000) and len(data) < 2 * 2**20
+        httpx.get(f"{base}/healthz", timeout=2)
+        idle = _rss_mb(proc.pid)
+        peak, slowest, done = idle, 0.0, threading.Event()
+
+        def watch():
+            nonlocal peak, slowest
+            while not done.is_set():
+                peak = max(peak, _rss_mb(proc.pid))
+                t = time.monotonic()
+                assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+                slowest = max(slowest, time.monotonic() - t)
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+
+        def upload(i):
+            return httpx.post(f"{base}/v1/identify", files={"image": (f"{i}.png", data, "image/png")}, timeout=300)
+
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(upload, range(20)))
+        done.set()
+        watcher.join(30)
+        print(
+            f"20 x 6000x6600 PNG: idle {idle:.0f} MB, peak {peak:.0f} MB (+{peak - idle:.0f}), "
+            f"slowest /healthz {slowest * 1000:.0f} ms, statuses {sorted(a.status_code for a in answers)}"
+        )
+        assert all(a.status_code in (200, 503) for a in answers) and any(a.status_code == 200 for a in answers)
+        assert peak - idle < 2048 and slowest < 1.0
+    finally:
+        proc.terminate()
+        proc.wait(30)

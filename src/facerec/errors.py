@@ -25,6 +25,10 @@ class ModelFileError(FacerecError):
     """A saved model is missing, corrupt, not a model, or built by another pipeline."""
 
 
+class SaveError(FacerecError):
+    """A change could not be written to disk; it was undone in memory too."""
+
+
 class WeightsError(FacerecError):
     """Model weights could not be found, downloaded or converted."""
 

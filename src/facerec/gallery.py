@@ -107,6 +107,17 @@ class Gallery:
         self.fit(self.embeddings_[keep], labels, names, [s for s, k in zip(self.sample_ids_, keep) if k])
         return removed
 
+    def snapshot(self) -> tuple:
+        """Everything :meth:`add` and :meth:`remove` change, to :meth:`restore` when a change cannot
+        be kept (its save failed). The arrays are replaced, never written into, so this copies nothing."""
+        self.check_fitted()
+        return self.embeddings_, self.labels_, list(self.names_), list(self.sample_ids_), self.calibration
+
+    def restore(self, state: tuple) -> None:
+        """Back to a :meth:`snapshot` (the search index is rebuilt)."""
+        self.embeddings_, self.labels_, self.names_, self.sample_ids_, self.calibration = state
+        self._build_index()
+
     def people(self) -> list[tuple[str, int]]:
         """(name, enrolled images) for each person, in enrolment order."""
         self.check_fitted()
@@ -195,6 +206,9 @@ class Gallery:
                 index=index["backend"],
                 index_params=index["params"],
             )
+            names = meta["names"]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise InputError(f"names must be a list of strings, got {type(names).__name__}")
             g.extra = meta.get("extra", {})
             cal = meta.get("calibration")
             g.calibration = None if cal is None else Calibration.from_dict(cal)

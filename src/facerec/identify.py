@@ -15,6 +15,9 @@ from .errors import InputError
 from .gallery import Gallery
 
 UNKNOWN = "unknown"
+#: A nearest enrolled sample this close is the query's own image: the same pixels give a distance of
+#: ~5e-4 (float32 rounding in sqrt(2 - 2 cos)); two photos of one person are rarely under 0.2 apart.
+SAME_IMAGE_DISTANCE = 0.01
 
 
 @dataclass
@@ -62,12 +65,22 @@ def identify(
         calibration: the open-set threshold; None means closed set (always the nearest person),
             as the seed did. See :func:`facerec.calibrate.resolve_threshold`.
     The vote is the majority of the k nearest samples; a tie goes to the tied person with
-    the nearest sample (scikit-learn's own predict would pick the smaller label).
+    the nearest sample (scikit-learn's own predict would pick the smaller label). Two rules keep
+    the vote from overriding clear evidence:
+
+    * with a threshold, only neighbours within it vote (one beyond it is no better evidence than
+      a stranger's face): a nearest neighbour well inside the threshold is not outvoted by farther
+      samples of someone else outside it; when none is within, the answer is unknown and the
+      plain k-NN vote is its ``candidate``;
+    * a nearest neighbour within :data:`SAME_IMAGE_DISTANCE` (the query is that enrolled image)
+      names its person, whatever the others say.
     """
     gallery.check_fitted()
     emb = np.asarray(embeddings, dtype=np.float32)
     if emb.ndim != 2 or emb.shape[1] != gallery.dim:
         raise InputError(f"expected embeddings of shape (n, {gallery.dim}), got {emb.shape}")
+    if not np.isfinite(emb).all():
+        raise InputError("embeddings hold NaN or infinite values")
     if len(emb) == 0:
         return []
     k = min(gallery.k, len(gallery))
@@ -77,20 +90,29 @@ def identify(
         keep = irow >= 0  # an approximate index may find fewer neighbours than asked
         drow, irow = drow[keep], irow[keep]
         labels = gallery.labels_[irow]
+        threshold = calibration.threshold if calibration else None
         voters = labels[:k]
-        counts = np.bincount(voters, minlength=len(gallery.names_))
-        best = counts.max()
-        # First tied label in nearest-first order = the tied person with the nearest sample.
-        label = int(next(l for l in voters if counts[l] == best))
+        if drow[0] <= SAME_IMAGE_DISTANCE:
+            voters = voters[:1]  # the query is an enrolled image: its person, not a vote
+        elif threshold is not None and (drow[:k] <= threshold).any():
+            voters = voters[drow[:k] <= threshold]  # only evidence within the threshold votes
+        label, votes = _vote(voters, len(gallery.names_))
         nearest = float(drow[np.flatnonzero(labels == label)[0]])
         neighbors = [
             Neighbor(gallery.names_[int(l)], int(l), float(d), gallery.sample_ids_[int(i)], int(i))
             for d, l, i in zip(drow[:topk], labels[:topk], irow[:topk])
         ]
         name = gallery.names_[label]
-        threshold = calibration.threshold if calibration else None
         if threshold is not None and nearest > threshold:
-            out.append(Prediction(UNKNOWN, -1, nearest, int(best), neighbors, name, threshold))
+            out.append(Prediction(UNKNOWN, -1, nearest, votes, neighbors, name, threshold))
         else:
-            out.append(Prediction(name, label, nearest, int(best), neighbors, name, threshold))
+            out.append(Prediction(name, label, nearest, votes, neighbors, name, threshold))
     return out
+
+
+def _vote(voters: np.ndarray, n_labels: int) -> tuple[int, int]:
+    """The majority label among ``voters`` (nearest first) and its votes; a tie goes to the tied
+    label seen first, i.e. the tied person with the nearest sample."""
+    counts = np.bincount(voters, minlength=n_labels)
+    best = counts.max()
+    return int(next(l for l in voters if counts[l] == best)), int(best)

@@ -19,6 +19,10 @@ from .errors import ImageError
 #: Largest image decoded by default: 100 megapixels (a 12,000 x 8,000 photo).
 DEFAULT_MAX_PIXELS = 100_000_000
 
+#: The formats read, whatever a file's name or an upload's declared type says: Pillow's other
+#: plugins (PCX, TGA, SGI, ICO, DDS, XBM, SPIDER, QOI, EPS through Ghostscript...) are never reached.
+READ_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF", "PPM")
+
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
 )
@@ -63,7 +67,7 @@ def decode_image(data: bytes, *, label: str = "<image>", max_pixels: int = DEFAU
         with warnings.catch_warnings():
             # We enforce our own pixel limit below; silence Pillow's bomb warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=READ_FORMATS)
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageError(
@@ -78,7 +82,26 @@ def decode_image(data: bytes, *, label: str = "<image>", max_pixels: int = DEFAU
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{label}: refused, possible decompression bomb ({exc})") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{label}: not an image, or a format Pillow cannot read") from None
+        raise ImageError(
+            f"{label}: not an image, or not one of the formats read (JPEG, PNG, WebP, BMP, GIF, TIFF, PGM/PPM)"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{label}: corrupt or truncated image ({exc})") from None
+
+
+def peek_size(data: bytes, *, label: str = "<image>") -> tuple[int, int]:
+    """(width, height) from an encoded image's header, without decoding its pixels."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=READ_FORMATS) as img:
+                return img.size
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{label}: refused, possible decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"{label}: not an image, or not one of the formats read (JPEG, PNG, WebP, BMP, GIF, TIFF, PGM/PPM)"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{label}: corrupt or truncated image ({exc})") from None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .calibrate import Calibration, calibrate, resolve_threshold
-from .errors import InputError
+from .errors import InputError, SaveError
 from .gallery import Gallery
 from .pipeline.config import DEFAULT_FAR
 
@@ -93,20 +93,24 @@ class GalleryStore:
         if len(embeddings) == 0:
             raise InputError("nothing to enrol")
         with self._writers:
+            before = self.gallery.snapshot()
             with self._lock.write():
                 self.gallery.add(embeddings, [name] * len(embeddings), sample_ids)
-            self._recalibrate_and_save()
+            self._recalibrate_and_save(before, f"the enrolment of {name!r}")
             return dict(self.people()).get(name, 0)
 
     def remove(self, name: str) -> int:
         """Forget ``name``; returns how many images went. NotEnrolledError when not enrolled."""
         with self._writers:
+            before = self.gallery.snapshot()
             with self._lock.write():
                 removed = self.gallery.remove(name)
-            self._recalibrate_and_save()
+            self._recalibrate_and_save(before, f"the removal of {name!r}")
             return removed
 
-    def _recalibrate_and_save(self) -> None:
+    def _recalibrate_and_save(self, before: tuple, change: str) -> None:
+        """Recalibrate and save; when the save fails, undo the change in memory as well and raise
+        SaveError, so memory and disk never disagree (a failed change does not come back later)."""
         # Calibration reads the arrays (only writers replace them, and we are the only writer),
         # so readers keep searching while it runs; the result is installed under the lock.
         g = self.gallery
@@ -116,5 +120,13 @@ class GalleryStore:
         with self._lock.write():
             g.calibration = cal
             self._calibration = self._current_calibration()
-        with self._lock.read():
-            g.save(self.path)
+        try:
+            with self._lock.read():
+                g.save(self.path)
+        except OSError as exc:
+            with self._lock.write():
+                g.restore(before)
+                self._calibration = self._current_calibration()
+            raise SaveError(
+                f"{change} could not be saved: {self.path}: {exc.strerror or exc}; nothing was changed"
+            ) from None

@@ -164,7 +164,14 @@ class Pipeline:
 
     # -- the library calls ---------------------------------------------------------------------
     def run(
-        self, inputs, *, subject_only: bool = False, embed: bool = True, quiet: bool = True, desc: str = ""
+        self,
+        inputs,
+        *,
+        subject_only: bool = False,
+        embed: bool = True,
+        max_faces: int | None = None,
+        quiet: bool = True,
+        desc: str = "",
     ) -> list[ImageResult]:
         """Every input through the pipeline; a bad image becomes a result with ``error`` set.
 
@@ -173,6 +180,8 @@ class Pipeline:
             subject_only: embed only each image's most prominent face (training and evaluation:
                 a labelled image stands for its subject); other faces are then not returned.
             embed: False stops after detection (faces without embeddings).
+            max_faces: an image with more faces is an error, found right after detection: none
+                of its faces is embedded (a server's bound on work per upload).
         """
         samples = [as_sample(x, i) for i, x in enumerate(inputs)]
         results = [ImageResult(s) for s in samples]
@@ -201,7 +210,7 @@ class Pipeline:
                         results[i].faces = [_copy(f) for f in d.cached]
                     else:
                         todo.append((i, d.key, d.image))
-                outstanding.append(self._start(todo, results, embedding if embed else None, subject_only))
+                outstanding.append(self._start(todo, results, embedding if embed else None, subject_only, max_faces))
                 while len(outstanding) > 2:  # at most two batches of crops wait: memory stays bounded
                     self._finish(outstanding.popleft(), results, cache)
                 bar.update(stop - start)
@@ -281,7 +290,9 @@ class Pipeline:
             self._caches[subject_only] = cache
         return self._caches[subject_only]
 
-    def _start(self, todo, results, embedding: ThreadPoolExecutor | None, subject_only: bool) -> list:
+    def _start(
+        self, todo, results, embedding: ThreadPoolExecutor | None, subject_only: bool, max_faces: int | None
+    ) -> list:
         """Detect and crop every decoded image now; embed their crops in ``embedding`` (so the next
         batch's detection overlaps it). Returns jobs: (keys, faces lists, embeddings future)."""
         groups: dict[tuple, list] = {}
@@ -296,22 +307,37 @@ class Pipeline:
             for s in range(0, len(items), step):
                 chunk = items[s : s + step]
                 batch = ImageBatch([img for _, _, img in chunk], self.device)
-                faces_of, crops = self.detect_and_crop(batch, subject_only=subject_only, crop=embedding is not None)
-                for (i, _, _), faces in zip(chunk, faces_of):
+                faces_of, crops, crowded = self.detect_and_crop(
+                    batch, subject_only=subject_only, crop=embedding is not None, max_faces=max_faces
+                )
+                for j, ((i, _, _), faces) in enumerate(zip(chunk, faces_of)):
                     results[i].faces = faces
+                    if j in crowded:
+                        results[
+                            i
+                        ].error = f"{results[i].sample.id}: {crowded[j]} faces, over the limit of {max_faces} per image"
                 future = embedding.submit(self._embed, crops) if crops is not None else None
-                jobs.append(([key for _, key, _ in chunk], faces_of, future))
+                # an image over max_faces is not cached: another caller may allow more faces
+                keys = [None if j in crowded else key for j, (_, key, _) in enumerate(chunk)]
+                jobs.append((keys, faces_of, future))
         return jobs
 
-    def detect_and_crop(self, batch: ImageBatch, *, subject_only: bool = False, crop: bool = True):
+    def detect_and_crop(
+        self, batch: ImageBatch, *, subject_only: bool = False, crop: bool = True, max_faces: int | None = None
+    ):
         """Detect every face of a batch, order each image's faces (subject first), and cut their
-        crops: (faces per image, crops for all of them in that order, or None when there is none
-        or ``crop`` is False)."""
+        crops: (faces per image, crops for all of them in that order or None when there is none
+        or ``crop`` is False, {image index: faces found} for images over ``max_faces``, which
+        get no faces and no crops)."""
         found = self.detector.detect(batch)
-        faces_of = [faces_from(dets, batch.width, batch.height, subject_only=subject_only) for dets in found]
+        crowded = {j: len(d) for j, d in enumerate(found) if max_faces is not None and len(d) > max_faces}
+        faces_of = [
+            [] if j in crowded else faces_from(dets, batch.width, batch.height, subject_only=subject_only)
+            for j, dets in enumerate(found)
+        ]
         to_crop = [(j, Detection(f.box, f.score, f.landmarks)) for j, faces in enumerate(faces_of) for f in faces]
         crops = self.cropper.crop(batch, to_crop) if crop and to_crop else None
-        return faces_of, crops
+        return faces_of, crops, crowded
 
     def _finish(self, jobs, results, cache: FaceCache | None) -> None:
         for keys, faces_of, future in jobs:
@@ -323,7 +349,8 @@ class Pipeline:
                         pos += 1
             if cache is not None:  # every face of these images has its embedding now
                 for key, faces in zip(keys, faces_of):
-                    cache.put(key, [_copy(f) for f in faces])
+                    if key is not None:
+                        cache.put(key, [_copy(f) for f in faces])
 
     def _embed(self, crops) -> np.ndarray:
         """Crops, float (M, 3, S, S) tensor (0..255) or uint8 (M, S, S, 3) array -> float32 (M, d)

@@ -15,6 +15,10 @@ from ..align.base import Detection, resize_rgb
 from ..errors import InputError
 from .batch import ImageBatch
 
+#: Host photos larger than this are cropped face by face from host memory, so that the full-size
+#: picture never becomes a float tensor (a 40-megapixel photo would take 480 MB).
+HOST_CROP_PIXELS = 4_000_000
+
 
 class MarginCropper:
     """float32 (M, 3, size, size) crops on the batch's device, values 0..255."""
@@ -26,18 +30,40 @@ class MarginCropper:
         import torch
         from torchvision.ops import roi_align
 
-        imgs = batch.tensor
-        h, w = imgs.shape[2:]
+        big = batch.on_host and batch.height * batch.width > HOST_CROP_PIXELS
+        dev = batch.device if big else batch.tensor.device
+        boxes = torch.tensor([d.box for _, d in faces], dtype=torch.float32, device=dev).reshape(-1, 4)
+        owner = torch.tensor([j for j, _ in faces], dtype=torch.float32, device=dev)
+        rois = torch.stack([owner, *self.regions(boxes, batch.width, batch.height)], 1)
+        with torch.inference_mode():
+            if not big:
+                return roi_align(
+                    batch.tensor, rois, (self.size,) * 2, spatial_scale=1.0, sampling_ratio=-1, aligned=True
+                )
+            out = []
+            for j, left, top, right, bottom in rois.round().long().tolist():
+                region = np.ascontiguousarray(batch.host[j][top:bottom, left:right])
+                t = torch.from_numpy(region).to(dev).permute(2, 0, 1)[None].float()
+                roi = torch.tensor([[0.0, 0.0, 0.0, right - left, bottom - top]], device=dev)
+                out.append(roi_align(t, roi, (self.size,) * 2, spatial_scale=1.0, sampling_ratio=-1, aligned=True))
+            return torch.cat(out)
+
+    def regions(self, boxes, width: int, height: int):
+        """Each box grown by the margin (px of the output crop), clipped to the image, truncated to
+        whole pixels as facenet-pytorch's ``extract_face`` does: (left, top, right, bottom)."""
+        import torch
+
         size, margin = self.size, self.margin
-        boxes = torch.tensor([d.box for _, d in faces], dtype=imgs.dtype, device=imgs.device).reshape(-1, 4)
-        owner = torch.tensor([j for j, _ in faces], dtype=imgs.dtype, device=imgs.device)
         x1, y1, x2, y2 = boxes.unbind(1)
         mx, my = margin * (x2 - x1) / max(size - margin, 1), margin * (y2 - y1) / max(size - margin, 1)
         left, top = torch.clamp(x1 - mx / 2, min=0).trunc(), torch.clamp(y1 - my / 2, min=0).trunc()
-        right, bottom = torch.clamp(x2 + mx / 2, max=w).trunc(), torch.clamp(y2 + my / 2, max=h).trunc()
-        rois = torch.stack([owner, left, top, right, bottom], 1)
-        with torch.inference_mode():
-            return roi_align(imgs, rois, (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+        right, bottom = torch.clamp(x2 + mx / 2, max=width).trunc(), torch.clamp(y2 + my / 2, max=height).trunc()
+        # a box outside the picture still gets a (one-pixel) region, never an empty one
+        left, top = (
+            torch.minimum(left, torch.full_like(left, width - 1)),
+            torch.minimum(top, torch.full_like(top, height - 1)),
+        )
+        return left, top, torch.maximum(right, left + 1), torch.maximum(bottom, top + 1)
 
 
 class DlibChipCropper:

@@ -42,11 +42,17 @@ class BatchedMTCNNDetector(Detector):
     def detect(self, batch: ImageBatch) -> list[list[Detection]]:
         import torch.nn.functional as F
 
-        imgs, scale = batch.tensor, max(batch.height, batch.width) / DETECT_MAX_SIDE
-        if scale > 1:  # a large photo: search a copy whose longest side is DETECT_MAX_SIDE
+        scale = max(batch.height, batch.width) / DETECT_MAX_SIDE
+        if scale <= 1:
+            imgs, scale = batch.tensor, 1.0
+        elif batch.on_host:  # a large photo: search a copy whose longest side is DETECT_MAX_SIDE,
+            # made on the host, so the full-size picture never becomes a float tensor
+            small = [downscale(img, DETECT_MAX_SIDE)[0] for img in batch.host]
+            scale = batch.width / small[0].shape[1]
+            imgs = ImageBatch(small, batch.device).tensor
+        else:
             size = (max(1, round(batch.height / scale)), max(1, round(batch.width / scale)))
-            imgs = F.interpolate(imgs, size=size, mode="bilinear", antialias=True, align_corners=False)
-        scale = max(scale, 1.0)
+            imgs = F.interpolate(batch.tensor, size=size, mode="bilinear", antialias=True, align_corners=False)
         boxes, scores, points, owner = (t.cpu().numpy() for t in self.net.detect_tensor(imgs))
         out: list[list[Detection]] = [[] for _ in range(len(batch))]
         for box, score, marks, j in zip(boxes * scale, scores, points * scale, owner):
@@ -84,12 +90,15 @@ class ReferenceMTCNNDetector(HostDetector):
     def __init__(self, device: str = "cpu", batch_size: int = 1, min_face_size: int = 20, thresholds=(0.6, 0.7, 0.7)):
         from facenet_pytorch import MTCNN
 
+        self.min_face_size = min_face_size
         self._mtcnn = MTCNN(
             keep_all=True, device=device, min_face_size=min_face_size, thresholds=list(thresholds), post_process=False
         )
         self.id = f"mtcnn-reference-{min_face_size}-{tuple(thresholds)}-{DETECT_MAX_SIDE}"
 
     def find(self, image):
+        if min(image.shape[:2]) < self.min_face_size:  # facenet-pytorch has no pyramid scale for it: crashes
+            return []
         boxes, probs, points = self._mtcnn.detect(image, landmarks=True)
         if boxes is None:
             return []

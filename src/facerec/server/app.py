@@ -38,14 +38,22 @@ def create_app(
     workers: int = 2,
     device: str = "auto",
     pipeline_factory=None,
+    allowed_hosts=(),
+    allowed_origins=(),
 ):
     """The FastAPI application serving ``model`` (changes are saved back to it atomically).
 
-    ``pipeline_factory(gallery)`` builds a pipeline (default: the one the model was trained with).
+    The gallery loads now; the models load in a background thread, so ``/healthz`` answers at once
+    (``"ready": false`` until they are loaded) and requests that need them wait. ``pipeline_factory
+    (gallery)`` builds a pipeline (default: the one the model was trained with). The server answers
+    to loopback host names and ``allowed_hosts``; browsers may write from its own page and
+    ``allowed_origins`` only (see :mod:`.security`).
     """
+    import threading
+
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from .. import __version__
@@ -53,8 +61,9 @@ def create_app(
     from ..embed import get_spec
     from ..pipeline import Pipeline
     from ..store import GalleryStore
-    from . import routes
-    from .limits import BodyLimit, HTTPError, Limits
+    from . import docs, routes
+    from .limits import HTTPError, Limits
+    from .security import LOOPBACK_HOSTS, Gate
 
     limits = limits or Limits()
     gallery = load_model(model)
@@ -69,21 +78,33 @@ def create_app(
         title="facerec",
         version=__version__,
         description='Identify, verify and enrol faces. Errors answer {"error": message}.',
+        docs_url=None,  # served below from packaged assets: no CDN
+        redoc_url=None,
     )
-    app.state.service = routes.Service(
+    service = routes.Service(
         store=GalleryStore(gallery, model, default_threshold=spec.default_threshold),
-        pipelines=PipelinePool(make, workers),
         limits=limits,
         spec=spec,
-        api_key=api_key,
         version=__version__,
+        workers=workers,
     )
-    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes)
+    app.state.service = service
+    threading.Thread(
+        target=service.load, args=(lambda: PipelinePool(make, workers),), name="facerec-load", daemon=True
+    ).start()
+    app.add_middleware(
+        Gate,
+        max_body=limits.max_upload_bytes,
+        allowed_hosts=set(LOOPBACK_HOSTS) | set(allowed_hosts),
+        allowed_origins=allowed_origins,
+        api_key=api_key,
+    )
     app.include_router(routes.router)
+    docs.mount(app)
 
     @app.exception_handler(HTTPError)
     async def _http_error(request, exc: HTTPError):
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request, exc: RequestValidationError):
@@ -99,7 +120,7 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     def page():
-        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+        return HTMLResponse((WEB_DIR / "index.html").read_text())
 
     @app.get("/web/{asset}", include_in_schema=False)
     def asset(asset: str):
@@ -124,7 +145,9 @@ def serving(app, host: str = "127.0.0.1"):
     with socket.socket() as sock:
         sock.bind((host, 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", limit_concurrency=256))
+    from .protocol import uvicorn_config
+
+    server = uvicorn.Server(uvicorn_config(app, host=host, port=port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 60

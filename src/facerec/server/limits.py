@@ -1,13 +1,12 @@
-"""What a request may carry and who may send it: size limits, names, the loopback rule, and
-413s for oversized bodies (declared or streamed)."""
+"""What a request may carry: sizes, pixels, faces, names; and the loopback rule."""
 
 import ipaddress
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 
-from ..images import DEFAULT_MAX_PIXELS
+from ..errors import InputError
+from ..text import printable, scripts
 
 CONTENT_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff"}
 NAME_RE = re.compile(r"^[^\W_](?:[\w .'-]{0,62}[^\W_.])?$")  # letters/digits at both ends; no / \ or ..
@@ -15,28 +14,53 @@ NAME_RE = re.compile(r"^[^\W_](?:[\w .'-]{0,62}[^\W_.])?$")  # letters/digits at
 
 @dataclass
 class Limits:
-    """What one request may carry. ``max_upload_bytes`` bounds the whole request body."""
+    """What one request may carry, and how much waits.
+
+    max_upload_bytes: the whole request body. max_pixels: one decoded image. max_request_pixels:
+    all images of one request together (they are decoded one at a time). max_faces: faces per
+    image, checked right after detection (before any embedding). max_files: images per enrolment.
+    max_pending: requests holding or waiting for a model worker; the next one is answered 503 with
+    Retry-After. load_wait_s: how long a request waits for the models at start-up.
+    """
 
     max_upload_bytes: int = 10 * 2**20
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels: int = 40_000_000
+    max_request_pixels: int = 200_000_000
     max_faces: int = 20
     max_files: int = 20
+    max_pending: int = 32
+    load_wait_s: float = 300.0
+
+    def __post_init__(self):
+        for name in ("max_upload_bytes", "max_pixels", "max_request_pixels", "max_faces", "max_files", "max_pending"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
 
 
 class HTTPError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers or {}
 
 
 def check_name(name: str) -> str:
-    """A person's name as the URL gave it; refuses anything that could act as a path or markup."""
+    """A person's name as the URL gave it; refuses anything that could act as a path or markup,
+    and names that mix writing systems (Cyrillic "е" inside "George" would file one person's
+    faces under a look-alike of another's name)."""
     name = unicodedata.normalize("NFC", name).strip()
     if not NAME_RE.match(name) or ".." in name:
         raise HTTPError(
             400,
-            f"invalid person name {name[:80]!r}: use 1-64 letters, digits, spaces and . ' - _ "
+            f"invalid person name {printable(name[:80])!r}: use 1-64 letters, digits, spaces and . ' - _ "
             "(starting and ending with a letter or digit)",
+        )
+    mixed = scripts(name) - {"COMMON"}
+    if len(mixed) > 1:
+        raise HTTPError(
+            400,
+            f"invalid person name {printable(name)!r}: it mixes the {', '.join(sorted(mixed)).lower()} "
+            "scripts, which lets look-alike names pass for each other; write it in one script",
         )
     return name
 
@@ -45,60 +69,6 @@ def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-class BodyLimit:
-    """ASGI middleware: refuse a request body over ``max_bytes`` with 413 (declared or streamed)."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        # multipart framing adds a little around the file itself
-        allowed = self.max_bytes + 64 * 1024
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > allowed:
-            return await _too_large(send, self.max_bytes)
-        seen = 0
-        started = False
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > allowed:
-                    raise _BodyTooLarge()
-            return message
-
-        async def tracking_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _too_large(send, self.max_bytes)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _too_large(send, limit: int) -> None:
-    body = json.dumps({"error": f"request body over the upload limit of {limit:,} bytes"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -11,10 +11,12 @@ class ErrorBody(BaseModel):
 
 class Health(BaseModel):
     status: str
+    ready: bool = Field(description="the models are loaded: identify, verify and enrol answer without waiting")
     people: int
     faces: int
     embedder: str
     version: str
+    error: str | None = None
 
 
 class Person(BaseModel):

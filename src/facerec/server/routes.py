@@ -1,61 +1,113 @@
 """The ``/v1`` routes and ``/healthz``. Each gets the :class:`Service` injected (``Depends``), never
-a closed-over global, so a test or another app can serve another store."""
+a closed-over global, so a test or another app can serve another store.
+
+The event loop only reads request bodies. Decoding, detection and embedding run in the service's
+own pool of ``workers`` threads, a request's images one at a time (so one request holds one
+decoded image, within its pixel budget), and at most ``max_pending`` requests hold or wait for a
+worker: the next is answered 503 with ``Retry-After``.
+"""
 
 from __future__ import annotations
 
-import hmac
-from dataclasses import dataclass
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request, UploadFile
 
 from ..embed import EmbedderSpec
-from ..errors import FacerecError, ImageError, InputError, NoFaceError, NotEnrolledError
-from ..images import decode_image
+from ..errors import FacerecError, ImageError, InputError, NoFaceError, NotEnrolledError, SaveError
+from ..images import decode_image, peek_size
 from ..store import GalleryStore
+from ..text import printable
 from . import models
 from .limits import CONTENT_TYPES, HTTPError, Limits, check_name
 
-ERRORS = {code: {"model": models.ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422)}
+ERRORS = {code: {"model": models.ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503)}
 
 
 @dataclass
 class Service:
-    """What the routes work with: the gallery store, a pool of pipelines, the request limits."""
+    """What the routes work with: the gallery store, the pipelines (loaded in the background),
+    the worker threads and the request limits."""
 
     store: GalleryStore
-    pipelines: object  # app.PipelinePool
     limits: Limits
     spec: EmbedderSpec
-    api_key: str | None
     version: str
+    workers: int = 2
+    pipelines: object = None  # app.PipelinePool, once loaded
+    load_error: str | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+    executor: ThreadPoolExecutor = None
+    pending: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self):
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(self.workers, thread_name_prefix="facerec-worker")
+
+    def load(self, make_pool) -> None:
+        """Build the pipelines (models load here), then mark the service ready; run in a thread."""
+        try:
+            self.pipelines = make_pool()
+        except Exception as exc:  # reported by /healthz and every request, never lost in a thread
+            self.load_error = f"the models could not be loaded: {exc}"
+        finally:
+            self.ready.set()
+
+    async def run(self, fn):
+        """``fn()`` in a worker thread, after the models are ready; 503 when too many wait."""
+        with self._lock:
+            if self.pending >= self.limits.max_pending:
+                raise HTTPError(
+                    503,
+                    f"busy: {self.pending} requests are being served or waiting; retry in a second",
+                    {"retry-after": "1"},
+                )
+            self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self._call, fn)
+        finally:
+            with self._lock:
+                self.pending -= 1
+
+    def _call(self, fn):
+        if not self.ready.wait(self.limits.load_wait_s):
+            raise HTTPError(503, "the models are still loading; retry shortly", {"retry-after": "5"})
+        if self.load_error:
+            raise HTTPError(503, self.load_error)
+        try:
+            return fn()
+        except NoFaceError as exc:
+            raise HTTPError(422, str(exc)) from None
+        except SaveError as exc:
+            raise HTTPError(500, str(exc)) from None
+        except FacerecError as exc:
+            raise HTTPError(400, str(exc)) from None
 
 
 def service(request: Request) -> Service:
     return request.app.state.service
 
 
-def require_key(request: Request, svc: Service = Depends(service)) -> None:
-    if svc.api_key is None:
-        return
-    given = request.headers.get("x-api-key", "")
-    if not hmac.compare_digest(given.encode(), svc.api_key.encode()):
-        raise HTTPError(401, "missing or wrong API key (send it in the X-API-Key header)")
-
-
 router = APIRouter()
-v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=ERRORS)
+v1 = APIRouter(prefix="/v1", responses=ERRORS)
 
 
 @router.get("/healthz", response_model=models.Health)
 def healthz(svc: Service = Depends(service)):
     people = svc.store.people()
     return models.Health(
-        status="ok",
+        status="ok" if not svc.load_error else "error",
+        ready=svc.ready.is_set() and not svc.load_error,
         people=len(people),
         faces=sum(n for _, n in people),
         embedder=svc.spec.name,
         version=svc.version,
+        error=svc.load_error,
     )
 
 
@@ -65,30 +117,35 @@ def people(svc: Service = Depends(service)):
 
 
 @v1.delete("/people/{name}", response_model=models.Removed)
-def remove(name: str, svc: Service = Depends(service)):
+async def remove(name: str, svc: Service = Depends(service)):
     name = check_name(name)
-    try:
-        removed = svc.store.remove(name)
-    except NotEnrolledError as exc:
-        raise HTTPError(404, str(exc)) from None
-    except InputError as exc:
-        raise HTTPError(409, str(exc)) from None
-    return models.Removed(removed=name, images=removed)
+
+    def work():
+        try:
+            return svc.store.remove(name)
+        except NotEnrolledError as exc:
+            raise HTTPError(404, str(exc)) from None
+        except SaveError:
+            raise
+        except InputError as exc:
+            raise HTTPError(409, str(exc)) from None
+
+    return models.Removed(removed=name, images=await svc.run(work))
 
 
 @v1.post("/identify", response_model=models.Identified)
 async def identify_faces(image: UploadFile, topk: int = 5, svc: Service = Depends(service)):
     if not 1 <= topk <= 50:
         raise HTTPError(422, f"topk must be between 1 and 50, got {topk}")
-    label, img = await read_image(svc, image, "image")
-    return await _run(lambda: _identify(svc, label, img, topk))
+    upload = await read_upload(svc, image, "image")
+    return await svc.run(lambda: _identify(svc, upload, topk))
 
 
 @v1.post("/verify", response_model=models.Verified)
 async def verify_faces(image_a: UploadFile, image_b: UploadFile, svc: Service = Depends(service)):
-    a = await read_image(svc, image_a, "image_a")
-    b = await read_image(svc, image_b, "image_b")
-    return await _run(lambda: _verify(svc, a, b))
+    a = await read_upload(svc, image_a, "image_a")
+    b = await read_upload(svc, image_b, "image_b")
+    return await svc.run(lambda: _verify(svc, a, b))
 
 
 @v1.post("/people/{name}/faces", response_model=models.Enrolled, status_code=201)
@@ -96,8 +153,8 @@ async def enrol(name: str, images: list[UploadFile], svc: Service = Depends(serv
     name = check_name(name)
     if len(images) > svc.limits.max_files:
         raise HTTPError(413, f"{len(images)} images in one request, over the limit of {svc.limits.max_files}")
-    decoded = [await read_image(svc, up, f"images[{i}]") for i, up in enumerate(images)]
-    return await _run(lambda: _enrol(svc, name, decoded))
+    uploads = [await read_upload(svc, up, f"images[{i}]") for i, up in enumerate(images)]
+    return await svc.run(lambda: _enrol(svc, name, uploads))
 
 
 @v1.get("/config", response_model=models.ServiceConfig)
@@ -115,45 +172,72 @@ def config(svc: Service = Depends(service)):
 router.include_router(v1)
 
 
-# -- the work, run in the thread pool --------------------------------------------------------------
-async def read_image(svc: Service, upload: UploadFile, field: str) -> tuple[str, np.ndarray]:
+# -- reading on the event loop; the work in the pool ----------------------------------------------
+@dataclass
+class Upload:
+    label: str  # "field (file name)", safe to print and to store
+    data: bytes
+
+
+async def read_upload(svc: Service, upload: UploadFile, field: str) -> Upload:
     limit = svc.limits.max_upload_bytes
-    label = f"{field} ({upload.filename or 'upload'})"
+    label = f"{field} ({printable(upload.filename or 'upload')[:120]})"
     ctype = (upload.content_type or "").split(";")[0].strip().lower()
     if ctype not in CONTENT_TYPES:
         raise HTTPError(
             415,
-            f"{label}: content type {ctype or 'none'!r} is not an image type we read ({', '.join(sorted(CONTENT_TYPES))})",
+            f"{label}: content type {printable(ctype) or 'none'!r} is not an image type we read "
+            f"({', '.join(sorted(CONTENT_TYPES))})",
         )
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise HTTPError(413, f"{label}: over the upload limit of {limit:,} bytes")
     if not data:
         raise HTTPError(400, f"{label}: empty file")
-    try:
-        return label, decode_image(data, label=label, max_pixels=svc.limits.max_pixels)
-    except ImageError as exc:
-        status = 413 if "pixels" in str(exc) or "bomb" in str(exc) else 400
-        raise HTTPError(status, str(exc)) from None
+    return Upload(label, data)
 
 
-def faces_of(svc: Service, pipe, label: str, image: np.ndarray):
+class PixelBudget:
+    """The decoded pixels one request may spend, across its images (decoded one at a time)."""
+
+    def __init__(self, limits: Limits):
+        self.limits, self.left = limits, limits.max_request_pixels
+
+    def decode(self, up: Upload) -> np.ndarray:
+        try:
+            w, h = peek_size(up.data, label=up.label)
+            if w * h > self.left:
+                raise HTTPError(
+                    413,
+                    f"{up.label}: {w}x{h} pixels would pass this request's budget of "
+                    f"{self.limits.max_request_pixels:,} decoded pixels; send fewer or smaller images",
+                )
+            image = decode_image(up.data, label=up.label, max_pixels=self.limits.max_pixels)
+        except ImageError as exc:
+            status = 413 if "pixels" in str(exc) or "bomb" in str(exc) else 400
+            raise HTTPError(status, str(exc)) from None
+        self.left -= w * h
+        return image
+
+
+def faces_of(svc: Service, pipe, up: Upload, image: np.ndarray):
+    """Every face of one decoded upload; more than ``max_faces`` is refused before any is embedded."""
     from ..datasets import Sample
 
-    result = pipe.run([Sample(label, image)])[0]
+    result = pipe.run([Sample(up.label, image)], max_faces=svc.limits.max_faces)[0]
     if result.error:
-        raise HTTPError(400, result.error)
-    if len(result.faces) > svc.limits.max_faces:
-        raise HTTPError(422, f"{label}: {len(result.faces)} faces, over the limit of {svc.limits.max_faces} per image")
+        raise HTTPError(422 if "over the limit" in result.error else 400, result.error)
     return result.faces
 
 
-def _identify(svc: Service, label, img, topk) -> models.Identified:
+def _identify(svc: Service, up: Upload, topk: int) -> models.Identified:
     from ..identify import identify
 
+    image = PixelBudget(svc.limits).decode(up)
     with svc.pipelines.get() as pipe:
-        faces = faces_of(svc, pipe, label, img)
-    h, w = int(img.shape[0]), int(img.shape[1])
+        faces = faces_of(svc, pipe, up, image)
+    h, w = int(image.shape[0]), int(image.shape[1])
+    del image
     if not faces:
         return models.Identified(faces=[], width=w, height=h)
     with svc.store.reading() as (g, cal):
@@ -179,16 +263,16 @@ def _identify(svc: Service, label, img, topk) -> models.Identified:
     )
 
 
-def _verify(svc: Service, a, b) -> models.Verified:
+def _verify(svc: Service, a: Upload, b: Upload) -> models.Verified:
     from ..calibrate import pairwise_distances
 
+    budget, templates = PixelBudget(svc.limits), []
     with svc.pipelines.get() as pipe:
-        fa, fb = faces_of(svc, pipe, *a), faces_of(svc, pipe, *b)
-    templates = []
-    for (label, _), faces in ((a, fa), (b, fb)):
-        if not faces:
-            raise HTTPError(422, f"{label}: no face found")
-        templates.append(faces[0].embedding[None])
+        for up in (a, b):
+            faces = faces_of(svc, pipe, up, budget.decode(up))
+            if not faces:
+                raise HTTPError(422, f"{up.label}: no face found")
+            templates.append(faces[0].embedding[None])
     with svc.store.reading() as (g, cal):
         threshold = cal.threshold if cal else svc.spec.default_threshold
         source = cal.source if cal else "default"
@@ -197,29 +281,18 @@ def _verify(svc: Service, a, b) -> models.Verified:
     return models.Verified(same=d <= threshold, distance=round(d, 4), threshold=threshold, threshold_source=source)
 
 
-def _enrol(svc: Service, name, decoded) -> models.Enrolled:
+def _enrol(svc: Service, name: str, uploads: list[Upload]) -> models.Enrolled:
     vectors, ids, skipped = [], [], []
+    budget = PixelBudget(svc.limits)
     with svc.pipelines.get() as pipe:
-        for label, img in decoded:
-            faces = faces_of(svc, pipe, label, img)
+        for up in uploads:  # one decoded image at a time
+            faces = faces_of(svc, pipe, up, budget.decode(up))
             if not faces:
-                skipped.append(models.Skipped(file=label, error="no face found"))
+                skipped.append(models.Skipped(file=up.label, error="no face found"))
                 continue
             vectors.append(faces[0].embedding)  # the most prominent face (large and central)
-            ids.append(f"api:{name}:{label}")
+            ids.append(f"api:{name}:{up.label}")
     if not vectors:
-        raise HTTPError(422, f"no face found in any of the {len(decoded)} images; nothing was enrolled")
+        raise HTTPError(422, f"no face found in any of the {len(uploads)} images; nothing was enrolled")
     total = svc.store.enrol(name, np.stack(vectors), ids)
     return models.Enrolled(name=name, added=len(vectors), images=total, skipped=skipped)
-
-
-async def _run(fn):
-    """Run blocking model work in the thread pool, translating library errors to 4xx."""
-    from starlette.concurrency import run_in_threadpool
-
-    try:
-        return await run_in_threadpool(fn)
-    except NoFaceError as exc:
-        raise HTTPError(422, str(exc)) from None
-    except FacerecError as exc:
-        raise HTTPError(400, str(exc)) from None
