@@ -61,9 +61,9 @@ WEIGHTS=()
   want search && timeout "$(cap 120)" "$PY" bench/search.py --sizes "$SIZES" --backends exact,exact-fp16 --device "$DEV" --queries "$Q" \
     --single 200 --single-budget 8 --json "$PARTS/search_$DEV.json"
   if want pairs && [ -f .gpu/casia_fp16.pt ] && [ -f .gpu/pairs.txt ]; then
-    echo "== LFW pairs, fold 1 (600 pairs), fast path: the same accuracy in fp32, bf16 and fp16? $(left) s left =="
+    echo "== LFW pairs, fold 1 (600 pairs), the batched pipeline: the same accuracy in fp32, bf16 and fp16? $(left) s left =="
     for prec in $PRECS; do
-      timeout "$(cap "$T_PAIRS")" "$PY" -m facerec evaluate pairs --lfw-dir "$LFW" --pairs .gpu/pairs.txt --folds 1 --fast \
+      timeout "$(cap "$T_PAIRS")" "$PY" -m facerec evaluate pairs --lfw-dir "$LFW" --pairs .gpu/pairs.txt --folds 1 \
         --precision "$prec" --device "$DEV" --embedder facenet-casia ${WEIGHTS[@]+"${WEIGHTS[@]}"} --batch_size 512 \
         --quiet --json "$PARTS/pairs_fold1_$prec.json"
     done

@@ -428,3 +428,13 @@ def test_damaged_model_headers_are_named(trained, probe_dir, capsys, tmp_path, c
     np.savez(bad, **arrays)
     code, _, err = run(capsys, "infer", "--input", str(probe_dir), "--model", str(bad))
     assert code == 2 and str(bad) in err and message in err, err
+
+
+def test_terminal_escapes_in_file_names_are_printed_escaped(trained, tmp_path, capsys):
+    d = tmp_path / "evil"
+    d.mkdir()
+    Image.fromarray(person_image(1, 33)).save(d / "x\x1b[2Jy.png")
+    (d / "z\x1b]0;t\x07.png").write_text("not an image")
+    code, out, err = run(capsys, "infer", "--input", str(d), "--model", str(trained), "--align", "resize")
+    assert code == 1 and "\x1b" not in out + err and "\x07" not in out + err
+    assert "x\\x1b[2Jy.png" in out and "z\\x1b]0;t\\x07.png" in err

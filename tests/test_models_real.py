@@ -115,7 +115,7 @@ def test_vggface2_offline_error_names_the_remedies(tmp_path, monkeypatch):
     with pytest.raises(WeightsError) as exc:
         create_embedder("facenet-vggface2", device="cpu")
     msg = str(exc.value)
-    assert "--weights FILE" in msg and "TORCH_HOME" in msg and "facenet-casia" in msg and str(tmp_path) in msg
+    assert "weights file" in msg and "TORCH_HOME" in msg and "facenet-casia" in msg and str(tmp_path) in msg
 
 
 def test_vggface2_loads_a_state_dict_from_weights_or_torch_cache(tmp_path, monkeypatch, casia):
@@ -172,3 +172,35 @@ def test_cascade_takes_hog_faces_and_mtcnn_where_hog_finds_none():
     assert [d.box for d in got[0]] == [d.box for d in hog.detect(ImageBatch([found]))[0]]
     assert len(got[1]) >= 1 and [d.box for d in got[1]] == [d.box for d in mtcnn.detect(ImageBatch([missed]))[0]]
     assert cascade.id not in (hog.id, mtcnn.id)  # its own cache entries
+
+
+@pytest.mark.parametrize("detector", ["mtcnn", "mtcnn-reference", "dlib", "dlib+mtcnn"])
+def test_images_smaller_than_a_face_are_no_face_never_a_crash(detector):
+    from facerec.pipeline import create_detector
+    from facerec.pipeline.batch import ImageBatch
+
+    det = create_detector(detector, device="cpu")
+    for h, w in ((1, 1), (5, 5), (11, 40), (19, 19), (15, 300)):
+        assert det.detect(ImageBatch([np.full((h, w, 3), 128, np.uint8)])) == [[]], (detector, h, w)
+
+
+def test_a_tiny_file_in_a_folder_does_not_stop_infer(tmp_path, capsys):
+    """facerec infer over a folder with a 12x12 image and a real face: both reported, exit 0."""
+    from PIL import Image
+
+    from facerec.api import train
+    from facerec.cli import main
+
+    people = tmp_path / "people"
+    for person in ("Colin_Powell", "Tony_Blair", "Serena_Williams"):
+        (people / person).mkdir(parents=True)
+        for n in (1, 2, 3):
+            (people / person / f"{n}.jpg").symlink_to(lfw_image(person, n))
+    train(people, embedder="facenet-casia", device="cpu", model_path=tmp_path / "m.npz")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    Image.new("RGB", (12, 12), (90, 90, 90)).save(probe / "tiny.png")
+    (probe / "powell.jpg").symlink_to(lfw_image("Colin_Powell", 5))
+    code = main(["infer", "--input", str(probe), "--model", str(tmp_path / "m.npz"), "--art_dir", str(tmp_path / "a")])
+    out = capsys.readouterr().out
+    assert code == 0 and "tiny.png: no face found" in out and "Colin_Powell" in out

@@ -63,7 +63,7 @@ class Calibration:
             )
         if self.source == "default":
             return f"the embedder's default ({self.reason})"
-        return "given with --threshold"
+        return "given explicitly"
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray, metric: str = "euclidean") -> np.ndarray:

@@ -109,7 +109,7 @@ def prepare_lfw(
     ``max_per_person`` keeps at most that many images of each person (a small, balanced set).
     """
     if min_faces < 1:
-        raise InputError(f"--min-faces must be >= 1, got {min_faces}")
+        raise InputError(f"min_faces must be >= 1, got {min_faces}")
     if holdout < 0 or holdout_per_person < 0:
         raise InputError("hold-out counts must be >= 0")
     X, y, names = lfw_people(min_faces, data_home=data_home, slice_=slice_, resize=resize)
@@ -130,7 +130,7 @@ def prepare_lfw(
     if holdout:
         free = np.flatnonzero(~held)
         if holdout >= len(free):
-            raise InputError(f"--holdout {holdout} would leave no training images ({len(free)} available)")
+            raise InputError(f"holding out {holdout} images would leave no training images ({len(free)} available)")
         held[rng.choice(free, holdout, replace=False)] = True
     written: list[Path] = []
     if held.any():

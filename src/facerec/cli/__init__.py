@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from ..errors import FacerecError
+from ..text import printable
 from .common import EXIT_ERROR
 
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except FacerecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -6,6 +6,7 @@ import json
 import sys
 
 from ..pipeline.config import DEFAULT_TOPK
+from ..text import printable
 from .common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, add, model_pipeline, pipeline_args, positive_int
 
 
@@ -38,7 +39,7 @@ def run(args) -> int:
     (print_json if args.format == "json" else print_table)(report, gallery)
     for img in report.images:
         if img.error:
-            print(f"error: {img.error}", file=sys.stderr)
+            print(f"error: {printable(img.error)}", file=sys.stderr)
     if not report.images:
         print(f"error: {args.input}: no image files found", file=sys.stderr)
         return EXIT_ERROR
@@ -67,10 +68,10 @@ def print_table(report, gallery) -> None:
             else ""
         )
         if img.error:
-            print(f"{img.file}: ERROR {img.error}")
+            print(f"{printable(img.file)}: ERROR {printable(img.error)}")
             continue
         if not img.faces:
-            print(f"{img.file}: no face found{truth}")
+            print(f"{printable(img.file)}: no face found{truth}")
             continue
         for f in img.faces:
             p = f.prediction
@@ -79,11 +80,11 @@ def print_table(report, gallery) -> None:
                 mark = "  [correct]" if p.label == img.label else "  [WRONG]"
             answer = f"unknown (nearest: {p.candidate})" if p.unknown else p.name
             print(
-                f"{img.file} face {f.face} {_fmt_box(f.box)}: {answer}  distance {p.distance:.4f}  "
+                f"{printable(img.file)} face {f.face} {_fmt_box(f.box)}: {answer}  distance {p.distance:.4f}  "
                 f"votes {p.votes}/{min(gallery.k, len(gallery))}{truth if f.face == 0 else ''}{mark}"
             )
             for rank, n in enumerate(p.neighbors, 1):
-                print(f"    {rank}. {n.name:<28} {n.distance:.4f}  (sample {n.sample_id})")
+                print(f"    {rank}. {printable(n.name):<28} {n.distance:.4f}  (sample {printable(n.sample_id)})")
     correct, total = report.accuracy()
     print(
         f"images: {len(report.images)}  faces: {report.n_faces}  errors: {report.n_errors}  "

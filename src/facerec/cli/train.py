@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FAR, DEFAULT_K, DEFAULT_MARGIN
+from ..text import printable
 from .common import EXIT_OK, EXIT_PARTIAL, add, note_deprecations, pipeline_args, positive_int
 
 
@@ -82,7 +83,7 @@ def run(args) -> int:
         shown = ", ".join(r.no_face[:10]) + (" ..." if len(r.no_face) > 10 else "")
         print(f"no face found in {len(r.no_face)} images (not enrolled): {shown}")
     for err in r.errors:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(err)}", file=sys.stderr)
     cal = r.gallery.calibration
     print(f"open-set threshold {cal.threshold:.4f}: {cal.describe()}")
     print(f"model: {r.model_path}")

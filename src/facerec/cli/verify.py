@@ -7,6 +7,7 @@ import sys
 
 from ..errors import InputError
 from ..pipeline.config import DEFAULT_EMBEDDER
+from ..text import printable
 from .common import EXIT_OK, add, build_pipeline, model_pipeline, pipeline_args
 
 
@@ -53,7 +54,7 @@ def run(args) -> int:
         results = pipe.run([Sample(str(f), str(f)) for f in files], quiet=args.quiet)
         for r in results:
             if r.error:
-                print(f"error: {r.error}", file=sys.stderr)
+                print(f"error: {printable(r.error)}", file=sys.stderr)
         sides.append(results)
     v = verify_results(sides[0], sides[1], cal, metric=metric, labels=(args.a, args.b))
     if args.format == "json":

@@ -113,13 +113,13 @@ def _load_builtins() -> None:
 def resolve_device(device: str) -> str:
     """``auto`` picks CUDA when available; an explicit ``cuda`` without a GPU is an error."""
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
+        raise InputError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu or auto")
+        raise InputError("device cuda was asked for, but PyTorch sees no CUDA GPU; use cpu or auto")
     return device
 
 

@@ -108,7 +108,7 @@ def _load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str, **op
     cached = torch_home() / "checkpoints" / Path(VGGFACE2_URL).name
     path = Path(weights) if weights else cached
     if weights and not path.is_file():
-        raise WeightsError(f"--weights {weights}: no such file")
+        raise WeightsError(f"weights {weights}: no such file")
     if not path.is_file():
         try:
             from torch.hub import download_url_to_file
@@ -119,8 +119,8 @@ def _load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str, **op
             raise WeightsError(
                 f"facenet-vggface2 weights are not in {cached} and could not be downloaded ({exc}). "
                 f"Remedies: connect to the internet and run again; or download {VGGFACE2_URL} "
-                f"to {cached} (or set TORCH_HOME); or pass --weights FILE; "
-                f"or use the offline --embedder facenet-casia or dlib."
+                f"to {cached} (or set TORCH_HOME); or pass a weights file (weights=...); "
+                f"or use an offline embedder: facenet-casia or dlib."
             ) from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # refuses pickled code
@@ -140,7 +140,7 @@ def _load_casia(spec: EmbedderSpec, *, weights: str | None, device: str, **optio
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise WeightsError(f"--weights {weights}: cannot load ({exc})") from None
+            raise WeightsError(f"weights {weights}: cannot load ({exc})") from None
     else:
         state = casia_state_dict(InceptionResnetV1(pretrained=None, classify=False))
     return FaceNetEmbedder(spec, state, resolve_device(device), **options)

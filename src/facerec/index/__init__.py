@@ -39,7 +39,7 @@ def parse_index_params(items: list[str] | None) -> dict:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise InputError(f"--index-param expects KEY=VALUE, got {item!r}")
+            raise InputError(f"index parameters are KEY=VALUE, got {item!r}")
         for cast in (int, float):
             try:
                 out[key] = cast(value)

@@ -13,7 +13,7 @@ def import_faiss():
         import faiss
     except ImportError:
         raise InputError(
-            "the faiss backends need the faiss package: pip install faiss-cpu (or faiss-gpu), or choose --index exact"
+            "the faiss backends need the faiss package: pip install faiss-cpu (or faiss-gpu), or choose the exact index"
         ) from None
     return faiss
 

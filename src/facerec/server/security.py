@@ -64,7 +64,7 @@ class Gate:
 
         if _host_name(host) not in self.allowed_hosts:
             return await refuse(
-                421, f"this server does not answer to the host {host[:100]!r} (start it with --allow-host)", 0
+                421, f"this server does not answer to the host {host[:100]!r} (allow it with --allow-host)", 0
             )
         if method not in SAFE_METHODS and not self._same_site(headers, host, scope):
             origin = headers.get(b"origin", b"").decode("latin-1")[:100]
