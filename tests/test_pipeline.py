@@ -92,9 +92,13 @@ def test_content_cache_skips_detection_and_embedding(tmp_path):
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a.faces[0].embedding, b.faces[0].embedding)
         assert a.faces[0].box == pytest.approx(b.faces[0].box) and b.faces[0].is_subject
-    # another configuration (flip) has its own entries
-    fake_pipeline(cache_dir=tmp_path, flip=True).run(images, subject_only=True)
+    # another configuration (flip) has its own faces, but shares the detections: no detector run
+    FakeDetector.batches.clear()
+    flipped = fake_pipeline(cache_dir=tmp_path, flip=True).run(images, subject_only=True)
     assert len(list((tmp_path / "cache").glob("faces_fake_fake_subject_*.npz"))) == 2
+    assert FakeDetector.batches == [] and all(r.faces[0].embedding is not None for r in flipped)
+    np.testing.assert_allclose([r.faces[0].box for r in flipped], [r.faces[0].box for r in first], atol=1e-4)
+    assert len(list((tmp_path / "cache").glob("detections_fake_*.npz"))) == 1
 
 
 def test_no_cache_folder_means_no_cache():

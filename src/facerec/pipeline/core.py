@@ -7,6 +7,7 @@ cores; on a GPU the images stay on the device from decoding to embedding).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -217,11 +218,15 @@ class Pipeline:
                 since_save += stop - start
                 if cache is not None and since_save >= CACHE_SAVE_EVERY:
                     cache.save()
+                    if "detections" in self._caches:
+                        self._caches["detections"].save()
                     since_save = 0
             while outstanding:
                 self._finish(outstanding.popleft(), results, cache)
         if cache is not None:
             cache.save()
+        if self._caches.get("detections") is not None:
+            self._caches["detections"].save()
         return results
 
     def detect(self, image) -> list[Face]:
@@ -268,27 +273,43 @@ class Pipeline:
         return _to_uint8(crop)[0]
 
     # -- stages ---------------------------------------------------------------------------------
-    def _cache(self, subject_only: bool) -> FaceCache | None:
-        """None without a cache folder, unless :meth:`limit_caches` asked for one in memory."""
+    def _cache(self, kind: bool | str) -> FaceCache | None:
+        """The faces cache (``kind`` True: subjects only, False: every face), or with ``kind``
+        "detections" the detector's own, which every embedder and crop style shares (a second
+        embedder on the same images skips detection). None without a cache folder, unless
+        :meth:`limit_caches` asked for caches in memory."""
         if self.cache_dir is None and self.cache_entries is None:
             return None
-        if subject_only not in self._caches:
+        if kind not in self._caches:
             path = None
             if self.cache_dir:
-                mode = "subject" if subject_only else "all"
-                key = f"{self.config.cache_key()}_{self.detector.id}_{mode}"
-                import hashlib
-
+                if kind == "detections":
+                    key, name = self.detector.id, f"detections_{self.config.detector}"
+                else:
+                    mode = "subject" if kind else "all"
+                    key = f"{self.config.cache_key()}_{self.detector.id}_{mode}"
+                    name = f"faces_{self.config.embedder}_{self.config.detector}_{mode}"
                 digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-                path = (
-                    self.cache_dir
-                    / "cache"
-                    / f"faces_{self.config.embedder}_{self.config.detector}_{mode}_{digest}.npz"
-                )
-            cache = FaceCache(path, self.config.dim)
+                path = self.cache_dir / "cache" / f"{name}_{digest}.npz"
+            cache = FaceCache(path, 0 if kind == "detections" else self.config.dim)
             cache.max_entries = self.cache_entries
-            self._caches[subject_only] = cache
-        return self._caches[subject_only]
+            self._caches[kind] = cache
+        return self._caches[kind]
+
+    def _detect(self, batch: ImageBatch, keys: list | None) -> list[list[Detection]]:
+        """The detector on the images of ``batch`` whose content (``keys``) the detection cache
+        does not hold; the others from the cache."""
+        cache = self._cache("detections") if keys is not None else None
+        if cache is None:
+            return self.detector.detect(batch)
+        held = [cache.get(k) for k in keys]
+        todo = [j for j, faces in enumerate(held) if faces is None]
+        fresh = self.detector.detect(batch.subset(todo) if len(todo) < len(batch) else batch) if todo else []
+        out = [None if faces is None else [Detection(f.box, f.score, f.landmarks) for f in faces] for faces in held]
+        for j, dets in zip(todo, fresh):
+            out[j] = dets
+            cache.put(keys[j], [Face(d.box, d.score, d.landmarks, np.zeros(0, np.float32)) for d in dets])
+        return out
 
     def _start(
         self, todo, results, embedding: ThreadPoolExecutor | None, subject_only: bool, max_faces: int | None
@@ -308,7 +329,11 @@ class Pipeline:
                 chunk = items[s : s + step]
                 batch = ImageBatch([img for _, _, img in chunk], self.device)
                 faces_of, crops, crowded = self.detect_and_crop(
-                    batch, subject_only=subject_only, crop=embedding is not None, max_faces=max_faces
+                    batch,
+                    subject_only=subject_only,
+                    crop=embedding is not None,
+                    max_faces=max_faces,
+                    keys=[key for _, key, _ in chunk],
                 )
                 for j, ((i, _, _), faces) in enumerate(zip(chunk, faces_of)):
                     results[i].faces = faces
@@ -323,13 +348,20 @@ class Pipeline:
         return jobs
 
     def detect_and_crop(
-        self, batch: ImageBatch, *, subject_only: bool = False, crop: bool = True, max_faces: int | None = None
+        self,
+        batch: ImageBatch,
+        *,
+        subject_only: bool = False,
+        crop: bool = True,
+        max_faces: int | None = None,
+        keys: list | None = None,
     ):
         """Detect every face of a batch, order each image's faces (subject first), and cut their
         crops: (faces per image, crops for all of them in that order or None when there is none
         or ``crop`` is False, {image index: faces found} for images over ``max_faces``, which
-        get no faces and no crops)."""
-        found = self.detector.detect(batch)
+        get no faces and no crops). ``keys`` (the images' content keys) lets the detection
+        cache answer for images it has seen."""
+        found = self._detect(batch, keys)
         crowded = {j: len(d) for j, d in enumerate(found) if max_faces is not None and len(d) > max_faces}
         faces_of = [
             [] if j in crowded else faces_from(dets, batch.width, batch.height, subject_only=subject_only)
