@@ -61,3 +61,28 @@ def test_unfolded_state_of_a_bf16_model_keeps_its_function(network):
     x = torch.randn(2, 3, 160, 160)
     with torch.inference_mode():
         torch.testing.assert_close(original(x), folded.float()(x), atol=1e-5, rtol=0)
+
+
+def test_fused_cpu_network_keeps_the_function_and_the_state(network):
+    """The oneDNN-fused network (each conv with its ReLU, each block's residual sum) computes the
+    folded network's embeddings, shares its state dict, and leaves it untouched."""
+    from facerec.embed.fused import fuse_for_cpu
+
+    folded = fold_batchnorm(copy.deepcopy(network)).to(memory_format=torch.channels_last)
+    before = {k: v.clone() for k, v in folded.state_dict().items()}
+    fused = fuse_for_cpu(folded)
+    if fused is None:
+        pytest.skip("this PyTorch has no oneDNN pointwise convolution")
+    assert fused.state_dict().keys() == folded.state_dict().keys()
+    assert all(torch.equal(v, before[k]) for k, v in folded.state_dict().items())
+    assert any(type(m).__name__ == "BasicConv2d" for m in folded.modules())  # not replaced in place
+    for n in (1, 5):
+        x = torch.randn(n, 3, 160, 160).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            torch.testing.assert_close(fused(x), folded(x), atol=1e-5, rtol=0)
+
+
+def test_an_unfolded_network_is_not_fused(network):
+    from facerec.embed.fused import fuse_for_cpu
+
+    assert fuse_for_cpu(copy.deepcopy(network)) is None  # its BNs sit between conv and ReLU

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facerec.align.mtcnn_batched import BatchedMTCNN, area_crops
+from facerec.align.mtcnn_batched import BatchedMTCNN, area_crops, area_resize, summed_area_table
 from facerec.align.nms import batched_nms
 from facerec.images import load_image
 
@@ -33,6 +33,31 @@ def test_area_crops_equal_per_box_area_interpolation():
     for r, n, g in zip(rois.tolist(), inds.tolist(), got):
         want = F.interpolate(imgs[n : n + 1, :, r[1] : r[3], r[0] : r[2]], size=(24, 24), mode="area")[0]
         torch.testing.assert_close(g, want, atol=1e-4, rtol=0)
+
+
+def test_pyramid_from_the_table_equals_area_interpolation():
+    """P-Net's pyramid read from the summed-area table is F.interpolate(mode="area"), bit for bit,
+    at every size above 1 x 1 (downscaling and upscaling, odd shapes, saturated images)."""
+    rng = np.random.default_rng(1)
+    for shape in ((2, 3, 57, 71), (1, 3, 250, 250), (2, 3, 31, 40)):
+        for imgs in (rng.integers(0, 256, shape), np.full(shape, 255)):
+            imgs = torch.from_numpy(imgs.astype(np.float32))
+            table = summed_area_table(imgs)
+            h, w = shape[2:]
+            for oh in list(range(2, h + 1, 7)) + [h + 9]:
+                ow = max(2, oh * w // h)
+                got = area_resize(table, (oh, ow))
+                assert torch.equal(got, F.interpolate(imgs, size=(oh, ow), mode="area")), (shape, oh, ow)
+                assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_summed_area_table_sums_exactly():
+    imgs = torch.from_numpy(np.random.default_rng(2).integers(0, 256, (2, 3, 20, 30)).astype(np.float32))
+    table = summed_area_table(imgs.contiguous(memory_format=torch.channels_last))
+    want = torch.nn.functional.pad(imgs.double().cumsum(2).cumsum(3), (1, 0, 1, 0)).permute(0, 2, 3, 1)
+    assert table.dtype == torch.float32 and torch.equal(table.double(), want)
+    big = summed_area_table(torch.zeros((1, 3, 300, 300)))  # 255 x 90,000 > 2^24: float64
+    assert big.dtype == torch.float64 and big.shape == (1, 301, 301, 3)
 
 
 def _greedy_min_nms(boxes, scores, threshold):

@@ -18,8 +18,16 @@ def _random_boxes(gen, images: int, boxes: int):
     )
 
 
+@pytest.fixture(params=["per-image", "table"])
+def cpu_path(request, monkeypatch):
+    """Each test on both CPU paths: torchvision image by image (the default) and the padded table
+    (the GPU's, forced here)."""
+    monkeypatch.setattr(nms_module, "CPU_PER_IMAGE", request.param == "per-image")
+    return request.param
+
+
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
-def test_same_answer_and_order_as_torchvision(threshold):
+def test_same_answer_and_order_as_torchvision(threshold, cpu_path):
     gen = torch.Generator().manual_seed(1)
     for _ in range(30):
         boxes, scores, idxs = _random_boxes(
@@ -30,7 +38,7 @@ def test_same_answer_and_order_as_torchvision(threshold):
         )
 
 
-def test_a_large_batch_in_chunks(monkeypatch):
+def test_a_large_batch_in_chunks(monkeypatch, cpu_path):
     """Over 5,000 boxes (where torchvision loops per image) and the table cut into many chunks."""
     gen = torch.Generator().manual_seed(2)
     boxes, scores, idxs = _random_boxes(gen, 300, 9000)
@@ -43,7 +51,7 @@ def test_a_large_batch_in_chunks(monkeypatch):
         assert torch.all(scores[got][1:] <= scores[got][:-1])
 
 
-def test_edge_cases():
+def test_edge_cases(cpu_path):
     empty = torch.zeros((0, 4))
     assert batched_nms(empty, torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5).numel() == 0
     one = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
@@ -57,6 +65,7 @@ def test_edge_cases():
 
 def test_an_image_with_too_many_boxes_goes_to_torchvision(monkeypatch):
     """Above MAX_BOXES_PER_IMAGE boxes in one image the K x K table would not fit: same answer."""
+    monkeypatch.setattr(nms_module, "CPU_PER_IMAGE", False)  # the table path, as on a GPU
     gen = torch.Generator().manual_seed(3)
     boxes, scores, idxs = _random_boxes(gen, 4, 600)
     idxs[:400] = 0  # one crowded image among sparse ones
@@ -71,3 +80,20 @@ def test_an_image_with_too_many_boxes_goes_to_torchvision(monkeypatch):
     # "min" mode (MTCNN's last stage, a few boxes per image) always uses the table
     got_min = batched_nms(boxes, scores, idxs, 0.7, mode="min")
     assert len(calls) == 1 and len(got_min) > 0
+
+
+def test_cpu_paths_agree_with_ties_and_order():
+    """The per-image path returns what the table path does, in the same order, with tied scores
+    within and across images (P-Net probabilities saturate) and integer boxes (P-Net's)."""
+    gen = torch.Generator().manual_seed(4)
+    for threshold in (0.5, 0.7):
+        for _ in range(20):
+            boxes, _, idxs = _random_boxes(gen, 12, 500)
+            boxes = boxes.floor()
+            scores = torch.randint(0, 6, (len(boxes),), generator=gen).float() / 5  # many ties
+            nms_module.CPU_PER_IMAGE = False
+            try:
+                want = batched_nms(boxes, scores, idxs, threshold)
+            finally:
+                nms_module.CPU_PER_IMAGE = True
+            assert torch.equal(batched_nms(boxes, scores, idxs, threshold), want)

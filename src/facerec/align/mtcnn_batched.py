@@ -51,6 +51,11 @@ class BatchedMTCNN:
             net(pretrained=True).to(self.device).eval().to(memory_format=torch.channels_last)
             for net in (PNet, RNet, ONet)
         )
+        # what runs R-Net and O-Net: on a CPU, TorchScript graphs in oneDNN's blocked layout (see
+        # :func:`_cpu_graph`); else, or where tracing fails, the modules themselves
+        self._rnet_run, self._onet_run = self.rnet, self.onet
+        if self.device.type == "cpu":
+            self._rnet_run, self._onet_run = _cpu_graph(self.rnet, 24), _cpu_graph(self.onet, 48)
 
     # -- public ---------------------------------------------------------------------------
     def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
@@ -78,8 +83,8 @@ class BatchedMTCNN:
         import torch
 
         with torch.inference_mode():
-            boxes, inds = self._pnet_stage(imgs)
-            table = summed_area_table(imgs)  # shared by the R-Net and O-Net crops
+            table = summed_area_table(imgs)  # shared by the pyramid and the R-Net and O-Net crops
+            boxes, inds = self._pnet_stage(imgs, table)
             boxes, inds = self._rnet_stage(imgs, boxes, inds, table)
             return self._onet_stage(imgs, boxes, inds, table)
 
@@ -99,7 +104,7 @@ class BatchedMTCNN:
             return roi_align(imgs, rois, (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
     # -- stages ---------------------------------------------------------------------------
-    def _pnet_stage(self, imgs):
+    def _pnet_stage(self, imgs, table=None):
         import torch
         import torch.nn.functional as F
 
@@ -111,10 +116,15 @@ class BatchedMTCNN:
             scale, minl = scale * self.factor, minl * self.factor
         all_boxes = [torch.zeros((0, 9), device=imgs.device)]  # an image under 12 px has no scale at all
         all_inds = [torch.zeros(0, dtype=torch.long, device=imgs.device)]
-        src = imgs.contiguous() if imgs.device.type == "cpu" else imgs  # CPU area pooling: 2x faster on NCHW
+        # on a CPU the pyramid is read from the summed-area table where that is exact (float32 sums):
+        # the same values as area pooling (see area_resize), 12% less P-Net stage time on LFW batches
+        cpu = imgs.device.type == "cpu"
+        exact = cpu and table is not None and table.dtype == torch.float32
+        src = imgs.contiguous() if cpu and not exact else imgs  # CPU area pooling: 2x faster on NCHW
         for scale in scales:
             size = (int(h * scale + 1), int(w * scale + 1))
-            data = (F.interpolate(src, size=size, mode="area") - 127.5) * 0.0078125
+            level = area_resize(table, size) if exact and min(size) > 1 else F.interpolate(src, size=size, mode="area")
+            data = (level - 127.5) * 0.0078125
             reg, probs = _batched(self.pnet, data, 10 * size[0] * size[1])  # P-Net's first layer: 10 channels
             boxes, inds = _candidates(reg, probs[:, 1], scale, self.thresholds[0])
             keep = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.5)
@@ -140,7 +150,7 @@ class BatchedMTCNN:
         if len(boxes) == 0:
             return boxes, inds
         data, boxes, inds = _cut(imgs, boxes, inds, 24, table)
-        reg, probs = _batched(self.rnet, data, 28 * 22 * 22)
+        reg, probs = _batched(self._rnet_run, data, 28 * 22 * 22)
         score = probs[:, 1]
         ok = score > self.thresholds[1]
         boxes, inds, reg, score = boxes[ok], inds[ok], reg[ok], score[ok]
@@ -154,7 +164,7 @@ class BatchedMTCNN:
             empty = torch.zeros((0, 4), device=imgs.device)
             return empty, empty[:, 0], torch.zeros((0, 5, 2), device=imgs.device), inds
         data, boxes, inds = _cut(imgs, boxes, inds, 48, table)
-        reg, marks, probs = _batched(self.onet, data, 32 * 46 * 46)
+        reg, marks, probs = _batched(self._onet_run, data, 32 * 46 * 46)
         score = probs[:, 1]
         ok = score > self.thresholds[2]
         boxes, inds, reg, marks, score = boxes[ok], inds[ok], reg[ok], marks[ok], score[ok]
@@ -219,13 +229,39 @@ def _cut(imgs, boxes, inds, size: int, table=None):
 
 def summed_area_table(imgs):
     """(N, H+1, W+1, C) running sums of integer-valued (0..255) images, exact: float32 while every
-    sum stays below 2^24 (images up to 65,793 pixels, LFW's 250 x 250 included), else float64."""
+    sum stays below 2^24 (images up to 65,793 pixels, LFW's 250 x 250 included), else float64.
+    Summed in (N, H, W, C) order, the memory order of channels-last images, into the table itself."""
     import torch
-    import torch.nn.functional as F
 
-    exact32 = imgs.shape[2] * imgs.shape[3] * 255 < 2**24
-    table = imgs.to(torch.float32 if exact32 else torch.float64).cumsum(2).cumsum(3)
-    return F.pad(table, (1, 0, 1, 0)).permute(0, 2, 3, 1).contiguous()
+    n, c, h, w = imgs.shape
+    exact32 = h * w * 255 < 2**24
+    dtype = torch.float32 if exact32 else torch.float64
+    table = torch.zeros((n, h + 1, w + 1, c), dtype=dtype, device=imgs.device)
+    table[:, 1:, 1:] = imgs.permute(0, 2, 3, 1).to(dtype).cumsum(1).cumsum(2)
+    return table
+
+
+def area_resize(table, size: tuple[int, int]):
+    """The whole images of a float32 summed-area table resized to ``size`` (h, w) exactly as
+    ``F.interpolate(mode="area")`` (adaptive average pooling) does it: each window's sum read from
+    the table (exact: integers below 2^24), divided by its height, then by its width, as the
+    pooling kernel does (checked for every size above 1 x 1, whose global mean PyTorch computes
+    otherwise). Returns float32 (N, C, h, w), channels-last (P-Net's input layout)."""
+    import torch
+
+    _, rows, cols, _ = table.shape
+
+    def windows(length, out):
+        i = torch.arange(out, device=table.device)
+        lo = torch.div(i * length, out, rounding_mode="floor")
+        hi = torch.div((i + 1) * length + out - 1, out, rounding_mode="floor")
+        return lo, hi, (hi - lo).to(table.dtype)
+
+    y0, y1, kh = windows(rows - 1, size[0])
+    x0, x1, kw = windows(cols - 1, size[1])
+    strips = table.index_select(1, y1) - table.index_select(1, y0)  # (N, h, W+1, C): sums over rows
+    sums = strips.index_select(2, x1) - strips.index_select(2, x0)  # (N, h, w, C)
+    return sums.div_(kh[:, None, None]).div_(kw[:, None]).permute(0, 3, 1, 2)
 
 
 def area_crops(imgs, rois, inds, size: int, table=None):
@@ -259,6 +295,26 @@ def area_crops(imgs, rois, inds, size: int, table=None):
     sums = at(y1, x1) - at(y0, x1) - at(y1, x0) + at(y0, x0)
     count = (y1 - y0)[:, :, None] * (x1 - x0)[:, None, :]
     return (sums.float() / count[..., None].float()).permute(0, 3, 1, 2).contiguous()
+
+
+def _cpu_graph(net, size: int):
+    """``net`` traced, frozen and optimised for inference (``torch.jit.optimize_for_inference``):
+    the whole network in oneDNN's blocked layout with prepacked weights, where its max poolings run
+    ~3x faster than eager's on channels-last tensors (R-Net and O-Net ~30% faster in all; P-Net,
+    whose large pyramid levels pay the layout conversions, is not). Falls back to ``net``."""
+    import warnings
+
+    import torch
+
+    example = torch.zeros((2, 3, size, size)).contiguous(memory_format=torch.channels_last)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings: the networks have no data-dependent flow
+            graph = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net, example)))
+            graph(example)
+        return graph
+    except Exception:  # noqa: BLE001 (no oneDNN, an old TorchScript: the module runs as it is)
+        return net
 
 
 # On a CPU, a network's activations for a chunk of inputs should fit in the last-level cache: its

@@ -7,6 +7,8 @@ image's boxes are laid out as one row of a padded (images, K) table, the overlap
 within a row are computed at once, and the greedy rule is solved by iteration (see
 :func:`_greedy`): a few dozen kernels per call, whatever the number of images. An image with more
 than ``MAX_BOXES_PER_IMAGE`` boxes (a huge photo's first P-Net scale) goes to torchvision instead.
+On a CPU, where the tables' dozens of kernels cost more than they save, "union" NMS calls
+torchvision's serial kernel once per image instead (same answers, same order).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 MAX_ENTRIES = 2**25
 # above this many boxes in one image the K x K table is too big: torchvision's NMS takes over
 MAX_BOXES_PER_IMAGE = 4096
+# on a CPU, "union" NMS runs torchvision's serial kernel image by image (see _per_image_torchvision)
+CPU_PER_IMAGE = True
 
 
 def batched_nms(boxes, scores, idxs, threshold: float, mode: str = "union"):
@@ -38,6 +42,8 @@ def batched_nms(boxes, scores, idxs, threshold: float, mode: str = "union"):
     order = torch.argsort(scores, descending=True, stable=True)
     order = order[torch.argsort(idxs[order], stable=True)]
     _, row, counts = torch.unique_consecutive(idxs[order], return_inverse=True, return_counts=True)
+    if mode == "union" and boxes.device.type == "cpu" and CPU_PER_IMAGE:
+        return _per_image_torchvision(boxes, scores, order, counts, threshold)
     k = int(counts.max())
     if mode == "union" and k > MAX_BOXES_PER_IMAGE:  # a huge photo: O(K) memory beats K x K
         from torchvision.ops import batched_nms as torchvision_batched_nms
@@ -63,6 +69,29 @@ def batched_nms(boxes, scores, idxs, threshold: float, mode: str = "union"):
         keep[s : s + step, :w] = _greedy(_overlap(table[s : s + step, :w], mode) > threshold, valid[s : s + step, :w])
         s += step
     kept = order[keep[row, rank]]
+    return kept[torch.argsort(scores[kept], descending=True, stable=True)]
+
+
+def _per_image_torchvision(boxes, scores, order, counts, threshold: float):
+    """On a CPU: ``torchvision.ops.nms`` (one serial C++ call) on each image's run of ``order``,
+    with the table path's answer and order. Within an image the boxes come best first and
+    torchvision sorts stably, so ties keep their order; the images come in the order the table
+    path lists its kept boxes before the final sort. On the 2-core development machine it took
+    0.056 s where the tables took 0.145 s (the union NMS of two LFW batches of 64), and it suffers
+    less when another process holds a core: no parallel kernels, whose threads wait on each other."""
+    import torch
+    from torchvision.ops import nms
+
+    widths = counts.tolist()
+    starts = [0]
+    for w in widths[:-1]:
+        starts.append(starts[-1] + w)
+    b, s = boxes[order], scores[order]
+    parts = []
+    for lo, width in zip(starts, widths):
+        hi = lo + width
+        parts.append(nms(b[lo:hi], s[lo:hi], threshold) + lo)
+    kept = order[torch.cat(parts)]
     return kept[torch.argsort(scores[kept], descending=True, stable=True)]
 
 
