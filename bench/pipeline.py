@@ -211,7 +211,11 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--embedder", default="facenet-casia")
     ap.add_argument("--weights", default=None, help="the embedder's weights file (else its default source)")
-    ap.add_argument("--precision", default="auto", help="fp32, bf16, fp16; auto = bf16 on CUDA, else fp32")
+    ap.add_argument(
+        "--precision",
+        default="auto",
+        help="fp32, bf16, fp16; auto = bf16 where the hardware runs it natively (CUDA, AMX-BF16 CPUs), else fp32",
+    )
     ap.add_argument("--compile", action="store_true", help="torch.compile the embedder (compile time is reported)")
     ap.add_argument("--batch-size", type=int, default=0, help="detection batch (0 = 512 on CUDA, 64 on CPU)")
     ap.add_argument("--embed-batch", type=int, default=0, help="embedding-only batch (0 = 2048 CUDA, 64 CPU)")
@@ -239,7 +243,10 @@ def main(argv=None) -> int:
     from facerec.pipeline.core import GPU_DECODE_THREADS
 
     cuda = args.device.startswith("cuda")
-    precision = args.precision if args.precision != "auto" else ("bf16" if cuda else "fp32")
+    from facerec.embed.base import fast_bf16
+
+    # auto: bf16 where the hardware runs it natively (a GPU, or a CPU with AMX-BF16), else fp32
+    precision = args.precision if args.precision != "auto" else ("bf16" if fast_bf16(args.device) else "fp32")
     batch = args.batch_size or (512 if cuda else 64)
     embed_batch = args.embed_batch or (2048 if cuda else 64)
     workers = args.workers or (min(GPU_DECODE_THREADS, os.cpu_count() or 6) if cuda else os.cpu_count() or 2)

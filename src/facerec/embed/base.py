@@ -123,6 +123,21 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def fast_bf16(device: str) -> bool:
+    """Whether ``device`` runs bf16 matrix work natively: a CUDA GPU that supports it, or a CPU with
+    AMX-BF16 tiles (Intel Sapphire Rapids and later; oneDNN then runs FaceNet ~2.7x faster than
+    fp32). Elsewhere bf16 is emulated and slower than fp32."""
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in f)
+    except OSError:
+        return False
+
+
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
