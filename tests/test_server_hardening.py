@@ -397,3 +397,61 @@ def test_healthz_answers_at_once_while_the_models_load(model):
         assert c.get("/healthz").json()["ready"] is True
         r = c.post("/v1/identify", files={"image": ("p.png", png(person_image(1, 1)), "image/png")})
         assert r.status_code == 200
+
+
+# -- found by review ---------------------------------------------------------------------------------
+def test_an_upload_cut_off_mid_body_enrols_nothing(live):
+    base, app, model = live
+    host, port = base.removeprefix("http://").split(":")
+    files = [("images", (f"{i}.png", png(person_image(2, 40 + i)), "image/png")) for i in range(3)]
+    request = httpx.Request("POST", f"{base}/v1/people/Heidi/faces", files=files)
+    body = request.read()
+    head = (
+        f"POST /v1/people/Heidi/faces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        f"Content-Type: {request.headers['content-type']}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(head + body[: int(len(body) * 0.8)])  # two whole files and part of the third
+        time.sleep(0.5)
+    time.sleep(1.0)
+    people = {p["name"] for p in httpx.get(f"{base}/v1/people").json()["people"]}
+    assert "Heidi" not in people and "Heidi" not in names(model)
+
+
+def test_a_cached_image_still_obeys_max_faces():
+    from facerec.pipeline import Pipeline
+
+    wide = np.concatenate([person_image(1, 0), person_image(2, 0)], axis=1)
+    pipe = Pipeline.create(embedder="fake", detector="fake", device="cpu", margin=4)
+    pipe.limit_caches(16)  # an in-memory cache, as the server has
+    assert len(pipe.run([wide])[0].faces) == 2
+    (again,) = pipe.run([wide], max_faces=1)
+    assert again.faces == [] and again.error.endswith("2 faces, over the limit of 1 per image")
+
+
+def test_a_failed_recalibration_rolls_back_too(client, monkeypatch):
+    import facerec.store
+
+    before = client.get("/v1/people").json()
+
+    def broken(*a, **k):
+        raise MemoryError("no room for the leave-one-out distances")
+
+    monkeypatch.setattr(facerec.store, "calibrate", broken)
+    with pytest.raises(MemoryError):
+        enrol(client, "Ivan")
+    assert client.get("/v1/people").json() == before
+
+
+def test_a_model_with_a_bad_calibration_rate_is_refused_at_load(model, tmp_path):
+    from facerec.errors import ModelFileError
+
+    with np.load(model, allow_pickle=False) as d:
+        arrays = {k: d[k] for k in d.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    meta["calibration"]["far"] = 2
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(ModelFileError, match="calibration far must be a rate between 0 and 1"):
+        Gallery.load(bad)

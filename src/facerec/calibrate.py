@@ -46,6 +46,16 @@ class Calibration:
         check_threshold(self.threshold, "calibration threshold")
         if self.source not in SOURCES:
             raise InputError(f"calibration source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        if self.far is not None and not (_real(self.far) and 0 < self.far < 1):
+            raise InputError(f"calibration far must be a rate between 0 and 1, got {self.far!r}")
+        if self.tar is not None and not (_real(self.tar) and 0 <= self.tar <= 1):
+            raise InputError(f"calibration tar must be between 0 and 1, got {self.tar!r}")
+        for name in ("genuine", "impostor"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise InputError(f"calibration {name} must be a count >= 0, got {v!r}")
+        if not isinstance(self.reason, str):
+            raise InputError(f"calibration reason must be text, got {type(self.reason).__name__}")
 
     @classmethod
     def from_dict(cls, d: object) -> Calibration:
@@ -146,6 +156,10 @@ def resolve_threshold(
         else f"the model was calibrated with alignment {trained_align}, this run aligns with {align}"
     )
     return Calibration(default_threshold(spec.default_threshold, gallery.metric), "default", reason=reason)
+
+
+def _real(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v)
 
 
 def check_threshold(value: object, what: str = "threshold") -> float:

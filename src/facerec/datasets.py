@@ -17,10 +17,11 @@ from .images import check_rgb_array, decode_image, is_image_path
 
 @dataclass
 class Sample:
-    """One image to embed. ``source`` is a file path or an in-memory uint8 (H, W, 3) array."""
+    """One image to embed. ``source`` is a file path, encoded image bytes, or an in-memory uint8
+    (H, W, 3) array."""
 
     id: str
-    source: str | np.ndarray
+    source: str | bytes | np.ndarray
     label: int = -1
 
     def read(self) -> tuple[str, object]:
@@ -33,6 +34,10 @@ class Sample:
             h = hashlib.sha256(str(arr.shape).encode())
             h.update(arr.tobytes())
             return h.hexdigest(), arr
+        if isinstance(self.source, bytes):
+            if not self.source:
+                raise ImageError(f"{self.id}: empty (0 bytes)")
+            return hashlib.sha256(self.source).hexdigest(), self.source
         try:
             data = Path(self.source).read_bytes()
         except OSError as exc:
@@ -44,7 +49,8 @@ class Sample:
     def decode(self, raw: object, max_pixels: int) -> np.ndarray:
         if isinstance(raw, np.ndarray):
             return check_rgb_array(raw, label=self.id)
-        return decode_image(raw, label=str(self.source), max_pixels=max_pixels)
+        label = self.id if isinstance(self.source, bytes) else str(self.source)
+        return decode_image(raw, label=label, max_pixels=max_pixels)
 
 
 @dataclass

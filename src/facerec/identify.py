@@ -15,7 +15,7 @@ from .errors import InputError
 from .gallery import Gallery
 
 UNKNOWN = "unknown"
-#: A nearest enrolled sample this close is the query's own image: the same pixels give a distance of
+#: A nearest enrolled sample this close (Euclidean; d^2/2 in cosine distance) is the query's own image: the same pixels give a distance of
 #: ~5e-4 (float32 rounding in sqrt(2 - 2 cos)); two photos of one person are rarely under 0.2 apart.
 SAME_IMAGE_DISTANCE = 0.01
 
@@ -92,7 +92,11 @@ def identify(
         labels = gallery.labels_[irow]
         threshold = calibration.threshold if calibration else None
         voters = labels[:k]
-        if drow[0] <= SAME_IMAGE_DISTANCE:
+        if len(irow) == 0:  # an approximate index found no neighbour at all
+            out.append(Prediction(UNKNOWN, -1, float("inf"), 0, [], "", calibration.threshold if calibration else None))
+            continue
+        same_image = SAME_IMAGE_DISTANCE if gallery.metric == "euclidean" else SAME_IMAGE_DISTANCE**2 / 2
+        if drow[0] <= same_image:
             voters = voters[:1]  # the query is an enrolled image: its person, not a vote
         elif threshold is not None and (drow[:k] <= threshold).any():
             voters = voters[drow[:k] <= threshold]  # only evidence within the threshold votes

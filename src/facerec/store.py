@@ -93,40 +93,42 @@ class GalleryStore:
         if len(embeddings) == 0:
             raise InputError("nothing to enrol")
         with self._writers:
-            before = self.gallery.snapshot()
-            with self._lock.write():
-                self.gallery.add(embeddings, [name] * len(embeddings), sample_ids)
-            self._recalibrate_and_save(before, f"the enrolment of {name!r}")
+            self._change(
+                lambda g: g.add(embeddings, [name] * len(embeddings), sample_ids), f"the enrolment of {name!r}"
+            )
             return dict(self.people()).get(name, 0)
 
     def remove(self, name: str) -> int:
         """Forget ``name``; returns how many images went. NotEnrolledError when not enrolled."""
         with self._writers:
-            before = self.gallery.snapshot()
-            with self._lock.write():
-                removed = self.gallery.remove(name)
-            self._recalibrate_and_save(before, f"the removal of {name!r}")
-            return removed
+            return self._change(lambda g: g.remove(name), f"the removal of {name!r}")
 
-    def _recalibrate_and_save(self, before: tuple, change: str) -> None:
-        """Recalibrate and save; when the save fails, undo the change in memory as well and raise
-        SaveError, so memory and disk never disagree (a failed change does not come back later)."""
-        # Calibration reads the arrays (only writers replace them, and we are the only writer),
-        # so readers keep searching while it runs; the result is installed under the lock.
+    def _change(self, apply, change: str):
+        """``apply(gallery)``, recalibrate, save; if any step fails the gallery is restored in memory
+        too (memory and disk never disagree, and a failed change never returns with a later save),
+        and a failed save is a SaveError. Returns what ``apply`` returned."""
         g = self.gallery
-        cal = calibrate(
-            g.embeddings_, g.labels_, far=self.far, metric=g.metric, default_euclidean=self.default_threshold
-        )
-        with self._lock.write():
-            g.calibration = cal
-            self._calibration = self._current_calibration()
+        before = g.snapshot()
         try:
+            with self._lock.write():
+                result = apply(g)
+            # Calibration reads the arrays (only writers replace them, and we are the only writer),
+            # so readers keep searching while it runs; the result is installed under the lock.
+            cal = calibrate(
+                g.embeddings_, g.labels_, far=self.far, metric=g.metric, default_euclidean=self.default_threshold
+            )
+            with self._lock.write():
+                g.calibration = cal
+                self._calibration = self._current_calibration()
             with self._lock.read():
                 g.save(self.path)
-        except OSError as exc:
+            return result
+        except BaseException as exc:
             with self._lock.write():
                 g.restore(before)
                 self._calibration = self._current_calibration()
-            raise SaveError(
-                f"{change} could not be saved: {self.path}: {exc.strerror or exc}; nothing was changed"
-            ) from None
+            if isinstance(exc, OSError):
+                raise SaveError(
+                    f"{change} could not be saved: {self.path}: {exc.strerror or exc}; nothing was changed"
+                ) from None
+            raise

@@ -40,7 +40,8 @@ CACHE_SAVE_EVERY = 2000  # images between cache checkpoints: an interrupted long
 
 class Pipeline:
     """Images -> every face with box, landmarks, score and embedding. Build with :meth:`create`
-    (or :meth:`for_model`); models load once per object, never at import.
+    (or :meth:`for_model`); models load once per object, never at import. One object serves one
+    thread at a time (it batches and overlaps internally): a server keeps one per worker.
 
     Args (of :meth:`create`, keyword-only):
         embedder: a registered embedder's name (``facerec embedders``), or an Embedder already built.
@@ -207,6 +208,8 @@ class Pipeline:
                 for i, d in zip(range(start, stop), decoded):
                     if d.error is not None:
                         results[i].error = d.error
+                    elif d.cached is not None and max_faces is not None and len(d.cached) > max_faces:
+                        results[i].error = _crowded(results[i].sample.id, len(d.cached), max_faces)
                     elif d.cached is not None:
                         results[i].faces = [_copy(f) for f in d.cached]
                     else:
@@ -338,9 +341,7 @@ class Pipeline:
                 for j, ((i, _, _), faces) in enumerate(zip(chunk, faces_of)):
                     results[i].faces = faces
                     if j in crowded:
-                        results[
-                            i
-                        ].error = f"{results[i].sample.id}: {crowded[j]} faces, over the limit of {max_faces} per image"
+                        results[i].error = _crowded(results[i].sample.id, crowded[j], max_faces)
                 future = embedding.submit(self._embed, crops) if crops is not None else None
                 # an image over max_faces is not cached: another caller may allow more faces
                 keys = [None if j in crowded else key for j, (_, key, _) in enumerate(chunk)]
@@ -420,7 +421,13 @@ def faces_from(detections: list[Detection], width: int, height: int, *, subject_
 
 
 def _copy(face: Face) -> Face:
-    return Face(face.box, face.score, face.landmarks, face.embedding, face.is_subject)
+    """A face whose arrays are its own: a caller changing a result never changes the cache."""
+    copy = lambda a: None if a is None else a.copy()  # noqa: E731
+    return Face(face.box, face.score, copy(face.landmarks), copy(face.embedding), face.is_subject)
+
+
+def _crowded(sample_id: str, n: int, max_faces: int) -> str:
+    return f"{sample_id}: {n} faces, over the limit of {max_faces} per image"
 
 
 def as_sample(x, i: int) -> Sample:
@@ -428,10 +435,8 @@ def as_sample(x, i: int) -> Sample:
         return x
     if isinstance(x, np.ndarray):
         return Sample(f"<array {i}>", x)
-    if isinstance(x, (bytes, bytearray)):
-        from ..images import decode_image
-
-        return Sample("<bytes>", decode_image(bytes(x)))
+    if isinstance(x, (bytes, bytearray, memoryview)):
+        return Sample(f"<bytes {i}>", bytes(x))
     if isinstance(x, (str, os.PathLike)):
         return Sample(str(x), str(x))
     raise InputError(f"expected an image path, bytes or a uint8 (H, W, 3) array, got {type(x).__name__}")

@@ -54,7 +54,8 @@ class GuardedH11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
+        # a pipelined request may already be in (its body timer armed): only an idle connection waits
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self._arm(HEAD_TIMEOUT + KEEP_ALIVE)  # the next request's head (uvicorn's keep-alive closes first)
 
     def connection_lost(self, exc):

@@ -82,6 +82,8 @@ class Gate:
         if method in SAFE_METHODS:
             return await self.app(scope, receive, _with_headers(send))
         body, more = await _read_body(receive, allowed)
+        if body is None:  # the client went away mid-body: a partial upload must not enrol anything
+            return
         if more:  # streamed (chunked) past the limit
             return await refuse(413, _too_large(self.max_body), DRAIN_BYTES, [(b"connection", b"close")])
         sent = False
@@ -129,13 +131,14 @@ def _with_headers(send):
     return send_with_headers
 
 
-async def _read_body(receive, limit: int) -> tuple[bytes, bool]:
-    """The request body, or (what was read, True) once it passes ``limit``."""
+async def _read_body(receive, limit: int) -> tuple[bytes | None, bool]:
+    """The request body; (b"", True) once it passes ``limit``; (None, False) when the client
+    disconnected before it was complete."""
     parts, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"".join(parts), False
+            return None, False
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
