@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -61,22 +62,16 @@ def load_image(
     return decode_image(data, label=label, max_pixels=max_pixels)
 
 
-def decode_image(data: bytes, *, label: str = "<image>", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode encoded image bytes; see :func:`load_image`."""
+@contextmanager
+def _opened(data: bytes, label: str):
+    """The Pillow image of ``data`` (the listed formats only), with every way it can fail turned
+    into an ImageError naming ``label`` and the problem."""
     try:
         with warnings.catch_warnings():
-            # We enforce our own pixel limit below; silence Pillow's bomb warning.
+            # We enforce our own pixel limit; silence Pillow's bomb warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=READ_FORMATS)
-            width, height = img.size
-            if width * height > max_pixels:
-                raise ImageError(
-                    f"{label}: image is {width}x{height} = {width * height:,} pixels, over the limit of "
-                    f"{max_pixels:,} (possible decompression bomb)"
-                )
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
+            with Image.open(io.BytesIO(data), formats=READ_FORMATS) as img:
+                yield img
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -89,21 +84,23 @@ def decode_image(data: bytes, *, label: str = "<image>", max_pixels: int = DEFAU
         raise ImageError(f"{label}: corrupt or truncated image ({exc})") from None
 
 
+def decode_image(data: bytes, *, label: str = "<image>", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode encoded image bytes; see :func:`load_image`."""
+    with _opened(data, label) as img:
+        width, height = img.size
+        if width * height > max_pixels:
+            raise ImageError(
+                f"{label}: image is {width}x{height} = {width * height:,} pixels, over the limit of "
+                f"{max_pixels:,} (possible decompression bomb)"
+            )
+        img.load()
+        return _to_rgb(ImageOps.exif_transpose(img))
+
+
 def peek_size(data: bytes, *, label: str = "<image>") -> tuple[int, int]:
     """(width, height) from an encoded image's header, without decoding its pixels."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=READ_FORMATS) as img:
-                return img.size
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{label}: refused, possible decompression bomb ({exc})") from None
-    except UnidentifiedImageError:
-        raise ImageError(
-            f"{label}: not an image, or not one of the formats read (JPEG, PNG, WebP, BMP, GIF, TIFF, PGM/PPM)"
-        ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{label}: corrupt or truncated image ({exc})") from None
+    with _opened(data, label) as img:
+        return img.size
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:
