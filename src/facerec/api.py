@@ -29,11 +29,12 @@ from .verify import Verification, verify_results
 def detect(image, *, detector: str = DEFAULT_DETECTOR, device: str = "auto") -> list[Face]:
     """Every face in ``image`` (a path, bytes or uint8 (H, W, 3) RGB array), most prominent first;
     each :class:`~facerec.pipeline.Face` has ``.box`` (x1, y1, x2, y2), ``.landmarks`` and ``.score``."""
+    from .embed.base import resolve_device
     from .pipeline.batch import ImageBatch
     from .pipeline.core import as_sample, faces_from
     from .pipeline.detectors import create_detector
 
-    device = _device(device)
+    device = resolve_device(device)
     det = create_detector(detector, device=device, batch_size=1)
     sample = as_sample(image, 0)
     _, raw = sample.read()
@@ -298,12 +299,6 @@ def identify_image(
         raise ImageError(result.error)
     cal = resolve_threshold(gallery, threshold=threshold, closed_set=closed_set, align=pipe.config.detector)
     return _report(result, gallery, topk, cal).faces
-
-
-def _device(device: str) -> str:
-    from .embed.base import resolve_device
-
-    return resolve_device(device)
 
 
 def _label(x, default: str) -> str:

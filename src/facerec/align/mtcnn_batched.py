@@ -7,8 +7,8 @@ on any GPU. Here the R-Net and O-Net crops of all boxes are cut at once from a s
 table (the same area resampling facenet-pytorch applies box by box; ``roi_align``'s bilinear
 sampling moved the final box below IoU 0.9 on 3% of LFW images), NMS runs for all images of a
 batch at once (:mod:`.nms`: the same answers as ``torchvision.ops.batched_nms``, without its
-per-image loop on large batches), and the final aligned crops are cut on the device with
-``roi_align``. The geometry (pyramid, box
+per-image loop on large batches); the embedder's crops are cut afterwards by the pipeline's
+cropper (:mod:`facerec.pipeline.croppers`). The geometry (pyramid, box
 regression, squaring, integer padding, thresholds) follows facenet-pytorch's ``detect_face`` so
 the same faces come out (checked against facenet-pytorch on LFW by the tests).
 """
@@ -87,21 +87,6 @@ class BatchedMTCNN:
             boxes, inds = self._pnet_stage(imgs, table)
             boxes, inds = self._rnet_stage(imgs, boxes, inds, table)
             return self._onet_stage(imgs, boxes, inds, table)
-
-    def crop(self, imgs, boxes, inds, size: int, margin: float):
-        """FaceNet crops (see :func:`facerec.align.base.margin_crop`) of each box, cut on the device:
-        float32 (M, 3, size, size), values 0..255."""
-        import torch
-        from torchvision.ops import roi_align
-
-        h, w = imgs.shape[2:]
-        x1, y1, x2, y2 = boxes.unbind(1)
-        mx, my = margin * (x2 - x1) / max(size - margin, 1), margin * (y2 - y1) / max(size - margin, 1)
-        left, top = torch.clamp(x1 - mx / 2, min=0).trunc(), torch.clamp(y1 - my / 2, min=0).trunc()
-        right, bottom = torch.clamp(x2 + mx / 2, max=w).trunc(), torch.clamp(y2 + my / 2, max=h).trunc()
-        rois = torch.stack([inds.to(imgs.dtype), left, top, right, bottom], 1)
-        with torch.inference_mode():
-            return roi_align(imgs, rois, (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
     # -- stages ---------------------------------------------------------------------------
     def _pnet_stage(self, imgs, table=None):

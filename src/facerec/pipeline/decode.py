@@ -11,8 +11,6 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..datasets import Sample
 from ..errors import FacerecError, InputError
 from ..jpeg_header import read_jpeg_header
@@ -124,10 +122,3 @@ def _upright(data: bytes) -> bool:
             return im.getexif().get(0x0112, 1) == 1
     except Exception:
         return False
-
-
-def as_host_image(image) -> np.ndarray:
-    """uint8 (H, W, 3) numpy from either decoder's output."""
-    if isinstance(image, np.ndarray):
-        return image
-    return np.ascontiguousarray(image.permute(1, 2, 0).cpu().numpy())
