@@ -430,14 +430,14 @@ def test_a_cached_image_still_obeys_max_faces():
 
 
 def test_a_failed_recalibration_rolls_back_too(client, monkeypatch):
-    import facerec.store
+    import facerec.store.served
 
     before = client.get("/v1/people").json()
 
     def broken(*a, **k):
         raise MemoryError("no room for the leave-one-out distances")
 
-    monkeypatch.setattr(facerec.store, "calibrate", broken)
+    monkeypatch.setattr(facerec.store.served, "threshold_for", broken)
     with pytest.raises(MemoryError):
         enrol(client, "Ivan")
     assert client.get("/v1/people").json() == before

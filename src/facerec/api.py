@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibrate import Calibration, calibrate, check_threshold, default_threshold, resolve_threshold
+from .calibrate import (
+    Calibration,
+    check_threshold,
+    default_threshold,
+    per_sample_distances,
+    resolve_threshold,
+    threshold_for,
+)
 from .datasets import Sample, collect_inputs, label_from_filename, load_dataset
 from .errors import DataError, ImageError, InputError
 from .gallery import Gallery
@@ -126,6 +133,8 @@ def train(
     batch_size: int | None = None,
     out_dir: str | os.PathLike | None = None,
     model_path: str | os.PathLike | None = None,
+    store: str | None = None,
+    store_token: str | None = None,
     art_dir: str | os.PathLike | None = None,
     far: float = DEFAULT_FAR,
     flip: bool = False,
@@ -175,14 +184,28 @@ def train(
     ids = [r.sample.id for r in keep]
     gallery.pipeline = pipe.config
     gallery.fit(emb, labels, dataset.names, ids)
-    gallery.calibration = calibrate(
-        emb, labels, far=far, metric=metric, default_euclidean=pipe.embedder.spec.default_threshold
+    # each face's leave-one-out distances, kept with the gallery: a later change updates only its own
+    gallery.genuine_d_[:], gallery.impostor_d_[:] = per_sample_distances(emb, labels, metric)
+    gallery.calibration = threshold_for(
+        gallery.genuine_d_,
+        gallery.impostor_d_,
+        labels,
+        far=far,
+        metric=metric,
+        default_euclidean=pipe.embedder.spec.default_threshold,
     )
 
     tag = f"{pipe.config.embedder}_{dataset.name}"
     if model_path is None and out_dir is not None:
         model_path = Path(out_dir) / f"knn_{tag}.npz"
-    saved = gallery.save(model_path) if model_path is not None else None
+    if store is not None:  # a database (milvus:… or a server URI) instead of a model file
+        from .store import open_store
+
+        with open_store(store, writer=True, token=store_token) as st:
+            st.save(gallery)
+        saved = store
+    else:
+        saved = gallery.save(model_path) if model_path is not None else None
     artifact = None
     if art_dir:
         artifact = Path(art_dir) / f"embeddings_{tag}_{pipe.config.detector}.npz"
@@ -192,9 +215,15 @@ def train(
     return TrainReport(gallery, saved, artifact, len(results), len(keep), len(set(labels.tolist())), no_face, errors)
 
 
-def load_model(path: str | os.PathLike) -> Gallery:
-    """Load a saved gallery (safe: no code runs)."""
-    return Gallery.load(path)
+def load_model(path: str | os.PathLike, *, token: str | None = None) -> Gallery:
+    """Load a saved gallery (safe: no code runs) from a model file or a store URI
+    (``milvus:./g.db``, ``http://host:19530``; see :mod:`facerec.store`)."""
+    from .store import is_store_uri, open_store
+
+    if not is_store_uri(path):
+        return Gallery.load(path)
+    with open_store(path, token=token) as store:
+        return store.load()
 
 
 @dataclass

@@ -38,6 +38,7 @@ class Calibration:
     impostor: int = 0
     tar: float | None = None  # fraction of genuine LOO distances accepted at this threshold
     reason: str = ""
+    incremental: bool = False  # the distances were updated change by change since the last full run
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,6 +71,7 @@ class Calibration:
             return (
                 f"calibrated on the gallery for FAR {self.far:g} ({self.impostor} impostor and "
                 f"{self.genuine} genuine leave-one-out distances; TAR {self.tar:.3f})"
+                + (", updated with each change since the last full calibration" if self.incremental else "")
             )
         if self.source == "default":
             return f"the embedder's default ({self.reason})"
@@ -90,18 +92,93 @@ def loo_distances(
     """(genuine, impostor): each sample's nearest same-person and nearest other-person distance.
 
     Samples of a person with one image have no genuine distance (left out of ``genuine``)."""
+    genuine, impostor = per_sample_distances(embeddings, labels, metric, chunk)
+    return genuine[np.isfinite(genuine)], impostor[np.isfinite(impostor)]
+
+
+def per_sample_distances(
+    embeddings: np.ndarray, labels: np.ndarray, metric: str = "euclidean", chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's leave-one-out (genuine, impostor) distance, float32 (n,) each, ``inf`` where it
+    has none (a person's only image has no genuine distance). Stored per row with a gallery, so a
+    change recomputes only the rows it touches (:func:`update_distances`). Exact: O(n^2 d)."""
     emb = np.asarray(embeddings, np.float32)
     labels = np.asarray(labels)
-    genuine, impostor = [], []
+    genuine = np.full(len(emb), np.inf, np.float32)
+    impostor = np.full(len(emb), np.inf, np.float32)
     for start in range(0, len(emb), chunk):
         d = pairwise_distances(emb[start : start + chunk], emb, metric)
         rows = np.arange(d.shape[0])
         d[rows, start + rows] = np.inf  # leave the sample itself out
         same = labels[start : start + chunk, None] == labels[None, :]
-        g = np.where(same, d, np.inf).min(axis=1)
-        genuine.append(g[np.isfinite(g)])
-        impostor.append(np.where(same, np.inf, d).min(axis=1))
-    return np.concatenate(genuine), np.concatenate(impostor)
+        genuine[start : start + len(d)] = np.where(same, d, np.inf).min(axis=1)
+        impostor[start : start + len(d)] = np.where(same, np.inf, d).min(axis=1)
+    return genuine, impostor
+
+
+#: Neighbours a new face is compared with when the distances are updated incrementally: the new
+#: face's nearest impostor, and the faces for which the new face became the nearest, lie among them.
+UPDATE_NEIGHBOURS = 64
+
+
+@dataclass
+class DistanceUpdate:
+    """The per-face distances an enrolment adds and changes (:func:`distances_for_new`)."""
+
+    genuine: np.ndarray  # float32 (m,), the new faces' own
+    impostor: np.ndarray
+    changed: dict  # existing row -> (genuine, impostor): neighbours the new faces moved closer
+
+
+def distances_for_new(gallery, emb: np.ndarray, labels: np.ndarray) -> DistanceUpdate:
+    """The leave-one-out distances of new faces ``emb`` (labels in the gallery's numbering; new
+    people numbered past it) against the gallery and each other, and the existing faces whose
+    nearest genuine or impostor face one of them becomes. The gallery is not changed, so a store can
+    write the result before anyone sees it. Cost O(m * (search + a person's images)) for m new
+    faces, whatever the gallery's size (the exact fallback for a person with more than
+    :data:`UPDATE_NEIGHBOURS` images near the new face is O(n), and rare)."""
+    emb = np.asarray(emb, np.float32)
+    labels = np.asarray(labels, np.int64)
+    g_emb, g_labels, metric = gallery.embeddings_, gallery.labels_, gallery.metric
+    g_gen, g_imp = gallery.genuine_d_, gallery.impostor_d_
+    d_new = pairwise_distances(emb, emb, metric)
+    np.fill_diagonal(d_new, np.inf)
+    same_new = labels[:, None] == labels[None, :]
+    genuine = np.where(same_new, d_new, np.inf).min(axis=1).astype(np.float32)
+    impostor = np.where(same_new, np.inf, d_new).min(axis=1).astype(np.float32)
+    dist, idx = gallery.kneighbors(emb, min(UPDATE_NEIGHBOURS, len(gallery)))
+    changed: dict = {}
+
+    def lower(row, g=None, i=None):
+        cg, ci = changed.get(row, (g_gen[row], g_imp[row]))
+        if g is not None and not (g >= cg):  # NaN (not computed) is replaced too
+            cg = g
+        if i is not None and not (i >= ci):
+            ci = i
+        changed[row] = (cg, ci)
+
+    for r in range(len(emb)):
+        keep = idx[r] >= 0
+        drow, irow = dist[r][keep], idx[r][keep]
+        other = g_labels[irow] != labels[r]
+        if other.any():
+            impostor[r] = min(impostor[r], drow[other][0])
+        elif len(irow) and len(irow) < len(gallery):  # all near faces are this person's: look at everyone
+            d_all = pairwise_distances(emb[r : r + 1], g_emb, metric)[0]
+            d_all[g_labels == labels[r]] = np.inf
+            impostor[r] = min(impostor[r], d_all.min())
+        for j, d in zip(irow[other], drow[other]):
+            if not (d >= g_imp[j]):
+                lower(int(j), i=float(d))
+        mates = np.flatnonzero(g_labels == labels[r])
+        if len(mates):
+            d_m = pairwise_distances(emb[r : r + 1], g_emb[mates], metric)[0]
+            genuine[r] = min(genuine[r], d_m.min())
+            for j, d in zip(mates, d_m):
+                if not (d >= g_gen[j]):
+                    lower(int(j), g=float(d))
+    changed = {j: v for j, v in changed.items() if v != (g_gen[j], g_imp[j])}
+    return DistanceUpdate(genuine, impostor, changed)
 
 
 def calibrate(
@@ -113,15 +190,32 @@ def calibrate(
     default_euclidean: float,
 ) -> Calibration:
     """Choose the distance threshold for the target FAR, or fall back to the default, saying why."""
+    genuine, impostor = per_sample_distances(embeddings, labels, metric)
+    return threshold_for(genuine, impostor, labels, far=far, metric=metric, default_euclidean=default_euclidean)
+
+
+def threshold_for(
+    genuine: np.ndarray,
+    impostor: np.ndarray,
+    labels: np.ndarray,
+    *,
+    far: float = 0.01,
+    metric: str = "euclidean",
+    default_euclidean: float,
+) -> Calibration:
+    """The calibration from per-sample distances (:func:`per_sample_distances`): the impostor
+    quantile at ``far``, or the embedder's default when the gallery is too small, saying why.
+    O(n) (a partition), so an enrolment can afford it at 10^6 faces."""
     if not 0 < far < 1:
         raise InputError(f"far must be between 0 and 1, got {far}")
     people = len(np.unique(labels))
-    genuine, impostor = loo_distances(embeddings, labels, metric)
+    genuine = genuine[np.isfinite(genuine)]
+    impostor = impostor[np.isfinite(impostor)]
     expected_below = far * len(impostor)
     if people < MIN_PEOPLE or expected_below < MIN_IMPOSTORS_BELOW or len(genuine) == 0:
         need = int(np.ceil(MIN_IMPOSTORS_BELOW / far))
         reason = (
-            f"gallery too small to calibrate for FAR {far:g}: {people} people and {len(embeddings)} images; "
+            f"gallery too small to calibrate for FAR {far:g}: {people} people and {len(labels)} images; "
             f"needs >= {MIN_PEOPLE} people, >= {need} images and some person with 2+ images"
         )
         return Calibration(

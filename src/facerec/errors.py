@@ -39,3 +39,13 @@ class NoFaceError(FacerecError):
 
 class NotFittedError(FacerecError):
     """A gallery was queried before it was fitted."""
+
+
+class StoreError(FacerecError):
+    """A gallery store (a model file or a database) cannot be used as asked: a bad URI, a gallery
+    that exists already or does not, a second writer on a file."""
+
+
+class StoreUnavailable(SaveError):
+    """The database holding the gallery is down or unreachable; nothing was changed. Retry later
+    (the service answers 503 and reconnects by itself)."""

@@ -6,9 +6,12 @@ file cannot run code. The header records the pipeline so a mismatched use is ref
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import secrets
+import time
 import zipfile
 from pathlib import Path
 
@@ -17,12 +20,59 @@ import numpy as np
 from . import __version__
 from .calibrate import Calibration
 from .errors import InputError, ModelFileError, NotEnrolledError, NotFittedError
+from .growable import GrowableArray
 from .index import METRICS, create_index
 from .paths import atomic_write_bytes
 from .pipeline.config import PipelineConfig
 
 FORMAT = "facerec-gallery"
 FORMAT_VERSION = 1
+
+#: Per-face columns beside the embedding, label and sample id, each stored by every backend:
+#: a stable face id (the key a retried or replicated write is recognised by), where the face came
+#: from, its box in that image, when it was enrolled (ms since the epoch), and its leave-one-out
+#: genuine and impostor distances (the calibration's raw data, kept per face so that a change
+#: recomputes only the faces it touches; NaN = not computed yet, inf = there is none).
+COLUMNS = ("face_id", "source", "box", "enrolled_ms", "genuine_d", "impostor_d")
+
+
+def face_key(*parts) -> str:
+    """A face id from what identifies the face (20 hex digits)."""
+    return hashlib.blake2b("\x1f".join(str(p) for p in parts).encode(), digest_size=10).hexdigest()
+
+
+def make_columns(n: int, sample_ids: np.ndarray, given: dict | None) -> dict:
+    """The :data:`COLUMNS` for ``n`` new rows: ``given`` where present, else their defaults
+    (a fresh random face id, the sample id as source, no box, now, distances not computed)."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(COLUMNS))
+    if unknown:
+        raise InputError(f"unknown face columns {unknown}; the columns are {', '.join(COLUMNS)}")
+    defaults = {
+        "face_id": lambda: np.array([secrets.token_hex(10) for _ in range(n)], dtype=object),
+        "source": lambda: np.array(sample_ids, dtype=object),
+        "box": lambda: np.full((n, 4), np.nan, np.float32),
+        "enrolled_ms": lambda: np.full(n, int(time.time() * 1000), np.int64),
+        "genuine_d": lambda: np.full(n, np.nan, np.float32),
+        "impostor_d": lambda: np.full(n, np.nan, np.float32),
+    }
+    dtypes = {"face_id": object, "source": object, "box": np.float32, "enrolled_ms": np.int64}
+    out = {}
+    for c in COLUMNS:
+        v = given.get(c)
+        if v is None:
+            out[c] = defaults[c]()
+            continue
+        v = np.asarray(v, dtype=dtypes.get(c, np.float32))
+        if c in ("face_id", "source"):
+            v = np.array([str(x) for x in v], dtype=object)
+        want = (n, 4) if c == "box" else (n,)
+        if v.shape != want:
+            raise InputError(f"face column {c!r} must have shape {want}, got {v.shape}")
+        out[c] = v
+    if len(set(out["face_id"])) != n:
+        raise InputError("face ids must be unique")
+    return out
 
 
 class Gallery:
@@ -56,8 +106,16 @@ class Gallery:
         self.extra: dict = {}
         self.calibration: Calibration | None = None  # the open-set threshold, set by train
 
-    def fit(self, embeddings: np.ndarray, labels: np.ndarray, names: list[str], sample_ids: list[str]) -> Gallery:
-        """Args: embeddings float32 (n, d); labels int (n,) indexing ``names``; sample_ids (n,) str."""
+    def fit(
+        self,
+        embeddings: np.ndarray,
+        labels: np.ndarray,
+        names: list[str],
+        sample_ids: list[str],
+        columns: dict | None = None,
+    ) -> Gallery:
+        """Args: embeddings float32 (n, d); labels int (n,) indexing ``names``; sample_ids (n,) str;
+        ``columns`` the optional per-face columns (:data:`COLUMNS`; missing ones get their defaults)."""
         emb = np.asarray(embeddings, dtype=np.float32)
         labels = np.asarray(labels, dtype=np.int64)
         if emb.ndim != 2 or len(emb) == 0:
@@ -66,14 +124,45 @@ class Gallery:
             raise InputError(f"expected {len(emb)} labels and sample ids, got {labels.shape[0]} and {len(sample_ids)}")
         if labels.min() < 0 or labels.max() >= len(names):
             raise InputError(f"labels must index names (0..{len(names) - 1}), got range {labels.min()}..{labels.max()}")
-        self.embeddings_, self.labels_ = emb, labels
-        self.names_, self.sample_ids_ = list(names), [str(s) for s in sample_ids]
+        if len(set(names)) != len(names):
+            raise InputError("names must be unique")
+        sample_ids = np.array([str(s) for s in sample_ids], dtype=object)
+        columns = dict(columns or {})
+        if columns.get("face_id") is None:  # deterministic, so a gallery trained twice has the same ids
+            columns["face_id"] = [face_key(i, s) for i, s in enumerate(sample_ids)]
+        cols = make_columns(len(emb), sample_ids, columns)
+        self._rows = {
+            "embeddings": GrowableArray(emb),
+            "labels": GrowableArray(labels),
+            "sample_ids": GrowableArray(sample_ids),
+            **{c: GrowableArray(v) for c, v in cols.items()},
+        }
+        self.names_ = list(names)
+        self._name_index = {n: i for i, n in enumerate(self.names_)}
+        self._counts = GrowableArray(np.bincount(labels, minlength=len(names)).astype(np.int64))
+        self._row_of = None  # face id -> row, built when first needed
         self._build_index()
         return self
 
-    def add(self, embeddings: np.ndarray, names: list[str], sample_ids: list[str]) -> Gallery:
-        """Enrol more samples; ``names`` (one per row) may be new people. The search index grows in
-        place (no rebuild). Args: embeddings float32 (n, d) from the gallery's pipeline."""
+    # Rows are views of growable buffers: an enrolment copies only its own rows.
+    embeddings_ = property(lambda self: self._rows["embeddings"].view)
+    labels_ = property(lambda self: self._rows["labels"].view)
+    sample_ids_ = property(lambda self: self._rows["sample_ids"].view)
+    face_ids_ = property(lambda self: self._rows["face_id"].view)
+    genuine_d_ = property(lambda self: self._rows["genuine_d"].view)
+    impostor_d_ = property(lambda self: self._rows["impostor_d"].view)
+
+    def column(self, name: str) -> np.ndarray:
+        """One per-face column (:data:`COLUMNS`), a view."""
+        return self._rows[name].view
+
+    def add(
+        self, embeddings: np.ndarray, names: list[str], sample_ids: list[str], columns: dict | None = None
+    ) -> np.ndarray:
+        """Enrol more samples; ``names`` (one per row) may be new people. Rows whose face id is
+        already enrolled are skipped (an enrolment retried, or seen from a replica, counts once).
+        The search index grows in place (no rebuild). Returns the indices of the rows added.
+        Args: embeddings float32 (n, d) from the gallery's pipeline."""
         self.check_fitted()
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.ndim != 2 or emb.shape[1] != self.dim or len(emb) != len(names) or len(emb) != len(sample_ids):
@@ -81,48 +170,139 @@ class Gallery:
                 f"expected embeddings (n, {self.dim}) with n names and sample ids, got {emb.shape}, "
                 f"{len(names)} and {len(sample_ids)}"
             )
-        index_of = {n: i for i, n in enumerate(self.names_)}
-        for n in names:
-            index_of.setdefault(n, len(index_of))
-        self.names_ = sorted(index_of, key=index_of.get)
-        self.embeddings_ = np.concatenate([self.embeddings_, emb])
-        self.labels_ = np.concatenate([self.labels_, np.array([index_of[n] for n in names], np.int64)])
-        self.sample_ids_ = self.sample_ids_ + [str(s) for s in sample_ids]
-        self.index_.add(emb, self.labels_[len(self.labels_) - len(emb) :])
-        return self
+        sample_ids = np.array([str(s) for s in sample_ids], dtype=object)
+        cols = make_columns(len(emb), sample_ids, columns)
+        rows_of = self.row_of()
+        fresh, seen = [], set()
+        for i, fid in enumerate(cols["face_id"]):
+            if fid not in rows_of and fid not in seen:
+                fresh.append(i)
+                seen.add(fid)
+        start = len(self)
+        if not fresh:
+            return np.arange(start, start)
+        fresh = np.array(fresh)
+        for n in (names[i] for i in fresh):
+            if n not in self._name_index:
+                self._name_index[n] = len(self.names_)
+                self.names_.append(n)
+                self._counts.append(np.zeros(1, np.int64))
+        labels = np.array([self._name_index[names[i]] for i in fresh], np.int64)
+        self._rows["embeddings"].append(emb[fresh])
+        self._rows["labels"].append(labels)
+        self._rows["sample_ids"].append(sample_ids[fresh])
+        for c, v in cols.items():
+            self._rows[c].append(v[fresh])
+        np.add.at(self._counts.view, labels, 1)
+        for j, fid in enumerate(cols["face_id"][fresh]):
+            rows_of[fid] = start + j
+        self.index_.add(emb[fresh], labels)
+        return np.arange(start, len(self))
 
     def remove(self, name: str) -> int:
         """Forget a person and every one of their samples (the index is rebuilt). Returns how many
         samples went; raises :class:`~facerec.errors.NotEnrolledError` for a name that is not enrolled."""
         self.check_fitted()
-        if name not in self.names_:
+        if self.count_of(name) == 0:
             raise NotEnrolledError(f"no person named {name!r} is enrolled")
-        label = self.names_.index(name)
-        keep = self.labels_ != label
-        if not keep.any():
-            raise InputError(f"cannot remove {name!r}: a gallery needs at least one enrolled face")
-        names = self.names_[:label] + self.names_[label + 1 :]
-        labels = self.labels_[keep] - (self.labels_[keep] > label)  # later people move down one
-        removed = int((~keep).sum())
-        self.fit(self.embeddings_[keep], labels, names, [s for s, k in zip(self.sample_ids_, keep) if k])
+        return self.remove_rows(self.labels_ == self._name_index[name])
+
+    def remove_faces(self, face_ids) -> int:
+        """Forget these faces (ids not enrolled are ignored); returns how many went."""
+        rows_of = self.row_of()
+        drop = np.zeros(len(self), bool)
+        drop[[rows_of[f] for f in face_ids if f in rows_of]] = True
+        return self.remove_rows(drop) if drop.any() else 0
+
+    def remove_rows(self, drop: np.ndarray) -> int:
+        """Forget the rows where ``drop`` is True (people left with no face go too)."""
+        smaller = self.without(drop)
+        removed = len(self) - len(smaller)
+        self.__dict__.update(smaller.__dict__)
         return removed
 
-    def snapshot(self) -> tuple:
-        """Everything :meth:`add` and :meth:`remove` change, to :meth:`restore` when a change cannot
-        be kept (its save failed). The arrays are replaced, never written into, so this copies nothing."""
+    def without(self, drop: np.ndarray) -> Gallery:
+        """A new gallery of the rows where ``drop`` is False, its index built; this one is untouched
+        (so a server builds it while requests still search this one, then swaps)."""
         self.check_fitted()
-        return self.embeddings_, self.labels_, list(self.names_), list(self.sample_ids_), self.calibration
+        keep = ~np.asarray(drop, bool)
+        if not keep.any():
+            raise InputError("cannot remove every face: a gallery needs at least one enrolled face")
+        labels = self.labels_[keep]
+        present = np.unique(labels)
+        relabel = np.full(len(self.names_), -1, np.int64)
+        relabel[present] = np.arange(len(present))
+        g = self.empty_like()
+        g.calibration = self.calibration
+        columns = {c: self.column(c)[keep] for c in COLUMNS}
+        g.fit(
+            self.embeddings_[keep],
+            relabel[labels],
+            [self.names_[i] for i in present],
+            list(self.sample_ids_[keep]),
+            columns,
+        )
+        return g
+
+    def empty_like(self) -> Gallery:
+        """An unfitted gallery with this one's settings (k, metric, pipeline, index, extra)."""
+        g = Gallery(
+            k=self.k, metric=self.metric, pipeline=self.pipeline, index=self.index, index_params=self.index_params
+        )
+        g.extra = dict(self.extra)
+        return g
+
+    def row_of(self) -> dict:
+        """Face id -> row."""
+        if self._row_of is None:
+            self._row_of = {f: i for i, f in enumerate(self.face_ids_)}
+        return self._row_of
+
+    def label_of(self, name: str) -> int | None:
+        """The label ``name`` has (None when never enrolled)."""
+        return self._name_index.get(name)
+
+    def count_of(self, name: str) -> int:
+        """Images enrolled for ``name`` (0 when not enrolled); O(1)."""
+        i = self._name_index.get(name)
+        return 0 if i is None else int(self._counts.view[i])
+
+    def snapshot(self) -> tuple:
+        """Everything :meth:`add` and the calibration change, to :meth:`restore` when a change
+        cannot be kept (its save failed). Appends write past the snapshot's rows, so this copies
+        only the two per-face distance columns (which a change updates in place)."""
+        self.check_fitted()
+        n = len(self)
+        return (
+            n,
+            list(self.names_),
+            self._counts.view[: len(self.names_)].copy(),
+            self.genuine_d_.copy(),
+            self.impostor_d_.copy(),
+            self.calibration,
+        )
 
     def restore(self, state: tuple) -> None:
-        """Back to a :meth:`snapshot` (the search index is rebuilt)."""
-        self.embeddings_, self.labels_, self.names_, self.sample_ids_, self.calibration = state
-        self._build_index()
+        """Back to a :meth:`snapshot` taken since the last :meth:`fit` or removal (the search
+        index is rebuilt only if rows were added since)."""
+        n, names, counts, genuine, impostor, self.calibration = state
+        grown = len(self) != n
+        for col in self._rows.values():
+            col.truncate(n)
+        self.genuine_d_[:] = genuine
+        self.impostor_d_[:] = impostor
+        self.names_ = names
+        self._name_index = {nm: i for i, nm in enumerate(names)}
+        self._counts.truncate(len(names))
+        self._counts.view[:] = counts
+        if grown:
+            self._row_of = None
+            self._build_index()
 
     def people(self) -> list[tuple[str, int]]:
         """(name, enrolled images) for each person, in enrolment order."""
         self.check_fitted()
-        counts = np.bincount(self.labels_, minlength=len(self.names_))
-        return [(n, int(c)) for n, c in zip(self.names_, counts) if c]
+        return [(n, int(c)) for n, c in zip(self.names_, self._counts.view) if c]
 
     def _build_index(self) -> None:
         index = create_index(self.index, metric=self.metric, **self.index_params)
@@ -134,7 +314,7 @@ class Gallery:
         return self.index_.search(embeddings, n)
 
     def check_fitted(self) -> None:
-        if not hasattr(self, "embeddings_"):
+        if not hasattr(self, "_rows"):
             raise NotFittedError("this gallery is empty: call fit() or load a model file first")
 
     @property
@@ -143,24 +323,96 @@ class Gallery:
         return self.embeddings_.shape[1]
 
     def __len__(self) -> int:
-        return len(self.embeddings_) if hasattr(self, "embeddings_") else 0
+        return len(self._rows["labels"]) if hasattr(self, "_rows") else 0
 
     # -- persistence ---------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write atomically (temp file, then rename): an earlier file survives any failure."""
-        self.check_fitted()
-        meta = {
+    def header(self) -> dict:
+        """Everything but the rows: what every backend stores beside them (see :mod:`facerec.store`)."""
+        return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "facerec_version": __version__,
             "k": self.k,
             "metric": self.metric,
             "pipeline": None if self.pipeline is None else self.pipeline.to_dict(),
-            "names": self.names_,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "extra": self.extra,
             "index": {"backend": self.index, "params": self.index_params},
         }
+
+    @classmethod
+    def from_header(cls, meta: object, source: str) -> Gallery:
+        """An empty gallery configured as ``meta`` (:meth:`header`) says; ModelFileError naming
+        ``source`` when the header is not facerec's or is damaged."""
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ModelFileError(f"{source}: not a facerec model")
+        version = meta.get("format_version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ModelFileError(f"{source}: damaged model (format_version {version!r} is not an integer)")
+        if version > FORMAT_VERSION:
+            raise ModelFileError(f"{source}: made by a newer facerec (format {version}); upgrade facerec")
+        try:
+            index = meta.get("index") or {"backend": "exact", "params": {}}  # files from before backends
+            g = cls(
+                k=int(meta["k"]),
+                metric=meta["metric"],
+                pipeline=None if meta.get("pipeline") is None else PipelineConfig.from_dict(meta["pipeline"]),
+                index=index["backend"],
+                index_params=index["params"],
+            )
+            g.extra = meta.get("extra", {})
+            cal = meta.get("calibration")
+            g.calibration = None if cal is None else Calibration.from_dict(cal)
+        except (KeyError, TypeError, InputError) as exc:
+            raise ModelFileError(f"{source}: damaged model ({exc})") from None
+        return g
+
+    def fit_rows(self, rows: dict, source: str) -> Gallery:
+        """Fit from a backend's rows: ``embeddings``, ``names`` (a person's name per row),
+        ``sample_ids`` and the :data:`COLUMNS`; people are numbered in order of first enrolment."""
+        names = np.asarray(rows["names"], dtype=object)
+        if len(names) == 0:
+            raise ModelFileError(f"{source}: the gallery holds no face")
+        order = np.argsort(np.asarray(rows["enrolled_ms"]), kind="stable")
+        pick = lambda v: np.asarray(v)[order]  # noqa: E731
+        people, labels = np.unique(names[order], return_inverse=True)
+        first = np.full(len(people), len(order))
+        np.minimum.at(first, labels, np.arange(len(order)))
+        rank = np.empty(len(people), np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(people))
+        try:
+            self.fit(
+                pick(rows["embeddings"]).astype(np.float32),
+                rank[labels],
+                [str(people[i]) for i in np.argsort(rank)],
+                list(pick(rows["sample_ids"])),
+                {c: pick(rows[c]) for c in COLUMNS if rows.get(c) is not None},
+            )
+        except InputError as exc:
+            raise ModelFileError(f"{source}: damaged gallery ({exc})") from None
+        self._check_dim(source)
+        return self
+
+    def rows(self) -> dict:
+        """The rows as :meth:`fit_rows` takes them (views, not copies)."""
+        self.check_fitted()
+        names = np.array(self.names_, dtype=object)[self.labels_]
+        return {
+            "embeddings": self.embeddings_,
+            "names": names,
+            "sample_ids": self.sample_ids_,
+            **{c: self.column(c) for c in COLUMNS},
+        }
+
+    def _check_dim(self, source) -> None:
+        if self.pipeline is not None and self.pipeline.dim != self.dim:
+            raise ModelFileError(f"{source}: header says dim {self.pipeline.dim} but embeddings have {self.dim}")
+
+    # -- the .npz file -----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically (temp file, then rename): an earlier file survives any failure."""
+        self.check_fitted()
+        meta = {**self.header(), "names": self.names_}
         buf = io.BytesIO()
         np.savez(
             buf,
@@ -168,6 +420,12 @@ class Gallery:
             embeddings=self.embeddings_,
             labels=self.labels_,
             sample_ids=np.array(self.sample_ids_, dtype=str),
+            face_ids=np.array(self.face_ids_, dtype=str),
+            sources=np.array(self.column("source"), dtype=str),
+            boxes=self.column("box"),
+            enrolled_ms=self.column("enrolled_ms"),
+            genuine_d=self.genuine_d_,
+            impostor_d=self.impostor_d_,
         )
         path = Path(path)
         atomic_write_bytes(path, buf.getvalue())
@@ -180,43 +438,30 @@ class Gallery:
             raise ModelFileError(f"{path}: no such model file (train one with `facerec train`)")
         if not zipfile.is_zipfile(path):
             raise ModelFileError(f"{path}: not a facerec model file (not an .npz archive)")
+        files = {"face_ids": "face_id", "sources": "source", "boxes": "box", "enrolled_ms": "enrolled_ms"}
+        files.update(genuine_d="genuine_d", impostor_d="impostor_d")
         try:
             with np.load(path, allow_pickle=False) as data:
                 if "meta" not in data.files:
                     raise ModelFileError(f"{path}: not a facerec model (no header)")
                 meta = json.loads(bytes(data["meta"]).decode())
                 emb, labels, ids = data["embeddings"], data["labels"], data["sample_ids"]
+                columns = {col: data[key] for key, col in files.items() if key in data.files}  # 0.1/0.2 files lack them
         except ModelFileError:
             raise
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
             raise ModelFileError(f"{path}: not a facerec model file ({type(exc).__name__}: {exc})") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ModelFileError(f"{path}: not a facerec model file")
-        version = meta.get("format_version", 0)
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise ModelFileError(f"{path}: damaged model file (format_version {version!r} is not an integer)")
-        if version > FORMAT_VERSION:
-            raise ModelFileError(f"{path}: made by a newer facerec (format {meta['format_version']}); upgrade facerec")
+        g = cls.from_header(meta, str(path))
+        names = meta.get("names")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ModelFileError(f"{path}: damaged model file (names must be a list of strings)")
+        ids = ids.tolist()
+        columns.setdefault("face_id", [face_key(i, s) for i, s in enumerate(ids)])  # stable for older files
         try:
-            index = meta.get("index") or {"backend": "exact", "params": {}}  # files from before backends
-            g = cls(
-                k=int(meta["k"]),
-                metric=meta["metric"],
-                pipeline=None if meta.get("pipeline") is None else PipelineConfig.from_dict(meta["pipeline"]),
-                index=index["backend"],
-                index_params=index["params"],
-            )
-            names = meta["names"]
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise InputError(f"names must be a list of strings, got {type(names).__name__}")
-            g.extra = meta.get("extra", {})
-            cal = meta.get("calibration")
-            g.calibration = None if cal is None else Calibration.from_dict(cal)
-            g.fit(emb, labels, meta["names"], ids.tolist())
-        except (KeyError, TypeError, InputError) as exc:
+            g.fit(emb, labels, names, ids, columns)
+        except InputError as exc:
             raise ModelFileError(f"{path}: damaged model file ({exc})") from None
-        if g.pipeline is not None and g.pipeline.dim != g.dim:
-            raise ModelFileError(f"{path}: header says dim {g.pipeline.dim} but embeddings have {g.dim}")
+        g._check_dim(str(path))
         return g
 
     def check_pipeline(self, *, embedder: str, weights_id: str, dim: int, source: str = "model") -> None:

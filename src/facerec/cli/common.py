@@ -83,6 +83,16 @@ def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, f
     add(p, "--quiet", action="store_true", help="no progress bars")
 
 
+def store_token_arg(p: argparse.ArgumentParser) -> None:
+    add(
+        p,
+        "--store-token",
+        default=None,
+        help="a Milvus server's token, user:password or an API key (default: $FACEREC_MILVUS_TOKEN; "
+        "prefer the variable: a flag is visible to every user in `ps`)",
+    )
+
+
 def note_deprecations(args) -> None:
     if getattr(args, "fast", False):
         print(

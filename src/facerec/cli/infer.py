@@ -7,13 +7,14 @@ import sys
 
 from ..pipeline.config import DEFAULT_TOPK
 from ..text import printable
-from .common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, add, model_pipeline, pipeline_args, positive_int
+from .common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, add, model_pipeline, pipeline_args, positive_int, store_token_arg
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("infer", help="identify every face in an image or a folder")
     add(p, "--input", required=True, help="an image or a folder (recursive)")
-    add(p, "--model", required=True)
+    add(p, "--model", required=True, help="a model file, or a store URI (milvus:./g.db, http://host:19530)")
+    store_token_arg(p)
     add(p, "--topk", type=positive_int, default=DEFAULT_TOPK, help="neighbours shown as evidence")
     add(p, "--format", choices=("table", "json"), default="table")
     add(p, "--threshold", type=float, default=None, help="open-set distance threshold (overrides the model's)")
@@ -28,7 +29,7 @@ def run(args) -> int:
 
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
-    gallery = load_model(args.model)
+    gallery = load_model(args.model, token=args.store_token)
     pipe = model_pipeline(args, gallery)
     calibration = resolve_threshold(
         gallery, threshold=args.threshold, closed_set=args.closed_set, align=pipe.config.detector

@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..errors import InputError
-from .common import EXIT_OK, add, positive_int
+from .common import EXIT_OK, add, positive_int, store_token_arg
 
 
 def add_parser(sub) -> None:
@@ -15,7 +15,14 @@ def add_parser(sub) -> None:
 
     d = Limits()
     p = sub.add_parser("serve", help="HTTP service and web page: identify, verify, enrol")
-    add(p, "--model", required=True, help="model file to serve; enrolments are saved back to it")
+    add(
+        p,
+        "--model",
+        required=True,
+        help="the gallery to serve: a model file (enrolments are saved back to it; one server per file) or "
+        "a store URI, milvus:./g.db or http://host:19530 (replicas on one Milvus server share it)",
+    )
+    store_token_arg(p)
     add(p, "--host", default="127.0.0.1")
     add(p, "--port", type=int, default=8000)
     add(
@@ -124,6 +131,7 @@ def run(args) -> int:
         limits=limits,
         allowed_hosts=hosts,
         allowed_origins=args.allow_origin,
+        store_token=args.store_token,
     )
     raise_file_limit()
     quiet_accept_errors()

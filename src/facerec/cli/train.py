@@ -6,7 +6,7 @@ import sys
 
 from ..pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FAR, DEFAULT_K, DEFAULT_MARGIN
 from ..text import printable
-from .common import EXIT_OK, EXIT_PARTIAL, add, note_deprecations, pipeline_args, positive_int
+from .common import EXIT_OK, EXIT_PARTIAL, add, note_deprecations, pipeline_args, positive_int, store_token_arg
 
 
 def add_parser(sub) -> None:
@@ -14,6 +14,15 @@ def add_parser(sub) -> None:
     add(p, "--data", required=True, help=".npz (X, y, names) or a folder with one subfolder per person")
     add(p, "--out_dir", default="models")
     add(p, "--model", default=None, help="model path (default OUT_DIR/knn_<embedder>_<data>.npz)")
+    add(
+        p,
+        "--store",
+        default=None,
+        metavar="URI",
+        help="keep the gallery in Milvus instead of a model file: milvus:./galleries/lfw.db (Milvus Lite, "
+        "embedded) or http://host:19530 (a Milvus server or cluster); #name picks the collection",
+    )
+    store_token_arg(p)
     add(p, "--k", type=positive_int, default=DEFAULT_K, help="neighbours that vote")
     add(p, "--metric", choices=("euclidean", "cosine"), default="euclidean")
     add(
@@ -64,6 +73,8 @@ def run(args) -> int:
         batch_size=args.batch_size,
         out_dir=args.out_dir,
         model_path=args.model,
+        store=args.store,
+        store_token=args.store_token,
         art_dir=args.art_dir,
         cache=not args.no_cache,
         far=args.far,

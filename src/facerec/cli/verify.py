@@ -8,14 +8,15 @@ import sys
 from ..errors import InputError
 from ..pipeline.config import DEFAULT_EMBEDDER
 from ..text import printable
-from .common import EXIT_OK, add, build_pipeline, model_pipeline, pipeline_args
+from .common import EXIT_OK, add, build_pipeline, model_pipeline, pipeline_args, store_token_arg
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("verify", help="are two images (or two one-person folders) the same person?")
     p.add_argument("a", help="image or folder of one person")
     p.add_argument("b", help="image or folder of one person")
-    add(p, "--model", default=None, help="use this model's embedder and calibrated threshold")
+    add(p, "--model", default=None, help="use this model's (file or store URI) embedder and calibrated threshold")
+    store_token_arg(p)
     add(p, "--threshold", type=float, default=None, help="distance threshold (overrides the model's)")
     add(p, "--metric", choices=("euclidean", "cosine"), default=None, help="default: the model's, else euclidean")
     add(p, "--format", choices=("text", "json"), default="text")
@@ -32,7 +33,7 @@ def run(args) -> int:
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
     if args.model:
-        gallery = load_model(args.model)
+        gallery = load_model(args.model, token=args.store_token)
         if args.metric and args.metric != gallery.metric:
             raise InputError(
                 f"--metric {args.metric} differs from the model's {gallery.metric}, "

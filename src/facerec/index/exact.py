@@ -39,10 +39,14 @@ class ExactIndex(SearchIndex):
         v = np.asarray(vectors, np.float32)
         if self.metric == "cosine":
             v = unit_rows(v)
-        self._g = torch.from_numpy(np.ascontiguousarray(v)).to(self.device, self._dtype)
-        self._g_sq = (self._g.float() ** 2).sum(1)
+        self._buf = torch.from_numpy(np.ascontiguousarray(v)).to(self.device, self._dtype)
+        self._buf_sq = (self._buf.float() ** 2).sum(1)
         self.size, self.dim = v.shape
         return self
+
+    # The first ``size`` rows of buffers that double when full: adding copies only the new rows.
+    _g = property(lambda self: self._buf[: self.size])
+    _g_sq = property(lambda self: self._buf_sq[: self.size])
 
     def add(self, vectors: np.ndarray, labels=None) -> ExactIndex:
         import torch
@@ -53,9 +57,17 @@ class ExactIndex(SearchIndex):
         if self.metric == "cosine":
             v = unit_rows(v)
         new = torch.from_numpy(np.ascontiguousarray(v)).to(self.device, self._dtype)
-        self._g = torch.cat([self._g, new])
-        self._g_sq = torch.cat([self._g_sq, (new.float() ** 2).sum(1)])
-        self.size = len(self._g)
+        need = self.size + len(new)
+        if need > len(self._buf):
+            cap = max(need, 2 * len(self._buf))
+            buf = self._buf.new_empty((cap, self._buf.shape[1]))
+            buf[: self.size] = self._g
+            sq = self._buf_sq.new_empty(cap)
+            sq[: self.size] = self._g_sq
+            self._buf, self._buf_sq = buf, sq
+        self._buf[self.size : need] = new
+        self._buf_sq[self.size : need] = (new.float() ** 2).sum(1)
+        self.size = need
         return self
 
     def _search(self, queries, k):

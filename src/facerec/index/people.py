@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+from ..growable import GrowableArray
 from .base import SearchIndex, unit_rows
 from .faiss_index import import_faiss, ivf_cells
 
@@ -73,8 +74,9 @@ class PeopleIndex(SearchIndex):
         faiss = import_faiss()
         v = self._prepare(vectors)
         labels = self._check_labels(labels, len(v))
-        self._vectors = v
-        self._sq = np.einsum("ij,ij->i", v, v)
+        self._grow_vectors = GrowableArray(v)
+        self._grow_sq = GrowableArray(np.einsum("ij,ij->i", v, v))
+        self._vectors, self._sq = self._grow_vectors.view, self._grow_sq.view
         self._faiss, self._coarse, self._basis = faiss, None, None  # made with the first mean faces
         self._rows: list[np.ndarray] = []  # per person slot: row numbers of their faces
         self._slot: dict = {}  # label -> person slot
@@ -90,8 +92,8 @@ class PeopleIndex(SearchIndex):
         v = self._prepare(vectors)
         labels = self._check_labels(labels, len(v))
         start = len(self._vectors)
-        self._vectors = np.concatenate([self._vectors, v])
-        self._sq = np.concatenate([self._sq, np.einsum("ij,ij->i", v, v)])
+        self._vectors = self._grow_vectors.append(v)  # copies only the new rows
+        self._sq = self._grow_sq.append(np.einsum("ij,ij->i", v, v))
         self._index_rows(np.arange(start, start + len(v)), labels)
         return self
 

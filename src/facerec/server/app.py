@@ -1,6 +1,6 @@
 """``facerec serve``: identify, verify and enrol over HTTP, and the web page at ``/``.
 
-A thin edge over the library: the app holds a :class:`~facerec.store.GalleryStore` and a few
+A thin edge over the library: the app holds a :class:`~facerec.store.ServedGallery` and a few
 :class:`~facerec.pipeline.Pipeline` objects; the routes (:mod:`.routes`) get them injected, parse
 and limit requests, and map library errors to JSON ``{"error": message}`` with a 4xx status.
 """
@@ -40,8 +40,13 @@ def create_app(
     pipeline_factory=None,
     allowed_hosts=(),
     allowed_origins=(),
+    store_token: str | None = None,
+    sync_s: float | None = None,
 ):
-    """The FastAPI application serving ``model`` (changes are saved back to it atomically).
+    """The FastAPI application serving ``model``: a model file (changes are saved back to it
+    atomically, and the file is locked against a second writer) or a store URI (``milvus:….db``,
+    ``http://host:19530``: changes are written to the database; replicas on one server see each
+    other's changes within ``sync_s`` seconds).
 
     The gallery loads now; the models load in a background thread, so ``/healthz`` answers at once
     (``"ready": false`` until they are loaded) and requests that need them wait. ``pipeline_factory
@@ -57,17 +62,32 @@ def create_app(
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from .. import __version__
-    from ..api import load_model
     from ..embed import get_spec
     from ..pipeline import Pipeline
-    from ..store import GalleryStore
+    from ..store import ServedGallery, open_store
+    from ..store.served import SYNC_S
     from . import docs, routes
     from .limits import HTTPError, Limits
     from .security import LOOPBACK_HOSTS, Gate
 
     limits = limits or Limits()
-    gallery = load_model(model)
-    spec = get_spec(gallery.pipeline.embedder)
+    store = open_store(model, writer=True, token=store_token)
+    try:
+        gallery = store.load()
+        if gallery.pipeline is None:
+            from ..errors import ModelFileError
+
+            raise ModelFileError(f"{store.uri}: the model records no pipeline; retrain it with this facerec")
+        spec = get_spec(gallery.pipeline.embedder)
+        served = ServedGallery(
+            store,
+            gallery=gallery,
+            default_threshold=spec.default_threshold,
+            sync_s=SYNC_S if sync_s is None else sync_s,
+        )
+    except BaseException:
+        store.close()
+        raise
 
     def make():
         pipe = pipeline_factory(gallery) if pipeline_factory else Pipeline.for_model(gallery, device=device)
@@ -82,7 +102,7 @@ def create_app(
         redoc_url=None,
     )
     service = routes.Service(
-        store=GalleryStore(gallery, model, default_threshold=spec.default_threshold),
+        store=served,
         limits=limits,
         spec=spec,
         version=__version__,

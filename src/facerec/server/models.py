@@ -17,6 +17,8 @@ class Health(BaseModel):
     embedder: str
     version: str
     error: str | None = None
+    store: str = Field("", description="where the gallery lives: a model file or a Milvus URI")
+    store_error: str | None = Field(None, description="why the last sync with a shared store failed, if it did")
 
 
 class Person(BaseModel):

@@ -18,9 +18,9 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request, UploadFile
 
 from ..embed import EmbedderSpec
-from ..errors import FacerecError, ImageError, InputError, NoFaceError, NotEnrolledError, SaveError
+from ..errors import FacerecError, ImageError, InputError, NoFaceError, NotEnrolledError, SaveError, StoreUnavailable
 from ..images import decode_image, peek_size
-from ..store import GalleryStore
+from ..store import ServedGallery
 from ..text import printable
 from . import models
 from .limits import CONTENT_TYPES, HTTPError, Limits, check_name
@@ -33,7 +33,7 @@ class Service:
     """What the routes work with: the gallery store, the pipelines (loaded in the background),
     the worker threads and the request limits."""
 
-    store: GalleryStore
+    store: ServedGallery
     limits: Limits
     spec: EmbedderSpec
     version: str
@@ -83,6 +83,8 @@ class Service:
             return fn()
         except NoFaceError as exc:
             raise HTTPError(422, str(exc)) from None
+        except StoreUnavailable as exc:  # the database is down: nothing changed, retry later
+            raise HTTPError(503, str(exc), {"retry-after": "5"}) from None
         except SaveError as exc:
             raise HTTPError(500, str(exc)) from None
         except FacerecError as exc:
@@ -108,6 +110,8 @@ def healthz(svc: Service = Depends(service)):
         embedder=svc.spec.name,
         version=svc.version,
         error=svc.load_error,
+        store=svc.store.store.uri,
+        store_error=svc.store.sync_error,
     )
 
 
@@ -125,7 +129,7 @@ async def remove(name: str, svc: Service = Depends(service)):
             return svc.store.remove(name)
         except NotEnrolledError as exc:
             raise HTTPError(404, str(exc)) from None
-        except SaveError:
+        except SaveError:  # StoreUnavailable too: 503 / 500 in Service._call
             raise
         except InputError as exc:
             raise HTTPError(409, str(exc)) from None
@@ -282,7 +286,11 @@ def _verify(svc: Service, a: Upload, b: Upload) -> models.Verified:
 
 
 def _enrol(svc: Service, name: str, uploads: list[Upload]) -> models.Enrolled:
-    vectors, ids, skipped = [], [], []
+    import hashlib
+
+    from ..gallery import face_key
+
+    vectors, ids, skipped, face_ids, boxes = [], [], [], [], []
     budget = PixelBudget(svc.limits)
     with svc.pipelines.get() as pipe:
         for up in uploads:  # one decoded image at a time
@@ -292,7 +300,10 @@ def _enrol(svc: Service, name: str, uploads: list[Upload]) -> models.Enrolled:
                 continue
             vectors.append(faces[0].embedding)  # the most prominent face (large and central)
             ids.append(f"api:{name}:{up.label}")
+            # the same photo enrolled again for the same person (a retried request) is one face
+            face_ids.append(face_key(name, hashlib.sha256(up.data).hexdigest()))
+            boxes.append(np.asarray(faces[0].box, np.float32))
     if not vectors:
         raise HTTPError(422, f"no face found in any of the {len(uploads)} images; nothing was enrolled")
-    total = svc.store.enrol(name, np.stack(vectors), ids)
+    total = svc.store.enrol(name, np.stack(vectors), ids, {"face_id": face_ids, "box": np.stack(boxes), "source": ids})
     return models.Enrolled(name=name, added=len(vectors), images=total, skipped=skipped)

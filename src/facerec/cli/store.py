@@ -1,0 +1,57 @@
+"""``facerec store copy`` (a gallery between backends, checked) and ``facerec calibrate`` (recompute
+the open-set threshold from every face)."""
+
+from __future__ import annotations
+
+from .common import EXIT_OK, add, store_token_arg
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("store", help="move galleries between stores (model file, Milvus Lite, Milvus server)")
+    ssub = p.add_subparsers(dest="store_command", required=True)
+    c = ssub.add_parser(
+        "copy",
+        help="copy a gallery: SRC and DST are model files or store URIs (milvus:./g.db, http://host:19530#name)",
+    )
+    c.add_argument("src")
+    c.add_argument("dst")
+    add(c, "--overwrite", action="store_true", help="replace a gallery already at DST")
+    store_token_arg(c)
+    c.set_defaults(func=run_copy)
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="recompute every face's leave-one-out distances and the open-set threshold (O(n^2): "
+        "changes update them incrementally; run this after many removals or on a schedule)",
+    )
+    add(cal, "--model", required=True, help="a model file or a store URI")
+    add(cal, "--far", type=float, default=None, help="target false-accept rate (default: the model's)")
+    store_token_arg(cal)
+    cal.set_defaults(func=run_calibrate)
+
+
+def run_copy(args) -> int:
+    from ..store.copy import copy_gallery
+
+    r = copy_gallery(args.src, args.dst, token=args.store_token, overwrite=args.overwrite)
+    print(
+        f"copied {r.faces} faces of {r.people} people from {args.src} to {args.dst}; "
+        f"{r.same_answers}/{r.checked_queries} check queries got the same nearest faces"
+    )
+    return EXIT_OK
+
+
+def run_calibrate(args) -> int:
+    from ..embed import get_spec
+    from ..errors import InputError
+    from ..store import ServedGallery, open_store
+
+    if args.far is not None and not 0 < args.far < 1:
+        raise InputError(f"--far must be between 0 and 1, got {args.far}")
+    with open_store(args.model, writer=True, token=args.store_token) as store:
+        g = store.load()
+        spec = get_spec(g.pipeline.embedder)
+        served = ServedGallery(store, gallery=g, default_threshold=spec.default_threshold, far=args.far, sync_s=0)
+        cal = served.recalibrate()
+    print(f"{args.model}: {len(g)} faces; open-set threshold {cal.threshold:.4f}: {cal.describe()}")
+    return EXIT_OK

@@ -1,0 +1,337 @@
+"""The ``milvus`` store: the gallery as a Milvus collection, embedded (Milvus Lite) or on a server.
+
+``milvus:./galleries/lfw.db`` is Milvus Lite (pip ``milvus-lite``: in this process, a directory on
+disk, one process at a time); ``http://host:19530`` is a Milvus standalone server or cluster (token
+from ``--store-token`` or ``$FACEREC_MILVUS_TOKEN``). ``#name`` picks the collection (default
+``faces``). The same client code serves both.
+
+One row per face: the vector, the person, the sample id, the source file, the box, when it was
+enrolled, its leave-one-out distances (the calibration's raw data), when it last changed, and a
+``removed`` flag. A removal marks rows removed (one upsert, visible to every replica as a change)
+and deletes the marks once no replica can still need them (:data:`TOMBSTONE_MS`). The header
+(pipeline, k, metric, calibration provenance) is a collection property.
+
+Consistency: writes are acknowledged after Milvus accepted them (its write-ahead log); reads that
+must see every acknowledged write (a replica's sync, counts) ask for Strong consistency.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+from ..errors import ModelFileError, StoreError, StoreUnavailable
+from ..gallery import COLUMNS, Gallery
+from .base import Changes, Store
+
+DEFAULT_COLLECTION = "faces"
+HEADER_KEY = "facerec.header"
+#: Seconds a call may take before the client gives up (the service answers 503 then).
+TIMEOUT_S = 10.0
+#: Rows per insert or query page (a gRPC message stays well under Milvus's 64 MB).
+BATCH = 2000
+#: A replica re-reads changes this far back each sync: covers a write's own latency and the clocks
+#: of two machines disagreeing by a few seconds (writes are applied idempotently, by face id).
+OVERLAP_MS = 15_000
+#: Removal marks live this long; a replica that has not synced for half of it loads everything again.
+TOMBSTONE_MS = 3_600_000
+#: Milvus's index, chosen by the gallery's expected size on a server (Milvus Lite searches every
+#: row whatever the index: FLAT). The service searches its own in-process copy; this index serves
+#: the store's search API (store copy's check, the library).
+IVF_FROM = 100_000
+#: Encodings of the distance columns' special values (Milvus floats carry no NaN or inf reliably).
+_NOT_COMPUTED, _NONE = -2.0, -1.0
+_MAX_TEXT = 2048
+_MAX_NAME = 512
+
+
+def is_milvus_uri(uri: str) -> bool:
+    return str(uri).startswith(("milvus:", "http://", "https://"))
+
+
+def parse(uri: str) -> tuple[str, str, bool]:
+    """``(client uri, collection, lite)`` from a store URI."""
+    base, _, collection = str(uri).partition("#")
+    collection = collection or DEFAULT_COLLECTION
+    if not collection.replace("_", "a").isalnum() or not collection[0].isalpha() or len(collection) > 200:
+        raise StoreError(f"{uri}: the collection name must be letters, digits and _, starting with a letter")
+    if base.startswith("milvus:"):
+        path = base[len("milvus:") :]
+        if path.startswith("//"):
+            raise StoreError(f"{uri}: milvus: takes a local path (Milvus Lite); a server is http://host:19530")
+        if not path.endswith(".db"):
+            raise StoreError(f"{uri}: a Milvus Lite path must end in .db (e.g. milvus:./galleries/lfw.db)")
+        return os.path.abspath(path), collection, True
+    return base.rstrip("/"), collection, False
+
+
+class MilvusStore(Store):
+    def __init__(self, uri: str, *, token: str | None = None):
+        self.client_uri, self.collection, self.lite = parse(uri)
+        self.uri = str(uri)
+        self.shared = not self.lite  # Milvus Lite is one process's
+        self.token = token if token is not None else os.environ.get("FACEREC_MILVUS_TOKEN", "")
+        self._client = None
+        self._compacted_ms = 0
+
+    # -- connection -----------------------------------------------------------------------------
+    def client(self):
+        if self._client is None:
+            try:
+                from pymilvus import MilvusClient
+            except ImportError:
+                raise StoreError("the milvus store needs pymilvus (pip install pymilvus milvus-lite)") from None
+            kw = {} if self.lite else {"token": self.token, "timeout": TIMEOUT_S}
+            try:
+                self._client = MilvusClient(self.client_uri, **kw)
+            except Exception as exc:  # noqa: BLE001 - every connection failure is the same to a caller
+                raise self._unavailable(exc) from None
+        return self._client
+
+    def _unavailable(self, exc) -> StoreUnavailable:
+        self._client = None  # reconnect on the next call
+        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        return StoreUnavailable(f"the gallery database {self.uri} is unavailable ({text}); nothing was changed")
+
+    def _call(self, fn, *args, **kw):
+        """A client call; connection and server failures become StoreUnavailable."""
+        client = self.client()
+        if not self.lite:
+            kw.setdefault("timeout", TIMEOUT_S)
+        try:
+            return fn(client, *args, **kw)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pymilvus raises many types for one cause
+            raise self._unavailable(exc) from None
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection
+                pass
+            self._client = None
+
+    # -- header ---------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return bool(self._call(lambda c, **kw: c.has_collection(self.collection, **kw)))
+
+    def header(self) -> dict:
+        if not self.exists():
+            raise ModelFileError(f"{self.uri}: no gallery here (train one with `facerec train --store {self.uri}`)")
+        info = self._call(lambda c, **kw: c.describe_collection(self.collection, **kw))
+        raw = (info.get("properties") or {}).get(HEADER_KEY)
+        if raw is None:
+            raise ModelFileError(f"{self.uri}: collection {self.collection!r} is not a facerec gallery (no header)")
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ModelFileError(f"{self.uri}: damaged gallery header") from None
+
+    def set_header(self, header: dict) -> None:
+        text = json.dumps(header)
+        self._call(lambda c, **kw: c.alter_collection_properties(self.collection, properties={HEADER_KEY: text}, **kw))
+
+    # -- schema ---------------------------------------------------------------------------------
+    def _create(self, dim: int, expected: int) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        s.add_field("face_id", DataType.VARCHAR, is_primary=True, max_length=64)
+        s.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        s.add_field("name", DataType.VARCHAR, max_length=_MAX_NAME)
+        s.add_field("sample_id", DataType.VARCHAR, max_length=_MAX_TEXT)
+        s.add_field("source", DataType.VARCHAR, max_length=_MAX_TEXT)
+        s.add_field("box", DataType.VARCHAR, max_length=128)
+        s.add_field("enrolled_ms", DataType.INT64)
+        s.add_field("changed_ms", DataType.INT64)
+        s.add_field("removed", DataType.BOOL)
+        s.add_field("genuine_d", DataType.FLOAT)
+        s.add_field("impostor_d", DataType.FLOAT)
+        index = self.index_for(expected)
+        ip = MilvusClient.prepare_index_params()
+        ip.add_index("vector", **index)
+        self._call(
+            lambda c, **kw: c.create_collection(
+                self.collection, schema=s, index_params=ip, consistency_level="Strong", **kw
+            )
+        )
+
+    def index_for(self, expected: int) -> dict:
+        """FLAT on Milvus Lite and for small galleries; IVF_FLAT (nlist 4 sqrt(n)) on a server from
+        :data:`IVF_FROM` faces. Inner product: the embeddings are unit vectors."""
+        if self.lite or expected < IVF_FROM:
+            return {"index_type": "FLAT", "metric_type": "IP"}
+        return {"index_type": "IVF_FLAT", "metric_type": "IP", "params": {"nlist": int(4 * expected**0.5)}}
+
+    # -- rows -----------------------------------------------------------------------------------
+    @staticmethod
+    def _encode(rows: dict, removed: bool = False) -> list[dict]:
+        now = int(time.time() * 1000)
+        emb = np.asarray(rows["embeddings"], np.float32)
+        out = []
+        for i in range(len(emb)):
+            box = rows["box"][i]
+            out.append(
+                {
+                    "face_id": str(rows["face_id"][i]),
+                    "vector": emb[i],
+                    "name": str(rows["names"][i])[:_MAX_NAME],
+                    "sample_id": str(rows["sample_ids"][i])[:_MAX_TEXT],
+                    "source": str(rows["source"][i])[:_MAX_TEXT],
+                    "box": "" if np.isnan(box).any() else ",".join(f"{v:.2f}" for v in box),
+                    "enrolled_ms": int(rows["enrolled_ms"][i]),
+                    "changed_ms": now,
+                    "removed": removed,
+                    "genuine_d": _enc(rows["genuine_d"][i]),
+                    "impostor_d": _enc(rows["impostor_d"][i]),
+                }
+            )
+        return out
+
+    @staticmethod
+    def _decode(hits: list[dict]) -> dict:
+        def box(text):
+            return np.array([float(v) for v in text.split(",")], np.float32) if text else np.full(4, np.nan, np.float32)
+
+        return {
+            "embeddings": np.array([h["vector"] for h in hits], np.float32).reshape(len(hits), -1),
+            "names": np.array([h["name"] for h in hits], dtype=object),
+            "sample_ids": np.array([h["sample_id"] for h in hits], dtype=object),
+            "face_id": np.array([h["face_id"] for h in hits], dtype=object),
+            "source": np.array([h["source"] for h in hits], dtype=object),
+            "box": np.stack([box(h["box"]) for h in hits]) if hits else np.zeros((0, 4), np.float32),
+            "enrolled_ms": np.array([h["enrolled_ms"] for h in hits], np.int64),
+            "genuine_d": np.array([_dec(h["genuine_d"]) for h in hits], np.float32),
+            "impostor_d": np.array([_dec(h["impostor_d"]) for h in hits], np.float32),
+        }
+
+    FIELDS = ["face_id", "vector", "name", "sample_id", "source", "box", "enrolled_ms", "changed_ms", "removed"]
+    FIELDS += ["genuine_d", "impostor_d"]
+
+    def _query_all(self, filter: str, fields: list[str]) -> list[dict]:
+        """Every row matching ``filter`` (paged: Milvus caps one query's window)."""
+
+        def run(c, **kw):
+            it = c.query_iterator(self.collection, batch_size=BATCH, filter=filter, output_fields=fields, **kw)
+            out = []
+            try:
+                while True:
+                    page = it.next()
+                    if not page:
+                        return out
+                    out.extend(page)
+            finally:
+                it.close()
+
+        return self._call(run)
+
+    def load(self) -> Gallery:
+        g = Gallery.from_header(self.header(), self.uri)
+        hits = self._query_all("removed == false", self.FIELDS)
+        if not hits:
+            raise ModelFileError(f"{self.uri}: the gallery holds no face")
+        return g.fit_rows(self._decode(hits), self.uri)
+
+    def count(self) -> int:
+        res = self._call(
+            lambda c, **kw: c.query(self.collection, filter="removed == false", output_fields=["count(*)"], **kw)
+        )
+        return int(res[0]["count(*)"])
+
+    def people(self) -> list[tuple[str, int]]:
+        hits = self._query_all("removed == false", ["name", "enrolled_ms"])
+        first, counts = {}, {}
+        for h in hits:
+            n = h["name"]
+            counts[n] = counts.get(n, 0) + 1
+            first[n] = min(first.get(n, h["enrolled_ms"]), h["enrolled_ms"])
+        return [(n, counts[n]) for n in sorted(counts, key=lambda n: (first[n], n))]
+
+    def search(self, queries, k, person=None):
+        header = self.header()
+        metric = header.get("metric", "euclidean")
+        flt = "removed == false" + (f" and name == {json.dumps(person)}" if person is not None else "")
+        q = [np.asarray(v, np.float32) for v in np.asarray(queries, np.float32)]
+        res = self._call(
+            lambda c, **kw: c.search(
+                self.collection, data=q, limit=k, filter=flt, output_fields=["name", "sample_id"], **kw
+            )
+        )
+        out = []
+        for hits in res:
+            row = []
+            for h in hits:
+                sim = float(h["distance"])
+                d = 1.0 - sim if metric == "cosine" else float(np.sqrt(max(2.0 - 2.0 * sim, 0.0)))
+                ent = h.get("entity", {})
+                row.append(
+                    {
+                        "face_id": h.get("id", h.get("face_id")),
+                        "name": ent["name"],
+                        "sample_id": ent["sample_id"],
+                        "distance": d,
+                    }
+                )
+            out.append(row)
+        return out
+
+    def changes_since(self, ms: int) -> Changes:
+        now = int(time.time() * 1000)
+        if now - ms > TOMBSTONE_MS // 2:
+            return Changes(None, [], now, reload=True)
+        hits = self._query_all(f"changed_ms >= {int(ms) - OVERLAP_MS}", self.FIELDS)
+        live = [h for h in hits if not h["removed"]]
+        gone = [h["face_id"] for h in hits if h["removed"]]
+        return Changes(self._decode(live) if live else None, gone, now)
+
+    def save(self, gallery: Gallery) -> None:
+        """Replace whatever is stored here with ``gallery`` (train --store, store copy)."""
+        if self.exists():
+            self._call(lambda c, **kw: c.drop_collection(self.collection, **kw))
+        self._create(gallery.dim, len(gallery))
+        self.set_header(gallery.header())
+        rows = gallery.rows()
+        for start in range(0, len(gallery), BATCH):
+            self.add({key: v[start : start + BATCH] for key, v in rows.items()})
+
+    def add(self, rows: dict) -> None:
+        data = self._encode(rows)
+        for start in range(0, len(data), BATCH):
+            self._call(lambda c, part, **kw: c.upsert(self.collection, part, **kw), data[start : start + BATCH])
+
+    def remove(self, face_ids: list[str], rows: dict | None = None) -> None:
+        """Mark the faces removed (``rows``: their current rows, which the marks carry; without
+        them the rows are deleted outright and replicas learn of it only when they reload)."""
+        if rows is None or not self.shared:  # no replica to tell: delete outright
+            ids = [str(f) for f in face_ids]
+            self._call(lambda c, **kw: c.delete(self.collection, ids=ids, **kw))
+            return
+        data = self._encode(rows, removed=True)
+        for start in range(0, len(data), BATCH):
+            self._call(lambda c, part, **kw: c.upsert(self.collection, part, **kw), data[start : start + BATCH])
+        now = int(time.time() * 1000)
+        if now - self._compacted_ms > TOMBSTONE_MS // 6:  # marks no replica can need any more
+            self._call(
+                lambda c, **kw: c.delete(
+                    self.collection, filter=f"removed == true and changed_ms < {now - TOMBSTONE_MS}", **kw
+                )
+            )
+            self._compacted_ms = now
+
+
+def _enc(v) -> float:
+    v = float(v)
+    return _NOT_COMPUTED if np.isnan(v) else _NONE if np.isinf(v) else v
+
+
+def _dec(v) -> float:
+    v = float(v)
+    return np.nan if v == _NOT_COMPUTED else np.inf if v == _NONE else v
+
+
+__all__ = ["COLUMNS", "MilvusStore", "is_milvus_uri", "parse"]

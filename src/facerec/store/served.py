@@ -1,0 +1,393 @@
+"""The served gallery: an in-process copy of a store's rows, searched by many requests at once and
+changed through the store.
+
+Readers (identify, verify) hold a shared lock while they search; a writer holds it exclusively
+only for the moment it appends rows or swaps in a smaller gallery, so no request sees a
+half-made change and a removal's index rebuild never stops identification.
+
+A change is acknowledged only once the store holds it. A database store (Milvus) writes just the
+new or changed rows first, then the copy shows them; a file store rewrites the whole file after
+the copy changed, and undoes the change in memory if the save fails. Either way a failed change
+leaves memory and storage as they were. The open-set threshold follows every change in O(changed
+faces) (:func:`facerec.calibrate.distances_for_new`); ``recalibrate`` recomputes it from scratch.
+
+With a shared store (a Milvus server), a background thread applies what other replicas wrote,
+every ``sync_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..calibrate import (
+    Calibration,
+    distances_for_new,
+    per_sample_distances,
+    resolve_threshold,
+    threshold_for,
+)
+from ..errors import InputError, NotEnrolledError, SaveError, StoreUnavailable
+from ..gallery import COLUMNS, Gallery, face_key
+from ..pipeline.config import DEFAULT_FAR
+from .base import Store
+
+log = logging.getLogger("facerec.store")
+
+#: How often a replica asks a shared store for the others' changes.
+SYNC_S = 1.0
+
+
+class RWLock:
+    """Many readers or one writer; a waiting writer stops new readers (no writer starvation)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting = 0
+
+    @contextmanager
+    def read(self):
+        with self._cond:
+            while self._writer or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def write(self):
+        with self._cond:
+            self._waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class ServedGallery:
+    """A store's gallery held in memory for search, written through the store.
+
+    Args:
+        default_threshold: the embedder's documented threshold, for galleries too small to calibrate.
+        far: target false-accept rate of the threshold (default: the model's own calibration FAR).
+        sync_s: seconds between syncs with a shared store (0: never; the tests call :meth:`sync`).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_threshold: float,
+        far: float | None = None,
+        sync_s: float = SYNC_S,
+        gallery: Gallery | None = None,
+    ):
+        self.store = store
+        self.gallery = gallery if gallery is not None else store.load()
+        self.default_threshold = default_threshold
+        cal = self.gallery.calibration
+        self.far = far or (cal.far if cal else None) or DEFAULT_FAR
+        self._lock = RWLock()
+        self._writers = threading.Lock()  # one change at a time, in arrival order; syncs too
+        self.sync_error: str | None = None
+        self._seen_ms = int(time.time() * 1000)
+        self._ensure_distances(self.gallery)
+        self._calibration = self._calibrate(self.gallery, keep_stored=True)
+        self._stop = threading.Event()
+        self._thread = None
+        if store.shared and sync_s > 0:
+            self._thread = threading.Thread(target=self._sync_loop, args=(sync_s,), name="facerec-sync", daemon=True)
+            self._thread.start()
+
+    # -- reading --------------------------------------------------------------------------------
+    @contextmanager
+    def reading(self):
+        """``with served.reading() as (gallery, calibration):`` a consistent view while it lasts."""
+        with self._lock.read():
+            yield self.gallery, self._calibration
+
+    def people(self) -> list[tuple[str, int]]:
+        with self._lock.read():
+            return self.gallery.people()
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self._calibration
+
+    # -- calibration ------------------------------------------------------------------------------
+    @staticmethod
+    def _ensure_distances(g: Gallery) -> None:
+        """Galleries saved before 0.3 carry no per-face distances: compute them once (O(n^2))."""
+        if np.isnan(g.genuine_d_).any() or np.isnan(g.impostor_d_).any():
+            gen, imp = per_sample_distances(g.embeddings_, g.labels_, g.metric)
+            g.genuine_d_[:] = gen
+            g.impostor_d_[:] = imp
+
+    def _calibrate(self, g: Gallery, *, keep_stored: bool = False) -> Calibration | None:
+        """The threshold from the per-face distances (O(n)); an explicit threshold stays."""
+        stored = g.calibration
+        if stored is not None and stored.source == "explicit":
+            return resolve_threshold(g)
+        cal = threshold_for(
+            g.genuine_d_,
+            g.impostor_d_,
+            g.labels_,
+            far=self.far,
+            metric=g.metric,
+            default_euclidean=self.default_threshold,
+        )
+        if keep_stored and stored is not None and stored.threshold == cal.threshold:
+            cal = stored  # as the model was saved: its provenance stays word for word
+        else:
+            cal.incremental = stored is None or stored.incremental or stored.threshold != cal.threshold
+        g.calibration = cal
+        return resolve_threshold(g)
+
+    def recalibrate(self) -> Calibration:
+        """Recompute every face's leave-one-out distances and the threshold (O(n^2 d)), and store them."""
+        with self._writers:
+            g = self.gallery
+            gen, imp = per_sample_distances(g.embeddings_, g.labels_, g.metric)
+            cal = threshold_for(
+                gen, imp, g.labels_, far=self.far, metric=g.metric, default_euclidean=self.default_threshold
+            )
+            if self.store.saves_whole:
+                new = g.without(np.zeros(len(g), bool))
+                new.genuine_d_[:], new.impostor_d_[:] = gen, imp
+                new.calibration = cal
+                self._save(new, "the recalibration")
+            else:
+                rows = {k: (v.copy() if k in ("genuine_d", "impostor_d") else v) for k, v in g.rows().items()}
+                rows["genuine_d"][:], rows["impostor_d"][:] = gen, imp
+                self.store.add(rows)
+                self.store.set_header({**g.header(), "calibration": cal.to_dict()})
+                new = g
+            with self._lock.write():
+                new.genuine_d_[:], new.impostor_d_[:] = gen, imp
+                new.calibration = cal
+                self.gallery = new
+                self._calibration = resolve_threshold(new)
+            return cal
+
+    # -- changes ----------------------------------------------------------------------------------
+    def enrol(self, name: str, embeddings: np.ndarray, sample_ids: list[str], columns: dict | None = None) -> int:
+        """Add ``name``'s faces (float32 (n, d)); returns how many images the person now has. A face
+        id already enrolled (default id: the person and the embedding) counts once."""
+        emb = np.asarray(embeddings, np.float32)
+        if len(emb) == 0:
+            raise InputError("nothing to enrol")
+        columns = dict(columns or {})
+        if columns.get("face_id") is None:
+            columns["face_id"] = [face_key(name, e.tobytes()) for e in emb]
+        columns.setdefault("enrolled_ms", np.full(len(emb), int(time.time() * 1000), np.int64))
+        with self._writers:
+            g = self.gallery
+            known, fresh = g.row_of(), {}
+            for i, f in enumerate(columns["face_id"]):
+                if str(f) not in known:
+                    fresh.setdefault(str(f), i)  # a photo sent twice in one request is one face
+            fresh = list(fresh.values())
+            if not fresh:
+                return g.count_of(name)
+            emb = emb[fresh]
+            sample_ids = [sample_ids[i] for i in fresh]
+            columns = {c: [v[i] for i in fresh] if v is not None else None for c, v in columns.items()}
+            label = g.label_of(name)
+            label = len(g.names_) if label is None else label
+            upd = distances_for_new(g, emb, np.full(len(emb), label))
+            columns["genuine_d"], columns["impostor_d"] = upd.genuine, upd.impostor
+            if self.store.saves_whole:
+                self._change_whole(g, emb, name, sample_ids, columns, upd, f"the enrolment of {name!r}")
+            else:
+                rows = self._rows_for(g, emb, name, sample_ids, columns)
+                changed = self._changed_rows(g, upd.changed)
+                self.store.add(_concat(rows, changed) if changed else rows)  # durable before anyone sees it
+                with self._lock.write():
+                    g.add(emb, [name] * len(emb), sample_ids, columns)
+                    self._apply_distances(g, upd.changed)
+                self._install_calibration(g)
+            return self.gallery.count_of(name)
+
+    def remove(self, name: str) -> int:
+        """Forget ``name``; returns how many images went. NotEnrolledError when not enrolled."""
+        with self._writers:
+            g = self.gallery
+            if not g.count_of(name):
+                raise NotEnrolledError(f"no person named {name!r} is enrolled")
+            return self._remove_rows(g, g.labels_ == g.label_of(name), f"the removal of {name!r}")
+
+    def remove_faces(self, face_ids: list[str]) -> int:
+        """Forget these faces (ids not enrolled are ignored); returns how many went."""
+        with self._writers:
+            g = self.gallery
+            rows_of = g.row_of()
+            drop = np.zeros(len(g), bool)
+            drop[[rows_of[f] for f in face_ids if f in rows_of]] = True
+            return self._remove_rows(g, drop, "the removal of faces") if drop.any() else 0
+
+    def _remove_rows(self, g: Gallery, drop: np.ndarray, change: str) -> int:
+        new = g.without(drop)  # built while requests still search g
+        if self.store.saves_whole:
+            self._calibrate(new)
+            self._save(new, change)
+        else:
+            rows = {k: v[drop] for k, v in g.rows().items()}
+            self.store.remove(list(rows["face_id"]), rows)
+        with self._lock.write():
+            self.gallery = new
+        self._install_calibration(new)
+        return int(drop.sum())
+
+    def _change_whole(self, g, emb, name, sample_ids, columns, upd, change: str) -> None:
+        """A file store: change the copy, save it whole, undo the change in memory if that fails."""
+        before = g.snapshot()
+        try:
+            with self._lock.write():
+                g.add(emb, [name] * len(emb), sample_ids, columns)
+                self._apply_distances(g, upd.changed)
+            self._install_calibration(g)
+            with self._lock.read():
+                self._save(g, change)
+        except BaseException:
+            with self._lock.write():
+                g.restore(before)
+                self._calibration = resolve_threshold(g)
+            raise
+
+    def _save(self, g: Gallery, change: str) -> None:
+        try:
+            self.store.save(g)
+        except OSError as exc:
+            raise SaveError(
+                f"{change} could not be saved: {self.store.uri}: {exc.strerror or exc}; nothing was changed"
+            ) from None
+
+    def _install_calibration(self, g: Gallery) -> None:
+        cal = self._calibrate(g)
+        with self._lock.write():
+            self._calibration = cal
+
+    @staticmethod
+    def _apply_distances(g: Gallery, changed: dict) -> None:
+        for j, (gen, imp) in changed.items():
+            g.genuine_d_[j], g.impostor_d_[j] = gen, imp
+
+    @staticmethod
+    def _rows_for(g, emb, name, sample_ids, columns) -> dict:
+        """The rows an enrolment writes, as :meth:`Gallery.rows` gives them."""
+        from ..gallery import make_columns
+
+        cols = make_columns(len(emb), np.array(sample_ids, dtype=object), columns)
+        return {
+            "embeddings": emb,
+            "names": np.array([name] * len(emb), dtype=object),
+            "sample_ids": np.array(sample_ids, dtype=object),
+            **cols,
+        }
+
+    @staticmethod
+    def _changed_rows(g: Gallery, changed: dict) -> dict | None:
+        """Existing rows whose distances an enrolment changed, with their new values."""
+        if not changed:
+            return None
+        idx = np.array(sorted(changed), np.int64)
+        rows = {k: np.asarray(v)[idx] for k, v in g.rows().items()}
+        rows["genuine_d"] = np.array([changed[j][0] for j in idx], np.float32)
+        rows["impostor_d"] = np.array([changed[j][1] for j in idx], np.float32)
+        return rows
+
+    # -- replicas ---------------------------------------------------------------------------------
+    def sync(self) -> int:
+        """Apply what other writers stored since the last sync; returns how many faces changed."""
+        with self._writers:
+            changes = self.store.changes_since(self._seen_ms)
+            g = self.gallery
+            if changes.reload:
+                new = self.store.load()
+                self._ensure_distances(new)
+                n = abs(len(new) - len(g))
+            else:
+                rows_of = g.row_of()
+                drop = np.zeros(len(g), bool)
+                drop[[rows_of[f] for f in changes.removed if f in rows_of]] = True
+                new = g.without(drop) if drop.any() else g
+                n = int(drop.sum())
+                if changes.rows is not None:
+                    n += self._apply_rows(new, changes.rows)
+            if new is not g:
+                with self._lock.write():
+                    self.gallery = new
+            if n or new is not g:
+                self._install_calibration(new)
+            self._seen_ms = changes.seen_ms
+            return n
+
+    def _apply_rows(self, g: Gallery, rows: dict) -> int:
+        """Add the rows not held yet and take the distances of those held (idempotent)."""
+        rows_of = g.row_of()
+        held = np.array([f in rows_of for f in rows["face_id"]], bool)
+        n = 0
+        changed = {}
+        for i in np.flatnonzero(held):
+            j = rows_of[rows["face_id"][i]]
+            new = (float(rows["genuine_d"][i]), float(rows["impostor_d"][i]))
+            if not np.array_equal(np.array(new), np.array((g.genuine_d_[j], g.impostor_d_[j])), equal_nan=True):
+                changed[j] = new
+        fresh = np.flatnonzero(~held)
+        with self._lock.write():
+            self._apply_distances(g, changed)
+            for name in dict.fromkeys(rows["names"][fresh]):  # one append per person, in order
+                sel = fresh[rows["names"][fresh] == name]
+                g.add(
+                    rows["embeddings"][sel],
+                    [str(name)] * len(sel),
+                    list(rows["sample_ids"][sel]),
+                    {c: rows[c][sel] for c in COLUMNS},
+                )
+                n += len(sel)
+        return n + len(changed)
+
+    def _sync_loop(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                self.sync()
+                if self.sync_error:
+                    log.warning("the gallery store is back: %s", self.store.uri)
+                self.sync_error = None
+            except StoreUnavailable as exc:
+                if self.sync_error is None:
+                    log.warning("%s", exc)
+                self.sync_error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a sync thread must not die
+                log.exception("sync with %s failed", self.store.uri)
+                self.sync_error = f"sync failed: {exc}"
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self.store.close()
+
+
+def _concat(a: dict, b: dict) -> dict:
+    return {k: np.concatenate([np.asarray(a[k]), np.asarray(b[k])]) for k in a}
+
+
+#: The name the service used before stores were pluggable.
+GalleryStore = ServedGallery
