@@ -226,6 +226,31 @@ def threshold_for(
     return Calibration(threshold, "calibrated", far, len(genuine), len(impostor), tar)
 
 
+def refresh_calibration(gallery) -> None:
+    """Recompute a gallery's threshold from its per-face distances (O(n)), for stores that write
+    rows but not the header on every change; an explicit threshold, or faces whose distances were
+    never computed, leave it as stored."""
+    from .embed import get_spec
+    from .pipeline.config import DEFAULT_FAR
+
+    cal = gallery.calibration
+    if gallery.pipeline is None or (cal is not None and cal.source == "explicit"):
+        return
+    if np.isnan(gallery.genuine_d_).any() or np.isnan(gallery.impostor_d_).any():
+        return
+    new = threshold_for(
+        gallery.genuine_d_,
+        gallery.impostor_d_,
+        gallery.labels_,
+        far=(cal.far if cal and cal.far else None) or DEFAULT_FAR,
+        metric=gallery.metric,
+        default_euclidean=get_spec(gallery.pipeline.embedder).default_threshold,
+    )
+    if cal is None or new.threshold != cal.threshold:
+        new.incremental = True
+        gallery.calibration = new
+
+
 def resolve_threshold(
     gallery, *, threshold: float | None = None, closed_set: bool = False, align: str | None = None
 ) -> Calibration | None:

@@ -373,7 +373,8 @@ class Gallery:
         names = np.asarray(rows["names"], dtype=object)
         if len(names) == 0:
             raise ModelFileError(f"{source}: the gallery holds no face")
-        order = np.argsort(np.asarray(rows["enrolled_ms"]), kind="stable")
+        # a database returns rows in no set order: enrolment time, then person, then sample
+        order = np.lexsort((np.asarray(rows["sample_ids"], str), names.astype(str), np.asarray(rows["enrolled_ms"])))
         pick = lambda v: np.asarray(v)[order]  # noqa: E731
         people, labels = np.unique(names[order], return_inverse=True)
         first = np.full(len(people), len(order))

@@ -18,11 +18,13 @@ must see every acknowledged write (a replica's sync, counts) ask for Strong cons
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 
 import numpy as np
 
+from ..calibrate import refresh_calibration
 from ..errors import ModelFileError, StoreError, StoreUnavailable
 from ..gallery import COLUMNS, Gallery
 from .base import Changes, Store
@@ -85,6 +87,8 @@ class MilvusStore(Store):
             except ImportError:
                 raise StoreError("the milvus store needs pymilvus (pip install pymilvus milvus-lite)") from None
             kw = {} if self.lite else {"token": self.token, "timeout": TIMEOUT_S}
+            # its query iterator warns on every call that Milvus Lite has no MVCC timestamp
+            logging.getLogger("pymilvus").setLevel(logging.ERROR)
             try:
                 self._client = MilvusClient(self.client_uri, **kw)
             except Exception as exc:  # noqa: BLE001 - every connection failure is the same to a caller
@@ -235,7 +239,9 @@ class MilvusStore(Store):
         hits = self._query_all("removed == false", self.FIELDS)
         if not hits:
             raise ModelFileError(f"{self.uri}: the gallery holds no face")
-        return g.fit_rows(self._decode(hits), self.uri)
+        g.fit_rows(self._decode(hits), self.uri)
+        refresh_calibration(g)
+        return g
 
     def count(self) -> int:
         res = self._call(

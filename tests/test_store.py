@@ -1,0 +1,156 @@
+"""Gallery stores with the fake models: the model file and embedded Milvus Lite (real, in process).
+
+The Milvus server's replicas, crashes and outages are in test_store_server.py (slow)."""
+
+import numpy as np
+import pytest
+
+from facerec.api import infer, load_model, train
+from facerec.calibrate import per_sample_distances
+from facerec.errors import ModelFileError, StoreError
+from facerec.store import ServedGallery, open_store
+from facerec.store.copy import copy_gallery
+
+from conftest import person_image
+
+pytest.importorskip("milvus_lite")
+
+
+@pytest.fixture
+def trained(tmp_path, synthetic_npz):
+    """The same data trained into a model file and into Milvus Lite."""
+    kw = dict(embedder="fake", align="fake", margin=4, device="cpu", far=0.2)
+    train(synthetic_npz, model_path=tmp_path / "m.npz", **kw)
+    lite = f"milvus:{tmp_path}/g.db"
+    train(synthetic_npz, store=lite, **kw)
+    return tmp_path / "m.npz", lite
+
+
+def queries(tmp_path):
+    """Held-out photos of the enrolled people, and strangers."""
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    from PIL import Image
+
+    for p in list(range(6)) + [40, 41]:
+        for v in (50, 51):
+            Image.fromarray(person_image(p, v)).save(folder / f"q{p}_{v}.png")
+    return folder
+
+
+def answers(model, folder, capsys):
+    """``facerec infer --format json`` as a user runs it: every face's answer and evidence."""
+    import json
+
+    from facerec.cli import main
+
+    capsys.readouterr()
+    code = main(
+        [
+            "infer",
+            "--input",
+            str(folder),
+            "--model",
+            str(model),
+            "--device",
+            "cpu",
+            "--topk",
+            "3",
+            "--format",
+            "json",
+            "--art_dir",
+            "",
+            "--quiet",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return sorted(json.dumps(r, sort_keys=True) for r in rows if "face" in r)  # one per face
+
+
+def test_milvus_lite_gallery_answers_as_the_file_gallery(tmp_path, trained, capsys):
+    model, lite = trained
+    folder = queries(tmp_path)
+    a_file = answers(model, folder, capsys)
+    assert len(a_file) == 16 and sum('"unknown"' in a for a in a_file) >= 2  # the strangers are rejected
+    assert answers(lite, folder, capsys) == a_file
+    assert load_model(lite).people() == load_model(model).people()
+    assert load_model(lite).calibration.threshold == pytest.approx(load_model(model).calibration.threshold)
+
+
+@pytest.mark.parametrize("backend", ["file", "lite"])
+def test_enrol_and_remove_survive_a_reopen_with_the_threshold_kept_current(tmp_path, trained, backend):
+    model, lite = trained
+    uri = str(model) if backend == "file" else lite
+    with open_store(uri, writer=True) as store:
+        served = ServedGallery(store, default_threshold=0.5)
+        from facerec.pipeline import Pipeline
+
+        pipe = Pipeline.create(embedder="fake", detector="fake", margin=4, device="cpu")
+        emb = np.concatenate([pipe.embed(person_image(7, v)) for v in range(4)])
+        assert served.enrol("newcomer", emb, [f"n{v}" for v in range(4)]) == 4
+        assert served.enrol("newcomer", emb[:2], ["again0", "again1"]) == 4  # the same faces count once
+        assert served.remove("person_1") == 8
+        cal = served.calibration
+        g = served.gallery
+        gen, imp = per_sample_distances(g.embeddings_, g.labels_, g.metric)
+        # added faces: exactly the leave-one-out distances (a removal may leave some stale: then larger is never reported)
+        new = g.labels_ == g.label_of("newcomer")
+        np.testing.assert_allclose(g.genuine_d_[new], gen[new], rtol=1e-5)
+        np.testing.assert_allclose(g.impostor_d_[new], imp[new], rtol=1e-5)
+        people = served.people()
+    again = load_model(uri)
+    assert again.people() == people and ("person_1", 8) not in people
+    assert again.calibration.threshold == pytest.approx(cal.threshold)
+
+
+def test_incremental_distances_match_a_full_recalibration(tmp_path, trained):
+    model, _ = trained
+    with open_store(model, writer=True) as store:
+        served = ServedGallery(store, default_threshold=0.5)
+        rng = np.random.default_rng(3)
+        for i in range(12):  # one face at a time, some for new people, some for enrolled ones
+            e = rng.standard_normal((1, 16)).astype(np.float32)
+            e /= np.linalg.norm(e)
+            served.enrol(f"p{i % 4}", e, [f"r{i}"])
+        g = served.gallery
+        gen, imp = per_sample_distances(g.embeddings_, g.labels_, g.metric)
+        np.testing.assert_allclose(g.genuine_d_, gen, rtol=1e-5)
+        np.testing.assert_allclose(g.impostor_d_, imp, rtol=1e-5)
+        incremental = served.calibration.threshold
+        full = served.recalibrate()
+        assert full.threshold == pytest.approx(incremental) and not full.incremental
+
+
+def test_a_second_writer_on_a_model_file_is_refused(trained):
+    model, _ = trained
+    with open_store(model, writer=True):
+        with pytest.raises(StoreError, match="open for writing by pid"):
+            open_store(model, writer=True)
+    open_store(model, writer=True).close()  # free again once the first closed
+
+
+def test_store_copy_file_to_lite_and_back_gives_the_same_gallery(tmp_path, trained, capsys):
+    model, _ = trained
+    lite = f"milvus:{tmp_path}/copy.db#lfw"
+    r = copy_gallery(str(model), lite)
+    assert (r.faces, r.people, r.same_answers) == (48, 6, r.checked_queries)
+    with pytest.raises(StoreError, match="stored there already"):
+        copy_gallery(str(model), lite)
+    back = tmp_path / "back.npz"
+    copy_gallery(lite, str(back))
+    a, b = load_model(model), load_model(back)
+    assert a.people() == b.people()
+    np.testing.assert_array_equal(np.sort(a.face_ids_.astype(str)), np.sort(b.face_ids_.astype(str)))
+    folder = queries(tmp_path)
+    assert answers(model, folder, capsys) == answers(back, folder, capsys)
+
+
+def test_bad_store_uris_say_what_is_wrong(tmp_path):
+    with pytest.raises(StoreError, match="must end in .db"):
+        open_store("milvus:./gallery")
+    with pytest.raises(StoreError, match="collection name"):
+        open_store(f"milvus:{tmp_path}/g.db#bad-name")
+    with pytest.raises(ModelFileError, match="no gallery here"):
+        load_model(f"milvus:{tmp_path}/empty.db")
