@@ -6,11 +6,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import conftest  # noqa: E402,F401 - registers the fake detector and embedder
 import uvicorn  # noqa: E402
 
 from facerec.server import create_app  # noqa: E402
 from facerec.server.protocol import uvicorn_config  # noqa: E402
+
+import conftest  # noqa: E402,F401 - registers the fake detector and embedder
 
 if __name__ == "__main__":
     model, port = sys.argv[1], int(sys.argv[2])

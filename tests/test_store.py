@@ -5,7 +5,7 @@ The Milvus server's replicas, crashes and outages are in test_store_server.py (s
 import numpy as np
 import pytest
 
-from facerec.api import infer, load_model, train
+from facerec.api import load_model, train
 from facerec.calibrate import per_sample_distances
 from facerec.errors import ModelFileError, StoreError
 from facerec.store import ServedGallery, open_store

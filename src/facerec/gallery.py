@@ -394,16 +394,22 @@ class Gallery:
         self._check_dim(source)
         return self
 
-    def rows(self) -> dict:
-        """The rows as :meth:`fit_rows` takes them (views, not copies)."""
+    def rows(self, idx: np.ndarray | None = None) -> dict:
+        """The rows (all, or those at ``idx``) as :meth:`fit_rows` takes them."""
         self.check_fitted()
-        names = np.array(self.names_, dtype=object)[self.labels_]
+        pick = (lambda v: v) if idx is None else (lambda v: v[idx])  # noqa: E731
+        labels = pick(self.labels_)
         return {
-            "embeddings": self.embeddings_,
-            "names": names,
-            "sample_ids": self.sample_ids_,
-            **{c: self.column(c) for c in COLUMNS},
+            "embeddings": pick(self.embeddings_),
+            "names": np.array(self.names_, dtype=object)[labels],
+            "sample_ids": pick(self.sample_ids_),
+            **{c: pick(self.column(c)) for c in COLUMNS},
         }
+
+    @property
+    def people_count(self) -> int:
+        """People with at least one face; O(people)."""
+        return int(np.count_nonzero(self._counts.view))
 
     def _check_dim(self, source) -> None:
         if self.pipeline is not None and self.pipeline.dim != self.dim:

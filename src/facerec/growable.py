@@ -16,7 +16,10 @@ class GrowableArray:
 
     def __init__(self, data: np.ndarray):
         data = np.asarray(data)
-        self._buf = data.copy() if data.base is not None or not data.flags.writeable else data
+        # room for an eighth more from the start: the first enrolments after loading a large
+        # gallery must not each pay for copying it
+        self._buf = np.empty((len(data) + max(64, len(data) // 8), *data.shape[1:]), data.dtype)
+        self._buf[: len(data)] = data
         self._n = len(data)
 
     @property

@@ -151,6 +151,7 @@ class ServedGallery:
             far=self.far,
             metric=g.metric,
             default_euclidean=self.default_threshold,
+            people=g.people_count,
         )
         if keep_stored and stored is not None and stored.threshold == cal.threshold:
             cal = stored  # as the model was saved: its provenance stays word for word
@@ -247,7 +248,7 @@ class ServedGallery:
             self._calibrate(new)
             self._save(new, change)
         else:
-            rows = {k: v[drop] for k, v in g.rows().items()}
+            rows = g.rows(np.flatnonzero(drop))
             self.store.remove(list(rows["face_id"]), rows)
         with self._lock.write():
             self.gallery = new
@@ -307,7 +308,7 @@ class ServedGallery:
         if not changed:
             return None
         idx = np.array(sorted(changed), np.int64)
-        rows = {k: np.asarray(v)[idx] for k, v in g.rows().items()}
+        rows = g.rows(idx)
         rows["genuine_d"] = np.array([changed[j][0] for j in idx], np.float32)
         rows["impostor_d"] = np.array([changed[j][1] for j in idx], np.float32)
         return rows
