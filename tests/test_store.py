@@ -154,3 +154,18 @@ def test_bad_store_uris_say_what_is_wrong(tmp_path):
         open_store(f"milvus:{tmp_path}/g.db#bad-name")
     with pytest.raises(ModelFileError, match="no gallery here"):
         load_model(f"milvus:{tmp_path}/empty.db")
+
+
+def test_a_milvus_lite_gallery_open_elsewhere_says_so(trained):
+    import subprocess
+    import sys
+
+    _, lite = trained
+    with open_store(lite, writer=True) as store:
+        assert store.count() == 48  # this process has it open
+        code = (
+            "import sys\nfrom facerec.api import load_model\nfrom facerec.errors import StoreError\n"
+            f"try:\n    load_model({lite!r})\nexcept StoreError as e:\n    print(e); sys.exit(3)\n"
+        )
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3 and "one process at a time" in r.stdout, r.stdout + r.stderr

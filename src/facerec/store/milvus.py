@@ -92,13 +92,20 @@ class MilvusStore(Store):
             try:
                 self._client = MilvusClient(self.client_uri, **kw)
             except Exception as exc:  # noqa: BLE001 - every connection failure is the same to a caller
+                if self.lite:
+                    raise StoreError(
+                        f"{self.uri}: Milvus Lite could not open {self.client_uri} ({_first_line(exc)}); it opens a "
+                        "gallery in one process at a time: stop the other one (a running facerec serve?), or keep "
+                        "the gallery on a Milvus server (http://host:19530) to share it"
+                    ) from None
                 raise self._unavailable(exc) from None
         return self._client
 
     def _unavailable(self, exc) -> StoreUnavailable:
         self._client = None  # reconnect on the next call
-        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        return StoreUnavailable(f"the gallery database {self.uri} is unavailable ({text}); nothing was changed")
+        return StoreUnavailable(
+            f"the gallery database {self.uri} is unavailable ({_first_line(exc)}); nothing was changed"
+        )
 
     def _call(self, fn, *args, **kw):
         """A client call; connection and server failures become StoreUnavailable."""
@@ -328,6 +335,11 @@ class MilvusStore(Store):
                 )
             )
             self._compacted_ms = now
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _enc(v) -> float:

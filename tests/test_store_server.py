@@ -1,0 +1,247 @@
+"""The gallery on a real Milvus server (the ``milvus`` package's standalone server, started here):
+the same answers as a model file, replicas that share it, kill -9 of the service, the database
+going away and coming back. The fake detector and embedder keep the models out of it."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from facerec.api import load_model, train
+from facerec.store.server_process import MilvusServer, free_port
+from test_store import answers, queries
+
+from conftest import person_image
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("milvus")
+
+TESTS = Path(__file__).resolve().parent
+#: How long a replica may take to show another's change (sync every 1 s + a Strong query).
+SYNC_BOUND_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def milvus(tmp_path_factory):
+    server = MilvusServer(tmp_path_factory.mktemp("milvus")).start()
+    yield server
+    server.stop()
+
+
+def png(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def npz(tmp_path, people: int, per: int) -> Path:
+    X = np.stack([person_image(p, v) for p in range(people) for v in range(per)])
+    path = tmp_path / f"d{people}.npz"
+    np.savez(path, X=X, y=np.repeat(np.arange(people), per), names=np.array([f"person_{p}" for p in range(people)]))
+    return path
+
+
+KW = dict(embedder="fake", align="fake", margin=4, device="cpu", far=0.2)
+
+
+def enrol(base, name, person, variants=(90, 91), client=httpx):
+    files = [("images", (f"{v}.png", png(person_image(person, v)), "image/png")) for v in variants]
+    return client.post(f"{base}/v1/people/{name}/faces", files=files, timeout=30)
+
+
+def test_a_server_gallery_answers_as_the_file_gallery(tmp_path, milvus, synthetic_npz, capsys):
+    train(synthetic_npz, model_path=tmp_path / "m.npz", **KW)
+    uri = f"{milvus.uri}#same_answers"
+    train(synthetic_npz, store=uri, **KW)
+    folder = queries(tmp_path)
+    assert answers(uri, folder, capsys) == answers(tmp_path / "m.npz", folder, capsys)
+    assert load_model(uri).people() == load_model(tmp_path / "m.npz").people()
+
+
+def test_two_replicas_share_enrolments_and_removals(tmp_path, milvus):
+    from facerec.server import create_app, serving
+
+    uri = f"{milvus.uri}#replicas"
+    train(npz(tmp_path, 26, 3), store=uri, **KW)  # person_6 .. person_25 are the ones removed
+    apps = [create_app(uri, device="cpu", workers=2, sync_s=1.0) for _ in range(2)]
+    for app in apps:
+        app.state.service.ready.wait(60)
+    errors, lags = [], []
+    with serving(apps[0]) as a, serving(apps[1]) as b:
+        stop = threading.Event()
+
+        def identify(base, n):
+            with httpx.Client() as c:
+                for i in range(n):
+                    img = png(person_image(i % 6, 60 + i % 7))
+                    r = c.post(f"{base}/v1/identify", files={"image": ("q.png", img, "image/png")}, timeout=30)
+                    if r.status_code != 200:
+                        errors.append(("identify", r.status_code, r.text))
+
+        def enrolments():
+            with httpx.Client() as c:
+                for i in range(100):
+                    r = enrol(a, f"new_{i}", 100 + i, client=c)
+                    if r.status_code != 201:
+                        errors.append(("enrol", r.status_code, r.text))
+
+        def removals():
+            with httpx.Client() as c:
+                for p in range(6, 26):
+                    r = c.delete(f"{b}/v1/people/person_{p}", timeout=30)
+                    if r.status_code != 200:
+                        errors.append(("remove", r.status_code, r.text))
+
+        threads = [threading.Thread(target=identify, args=(base, 250)) for base in (a, b, a, b)]
+        threads += [threading.Thread(target=enrolments), threading.Thread(target=removals)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(600)
+        stop.set()
+        assert errors == []
+        want = {f"person_{p}" for p in range(6)} | {f"new_{i}" for i in range(100)}
+        deadline = time.time() + SYNC_BOUND_S
+        while True:
+            seen = [{p["name"] for p in httpx.get(f"{base}/v1/people").json()["people"]} for base in (a, b)]
+            if seen[0] == seen[1] == want or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert seen[0] == want and seen[1] == want
+        # how long one replica's enrolment takes to show on the other
+        for i in range(3):
+            assert enrol(a, f"lag_{i}", 300 + i).status_code == 201
+            t0 = time.time()
+            while f"lag_{i}" not in {p["name"] for p in httpx.get(f"{b}/v1/people").json()["people"]}:
+                assert time.time() - t0 < SYNC_BOUND_S
+                time.sleep(0.05)
+            lags.append(time.time() - t0)
+    for app in apps:
+        app.state.service.store.close()
+    print(f"replica lag: {', '.join(f'{x:.2f}' for x in lags)} s (bound {SYNC_BOUND_S} s)")
+
+
+def _serve(model, port, log):
+    env = {**os.environ, "PYTHONPATH": str(TESTS.parent / "src")}
+    return subprocess.Popen(
+        [sys.executable, str(TESTS / "serve_fake.py"), str(model), str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+
+
+def _wait_up(base, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, "the service died at start"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).json().get("ready"):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the service did not start")
+
+
+@pytest.mark.parametrize("backend", ["file", "milvus"])
+def test_kill_9_loses_no_acknowledged_enrolment(tmp_path, milvus, backend):
+    model = tmp_path / "m.npz" if backend == "file" else f"{milvus.uri}#crash"
+    if backend == "file":
+        train(npz(tmp_path, 6, 3), model_path=model, **KW)
+    else:
+        train(npz(tmp_path, 6, 3), store=model, **KW)
+    acked, sent = set(), set()
+    rng = np.random.default_rng(0)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(tmp_path / "serve.log", "ab")
+    n = 0
+    for round_ in range(5):
+        proc = _serve(model, port, log)
+        _wait_up(base, proc)
+        stop = threading.Event()
+
+        def stream(round_=round_, stop=stop):
+            nonlocal n
+            with httpx.Client() as c:
+                while not stop.is_set():
+                    name = f"r{round_}_{n}"
+                    n += 1
+                    sent.add(name)
+                    try:
+                        if enrol(base, name, 200 + n % 500, client=c).status_code == 201:
+                            acked.add(name)
+                    except httpx.HTTPError:
+                        return  # the service died under this request
+
+        t = threading.Thread(target=stream)
+        t.start()
+        time.sleep(float(rng.uniform(0.5, 2.0)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        stop.set()
+        t.join(60)
+    proc = _serve(model, port, log)
+    try:
+        _wait_up(base, proc)
+        people = {p["name"]: p["images"] for p in httpx.get(f"{base}/v1/people").json()["people"]}
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert len(acked) >= 5
+    missing = sorted(acked - set(people))
+    assert missing == [], f"acknowledged but lost: {missing}"
+    half = {name: c for name, c in people.items() if name in sent and c != 2}
+    assert half == {}, f"half-present enrolments: {half}"
+
+
+def test_the_database_going_away_gives_503_and_the_service_comes_back(tmp_path):
+    from facerec.server import create_app, serving
+    from facerec.store.milvus import TIMEOUT_S
+
+    server = MilvusServer(tmp_path / "milvus").start()  # its own: this test stops it
+    try:
+        uri = f"{server.uri}#outage"
+        train(npz(tmp_path, 6, 3), store=uri, **KW)
+        app = create_app(uri, device="cpu", workers=2, sync_s=1.0)
+        app.state.service.ready.wait(60)
+        with serving(app) as base:
+            assert enrol(base, "before", 101).status_code == 201
+            server.stop()
+            worst = 0.0
+            for i in range(3):
+                t0 = time.time()
+                r = enrol(base, f"during_{i}", 110 + i)
+                worst = max(worst, time.time() - t0)
+                assert r.status_code == 503 and "unavailable" in r.json()["error"], r.text
+            assert worst < 2 * TIMEOUT_S + 5, f"a request waited {worst:.1f} s"
+            # identification needs no database: it searches the service's own copy
+            img = png(person_image(1, 70))
+            r = httpx.post(f"{base}/v1/identify", files={"image": ("q.png", img, "image/png")}, timeout=30)
+            assert r.status_code == 200 and r.json()["faces"][0]["pred"] == "person_1"
+            server.start()
+            back = time.time()
+            while True:
+                r = enrol(base, "after", 120)
+                if r.status_code == 201:
+                    break
+                assert r.status_code == 503 and time.time() - back < 30, r.text
+                time.sleep(0.5)
+            recovered = time.time() - back
+            names = {p["name"] for p in httpx.get(f"{base}/v1/people").json()["people"]}
+            assert {"before", "after"} <= names and not any(n.startswith("during") for n in names)
+        app.state.service.store.close()
+        assert {"before", "after"} <= {n for n, _ in load_model(uri).people()}
+        print(f"503s answered within {worst:.1f} s; serving enrolments again {recovered:.1f} s after the database")
+    finally:
+        server.stop()
