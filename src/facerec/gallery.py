@@ -158,10 +158,10 @@ class Gallery:
 
     def add(
         self, embeddings: np.ndarray, names: list[str], sample_ids: list[str], columns: dict | None = None
-    ) -> np.ndarray:
+    ) -> Gallery:
         """Enrol more samples; ``names`` (one per row) may be new people. Rows whose face id is
         already enrolled are skipped (an enrolment retried, or seen from a replica, counts once).
-        The search index grows in place (no rebuild). Returns the indices of the rows added.
+        The search index grows in place (no rebuild); the new rows are the last ones.
         Args: embeddings float32 (n, d) from the gallery's pipeline."""
         self.check_fitted()
         emb = np.asarray(embeddings, dtype=np.float32)
@@ -180,7 +180,7 @@ class Gallery:
                 seen.add(fid)
         start = len(self)
         if not fresh:
-            return np.arange(start, start)
+            return self
         fresh = np.array(fresh)
         for n in (names[i] for i in fresh):
             if n not in self._name_index:
@@ -197,7 +197,7 @@ class Gallery:
         for j, fid in enumerate(cols["face_id"][fresh]):
             rows_of[fid] = start + j
         self.index_.add(emb[fresh], labels)
-        return np.arange(start, len(self))
+        return self
 
     def remove(self, name: str) -> int:
         """Forget a person and every one of their samples (the index is rebuilt). Returns how many
@@ -401,7 +401,11 @@ class Gallery:
         labels = pick(self.labels_)
         return {
             "embeddings": pick(self.embeddings_),
-            "names": np.array(self.names_, dtype=object)[labels],
+            "names": (
+                np.array(self.names_, dtype=object)[labels]
+                if idx is None
+                else np.array([self.names_[i] for i in labels], dtype=object)  # O(len(idx)), not O(people)
+            ),
             "sample_ids": pick(self.sample_ids_),
             **{c: pick(self.column(c)) for c in COLUMNS},
         }

@@ -94,12 +94,20 @@ def create_app(
         pipe.limit_caches(512)  # repeated uploads are free; memory bounded
         return pipe
 
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        served.close()  # the sync thread stops; the file lock or the database connection goes
+
     app = FastAPI(
         title="facerec",
         version=__version__,
         description='Identify, verify and enrol faces. Errors answer {"error": message}.',
         docs_url=None,  # served below from packaged assets: no CDN
         redoc_url=None,
+        lifespan=lifespan,
     )
     service = routes.Service(
         store=served,

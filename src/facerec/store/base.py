@@ -71,8 +71,10 @@ class Store(ABC):
     def save(self, gallery: Gallery) -> None:
         """Store ``gallery`` whole, replacing what was there (train, store copy, a file's every change)."""
 
-    def add(self, rows: dict) -> None:
-        """Write rows (new, or existing ones by face id whose columns changed); durable on return."""
+    def add(self, rows: dict, fresh: int = 0) -> None:
+        """Write rows (new, or existing ones by face id whose columns changed); durable on return.
+        The first ``fresh`` rows are faces the writer did not hold (a hint: they may be inserted
+        without looking for an older row of the same id)."""
         raise NotImplementedError
 
     def remove(self, face_ids: list[str]) -> None:

@@ -243,7 +243,7 @@ class MilvusStore(Store):
 
     def load(self) -> Gallery:
         g = Gallery.from_header(self.header(), self.uri)
-        hits = self._query_all("removed == false", self.FIELDS)
+        hits = _latest(self._query_all("removed == false", self.FIELDS))
         if not hits:
             raise ModelFileError(f"{self.uri}: the gallery holds no face")
         g.fit_rows(self._decode(hits), self.uri)
@@ -297,7 +297,7 @@ class MilvusStore(Store):
         now = int(time.time() * 1000)
         if now - ms > TOMBSTONE_MS // 2:
             return Changes(None, [], now, reload=True)
-        hits = self._query_all(f"changed_ms >= {int(ms) - OVERLAP_MS}", self.FIELDS)
+        hits = _latest(self._query_all(f"changed_ms >= {int(ms) - OVERLAP_MS}", self.FIELDS))
         live = [h for h in hits if not h["removed"]]
         gone = [h["face_id"] for h in hits if h["removed"]]
         return Changes(self._decode(live) if live else None, gone, now)
@@ -312,10 +312,19 @@ class MilvusStore(Store):
         for start in range(0, len(gallery), BATCH):
             self.add({key: v[start : start + BATCH] for key, v in rows.items()})
 
-    def add(self, rows: dict) -> None:
+    def add(self, rows: dict, fresh: int = 0) -> None:
+        """Write rows; the first ``fresh`` are faces new to this writer's copy, inserted (an upsert
+        first looks for the key in every segment, so its cost grows with the gallery); the rest
+        replace their rows (upsert). A fresh face that another replica stored meanwhile is then
+        twice under one key, and read as one (:func:`_latest`)."""
         data = self._encode(rows)
         for start in range(0, len(data), BATCH):
-            self._call(lambda c, part, **kw: c.upsert(self.collection, part, **kw), data[start : start + BATCH])
+            part = data[start : start + BATCH]
+            new, old = part[: max(0, fresh - start)], part[max(0, fresh - start) :]
+            if new:
+                self._call(lambda c, p, **kw: c.insert(self.collection, p, **kw), new)
+            if old:
+                self._call(lambda c, p, **kw: c.upsert(self.collection, p, **kw), old)
 
     def remove(self, face_ids: list[str], rows: dict | None = None) -> None:
         """Mark the faces removed (``rows``: their current rows, which the marks carry; without
@@ -335,6 +344,17 @@ class MilvusStore(Store):
                 )
             )
             self._compacted_ms = now
+
+
+def _latest(hits: list[dict]) -> list[dict]:
+    """One row per face id, the latest written: two replicas inserting the same new face at once
+    (a retried request) leave two rows with one key, which are one face."""
+    if len({h["face_id"] for h in hits}) == len(hits):
+        return hits
+    latest = {}
+    for h in sorted(hits, key=lambda h: h["changed_ms"]):
+        latest[h["face_id"]] = h
+    return list(latest.values())
 
 
 def _first_line(exc) -> str:

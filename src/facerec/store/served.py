@@ -26,10 +26,10 @@ import numpy as np
 
 from ..calibrate import (
     Calibration,
+    SortedDistances,
     distances_for_new,
     per_sample_distances,
     resolve_threshold,
-    threshold_for,
 )
 from ..errors import InputError, NotEnrolledError, SaveError, StoreUnavailable
 from ..gallery import COLUMNS, Gallery, face_key
@@ -108,7 +108,9 @@ class ServedGallery:
         self.sync_error: str | None = None
         self._seen_ms = int(time.time() * 1000)
         self._ensure_distances(self.gallery)
-        self._calibration = self._calibrate(self.gallery, keep_stored=True)
+        self.gallery.row_of()  # built now, not by the first enrolment
+        self._sorted = SortedDistances(self.gallery.genuine_d_, self.gallery.impostor_d_)
+        self._calibration = self._calibrate(self.gallery, self._sorted, keep_stored=True)
         self._stop = threading.Event()
         self._thread = None
         if store.shared and sync_s > 0:
@@ -139,19 +141,17 @@ class ServedGallery:
             g.genuine_d_[:] = gen
             g.impostor_d_[:] = imp
 
-    def _calibrate(self, g: Gallery, *, keep_stored: bool = False) -> Calibration | None:
-        """The threshold from the per-face distances (O(n)); an explicit threshold stays."""
+    def _calibrate(self, g: Gallery, dist: SortedDistances, *, keep_stored: bool = False) -> Calibration | None:
+        """The threshold from the per-face distances, kept sorted (a look-up); an explicit one stays."""
         stored = g.calibration
         if stored is not None and stored.source == "explicit":
             return resolve_threshold(g)
-        cal = threshold_for(
-            g.genuine_d_,
-            g.impostor_d_,
-            g.labels_,
+        cal = dist.calibration(
             far=self.far,
+            people=g.people_count,
+            images=len(g),
             metric=g.metric,
             default_euclidean=self.default_threshold,
-            people=g.people_count,
         )
         if keep_stored and stored is not None and stored.threshold == cal.threshold:
             cal = stored  # as the model was saved: its provenance stays word for word
@@ -165,8 +165,13 @@ class ServedGallery:
         with self._writers:
             g = self.gallery
             gen, imp = per_sample_distances(g.embeddings_, g.labels_, g.metric)
-            cal = threshold_for(
-                gen, imp, g.labels_, far=self.far, metric=g.metric, default_euclidean=self.default_threshold
+            dist = SortedDistances(gen, imp)
+            cal = dist.calibration(
+                far=self.far,
+                people=g.people_count,
+                images=len(g),
+                metric=g.metric,
+                default_euclidean=self.default_threshold,
             )
             if self.store.saves_whole:
                 new = g.without(np.zeros(len(g), bool))
@@ -183,6 +188,7 @@ class ServedGallery:
                 new.genuine_d_[:], new.impostor_d_[:] = gen, imp
                 new.calibration = cal
                 self.gallery = new
+                self._sorted = dist
                 self._calibration = resolve_threshold(new)
             return cal
 
@@ -213,16 +219,25 @@ class ServedGallery:
             label = len(g.names_) if label is None else label
             upd = distances_for_new(g, emb, np.full(len(emb), label))
             columns["genuine_d"], columns["impostor_d"] = upd.genuine, upd.impostor
+            j = np.array(list(upd.changed), np.int64)
+            dist = self._sorted_after(
+                (g.genuine_d_[j], g.impostor_d_[j]),
+                (
+                    [v[0] for v in upd.changed.values()] + list(upd.genuine),
+                    [v[1] for v in upd.changed.values()] + list(upd.impostor),
+                ),
+            )
             if self.store.saves_whole:
-                self._change_whole(g, emb, name, sample_ids, columns, upd, f"the enrolment of {name!r}")
+                self._change_whole(g, emb, name, sample_ids, columns, upd, dist, f"the enrolment of {name!r}")
             else:
                 rows = self._rows_for(g, emb, name, sample_ids, columns)
                 changed = self._changed_rows(g, upd.changed)
-                self.store.add(_concat(rows, changed) if changed else rows)  # durable before anyone sees it
+                # durable before anyone sees it
+                self.store.add(_concat(rows, changed) if changed else rows, fresh=len(emb))
                 with self._lock.write():
                     g.add(emb, [name] * len(emb), sample_ids, columns)
                     self._apply_distances(g, upd.changed)
-                self._install_calibration(g)
+                self._install_calibration(g, dist)
             return self.gallery.count_of(name)
 
     def remove(self, name: str) -> int:
@@ -244,30 +259,41 @@ class ServedGallery:
 
     def _remove_rows(self, g: Gallery, drop: np.ndarray, change: str) -> int:
         new = g.without(drop)  # built while requests still search g
+        new.row_of()
+        dist = self._sorted_after((g.genuine_d_[drop], g.impostor_d_[drop]), ((), ()))
         if self.store.saves_whole:
-            self._calibrate(new)
+            self._calibrate(new, dist)
             self._save(new, change)
         else:
             rows = g.rows(np.flatnonzero(drop))
             self.store.remove(list(rows["face_id"]), rows)
         with self._lock.write():
             self.gallery = new
-        self._install_calibration(new)
+        self._install_calibration(new, dist)
         return int(drop.sum())
 
-    def _change_whole(self, g, emb, name, sample_ids, columns, upd, change: str) -> None:
+    def _sorted_after(self, old: tuple, new: tuple) -> SortedDistances:
+        """The sorted distances once faces' (genuine, impostor) values ``old`` became ``new``; the
+        current ones stay as they are until the change is stored."""
+        dist = SortedDistances.__new__(SortedDistances)
+        dist.genuine, dist.impostor = self._sorted.genuine, self._sorted.impostor
+        dist.replace(old[0], old[1], new[0], new[1])  # makes new arrays: the current ones are untouched
+        return dist
+
+    def _change_whole(self, g, emb, name, sample_ids, columns, upd, dist, change: str) -> None:
         """A file store: change the copy, save it whole, undo the change in memory if that fails."""
-        before = g.snapshot()
+        before, before_sorted = g.snapshot(), self._sorted
         try:
             with self._lock.write():
                 g.add(emb, [name] * len(emb), sample_ids, columns)
                 self._apply_distances(g, upd.changed)
-            self._install_calibration(g)
+            self._install_calibration(g, dist)
             with self._lock.read():
                 self._save(g, change)
         except BaseException:
             with self._lock.write():
                 g.restore(before)
+                self._sorted = before_sorted
                 self._calibration = resolve_threshold(g)
             raise
 
@@ -279,10 +305,13 @@ class ServedGallery:
                 f"{change} could not be saved: {self.store.uri}: {exc.strerror or exc}; nothing was changed"
             ) from None
 
-    def _install_calibration(self, g: Gallery) -> None:
-        cal = self._calibrate(g)
+    def _install_calibration(self, g: Gallery, dist: SortedDistances | None = None) -> None:
+        """``dist``: the sorted distances after the change (default: sorted anew from ``g``)."""
+        dist = dist if dist is not None else SortedDistances(g.genuine_d_, g.impostor_d_)
+        cal = self._calibrate(g, dist)
         with self._lock.write():
             self._calibration = cal
+            self._sorted = dist
 
     @staticmethod
     def _apply_distances(g: Gallery, changed: dict) -> None:
