@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from facerec.api import load_model, train
+from facerec.errors import StoreUnavailable
 from facerec.store.server_process import MilvusServer, free_port
 from test_store import answers, queries
 
@@ -169,9 +170,9 @@ def test_kill_9_loses_no_acknowledged_enrolment(tmp_path, milvus, backend):
     for round_ in range(5):
         proc = _serve(model, port, log)
         _wait_up(base, proc)
-        stop = threading.Event()
+        stop, warm = threading.Event(), threading.Event()
 
-        def stream(round_=round_, stop=stop):
+        def stream(round_=round_, stop=stop, warm=warm):
             nonlocal n
             with httpx.Client() as c:
                 while not stop.is_set():
@@ -181,12 +182,14 @@ def test_kill_9_loses_no_acknowledged_enrolment(tmp_path, milvus, backend):
                     try:
                         if enrol(base, name, 200 + n % 500, client=c).status_code == 201:
                             acked.add(name)
+                            warm.set()
                     except httpx.HTTPError:
                         return  # the service died under this request
 
         t = threading.Thread(target=stream)
         t.start()
-        time.sleep(float(rng.uniform(0.5, 2.0)))
+        assert warm.wait(60), "no enrolment succeeded"  # the first one warms the models up
+        time.sleep(float(rng.uniform(0.3, 1.5)))  # then kill it at some moment of the stream
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         stop.set()
@@ -198,18 +201,19 @@ def test_kill_9_loses_no_acknowledged_enrolment(tmp_path, milvus, backend):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-    assert len(acked) >= 5
+    assert len(acked) >= 10
     missing = sorted(acked - set(people))
     assert missing == [], f"acknowledged but lost: {missing}"
     half = {name: c for name, c in people.items() if name in sent and c != 2}
     assert half == {}, f"half-present enrolments: {half}"
 
 
-def test_the_database_going_away_gives_503_and_the_service_comes_back(tmp_path):
+def test_the_database_going_away_gives_503_and_the_service_comes_back(tmp_path, milvus):
+    # last in this file: it stops the module's server and starts it again (one server per machine)
     from facerec.server import create_app, serving
     from facerec.store.milvus import TIMEOUT_S
 
-    server = MilvusServer(tmp_path / "milvus").start()  # its own: this test stops it
+    server = milvus
     try:
         uri = f"{server.uri}#outage"
         train(npz(tmp_path, 6, 3), store=uri, **KW)
@@ -241,7 +245,16 @@ def test_the_database_going_away_gives_503_and_the_service_comes_back(tmp_path):
             names = {p["name"] for p in httpx.get(f"{base}/v1/people").json()["people"]}
             assert {"before", "after"} <= names and not any(n.startswith("during") for n in names)
         app.state.service.store.close()
-        assert {"before", "after"} <= {n for n, _ in load_model(uri).people()}
+        deadline = time.time() + 120  # a restarted server loads the collection back in its own time
+        while True:
+            try:
+                stored = {n for n, _ in load_model(uri).people()}
+                break
+            except StoreUnavailable:
+                assert time.time() < deadline
+                time.sleep(2)
+        assert {"before", "after"} <= stored
         print(f"503s answered within {worst:.1f} s; serving enrolments again {recovered:.1f} s after the database")
     finally:
-        server.stop()
+        if server.proc is None or server.proc.poll() is not None:
+            server.start()  # the module's server, for whatever runs after

@@ -25,6 +25,7 @@ class Changes:
     removed: list = field(default_factory=list)  # face ids removed
     seen_ms: int = 0  # the store's clock when it was asked: the next call asks from here
     reload: bool = False  # too much changed, or too long ago, to replay: load everything again
+    distances: dict = field(default_factory=dict)  # face id -> (genuine, impostor) updated since
 
 
 class Store(ABC):
@@ -76,6 +77,11 @@ class Store(ABC):
         The first ``fresh`` rows are faces the writer did not hold (a hint: they may be inserted
         without looking for an older row of the same id)."""
         raise NotImplementedError
+
+    def update_distances(self, face_ids: list[str], genuine, impostor) -> None:
+        """Store newer leave-one-out distances of existing faces (a neighbour of a new face); a
+        store that saves whole writes them with the next save and ignores this."""
+        return None
 
     def remove(self, face_ids: list[str]) -> None:
         """Delete these faces; durable on return."""

@@ -9,7 +9,7 @@ One row per face: the vector, the person, the sample id, the source file, the bo
 enrolled, its leave-one-out distances (the calibration's raw data), when it last changed, and a
 ``removed`` flag. A removal marks rows removed (one upsert, visible to every replica as a change)
 and deletes the marks once no replica can still need them (:data:`TOMBSTONE_MS`). The header
-(pipeline, k, metric, calibration provenance) is a collection property.
+(pipeline, k, metric, calibration provenance) is a row of a small ``NAME_facerec_meta`` collection.
 
 Consistency: writes are acknowledged after Milvus accepted them (its write-ahead log); reads that
 must see every acknowledged write (a replica's sync, counts) ask for Strong consistency.
@@ -31,10 +31,16 @@ from .base import Changes, Store
 
 DEFAULT_COLLECTION = "faces"
 HEADER_KEY = "facerec.header"
+META_SUFFIX = "_facerec_meta"
+DIST_SUFFIX = "_facerec_dist"
+_MAX_HEADER = 65_535
 #: Seconds a call may take before the client gives up (the service answers 503 then).
 TIMEOUT_S = 10.0
 #: Rows per insert or query page (a gRPC message stays well under Milvus's 64 MB).
 BATCH = 2000
+#: Changed rows a replica reads in one query (Milvus caps a query's window at 16,384); more than
+#: that since its last sync, and it loads the gallery again.
+CHANGES_PAGE = 16_384
 #: A replica re-reads changes this far back each sync: covers a write's own latency and the clocks
 #: of two machines disagreeing by a few seconds (writes are applied idempotently, by face id).
 OVERLAP_MS = 15_000
@@ -46,6 +52,12 @@ TOMBSTONE_MS = 3_600_000
 IVF_FROM = 100_000
 #: Encodings of the distance columns' special values (Milvus floats carry no NaN or inf reliably).
 _NOT_COMPUTED, _NONE = -2.0, -1.0
+GRPC = {
+    "grpc.initial_reconnect_backoff_ms": 200,
+    "grpc.min_reconnect_backoff_ms": 200,
+    "grpc.max_reconnect_backoff_ms": 1000,
+    "grpc.keepalive_time_ms": 60_000,  # Milvus answers pings more often than this with GOAWAY
+}
 _MAX_TEXT = 2048
 _MAX_NAME = 512
 
@@ -86,7 +98,14 @@ class MilvusStore(Store):
                 from pymilvus import MilvusClient
             except ImportError:
                 raise StoreError("the milvus store needs pymilvus (pip install pymilvus milvus-lite)") from None
-            kw = {} if self.lite else {"token": self.token, "timeout": TIMEOUT_S}
+            # A server connection of our own (pymilvus shares one per URI otherwise), so closing it
+            # after a failure really drops it; gRPC's reconnect backoff capped at a second, not two
+            # minutes, so the service is back within seconds of the database.
+            kw = (
+                {}
+                if self.lite
+                else {"token": self.token, "timeout": TIMEOUT_S, "dedicated": True, "grpc_options": GRPC}
+            )
             # its query iterator warns on every call that Milvus Lite has no MVCC timestamp
             logging.getLogger("pymilvus").setLevel(logging.ERROR)
             try:
@@ -102,7 +121,7 @@ class MilvusStore(Store):
         return self._client
 
     def _unavailable(self, exc) -> StoreUnavailable:
-        self._client = None  # reconnect on the next call
+        self.close()  # reconnect on the next call
         return StoreUnavailable(
             f"the gallery database {self.uri} is unavailable ({_first_line(exc)}); nothing was changed"
         )
@@ -117,6 +136,15 @@ class MilvusStore(Store):
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - pymilvus raises many types for one cause
+            if "not loaded" in str(exc) and not getattr(self, "_loading", False):
+                # a restarted server loads collections back in its own time: ask now, then retry once
+                self._loading = True
+                try:
+                    for name in self.collections:
+                        self._call(lambda c, name=name, **k: c.load_collection(name, **k))
+                    return self._call(fn, *args, **kw)
+                finally:
+                    self._loading = False
             raise self._unavailable(exc) from None
 
     def close(self) -> None:
@@ -131,23 +159,93 @@ class MilvusStore(Store):
     def exists(self) -> bool:
         return bool(self._call(lambda c, **kw: c.has_collection(self.collection, **kw)))
 
+    @property
+    def meta_collection(self) -> str:
+        return f"{self.collection}{META_SUFFIX}"
+
+    @property
+    def dist_collection(self) -> str:
+        """Newer distances of existing faces, apart from their rows: writing a face's row again to
+        update them could bring back a face another replica has just removed."""
+        return f"{self.collection}{DIST_SUFFIX}"
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        return (self.collection, self.meta_collection, self.dist_collection)
+
     def header(self) -> dict:
         if not self.exists():
             raise ModelFileError(f"{self.uri}: no gallery here (train one with `facerec train --store {self.uri}`)")
-        info = self._call(lambda c, **kw: c.describe_collection(self.collection, **kw))
-        raw = (info.get("properties") or {}).get(HEADER_KEY)
-        if raw is None:
+        if not self._call(lambda c, **kw: c.has_collection(self.meta_collection, **kw)):
+            raise ModelFileError(f"{self.uri}: collection {self.collection!r} is not a facerec gallery (no header)")
+        res = self._call(
+            lambda c, **kw: c.query(
+                self.meta_collection, filter=f'key == "{HEADER_KEY}"', output_fields=["value"], **kw
+            )
+        )
+        if not res:
             raise ModelFileError(f"{self.uri}: collection {self.collection!r} is not a facerec gallery (no header)")
         try:
-            return json.loads(raw)
+            return json.loads(res[0]["value"])
         except ValueError:
             raise ModelFileError(f"{self.uri}: damaged gallery header") from None
 
     def set_header(self, header: dict) -> None:
         text = json.dumps(header)
-        self._call(lambda c, **kw: c.alter_collection_properties(self.collection, properties={HEADER_KEY: text}, **kw))
+        if len(text) > _MAX_HEADER:
+            raise StoreError(f"{self.uri}: the gallery header is {len(text):,} bytes, over Milvus's {_MAX_HEADER:,}")
+        row = {"key": HEADER_KEY, "value": text, "vector": [0.0, 0.0]}
+        self._call(lambda c, **kw: c.upsert(self.meta_collection, [row], **kw))
 
-    # -- schema ---------------------------------------------------------------------------------
+    def _create_dist(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        s.add_field("face_id", DataType.VARCHAR, is_primary=True, max_length=64)
+        s.add_field("genuine_d", DataType.FLOAT)
+        s.add_field("impostor_d", DataType.FLOAT)
+        s.add_field("changed_ms", DataType.INT64)
+        s.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
+        ip = MilvusClient.prepare_index_params()
+        ip.add_index("vector", index_type="FLAT", metric_type="L2")
+        self._call(
+            lambda c, **kw: c.create_collection(
+                self.dist_collection, schema=s, index_params=ip, consistency_level="Strong", **kw
+            )
+        )
+
+    def update_distances(self, face_ids, genuine, impostor) -> None:
+        now = int(time.time() * 1000)
+        data = [
+            {"face_id": str(f), "genuine_d": _enc(g), "impostor_d": _enc(i), "changed_ms": now, "vector": [0.0, 0.0]}
+            for f, g, i in zip(face_ids, genuine, impostor)
+        ]
+        for start in range(0, len(data), BATCH):
+            self._call(lambda c, p, **kw: c.upsert(self.dist_collection, p, **kw), data[start : start + BATCH])
+
+    def _distances(self, filter: str) -> dict:
+        if not self._call(lambda c, **kw: c.has_collection(self.dist_collection, **kw)):
+            return {}  # a gallery stored before there were any
+        hits = self._query_all(filter, ["face_id", "genuine_d", "impostor_d"], self.dist_collection)
+        return {h["face_id"]: (_dec(h["genuine_d"]), _dec(h["impostor_d"])) for h in hits}
+
+    def _create_meta(self) -> None:
+        """The header's own small collection (a collection's properties did not survive a restart of
+        Milvus 2.3.5 here; rows do). Milvus wants a vector in every collection: a 2-d placeholder."""
+        from pymilvus import DataType, MilvusClient
+
+        s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        s.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+        s.add_field("value", DataType.VARCHAR, max_length=_MAX_HEADER)
+        s.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
+        ip = MilvusClient.prepare_index_params()
+        ip.add_index("vector", index_type="FLAT", metric_type="L2")
+        self._call(
+            lambda c, **kw: c.create_collection(
+                self.meta_collection, schema=s, index_params=ip, consistency_level="Strong", **kw
+            )
+        )
+
     def _create(self, dim: int, expected: int) -> None:
         from pymilvus import DataType, MilvusClient
 
@@ -224,11 +322,13 @@ class MilvusStore(Store):
     FIELDS = ["face_id", "vector", "name", "sample_id", "source", "box", "enrolled_ms", "changed_ms", "removed"]
     FIELDS += ["genuine_d", "impostor_d"]
 
-    def _query_all(self, filter: str, fields: list[str]) -> list[dict]:
+    def _query_all(self, filter: str, fields: list[str], collection: str | None = None) -> list[dict]:
         """Every row matching ``filter`` (paged: Milvus caps one query's window)."""
 
         def run(c, **kw):
-            it = c.query_iterator(self.collection, batch_size=BATCH, filter=filter, output_fields=fields, **kw)
+            it = c.query_iterator(
+                collection or self.collection, batch_size=BATCH, filter=filter, output_fields=fields, **kw
+            )
             out = []
             try:
                 while True:
@@ -246,6 +346,10 @@ class MilvusStore(Store):
         hits = _latest(self._query_all("removed == false", self.FIELDS))
         if not hits:
             raise ModelFileError(f"{self.uri}: the gallery holds no face")
+        newer = self._distances("changed_ms >= 0")  # distances updated since the rows were written
+        for h in hits:
+            if h["face_id"] in newer:
+                h["genuine_d"], h["impostor_d"] = (_enc(v) for v in newer[h["face_id"]])
         g.fit_rows(self._decode(hits), self.uri)
         refresh_calibration(g)
         return g
@@ -293,20 +397,54 @@ class MilvusStore(Store):
             out.append(row)
         return out
 
+    def wait_indexed(self, timeout_s: float = 3600) -> float:
+        """Wait until the server has flushed the rows and built its index over all of them (it
+        does so in the background after large inserts); returns the seconds waited."""
+        t0 = time.time()
+        if self.lite:
+            return 0.0
+        self._call(lambda c, **kw: c.flush(self.collection, **kw))
+        while time.time() - t0 < timeout_s:
+            info = self._call(lambda c, **kw: c.describe_index(self.collection, index_name="vector", **kw))
+            if not info.get("pending_index_rows") and info.get("indexed_rows", 0) >= info.get("total_rows", 0):
+                return time.time() - t0
+            time.sleep(2)
+        raise StoreUnavailable(f"{self.uri}: the index was not built in {timeout_s:g} s")
+
     def changes_since(self, ms: int) -> Changes:
         now = int(time.time() * 1000)
         if now - ms > TOMBSTONE_MS // 2:
             return Changes(None, [], now, reload=True)
-        hits = _latest(self._query_all(f"changed_ms >= {int(ms) - OVERLAP_MS}", self.FIELDS))
+        since = f"changed_ms >= {int(ms) - OVERLAP_MS}"
+        # one query each (an iterator costs several round trips); past one page, reload instead
+        hits = self._call(
+            lambda c, **kw: c.query(self.collection, filter=since, output_fields=self.FIELDS, limit=CHANGES_PAGE, **kw)
+        )
+        dist = self._call(
+            lambda c, **kw: c.query(
+                self.dist_collection,
+                filter=since,
+                output_fields=["face_id", "genuine_d", "impostor_d"],
+                limit=CHANGES_PAGE,
+                **kw,
+            )
+        )
+        if len(hits) >= CHANGES_PAGE or len(dist) >= CHANGES_PAGE:
+            return Changes(None, [], now, reload=True)
+        hits = _latest(hits)
         live = [h for h in hits if not h["removed"]]
         gone = [h["face_id"] for h in hits if h["removed"]]
-        return Changes(self._decode(live) if live else None, gone, now)
+        distances = {h["face_id"]: (_dec(h["genuine_d"]), _dec(h["impostor_d"])) for h in dist}
+        return Changes(self._decode(live) if live else None, gone, now, distances=distances)
 
     def save(self, gallery: Gallery) -> None:
         """Replace whatever is stored here with ``gallery`` (train --store, store copy)."""
-        if self.exists():
-            self._call(lambda c, **kw: c.drop_collection(self.collection, **kw))
+        for name in self.collections:
+            if self._call(lambda c, name=name, **kw: c.has_collection(name, **kw)):
+                self._call(lambda c, name=name, **kw: c.drop_collection(name, **kw))
         self._create(gallery.dim, len(gallery))
+        self._create_meta()
+        self._create_dist()
         self.set_header(gallery.header())
         rows = gallery.rows()
         for start in range(0, len(gallery), BATCH):
@@ -358,7 +496,11 @@ def _latest(hits: list[dict]) -> list[dict]:
 
 
 def _first_line(exc) -> str:
+    """What a pymilvus or gRPC error says, in one line."""
     text = str(exc).strip()
+    for line in text.splitlines():  # gRPC errors: the "details" line says it
+        if line.strip().startswith("details ="):
+            return line.split("=", 1)[1].strip().strip('"')[:300]
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 

@@ -179,9 +179,7 @@ class ServedGallery:
                 new.calibration = cal
                 self._save(new, "the recalibration")
             else:
-                rows = {k: (v.copy() if k in ("genuine_d", "impostor_d") else v) for k, v in g.rows().items()}
-                rows["genuine_d"][:], rows["impostor_d"][:] = gen, imp
-                self.store.add(rows)
+                self.store.update_distances(list(g.face_ids_), gen, imp)
                 self.store.set_header({**g.header(), "calibration": cal.to_dict()})
                 new = g
             with self._lock.write():
@@ -230,10 +228,16 @@ class ServedGallery:
             if self.store.saves_whole:
                 self._change_whole(g, emb, name, sample_ids, columns, upd, dist, f"the enrolment of {name!r}")
             else:
-                rows = self._rows_for(g, emb, name, sample_ids, columns)
-                changed = self._changed_rows(g, upd.changed)
                 # durable before anyone sees it
-                self.store.add(_concat(rows, changed) if changed else rows, fresh=len(emb))
+                self.store.add(self._rows_for(g, emb, name, sample_ids, columns), fresh=len(emb))
+                if upd.changed:  # the neighbours the new faces moved closer: calibration data only
+                    j = list(upd.changed)
+                    try:
+                        self.store.update_distances(
+                            [str(f) for f in g.face_ids_[j]], *zip(*(upd.changed[i] for i in j))
+                        )
+                    except StoreUnavailable as exc:  # the enrolment itself is stored
+                        log.warning("neighbour distances not stored (`facerec calibrate` redoes them): %s", exc)
                 with self._lock.write():
                     g.add(emb, [name] * len(emb), sample_ids, columns)
                     self._apply_distances(g, upd.changed)
@@ -331,17 +335,6 @@ class ServedGallery:
             **cols,
         }
 
-    @staticmethod
-    def _changed_rows(g: Gallery, changed: dict) -> dict | None:
-        """Existing rows whose distances an enrolment changed, with their new values."""
-        if not changed:
-            return None
-        idx = np.array(sorted(changed), np.int64)
-        rows = g.rows(idx)
-        rows["genuine_d"] = np.array([changed[j][0] for j in idx], np.float32)
-        rows["impostor_d"] = np.array([changed[j][1] for j in idx], np.float32)
-        return rows
-
     # -- replicas ---------------------------------------------------------------------------------
     def sync(self) -> int:
         """Apply what other writers stored since the last sync; returns how many faces changed."""
@@ -360,6 +353,7 @@ class ServedGallery:
                 n = int(drop.sum())
                 if changes.rows is not None:
                     n += self._apply_rows(new, changes.rows)
+                n += self._apply_newer_distances(new, changes.distances)
             if new is not g:
                 with self._lock.write():
                     self.gallery = new
@@ -368,20 +362,24 @@ class ServedGallery:
             self._seen_ms = changes.seen_ms
             return n
 
-    def _apply_rows(self, g: Gallery, rows: dict) -> int:
-        """Add the rows not held yet and take the distances of those held (idempotent)."""
+    def _apply_newer_distances(self, g: Gallery, distances: dict) -> int:
+        """Take other writers' newer distances of the faces held."""
         rows_of = g.row_of()
-        held = np.array([f in rows_of for f in rows["face_id"]], bool)
-        n = 0
         changed = {}
-        for i in np.flatnonzero(held):
-            j = rows_of[rows["face_id"][i]]
-            new = (float(rows["genuine_d"][i]), float(rows["impostor_d"][i]))
-            if not np.array_equal(np.array(new), np.array((g.genuine_d_[j], g.impostor_d_[j])), equal_nan=True):
+        for f, new in distances.items():
+            j = rows_of.get(f)
+            if j is not None and not np.array_equal(new, (g.genuine_d_[j], g.impostor_d_[j]), equal_nan=True):
                 changed[j] = new
-        fresh = np.flatnonzero(~held)
         with self._lock.write():
             self._apply_distances(g, changed)
+        return len(changed)
+
+    def _apply_rows(self, g: Gallery, rows: dict) -> int:
+        """Add the rows not held yet (idempotent: a face held is not touched)."""
+        rows_of = g.row_of()
+        fresh = np.flatnonzero([f not in rows_of for f in rows["face_id"]])
+        n = 0
+        with self._lock.write():
             for name in dict.fromkeys(rows["names"][fresh]):  # one append per person, in order
                 sel = fresh[rows["names"][fresh] == name]
                 g.add(
@@ -391,7 +389,7 @@ class ServedGallery:
                     {c: rows[c][sel] for c in COLUMNS},
                 )
                 n += len(sel)
-        return n + len(changed)
+        return n
 
     def _sync_loop(self, every: float) -> None:
         while not self._stop.wait(every):
@@ -413,10 +411,6 @@ class ServedGallery:
         if self._thread is not None:
             self._thread.join(10)
         self.store.close()
-
-
-def _concat(a: dict, b: dict) -> dict:
-    return {k: np.concatenate([np.asarray(a[k]), np.asarray(b[k])]) for k in a}
 
 
 #: The name the service used before stores were pluggable.

@@ -1,5 +1,7 @@
-"""A real standalone Milvus server for the tests: the ``milvus`` PyPI package's bundled server,
-started as an ordinary process on a free port with its data in a temp folder.
+"""A local standalone Milvus server for tests, benchmarks and a laptop: the ``milvus`` PyPI package's
+bundled server (pip ``milvus==2.3.5``), started as an ordinary process on a free port with its data
+in one folder. One at a time per machine: Milvus 2.3 locks ``/run/milvus/standalone.pid`` (a second
+one panics at start).
 
 It accepts connections after ~45 s on two cores. Stop it with SIGINT: SIGTERM leaves the server
 child running."""
@@ -59,7 +61,7 @@ class MilvusServer:
         try:
             from pymilvus import MilvusClient
 
-            c = MilvusClient(self.uri, timeout=3)
+            c = MilvusClient(self.uri, timeout=3, dedicated=True)  # a fresh channel: no reconnect backoff
             c.list_collections(timeout=3)
             c.close()
             return True
