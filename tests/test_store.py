@@ -169,3 +169,20 @@ def test_a_milvus_lite_gallery_open_elsewhere_says_so(trained):
         )
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 3 and "one process at a time" in r.stdout, r.stdout + r.stderr
+
+
+def test_store_copy_and_calibrate_from_the_command_line(tmp_path, trained, capsys):
+    from facerec.cli import main
+
+    model, _ = trained
+    dst = f"milvus:{tmp_path}/cli.db"
+    assert main(["store", "copy", str(model), dst]) == 0
+    out = capsys.readouterr().out
+    assert "copied 48 faces of 6 people" in out and "48/48 check queries got the same nearest faces" in out
+    assert main(["store", "copy", str(model), dst]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["calibrate", "--model", dst]) == 0
+    out = capsys.readouterr().out
+    assert "48 faces; open-set threshold" in out and "calibrated on the gallery for FAR 0.2" in out
+    assert main(["infer", "--input", str(tmp_path), "--model", f"milvus:{tmp_path}/none.db", "--quiet"]) == 2
+    assert "no gallery here" in capsys.readouterr().err

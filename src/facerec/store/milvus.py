@@ -198,20 +198,28 @@ class MilvusStore(Store):
         self._call(lambda c, **kw: c.upsert(self.meta_collection, [row], **kw))
 
     def _create_dist(self) -> None:
+        from pymilvus import DataType
+
+        self._create_small(
+            self.dist_collection,
+            [("genuine_d", DataType.FLOAT, {}), ("impostor_d", DataType.FLOAT, {}), ("changed_ms", DataType.INT64, {})],
+            key="face_id",
+        )
+
+    def _create_small(self, name: str, fields: list, key: str) -> None:
+        """A small side collection keyed by ``key`` (VARCHAR). Milvus wants a vector in every
+        collection: a 2-d placeholder, FLAT-indexed."""
         from pymilvus import DataType, MilvusClient
 
         s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        s.add_field("face_id", DataType.VARCHAR, is_primary=True, max_length=64)
-        s.add_field("genuine_d", DataType.FLOAT)
-        s.add_field("impostor_d", DataType.FLOAT)
-        s.add_field("changed_ms", DataType.INT64)
+        s.add_field(key, DataType.VARCHAR, is_primary=True, max_length=64)
+        for field, dtype, kw in fields:
+            s.add_field(field, dtype, **kw)
         s.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
         ip = MilvusClient.prepare_index_params()
         ip.add_index("vector", index_type="FLAT", metric_type="L2")
         self._call(
-            lambda c, **kw: c.create_collection(
-                self.dist_collection, schema=s, index_params=ip, consistency_level="Strong", **kw
-            )
+            lambda c, **kw: c.create_collection(name, schema=s, index_params=ip, consistency_level="Strong", **kw)
         )
 
     def update_distances(self, face_ids, genuine, impostor) -> None:
@@ -230,21 +238,11 @@ class MilvusStore(Store):
         return {h["face_id"]: (_dec(h["genuine_d"]), _dec(h["impostor_d"])) for h in hits}
 
     def _create_meta(self) -> None:
-        """The header's own small collection (a collection's properties did not survive a restart of
-        Milvus 2.3.5 here; rows do). Milvus wants a vector in every collection: a 2-d placeholder."""
-        from pymilvus import DataType, MilvusClient
+        """The header's own collection: a collection's properties did not survive a restart of
+        Milvus 2.3.5 here; rows do."""
+        from pymilvus import DataType
 
-        s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        s.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-        s.add_field("value", DataType.VARCHAR, max_length=_MAX_HEADER)
-        s.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
-        ip = MilvusClient.prepare_index_params()
-        ip.add_index("vector", index_type="FLAT", metric_type="L2")
-        self._call(
-            lambda c, **kw: c.create_collection(
-                self.meta_collection, schema=s, index_params=ip, consistency_level="Strong", **kw
-            )
-        )
+        self._create_small(self.meta_collection, [("value", DataType.VARCHAR, {"max_length": _MAX_HEADER})], key="key")
 
     def _create(self, dim: int, expected: int) -> None:
         from pymilvus import DataType, MilvusClient

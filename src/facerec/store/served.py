@@ -146,13 +146,7 @@ class ServedGallery:
         stored = g.calibration
         if stored is not None and stored.source == "explicit":
             return resolve_threshold(g)
-        cal = dist.calibration(
-            far=self.far,
-            people=g.people_count,
-            images=len(g),
-            metric=g.metric,
-            default_euclidean=self.default_threshold,
-        )
+        cal = self._threshold(g, dist)
         if keep_stored and stored is not None and stored.threshold == cal.threshold:
             cal = stored  # as the model was saved: its provenance stays word for word
         else:
@@ -160,19 +154,22 @@ class ServedGallery:
         g.calibration = cal
         return resolve_threshold(g)
 
+    def _threshold(self, g: Gallery, dist: SortedDistances) -> Calibration:
+        return dist.calibration(
+            far=self.far,
+            people=g.people_count,
+            images=len(g),
+            metric=g.metric,
+            default_euclidean=self.default_threshold,
+        )
+
     def recalibrate(self) -> Calibration:
         """Recompute every face's leave-one-out distances and the threshold (O(n^2 d)), and store them."""
         with self._writers:
             g = self.gallery
             gen, imp = per_sample_distances(g.embeddings_, g.labels_, g.metric)
             dist = SortedDistances(gen, imp)
-            cal = dist.calibration(
-                far=self.far,
-                people=g.people_count,
-                images=len(g),
-                metric=g.metric,
-                default_euclidean=self.default_threshold,
-            )
+            cal = self._threshold(g, dist)
             if self.store.saves_whole:
                 new = g.without(np.zeros(len(g), bool))
                 new.genuine_d_[:], new.impostor_d_[:] = gen, imp
