@@ -72,3 +72,32 @@ def test_calibration_only_applies_to_the_alignment_it_was_measured_on():
     assert "calibrated with alignment resize, this run aligns with mtcnn" in other.describe()
     assert resolve_threshold(g, closed_set=True) is None
     assert resolve_threshold(g, threshold=0.9).source == "explicit"
+
+
+def test_sorted_distances_follow_changes_as_a_fresh_sort_would():
+    from facerec.calibrate import SortedDistances, threshold_for
+
+    rng = np.random.default_rng(5)
+    gen = np.round(rng.uniform(0.2, 1.0, 400), 2).astype(np.float32)  # ties on purpose
+    imp = np.round(rng.uniform(0.8, 1.6, 400), 2).astype(np.float32)
+    gen[::17] = np.inf  # people with one image
+    sd = SortedDistances(gen, imp)
+    labels = np.arange(400) % 40
+    for _ in range(50):
+        rows = rng.choice(400, 3, replace=False)
+        new_g = np.round(rng.uniform(0.2, 1.0, 3), 2).astype(np.float32)
+        new_i = np.round(rng.uniform(0.8, 1.6, 3), 2).astype(np.float32)
+        sd.replace(gen[rows], imp[rows], new_g, new_i)
+        gen[rows], imp[rows] = new_g, new_i
+        np.testing.assert_array_equal(sd.genuine, np.sort(gen[np.isfinite(gen)]))
+        np.testing.assert_array_equal(sd.impostor, np.sort(imp))
+    kw = dict(far=0.05, metric="euclidean", default_euclidean=1.1)
+    fresh = threshold_for(gen, imp, labels, **kw)
+    kept = sd.calibration(people=40, images=400, **kw)
+    assert (kept.threshold, kept.tar, kept.genuine, kept.impostor) == (
+        fresh.threshold,
+        fresh.tar,
+        fresh.genuine,
+        fresh.impostor,
+    )
+    assert fresh.threshold == float(np.quantile(imp, 0.05, method="lower"))

@@ -259,10 +259,27 @@ def _swap(sorted_values: np.ndarray, old, new) -> np.ndarray:
         pos = np.searchsorted(sorted_values, old, side="left") + rank
         ok = pos < len(sorted_values)
         ok[ok] = sorted_values[pos[ok]] == old[ok]
-        sorted_values = np.delete(sorted_values, pos[ok])
+        sorted_values = _without(sorted_values, np.unique(pos[ok]))
     if len(new):
-        sorted_values = np.insert(sorted_values, np.searchsorted(sorted_values, new), new)
+        sorted_values = _with(sorted_values, np.searchsorted(sorted_values, new), new)
     return sorted_values
+
+
+def _without(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``np.delete(x, pos)`` for a few sorted positions: the pieces between them, copied once
+    (np.delete builds a mask as long as ``x``)."""
+    bounds = np.concatenate([[-1], pos, [len(x)]])
+    return np.concatenate([x[a + 1 : b] for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+def _with(x: np.ndarray, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.insert(x, at, values)`` for a few sorted positions, by pieces."""
+    pieces, start = [], 0
+    for a, v in zip(at.tolist(), values):
+        pieces += [x[start:a], np.array([v], x.dtype)]
+        start = a
+    pieces.append(x[start:])
+    return np.concatenate(pieces)
 
 
 def refresh_calibration(gallery) -> None:
