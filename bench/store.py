@@ -151,6 +151,7 @@ def main(argv=None) -> int:
             for b in backends:
                 rows.append(bench_one(b, size, args, tmp, uri))
                 print_table(rows[-1:], cols, header=len(rows) == 1)
+                write_json(args.json, {"machine": machine(), "args": vars(args), "rows": rows})  # so far
                 gc.collect()
     finally:
         if server is not None:

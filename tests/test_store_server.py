@@ -27,8 +27,9 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("milvus")
 
 TESTS = Path(__file__).resolve().parent
-#: How long a replica may take to show another's change (sync every 1 s + a Strong query).
-SYNC_BOUND_S = 5.0
+#: How long a replica may take to show another's change (a sync every 1 s, two Strong queries;
+#: 1.6-4.7 s measured on 2 busy cores).
+SYNC_BOUND_S = 10.0
 
 
 @pytest.fixture(scope="module")

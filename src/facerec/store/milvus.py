@@ -401,7 +401,7 @@ class MilvusStore(Store):
         t0 = time.time()
         if self.lite:
             return 0.0
-        self._call(lambda c, **kw: c.flush(self.collection, **kw))
+        self._call(lambda c, **kw: c.flush(self.collection, **kw), timeout=timeout_s)  # minutes at 10^6
         while time.time() - t0 < timeout_s:
             info = self._call(lambda c, **kw: c.describe_index(self.collection, index_name="vector", **kw))
             if not info.get("pending_index_rows") and info.get("indexed_rows", 0) >= info.get("total_rows", 0):
