@@ -437,7 +437,7 @@ def test_a_failed_recalibration_rolls_back_too(client, monkeypatch):
     def broken(*a, **k):
         raise MemoryError("no room for the leave-one-out distances")
 
-    monkeypatch.setattr(facerec.store.served, "threshold_for", broken)
+    monkeypatch.setattr(facerec.store.served.SortedDistances, "calibration", broken)
     with pytest.raises(MemoryError):
         enrol(client, "Ivan")
     assert client.get("/v1/people").json() == before
