@@ -9,6 +9,7 @@ accepted as someone only when it is closer than that.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass
 
@@ -221,6 +222,13 @@ class SortedDistances:
         self.genuine = np.sort(_finite(genuine))
         self.impostor = np.sort(_finite(impostor))
 
+    def after(self, old: tuple, new: tuple) -> SortedDistances:
+        """A copy as it will be once faces' (genuine, impostor) values ``old`` became ``new``; this
+        one is untouched (a change installs the copy only once it is stored)."""
+        dist = copy.copy(self)
+        dist.replace(old[0], old[1], new[0], new[1])  # makes new arrays: this one's stay as they are
+        return dist
+
     def replace(self, old_genuine, old_impostor, new_genuine, new_impostor) -> None:
         """Faces' distances changed from old (NaN/inf for a new face) to new."""
         self.genuine = _swap(self.genuine, old_genuine, new_genuine)
@@ -280,6 +288,14 @@ def _with(x: np.ndarray, at: np.ndarray, values: np.ndarray) -> np.ndarray:
         start = a
     pieces.append(x[start:])
     return np.concatenate(pieces)
+
+
+def ensure_distances(gallery) -> None:
+    """Galleries saved before 0.3 carry no per-face distances: compute them once (O(n^2))."""
+    if np.isnan(gallery.genuine_d_).any() or np.isnan(gallery.impostor_d_).any():
+        gallery.genuine_d_[:], gallery.impostor_d_[:] = per_sample_distances(
+            gallery.embeddings_, gallery.labels_, gallery.metric
+        )
 
 
 def refresh_calibration(gallery) -> None:

@@ -83,8 +83,9 @@ class Store(ABC):
         store that saves whole writes them with the next save and ignores this."""
         return None
 
-    def remove(self, face_ids: list[str]) -> None:
-        """Delete these faces; durable on return."""
+    def remove(self, face_ids: list[str], rows: dict | None = None) -> None:
+        """Delete these faces (``rows``: their current rows, for a store that marks them removed
+        for its replicas); durable on return."""
         raise NotImplementedError
 
     @abstractmethod

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..calibrate import ensure_distances
 from ..errors import StoreError
 from . import open_store
 
@@ -26,15 +27,13 @@ def copy_gallery(
     src: str, dst: str, *, token: str | None = None, check: int = 200, overwrite: bool = False
 ) -> CopyReport:
     """Copy the gallery at ``src`` to ``dst`` (replacing one there only with ``overwrite``)."""
-    from .served import ServedGallery
-
     source = open_store(src, token=token)
     target = open_store(dst, writer=True, token=token)
     try:
         if str(src) == str(dst):
             raise StoreError(f"{src}: source and destination are the same store")
         g = source.load()
-        ServedGallery._ensure_distances(g)  # older files: the copy carries the calibration's data
+        ensure_distances(g)  # older files: the copy carries the calibration's data
         if target.exists() and not overwrite:
             raise StoreError(f"{dst}: a gallery is stored there already; pass --overwrite to replace it")
         target.save(g)

@@ -28,6 +28,7 @@ from ..calibrate import (
     Calibration,
     SortedDistances,
     distances_for_new,
+    ensure_distances,
     per_sample_distances,
     resolve_threshold,
 )
@@ -107,7 +108,7 @@ class ServedGallery:
         self._writers = threading.Lock()  # one change at a time, in arrival order; syncs too
         self.sync_error: str | None = None
         self._seen_ms = int(time.time() * 1000)
-        self._ensure_distances(self.gallery)
+        ensure_distances(self.gallery)
         self.gallery.row_of()  # built now, not by the first enrolment
         self._sorted = SortedDistances(self.gallery.genuine_d_, self.gallery.impostor_d_)
         self._calibration = self._calibrate(self.gallery, self._sorted, keep_stored=True)
@@ -133,14 +134,6 @@ class ServedGallery:
         return self._calibration
 
     # -- calibration ------------------------------------------------------------------------------
-    @staticmethod
-    def _ensure_distances(g: Gallery) -> None:
-        """Galleries saved before 0.3 carry no per-face distances: compute them once (O(n^2))."""
-        if np.isnan(g.genuine_d_).any() or np.isnan(g.impostor_d_).any():
-            gen, imp = per_sample_distances(g.embeddings_, g.labels_, g.metric)
-            g.genuine_d_[:] = gen
-            g.impostor_d_[:] = imp
-
     def _calibrate(self, g: Gallery, dist: SortedDistances, *, keep_stored: bool = False) -> Calibration | None:
         """The threshold from the per-face distances, kept sorted (a look-up); an explicit one stays."""
         stored = g.calibration
@@ -215,7 +208,7 @@ class ServedGallery:
             upd = distances_for_new(g, emb, np.full(len(emb), label))
             columns["genuine_d"], columns["impostor_d"] = upd.genuine, upd.impostor
             j = np.array(list(upd.changed), np.int64)
-            dist = self._sorted_after(
+            dist = self._sorted.after(
                 (g.genuine_d_[j], g.impostor_d_[j]),
                 (
                     [v[0] for v in upd.changed.values()] + list(upd.genuine),
@@ -261,7 +254,7 @@ class ServedGallery:
     def _remove_rows(self, g: Gallery, drop: np.ndarray, change: str) -> int:
         new = g.without(drop)  # built while requests still search g
         new.row_of()
-        dist = self._sorted_after((g.genuine_d_[drop], g.impostor_d_[drop]), ((), ()))
+        dist = self._sorted.after((g.genuine_d_[drop], g.impostor_d_[drop]), ((), ()))
         if self.store.saves_whole:
             self._calibrate(new, dist)
             self._save(new, change)
@@ -272,14 +265,6 @@ class ServedGallery:
             self.gallery = new
         self._install_calibration(new, dist)
         return int(drop.sum())
-
-    def _sorted_after(self, old: tuple, new: tuple) -> SortedDistances:
-        """The sorted distances once faces' (genuine, impostor) values ``old`` became ``new``; the
-        current ones stay as they are until the change is stored."""
-        dist = SortedDistances.__new__(SortedDistances)
-        dist.genuine, dist.impostor = self._sorted.genuine, self._sorted.impostor
-        dist.replace(old[0], old[1], new[0], new[1])  # makes new arrays: the current ones are untouched
-        return dist
 
     def _change_whole(self, g, emb, name, sample_ids, columns, upd, dist, change: str) -> None:
         """A file store: change the copy, save it whole, undo the change in memory if that fails."""
@@ -340,7 +325,7 @@ class ServedGallery:
             g = self.gallery
             if changes.reload:
                 new = self.store.load()
-                self._ensure_distances(new)
+                ensure_distances(new)
                 n = abs(len(new) - len(g))
             else:
                 rows_of = g.row_of()
