@@ -101,3 +101,21 @@ def test_sorted_distances_follow_changes_as_a_fresh_sort_would():
         fresh.impostor,
     )
     assert fresh.threshold == float(np.quantile(imp, 0.05, method="lower"))
+
+
+def test_sorted_distances_take_additions_removals_and_values_past_either_end():
+    from facerec.calibrate import SortedDistances
+
+    rng = np.random.default_rng(9)
+    values = list(np.round(rng.uniform(0, 1, 50), 1).astype(np.float32))  # many ties
+    sd = SortedDistances(np.array(values), np.zeros(0))
+    for _ in range(300):
+        out = [values.pop(int(i)) for i in sorted(rng.choice(len(values), rng.integers(0, 4), replace=False))[::-1]]
+        new = list(np.round(rng.uniform(-0.5, 1.5, rng.integers(0, 5)), 1).astype(np.float32))
+        new += [np.inf] * int(rng.integers(0, 2))  # not finite: never kept
+        sd.replace(np.array(out + [np.nan], np.float32), (), np.array(new, np.float32), ())
+        values += [v for v in new if np.isfinite(v)]
+        np.testing.assert_array_equal(sd.genuine, np.sort(np.array(values, np.float32)))
+        if len(values) < 10:
+            values += [np.float32(0.5)] * 20
+            sd = SortedDistances(np.array(values), np.zeros(0))

@@ -171,7 +171,7 @@ def distances_for_new(gallery, emb: np.ndarray, labels: np.ndarray) -> DistanceU
         for j, d in zip(irow[other], drow[other]):
             if not (d >= g_imp[j]):
                 lower(int(j), i=float(d))
-        mates = np.flatnonzero(g_labels == labels[r])
+        mates = gallery.rows_of_label(int(labels[r]))
         if len(mates):
             d_m = pairwise_distances(emb[r : r + 1], g_emb[mates], metric)[0]
             genuine[r] = min(genuine[r], d_m.min())
@@ -260,33 +260,36 @@ def _finite(x) -> np.ndarray:
 
 
 def _swap(sorted_values: np.ndarray, old, new) -> np.ndarray:
-    """``sorted_values`` less the ``old`` values, plus the ``new`` ones, still sorted."""
+    """``sorted_values`` less the ``old`` values, plus the ``new`` ones, still sorted: one copy of
+    the pieces between the changed positions (at 10^6 faces the copy is the whole cost)."""
     old, new = np.sort(_finite(old)), np.sort(_finite(new))
+    drop = np.zeros(0, np.int64)
     if len(old) and len(sorted_values):
         rank = np.arange(len(old)) - np.searchsorted(old, old, side="left")  # among equal old values
         pos = np.searchsorted(sorted_values, old, side="left") + rank
         ok = pos < len(sorted_values)
         ok[ok] = sorted_values[pos[ok]] == old[ok]
-        sorted_values = _without(sorted_values, np.unique(pos[ok]))
-    if len(new):
-        sorted_values = _with(sorted_values, np.searchsorted(sorted_values, new), new)
-    return sorted_values
-
-
-def _without(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """``np.delete(x, pos)`` for a few sorted positions: the pieces between them, copied once
-    (np.delete builds a mask as long as ``x``)."""
-    bounds = np.concatenate([[-1], pos, [len(x)]])
-    return np.concatenate([x[a + 1 : b] for a, b in zip(bounds[:-1], bounds[1:])])
-
-
-def _with(x: np.ndarray, at: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``np.insert(x, at, values)`` for a few sorted positions, by pieces."""
-    pieces, start = [], 0
-    for a, v in zip(at.tolist(), values):
-        pieces += [x[start:a], np.array([v], x.dtype)]
-        start = a
-    pieces.append(x[start:])
+        drop = np.unique(pos[ok])
+    if not len(drop) and not len(new):
+        return sorted_values
+    # where each new value goes among the values that stay: its place in the whole array, less
+    # the dropped values before it (a dropped value equal to it sits before it: side="left")
+    at = np.searchsorted(sorted_values, new, side="left")
+    at_kept = at - np.searchsorted(drop, at, side="left")
+    # walk the kept runs (between dropped positions) and cut them where new values go in
+    kept_bounds = np.concatenate([[-1], drop, [len(sorted_values)]])
+    pieces, inserted, done = [], 0, 0  # done: kept values emitted so far
+    for a, b in zip(kept_bounds[:-1].tolist(), kept_bounds[1:].tolist()):
+        start = a + 1  # this run is sorted_values[start:b]; its kept index starts at `done`
+        while inserted < len(new) and at_kept[inserted] <= done + (b - start):
+            cut = start + int(at_kept[inserted]) - done
+            pieces.append(sorted_values[start:cut])
+            done += cut - start
+            start = cut
+            pieces.append(new[inserted : inserted + 1].astype(sorted_values.dtype))
+            inserted += 1
+        pieces.append(sorted_values[start:b])
+        done += b - start
     return np.concatenate(pieces)
 
 

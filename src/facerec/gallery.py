@@ -267,6 +267,14 @@ class Gallery:
         i = self._name_index.get(name)
         return 0 if i is None else int(self._counts.view[i])
 
+    def rows_of_label(self, label: int) -> np.ndarray:
+        """The rows of person ``label`` (none for a label past the names): from the search index
+        when it keeps them per person (``faiss-people``), else a scan of the labels (O(n))."""
+        if label >= len(self.names_) or not self._counts.view[label]:
+            return np.zeros(0, np.int64)
+        rows_of = getattr(self.index_, "rows_of", None)
+        return rows_of(label) if rows_of is not None else np.flatnonzero(self.labels_ == label)
+
     def snapshot(self) -> tuple:
         """Everything :meth:`add` and the calibration change, to :meth:`restore` when a change
         cannot be kept (its save failed). Appends write past the snapshot's rows, so this copies

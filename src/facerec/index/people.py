@@ -81,7 +81,8 @@ class PeopleIndex(SearchIndex):
         self._rows: list[np.ndarray] = []  # per person slot: row numbers of their faces
         self._slot: dict = {}  # label -> person slot
         self._meaned: list[int] = []  # per person slot: faces they had when their last mean was added
-        self._owner = np.zeros(0, np.int64)  # mean face id -> person slot
+        self._grow_owner = GrowableArray(np.zeros(0, np.int64))
+        self._owner = self._grow_owner.view  # mean face id -> person slot
         self.size = 0
         self._index_rows(np.arange(len(v)), labels)
         return self
@@ -122,8 +123,13 @@ class PeopleIndex(SearchIndex):
             if self._coarse is None:
                 self._make_coarse(means)
             self._coarse.add(self._project(means))
-            self._owner = np.concatenate([self._owner, np.array(owners, np.int64)])
+            self._owner = self._grow_owner.append(np.array(owners, np.int64))  # copies only the new ids
         self.size = len(self._vectors)
+
+    def rows_of(self, label: int) -> np.ndarray:
+        """The rows of person ``label``, as this index holds them (nothing scanned)."""
+        slot = self._slot.get(int(label))
+        return self._rows[slot] if slot is not None else np.zeros(0, np.int64)
 
     def _make_coarse(self, means: np.ndarray) -> None:
         """The projection (principal directions of these mean faces) and empty k-means cells trained
