@@ -6,6 +6,7 @@ InceptionResnetV1 in fp32 batches of 64. The pipeline measured is :class:`facere
 the one every command runs.
 
     python bench/pipeline.py --device cpu --limit 500 --json bench/results/pipeline_cpu.json
+    python bench/pipeline.py --device cpu --limit 500 --align yunet --json bench/results/pipeline_cpu_yunet.json
     python bench/pipeline.py --device cuda --json bench/results/pipeline_cuda.json
 """
 
@@ -126,7 +127,9 @@ def detect_stage(pipe, imgs: list, batch: int, device: str):
             crops.append(pipe.detect_and_crop(b, subject_only=True)[1])
 
     rate = len(imgs) / timed(run, device)
-    return rate, torch.cat(crops)
+    # host croppers (five-point warps) give uint8 (M, S, S, 3); the embedding stage takes tensors
+    crops = [c if isinstance(c, torch.Tensor) else torch.from_numpy(c).permute(0, 3, 1, 2).float() for c in crops]
+    return rate, torch.cat(crops).to(device)
 
 
 def embed_stage(embedder, crops, n: int, batch: int, device: str) -> float:
@@ -210,6 +213,8 @@ def main(argv=None) -> int:
         help="repeat the image list up to N (for a carried subset of LFW: same compute per image)",
     )
     ap.add_argument("--embedder", default="facenet-casia")
+    ap.add_argument("--align", default="mtcnn", help="the pipeline's detector (the baseline is always MTCNN's)")
+    ap.add_argument("--alignment", default="box", help="box or five-point (the detector's landmarks)")
     ap.add_argument("--weights", default=None, help="the embedder's weights file (else its default source)")
     ap.add_argument(
         "--precision",
@@ -263,7 +268,7 @@ def main(argv=None) -> int:
     base_paths = paths[: args.baseline_limit] if args.baseline_limit else paths
     print(
         f"{len(paths)} LFW images on {args.device} ({machine().get('gpu') or machine()['cpu']}); "
-        f"precision {precision}, detection batch {batch}, decoder {decoder}, {workers} workers",
+        f"{args.align} ({args.alignment}), precision {precision}, detection batch {batch}, decoder {decoder}, {workers} workers",
         flush=True,
     )
 
@@ -273,7 +278,15 @@ def main(argv=None) -> int:
     print(f"baseline (original's way, {len(base_paths)} images): {base:.1f} img/s", flush=True)
 
     embedder, _ = make_embedder(args.embedder, args.device, precision, args.compile, args.weights)
-    pipe = Pipeline.create(embedder=embedder, device=args.device, batch_size=batch, workers=workers, decoder=decoder)
+    pipe = Pipeline.create(
+        embedder=embedder,
+        detector=args.align,
+        alignment=args.alignment,
+        device=args.device,
+        batch_size=batch,
+        workers=workers,
+        decoder=decoder,
+    )
     samples = [Sample(p, p) for p in paths]
 
     def decode(items, pool, decoder=None):
@@ -364,6 +377,8 @@ def main(argv=None) -> int:
             "stages": stages,
             "precision": precision,
             "weights": weights,
+            "align": args.align,
+            "alignment": args.alignment,
             "detection_batch": batch,
             "embed_batch": embed_batch,
             "decoder": decoder,

@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FACEREC_SHARED_DATA", ROOT.parent / "shared" / "data"))
 LFW_HOME = SHARED_DATA / "lfw_home"
 LFW_DIR = LFW_HOME / "lfw_funneled"
+# YuNet's model file, which the project may not download in tests (../shared/models/yunet/README.md)
+SHARED_MODELS = ROOT.parent / "shared" / "models" / "yunet"
+if SHARED_MODELS.is_dir():
+    os.environ.setdefault("FACEREC_MODELS", str(SHARED_MODELS))
 
 FAKE = EmbedderSpec(
     name="fake",
@@ -148,11 +152,21 @@ KNOWN = ["Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder", "
 
 @pytest.fixture(scope="session")
 def served_model(tmp_path_factory):
-    """A gallery of 6 people x 5 images, trained once; each test serves a fresh copy."""
+    """A gallery of 6 people x 5 images (CASIA FaceNet, MTCNN), trained once; each test serves a fresh copy."""
+    return _small_gallery(tmp_path_factory, "mtcnn")
+
+
+@pytest.fixture(scope="session")
+def served_model_yunet(tmp_path_factory):
+    """The same gallery with YuNet as the detector."""
+    return _small_gallery(tmp_path_factory, "yunet")
+
+
+def _small_gallery(tmp_path_factory, align: str) -> Path:
     import facerec
 
     lfw = require_lfw()
-    root = tmp_path_factory.mktemp("gallery")
+    root = tmp_path_factory.mktemp(f"gallery-{align}")
     for person in KNOWN:
         (root / "people" / person).mkdir(parents=True)
         for f in sorted((lfw / person).glob("*.jpg"))[:5]:
@@ -160,7 +174,7 @@ def served_model(tmp_path_factory):
     report = facerec.train(
         root / "people",
         embedder="facenet-casia",
-        align="mtcnn",
+        align=align,
         device="cpu",
         model_path=root / "model.npz",
         out_dir=None,

@@ -1,11 +1,13 @@
 """Identification on real LFW with the real offline embedders, as the README's commands run it.
 
 Gallery: the 62 people with >= 20 images; 5 held-out images of each (310) are the known probes;
-images of people with fewer than 10 images are the strangers. MTCNN alignment throughout.
+images of people with fewer than 10 images are the strangers. MTCNN box crops for each embedder,
+and dlib aligned by YuNet's five landmarks.
 
     facerec prepare-lfw --min-faces 20 --holdout-per-person 5 --out data/lfw20.npz --holdout-dir heldout
     facerec train --data data/lfw20.npz --embedder EMB --align mtcnn
     facerec infer --input heldout --model models/knn_EMB_lfw20.npz --align mtcnn --closed-set
+    facerec train --data data/lfw20.npz --embedder dlib --align yunet --alignment five-point
 """
 
 import json
@@ -22,6 +24,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 CLOSED_SET_FLOOR = {"facenet-casia": 0.975, "dlib": 0.985}
 EMBEDDERS = sorted(CLOSED_SET_FLOOR)
+# (embedder, detector, alignment): each embedder with MTCNN's box crops, and dlib aligned by
+# YuNet's five landmarks (the faster detector, no landmark model); the same floors hold for all
+SETTINGS = [(e, "mtcnn", "box") for e in EMBEDDERS] + [("dlib", "yunet", "five-point")]
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +70,10 @@ def lfw20(env, tmp_path_factory):
     return work
 
 
-@pytest.fixture(scope="module", params=EMBEDDERS)
+@pytest.fixture(scope="module", params=SETTINGS, ids=lambda s: "-".join(s))
 def model(request, lfw20):
-    emb = request.param
+    emb, align, alignment = request.param
+    out = lfw20 / f"models-{align}-{alignment}"
     assert (
         main(
             [
@@ -77,9 +83,11 @@ def model(request, lfw20):
                 "--embedder",
                 emb,
                 "--align",
-                "mtcnn",
+                align,
+                "--alignment",
+                alignment,
                 "--out_dir",
-                str(lfw20 / "models"),
+                str(out),
                 "--art_dir",
                 str(lfw20 / "art"),
                 "--quiet",
@@ -87,10 +95,11 @@ def model(request, lfw20):
         )
         == 0
     )
-    return emb, lfw20 / "models" / f"knn_{emb}_lfw20.npz"
+    return emb, align, out / f"knn_{emb}_lfw20.npz"
 
 
-def _infer(capsys, lfw20, model_path, folder, *extra):
+def _infer(capsys, lfw20, model, folder, *extra):
+    _, align, model_path = model
     capsys.readouterr()
     code = main(
         [
@@ -100,7 +109,7 @@ def _infer(capsys, lfw20, model_path, folder, *extra):
             "--model",
             str(model_path),
             "--align",
-            "mtcnn",
+            align,
             "--art_dir",
             str(lfw20 / "art"),
             "--quiet",
@@ -115,20 +124,20 @@ def _infer(capsys, lfw20, model_path, folder, *extra):
 
 
 def test_closed_set_accuracy_floor(model, lfw20, capsys):
-    emb, path = model
-    _, summary = _infer(capsys, lfw20, path, "heldout", "--closed-set")
-    print(f"{emb} closed-set: {summary['correct']}/{summary['total']}")
+    emb, align, _ = model
+    _, summary = _infer(capsys, lfw20, model, "heldout", "--closed-set")
+    print(f"{emb} {align} closed-set: {summary['correct']}/{summary['total']}")
     assert summary["total"] == 310
     assert summary["accuracy"] >= CLOSED_SET_FLOOR[emb]
 
 
 def test_strangers_are_unknown_and_known_people_still_recognised(model, lfw20, capsys):
-    emb, path = model
-    strangers, summary = _infer(capsys, lfw20, path, "strangers")
+    emb, align, _ = model
+    strangers, summary = _infer(capsys, lfw20, model, "strangers")
     assert summary["threshold_source"] == "calibrated"
     unknown = np.mean([r["pred"] in ("unknown", None) for r in strangers])
-    _, known = _infer(capsys, lfw20, path, "heldout")
-    print(f"{emb} open-set: strangers unknown {unknown:.3f}, known recognised {known['accuracy']:.3f}")
+    _, known = _infer(capsys, lfw20, model, "heldout")
+    print(f"{emb} {align} open-set: strangers unknown {unknown:.3f}, known recognised {known['accuracy']:.3f}")
     assert len(strangers) == 200
     assert unknown >= 0.98
     assert known["accuracy"] >= 0.90

@@ -174,7 +174,7 @@ def test_cascade_takes_hog_faces_and_mtcnn_where_hog_finds_none():
     assert cascade.id not in (hog.id, mtcnn.id)  # its own cache entries
 
 
-@pytest.mark.parametrize("detector", ["mtcnn", "mtcnn-reference", "dlib", "dlib+mtcnn"])
+@pytest.mark.parametrize("detector", ["mtcnn", "mtcnn-reference", "dlib", "dlib+mtcnn", "yunet"])
 def test_images_smaller_than_a_face_are_no_face_never_a_crash(detector):
     from facerec.pipeline import create_detector
     from facerec.pipeline.batch import ImageBatch

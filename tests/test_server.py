@@ -1,4 +1,4 @@
-"""The HTTP service with a real model (CASIA FaceNet + MTCNN) on LFW images: answers, enrolment
+"""The HTTP service with a real model (CASIA FaceNet + MTCNN, and + YuNet) on LFW images: answers, enrolment
 saved atomically, bad requests refused with 4xx + a message, concurrency without torn reads."""
 
 import io
@@ -23,14 +23,15 @@ def jpeg(path) -> bytes:
     return open(path, "rb").read()
 
 
-@pytest.fixture
-def client(served_model, tmp_path):
+@pytest.fixture(params=["mtcnn", "yunet"])
+def client(request, tmp_path):
+    """The service on a fresh copy of the small gallery, with each detector."""
     from fastapi.testclient import TestClient
 
     from facerec.server import Limits, create_app
 
     model = tmp_path / "served.npz"
-    shutil.copy(served_model, model)
+    shutil.copy(request.getfixturevalue("served_model" if request.param == "mtcnn" else "served_model_yunet"), model)
     app = create_app(model, device="cpu", workers=1, limits=Limits(max_upload_bytes=2 * 2**20, max_faces=3))
     with TestClient(app, base_url="http://127.0.0.1") as c:
         c.model_path = model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..pipeline.config import DEFAULT_DETECTOR, DEFAULT_MARGIN
+from ..pipeline.config import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_MARGIN
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -42,7 +42,7 @@ def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, f
         default=None if follows else DEFAULT_DETECTOR,
         help=f"the detector: {DEFAULT_DETECTOR} (default{': the model' + chr(39) + 's' if follows else ''}; "
         "batched MTCNN), mtcnn-reference (facenet-pytorch's own), dlib (HOG), dlib+mtcnn (HOG, and MTCNN "
-        "where HOG finds no face: best for the dlib embedder), resize (whole image)",
+        "where HOG finds no face: best for the dlib embedder), yunet (OpenCV's YuNet: fastest), resize (whole image)",
     )
     add(
         p,
@@ -53,11 +53,27 @@ def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, f
     add(p, "--weights", default=None, help="explicit weights file for the embedder")
     add(
         p,
+        "--weights-dir",
+        default=None,
+        help="a folder searched first for downloadable model files (YuNet's), before $FACEREC_MODELS "
+        "and the model cache",
+    )
+    add(
+        p,
         "--margin",
         type=float,
         default=None,
         help=f"pixels of margin around the detected face (default {DEFAULT_MARGIN:g})",
     )
+    if not follows:  # infer and verify follow the model
+        add(
+            p,
+            "--alignment",
+            choices=ALIGNMENTS,
+            default=DEFAULT_ALIGNMENT,
+            help="box (each embedder's own crop around the detector's box) or five-point (the detector's "
+            "landmarks onto the embedder's template: yunet and mtcnn have them)",
+        )
     add(p, "--device", default="auto", help="auto | cpu | cuda")
     add(
         p, "--batch_size", type=positive_int, default=None, help="images per detection batch (default 64; 512 on a GPU)"
@@ -120,8 +136,10 @@ def build_pipeline(args, *, embedder: str | None = None, flip: bool | None = Non
         precision=args.precision,
         compile=args.compile,
         flip=bool(getattr(args, "flip", False)) if flip is None else flip,
+        alignment=getattr(args, "alignment", DEFAULT_ALIGNMENT),
         batch_size=args.batch_size,
         cache_dir=cache_dir(args),
+        weights_dir=args.weights_dir,
     )
 
 
@@ -142,4 +160,5 @@ def model_pipeline(args, gallery):
         compile=args.compile,
         batch_size=args.batch_size,
         cache_dir=cache_dir(args),
+        weights_dir=args.weights_dir,
     )

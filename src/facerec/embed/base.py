@@ -27,6 +27,7 @@ class EmbedderSpec:
             too small to calibrate its own.
         description: one line for ``facerec embedders``.
         speed_options: whether it takes ``precision`` and ``compile`` (the PyTorch embedders).
+        parts: a fused embedder's (part name, weight) pairs (:mod:`.fusion`); empty otherwise.
     """
 
     name: str
@@ -37,6 +38,7 @@ class EmbedderSpec:
     default_threshold: float
     description: str
     speed_options: bool = False  # takes precision (bf16/fp16) and compile (torch.compile)
+    parts: tuple = ()
 
 
 class Embedder(ABC):
@@ -73,16 +75,27 @@ def register_embedder(spec: EmbedderSpec, factory: Callable[..., Embedder]) -> N
 
 
 def embedder_names() -> list[str]:
+    """The registered embedders and the measured fused pairs (any ``A+B`` works)."""
     _load_builtins()
-    return sorted(_REGISTRY)
+    from .fusion import FUSION_WEIGHTS
+
+    fused = {"+".join(parts) for parts in FUSION_WEIGHTS}
+    return sorted({n for n, (spec, _) in _REGISTRY.items() if not spec.parts} | fused)
 
 
 def get_spec(name: str) -> EmbedderSpec:
+    """The spec of ``name``: a registered embedder, or ``A+B`` fused from registered ones."""
     _load_builtins()
+    if name not in _REGISTRY and isinstance(name, str) and "+" in name:
+        from .fusion import create_fused, fused_spec
+
+        register_embedder(fused_spec(name, get_spec), create_fused)
     try:
         return _REGISTRY[name][0]
     except KeyError:
-        raise InputError(f"unknown embedder {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}") from None
+        raise InputError(
+            f"unknown embedder {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}, or fuse two as A+B"
+        ) from None
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -100,6 +113,7 @@ def create_embedder(
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     options = {} if (precision == "fp32" and not compile) else {"precision": precision, "compile": compile}
+    # a fused embedder passes them on to the parts that take them
     if options and not spec.speed_options:
         raise InputError(f"the {name} embedder runs in fp32 only: it has no precision or compile options")
     return _REGISTRY[name][1](spec, weights=weights, device=device, **options)

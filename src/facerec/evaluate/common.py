@@ -41,7 +41,9 @@ def embed_paths(pipe: Pipeline, paths: list[str], *, quiet: bool = True, center_
         elif r.error is None:
             missing.append(i)
     if missing and center_fallback:
-        emb[missing] = pipe.embed_crops(np.stack([_central_face(pipe, results[i].sample) for i in missing]))
+        crops = [_central_face(pipe, results[i].sample) for i in missing]
+        fused = isinstance(crops[0], list)  # one crop per part of a fused embedder
+        emb[missing] = pipe.embed_crops([np.stack(c) for c in zip(*crops)] if fused else np.stack(crops))
         fallback[missing] = True
     return Embedded(emb, fallback, errors)
 

@@ -17,6 +17,11 @@ DEFAULT_K = 3  # the seed's k-NN
 DEFAULT_TOPK = 5  # neighbours shown as evidence
 DEFAULT_FAR = 0.01  # false-accept rate the open-set threshold is calibrated for
 FACE_ORDERS = ("prominence",)
+# How a face is cut from its image: ``box`` (the embedder's own crop around the detector's box: a
+# margin crop for FaceNet, dlib's landmark model inside the box for dlib) or ``five-point`` (the
+# detector's five landmarks mapped onto the embedder's template, :mod:`facerec.align.five_point`).
+ALIGNMENTS = ("box", "five-point")
+DEFAULT_ALIGNMENT = "box"
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class PipelineConfig:
         dim: embedding length.
         flip: each face's embedding is the mean of its crop's and its mirror's.
         face_order: which face is an image's subject (``prominence``: large and central first).
+        alignment: ``box`` or ``five-point`` (see :data:`ALIGNMENTS`); files before 0.3 are ``box``.
     """
 
     embedder: str
@@ -42,6 +48,7 @@ class PipelineConfig:
     dim: int
     flip: bool = False
     face_order: str = "prominence"
+    alignment: str = DEFAULT_ALIGNMENT
 
     def __post_init__(self):
         for name in ("embedder", "weights_id", "detector", "face_order"):
@@ -58,6 +65,8 @@ class PipelineConfig:
             raise InputError(f"pipeline flip must be true or false, got {self.flip!r}")
         if self.face_order not in FACE_ORDERS:
             raise InputError(f"pipeline face_order must be one of {FACE_ORDERS}, got {self.face_order!r}")
+        if self.alignment not in ALIGNMENTS:
+            raise InputError(f"pipeline alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,4 +89,7 @@ class PipelineConfig:
         return cls(**d)
 
     def cache_key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        d = asdict(self)
+        if d["alignment"] == DEFAULT_ALIGNMENT:  # the key of every cache made before the field existed
+            del d["alignment"]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

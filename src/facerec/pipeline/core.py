@@ -24,8 +24,15 @@ from ..images import DEFAULT_MAX_PIXELS
 from ..progress import progress
 from .batch import ImageBatch
 from .cache import FaceCache
-from .config import DEFAULT_BATCH_SIZE, DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_MARGIN, PipelineConfig
-from .croppers import create_cropper
+from .config import (
+    DEFAULT_ALIGNMENT,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DETECTOR,
+    DEFAULT_EMBEDDER,
+    DEFAULT_MARGIN,
+    PipelineConfig,
+)
+from .croppers import cropper_for
 from .decode import Decoder
 from .detectors import Detector, create_detector
 from .results import Face, ImageResult
@@ -45,19 +52,23 @@ class Pipeline:
 
     Args (of :meth:`create`, keyword-only):
         embedder: a registered embedder's name (``facerec embedders``), or an Embedder already built.
-        detector: ``mtcnn`` (default), ``mtcnn-reference``, ``dlib``, ``dlib+mtcnn``, ``resize``.
+        detector: ``mtcnn`` (default), ``mtcnn-reference``, ``dlib``, ``dlib+mtcnn``, ``yunet``, ``resize``.
         margin: the margin crop's border, px of the output crop.
         weights: an explicit weights file for the embedder.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         precision, compile: ``fp32``/``bf16``/``fp16`` and ``torch.compile`` for embedders that
             support them (the FaceNet ones).
         flip: average each face's embedding with its mirror image's.
+        alignment: ``box`` (each embedder's own crop of the detector box) or ``five-point`` (the
+            detector's landmarks onto the embedder's template; YuNet and MTCNN have landmarks).
         batch_size: images per detection batch (default 64; 512 on a GPU).
         decoder: ``auto`` (nvJPEG on CUDA, else PIL), ``pil`` or ``nvjpeg``.
         workers: decoding threads.
         max_pixels: the largest image decoded (decompression bombs are refused).
         cache_dir: a folder for the content-addressed cache (image content + configuration);
             None: no cache.
+        weights_dir: a folder searched first for downloadable model files (YuNet's), before
+            ``$FACEREC_MODELS`` and the model cache (:mod:`facerec.weights`).
     """
 
     def __init__(
@@ -78,11 +89,11 @@ class Pipeline:
         if max_pixels < 1:
             raise InputError(f"max_pixels must be >= 1, got {max_pixels}")
         self.config, self.detector, self.embedder, self.device = config, detector, embedder, device
-        self.cropper = create_cropper(
-            embedder.spec.crop,
-            size=config.image_size,
+        self.cropper = cropper_for(
+            embedder.spec,
             margin=config.margin,
             whole_image=getattr(detector, "whole_image", False),
+            alignment=config.alignment,
         )
         self.decoder = Decoder(decoder, device=device, max_pixels=max_pixels)
         gpu = device.startswith("cuda")
@@ -108,11 +119,13 @@ class Pipeline:
         precision: str = "fp32",
         compile: bool = False,
         flip: bool = False,
+        alignment: str = DEFAULT_ALIGNMENT,
         batch_size: int | None = None,
         decoder: str = "auto",
         workers: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         cache_dir: str | os.PathLike | None = None,
+        weights_dir: str | os.PathLike | None = None,
     ) -> Pipeline:
         built = not isinstance(embedder, str)  # an Embedder object already built (a benchmark's)
         spec = embedder.spec if built else get_spec(embedder)
@@ -122,8 +135,10 @@ class Pipeline:
         if batch_size < 1:
             raise InputError(f"batch size must be >= 1, got {batch_size}")
         weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
-        config = PipelineConfig(spec.name, weights_id, detector, spec.input_size, float(margin), spec.dim, bool(flip))
-        det = create_detector(detector, device=device, batch_size=batch_size)
+        config = PipelineConfig(
+            spec.name, weights_id, detector, spec.input_size, float(margin), spec.dim, bool(flip), alignment=alignment
+        )
+        det = create_detector(detector, device=device, batch_size=batch_size, weights_dir=weights_dir)
         model = (
             embedder
             if built
@@ -159,6 +174,7 @@ class Pipeline:
             detector=detector or p.detector,
             margin=p.margin if margin is None else margin,
             flip=p.flip,
+            alignment=p.alignment,
             **options,
         )
         gallery.check_pipeline(embedder=pipe.config.embedder, weights_id=pipe.config.weights_id, dim=pipe.config.dim)
@@ -251,8 +267,11 @@ class Pipeline:
         crops = self.cropper.crop(batch, [(0, Detection(f.box, f.score, f.landmarks)) for f in faces])
         return self._embed(crops)
 
-    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
-        """uint8 (n, S, S, 3) aligned crops -> float32 (n, d) unit vectors (flip-averaged when configured)."""
+    def embed_crops(self, crops) -> np.ndarray:
+        """uint8 (n, S, S, 3) aligned crops (a fused embedder: a list with each part's) -> float32
+        (n, d) unit vectors (flip-averaged when configured)."""
+        if getattr(self.embedder, "parts", None) is not None:
+            return self._embed([np.asarray(c) for c in crops])
         return self._embed(np.asarray(crops))
 
     def identify(self, image, gallery, *, topk: int = 5, threshold: float | None = None, closed_set: bool = False):
@@ -270,9 +289,11 @@ class Pipeline:
 
     def crop_for(self, image: np.ndarray, box) -> np.ndarray:
         """The uint8 (S, S, 3) crop this pipeline cuts for a box in a host image (evaluation's
-        no-face fallback)."""
+        no-face fallback); a list of each part's for a fused embedder."""
         batch = ImageBatch([image], self.device)
         crop = self.cropper.crop(batch, [(0, Detection(tuple(float(v) for v in box), 0.0))])
+        if isinstance(crop, list):  # a fused embedder's: one crop per part
+            return [_to_uint8(c)[0] for c in crop]
         return _to_uint8(crop)[0]
 
     # -- stages ---------------------------------------------------------------------------------
@@ -386,19 +407,26 @@ class Pipeline:
                         cache.put(key, [_copy(f) for f in faces])
 
     def _embed(self, crops) -> np.ndarray:
-        """Crops, float (M, 3, S, S) tensor (0..255) or uint8 (M, S, S, 3) array -> float32 (M, d)
-        unit vectors; the mirror image's embedding averaged in when ``flip`` is configured."""
-        if isinstance(crops, np.ndarray) or not hasattr(self.embedder, "embed_tensor"):
+        """Crops, float (M, 3, S, S) tensor (0..255) or uint8 (M, S, S, 3) array (for a fused
+        embedder: a list with each part's) -> float32 (M, d) unit vectors; the mirror image's
+        embedding averaged in when ``flip`` is configured (part by part when fused)."""
+        parts = getattr(self.embedder, "parts", None)
+        if parts is not None:
+            return self.embedder.combine([self._embed_with(e, c) for e, c in zip(parts, crops)])
+        return self._embed_with(self.embedder, crops)
+
+    def _embed_with(self, embedder: Embedder, crops) -> np.ndarray:
+        if isinstance(crops, np.ndarray) or not hasattr(embedder, "embed_tensor"):
             host = _to_uint8(crops)
-            emb = self.embedder.embed(host)
+            emb = embedder.embed(host)
             if self.config.flip:
-                emb = l2_normalize(emb + self.embedder.embed(np.ascontiguousarray(host[:, :, ::-1])))
+                emb = l2_normalize(emb + embedder.embed(np.ascontiguousarray(host[:, :, ::-1])))
             return emb
         import torch.nn.functional as F
 
-        emb = self.embedder.embed_tensor(crops)
+        emb = embedder.embed_tensor(crops)
         if self.config.flip:
-            emb = F.normalize(emb.float() + self.embedder.embed_tensor(crops.flip(3)).float(), dim=1)
+            emb = F.normalize(emb.float() + embedder.embed_tensor(crops.flip(3)).float(), dim=1)
         return emb.float().cpu().numpy()
 
 

@@ -1,10 +1,12 @@
 """Croppers: cut each face the way its embedder was trained (the embedder spec's ``crop``).
 
-``margin`` (FaceNet): the detector box grown by a margin of the output crop, clipped to the image,
+With ``alignment="box"`` (the default): ``margin`` (FaceNet): the detector box grown by a margin of the output crop, clipped to the image,
 resampled on the device with ``roi_align`` (the same geometry as facenet-pytorch's ``extract_face``;
 its embeddings agree with PIL-resized crops to cosine >= 0.997). ``dlib-chip``: dlib's 5-landmark
-similarity alignment, as dlib's ResNet was trained. A whole-image "detection" (``--align resize``)
-is resized as it is, whatever the style.
+similarity alignment, as dlib's ResNet was trained. With ``alignment="five-point"`` the detector's
+own five landmarks go onto the style's template (:mod:`facerec.align.five_point`): no landmark model
+runs, and the face is turned upright. A whole-image "detection" (``--align resize``) is resized as
+it is, whatever the style.
 """
 
 from __future__ import annotations
@@ -97,9 +99,70 @@ class WholeImageCropper:
         return np.stack([resize_rgb(batch.host[j], self.size) for j, _ in faces])
 
 
-def create_cropper(style: str, *, size: int, margin: float, whole_image: bool = False):
+class FivePointCropper:
+    """uint8 (M, size, size, 3) host crops: each face's five landmarks onto the style's template.
+    A face without landmarks (a detector that has none, e.g. dlib's HOG) is cut by ``fallback``.
+
+    FaceNet's template was measured at margin 32 px (of 160): another margin scales it about the
+    crop's centre, as the margin crop would (the box fills ``size - margin`` of the crop)."""
+
+    def __init__(self, style: str, size: int, margin: float, fallback):
+        from ..align.five_point import DEFAULT_MARGIN_OF_TEMPLATE, template_for
+
+        template = template_for(style, size)
+        if style == "margin":
+            centre = (size - 1) / 2
+            reference = DEFAULT_MARGIN_OF_TEMPLATE * size / 160
+            template = centre + (template - centre) * (size - margin) / (size - reference)
+        self.template, self.size, self.fallback = template, size, fallback
+
+    def crop(self, batch: ImageBatch, faces: list[tuple[int, Detection]]) -> np.ndarray:
+        from ..align.five_point import warp
+
+        plain = [k for k, (_, d) in enumerate(faces) if d.landmarks is None]
+        out = np.empty((len(faces), self.size, self.size, 3), np.uint8)
+        if plain:
+            import torch
+
+            cut = self.fallback.crop(batch, [faces[k] for k in plain])
+            if isinstance(cut, torch.Tensor):
+                cut = cut.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            out[plain] = cut
+        for k, (j, det) in enumerate(faces):
+            if det.landmarks is not None:
+                out[k] = warp(batch.host[j], det.landmarks, self.template, self.size)
+        return out
+
+
+class FusedCropper:
+    """A fused embedder's crops: a list with each part's own batch of crops of the same faces."""
+
+    def __init__(self, croppers: list):
+        self.croppers = croppers
+
+    def crop(self, batch: ImageBatch, faces: list[tuple[int, Detection]]) -> list:
+        return [c.crop(batch, faces) for c in self.croppers]
+
+
+def cropper_for(spec, *, margin: float, whole_image: bool = False, alignment: str = "box"):
+    """The cropper an embedder's spec asks for (each part's, for a fused embedder)."""
+    if spec.parts:
+        from ..embed import get_spec
+
+        parts = [get_spec(name) for name, _ in spec.parts]
+        return FusedCropper(
+            [cropper_for(p, margin=margin, whole_image=whole_image, alignment=alignment) for p in parts]
+        )
+    return create_cropper(spec.crop, size=spec.input_size, margin=margin, whole_image=whole_image, alignment=alignment)
+
+
+def create_cropper(style: str, *, size: int, margin: float, whole_image: bool = False, alignment: str = "box"):
     if whole_image:
         return WholeImageCropper(size)
+    if alignment == "five-point":
+        if style not in ("margin", "dlib-chip"):
+            raise InputError(f"no five-point template for crop style {style!r}")
+        return FivePointCropper(style, size, margin, create_cropper(style, size=size, margin=margin))
     if style == "margin":
         return MarginCropper(size, margin)
     if style == "dlib-chip":

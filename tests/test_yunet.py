@@ -1,0 +1,108 @@
+"""YuNet on real LFW images: its boxes agree with MTCNN's, its landmarks are in MTCNN's order,
+5-point alignment from them verifies LFW pairs, and its model file is found (or refused) by the
+rules of :mod:`facerec.weights`. The model comes from ``$FACEREC_MODELS`` (conftest points it at
+``../shared/models/yunet``)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from facerec.cli import main
+from facerec.images import load_image
+from facerec.pipeline import Pipeline, create_detector
+from facerec.pipeline.batch import ImageBatch
+
+from conftest import LFW_DIR, LFW_HOME, require_lfw
+
+pytestmark = pytest.mark.integration
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture(scope="module")
+def lfw_sample():
+    """40 LFW images of 40 people (every 100th folder), the subject in the middle."""
+    require_lfw()
+    folders = sorted(d for d in LFW_DIR.iterdir() if d.is_dir())[::100][:40]
+    return [load_image(sorted(d.glob("*.jpg"))[0]) for d in folders]
+
+
+def test_yunet_agrees_with_mtcnn_and_its_landmarks_are_in_mtcnn_order(lfw_sample):
+    from facerec.align import by_prominence
+
+    yunet, mtcnn = create_detector("yunet"), create_detector("mtcnn")
+    agree = 0
+    for image in lfw_sample:
+        (found,) = yunet.detect(ImageBatch([image]))
+        (ref,) = mtcnn.detect(ImageBatch([image]))
+        assert found, "YuNet found no face in an LFW image"
+        face = by_prominence(found, image.shape[1], image.shape[0])[0]
+        x1, y1, x2, y2 = face.box
+        marks = face.landmarks
+        assert marks.shape == (5, 2) and 0.7 <= face.score <= 1.0
+        assert ((marks >= [x1, y1]) & (marks <= [x2, y2])).all(), "a landmark outside its box"
+        left_eye, right_eye, nose, mouth_l, mouth_r = marks
+        assert left_eye[0] < right_eye[0] and mouth_l[0] < mouth_r[0]
+        assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_l[1], mouth_r[1])
+        agree += iou(face.box, by_prominence(ref, image.shape[1], image.shape[0])[0].box) >= 0.5
+    assert agree >= len(lfw_sample) - 1  # the issue's 99% on LFW, at this sample's size
+    assert yunet.id.startswith("yunet-2026may") and yunet.id != mtcnn.id
+
+
+def test_yunet_pipeline_fills_in_every_face_field(lfw_sample):
+    pipe = Pipeline.create(embedder="facenet-casia", detector="yunet", device="cpu")
+    results = pipe.run(lfw_sample[:4], subject_only=True)
+    for r in results:
+        (face,) = r.faces
+        assert face.is_subject and face.landmarks.shape == (5, 2)
+        assert face.embedding.shape == (512,) and abs(np.linalg.norm(face.embedding) - 1) < 1e-4
+
+
+def test_dlib_with_yunet_landmarks_verifies_lfw_pairs(tmp_path):
+    """20 matched + 20 mismatched pairs of pairs.txt's first fold, dlib's default threshold, the
+    face aligned by YuNet's own five points (no dlib landmark model)."""
+    from facerec.calibrate import Calibration
+    from facerec.datasets import Sample
+    from facerec.embed import get_spec
+    from facerec.evaluate.pairs import read_pairs
+    from facerec.verify import verify_results
+
+    pairs = read_pairs(LFW_HOME / "pairs.txt", require_lfw())
+    chosen = [p for p in pairs if p.same][:20] + [p for p in pairs if not p.same][:20]
+    pipe = Pipeline.create(embedder="dlib", detector="yunet", alignment="five-point", device="cpu")
+    cal = Calibration(get_spec("dlib").default_threshold, "default")
+    agree = sum(
+        verify_results(pipe.run([Sample(p.a, p.a)]), pipe.run([Sample(p.b, p.b)]), cal).same == p.same for p in chosen
+    )
+    print(f"dlib + yunet five-point verify: {agree}/40")
+    assert agree >= 38
+
+
+def test_weights_dir_and_the_offline_message(tmp_path, monkeypatch, capsys):
+    """--weights-dir names the folder; with no copy anywhere and no network the command says
+    where it looked and what to do, and exits 2."""
+    import os
+
+    shared = os.environ["FACEREC_MODELS"]
+    monkeypatch.delenv("FACEREC_MODELS")
+    monkeypatch.setenv("FACEREC_HOME", str(tmp_path / "home"))
+    a = str(sorted((require_lfw() / "Colin_Powell").glob("*.jpg"))[0])
+    b = str(sorted((require_lfw() / "Colin_Powell").glob("*.jpg"))[1])
+    args = ["verify", a, b, "--embedder", "facenet-casia", "--align", "yunet", "--format", "json"]
+
+    def offline(url):
+        raise OSError("no route to host")
+
+    monkeypatch.setattr("facerec.weights._download", offline)
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "face_detection_yunet_2026may.onnx is not in" in err and "--weights-dir" in err and "no route" in err
+    assert main([*args, "--weights-dir", shared]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["same"] is True
