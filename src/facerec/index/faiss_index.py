@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..errors import InputError
@@ -18,6 +20,28 @@ def import_faiss():
     return faiss
 
 
+#: Up to this many vectors, faiss runs on the calling thread alone: an OpenMP region for one query
+#: or one enrolment saves nothing, and when the other cores are busy (a database flushing beside the
+#: service) its barrier waits for a descheduled thread — milliseconds of tail latency.
+SMALL_BATCH = 8
+
+
+@contextmanager
+def threads_for(n: int):
+    """faiss's OpenMP threads for a call on ``n`` vectors (the setting is per calling thread, so
+    concurrent requests do not see each other's)."""
+    if n > SMALL_BATCH:
+        yield
+        return
+    faiss = import_faiss()
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
 class _FaissIndex(SearchIndex):
     def _prepare(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(np.asarray(x, np.float32))
@@ -29,13 +53,17 @@ class _FaissIndex(SearchIndex):
     def add(self, vectors, labels=None):
         if not self.size:
             return self.build(vectors)
-        self._index.add(self._prepare(vectors))  # IVF: into the cells learnt at build time
+        v = self._prepare(vectors)
+        with threads_for(len(v)):
+            self._index.add(v)  # IVF: into the cells learnt at build time
         self.size = int(self._index.ntotal)
         return self
 
     def _search(self, queries, k):
         self._set_search_params()
-        raw, idx = self._index.search(self._prepare(queries), k)
+        q = self._prepare(queries)
+        with threads_for(len(q)):
+            raw, idx = self._index.search(q, k)
         raw = raw.astype(np.float32)
         missing = idx < 0
         dist = 1.0 - raw if self.metric == "cosine" else np.sqrt(np.maximum(raw, 0.0))  # faiss L2 is squared

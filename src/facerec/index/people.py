@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from ..growable import GrowableArray
 from .base import SearchIndex, unit_rows
-from .faiss_index import import_faiss, ivf_cells
+from .faiss_index import import_faiss, ivf_cells, threads_for
 
 
 class PeopleIndex(SearchIndex):
@@ -122,7 +122,8 @@ class PeopleIndex(SearchIndex):
             means = unit_rows(means) if self.metric == "cosine" else means
             if self._coarse is None:
                 self._make_coarse(means)
-            self._coarse.add(self._project(means))
+            with threads_for(len(means)):
+                self._coarse.add(self._project(means))
             self._owner = self._grow_owner.append(np.array(owners, np.int64))  # copies only the new ids
         self.size = len(self._vectors)
 
@@ -160,7 +161,8 @@ class PeopleIndex(SearchIndex):
         extra = len(self._owner) - len(self._rows)  # people with more than one mean face
         want = min(self.people + min(extra, self.people), len(self._owner))
         self._coarse.nprobe = min(self.nprobe, self.nlist_used)
-        _, found = self._coarse.search(self._project(q), want)
+        with threads_for(len(q)):
+            _, found = self._coarse.search(self._project(q), want)
         dist = np.full((len(q), k), np.inf, np.float32)
         idx = np.full((len(q), k), -1, np.int64)
         for i, ids in enumerate(found):
