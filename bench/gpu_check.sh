@@ -30,7 +30,7 @@ else N=13233; LIMIT=0; BASE=500; SIZES=1000000; Q=100000; PRECS="fp32 bf16 fp16"
 left() { echo $((BUDGET - (SECONDS - START))); }
 # a step's timeout: its own, or what is left of the budget (less 15 s to gather results), if less
 cap() { local l=$(( $(left) - 15 )); [ "$l" -lt 10 ] && l=10; [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
-STEPS="${STEPS:-pipeline search pairs agreement variants compile}"  # a subset reruns only those
+STEPS="${STEPS:-pipeline yunet search pairs agreement variants compile}"  # a subset reruns only those
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 
 if [ -d .gpu/wheels ] && ls .gpu/wheels/*.whl >/dev/null 2>&1; then
@@ -48,6 +48,16 @@ WEIGHTS=()
     echo "== pipeline: $N LFW images, per stage and end to end, against the original's way =="
     timeout "$(cap 200)" "$PY" bench/pipeline.py --device "$DEV" --lfw-dir "$LFW" --limit "$LIMIT" --min-images "$N" --baseline-limit "$BASE" \
       ${WEIGHTS[@]+"${WEIGHTS[@]}"} --embed-precisions fp32,fp16 --profile "$OUT_DIR/detect_profile.txt" --json "$PARTS/pipeline_$DEV.json"
+  fi
+  if want yunet; then  # end to end with YuNet (it runs on the CPU, image by image: what does that leave of the GPU's speed?)
+    export FACEREC_MODELS="${FACEREC_MODELS:-$PWD/.gpu/models:$PWD/../shared/models/yunet}"
+    if "$PY" -c "import cv2, sys; sys.exit(int(cv2.__version__.split('.')[0]) < 5)" 2>/dev/null; then
+      echo "== pipeline with --align yunet: $N LFW images; $(left) s left =="
+      timeout "$(cap 150)" "$PY" bench/pipeline.py --device "$DEV" --align yunet --lfw-dir "$LFW" --limit "$LIMIT" --min-images "$N" \
+        --baseline-limit 64 ${WEIGHTS[@]+"${WEIGHTS[@]}"} --json "$PARTS/pipeline_${DEV}_yunet.json"
+    else
+      echo "== yunet not run: this machine has no opencv >= 5 (carry its wheel in .gpu/wheels) =="
+    fi
   fi
   if want variants; then  # end to end with fewer decoding threads, and with bigger detection batches
     for v in "6 512" "16 1024"; do

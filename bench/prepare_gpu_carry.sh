@@ -22,6 +22,10 @@ embedder = create_embedder("facenet-casia", device="cpu")
 torch.save({k: v.half() for k, v in embedder.state_dict().items()}, ".gpu/casia_fp16.pt")
 PY
 cp "$(dirname "$LFW")/pairs.txt" .gpu/pairs.txt
+# YuNet's model file (230 KB) for gpu_check.sh's yunet step; that step also needs opencv >= 5 on
+# the GPU machine (its wheel, ~50 MB, does not fit beside the rest in the 64 MiB transfer)
+mkdir -p .gpu/models
+cp ../shared/models/yunet/face_detection_yunet_2026may.onnx .gpu/models/ 2>/dev/null || echo "no YuNet model file in ../shared/models/yunet"
 # fold 1's pair images first, then every k-th person folder until the byte budget is spent
 "$PY" - "$LFW" "$MAX_MB" <<'PY'
 import shutil, sys

@@ -180,7 +180,14 @@ class YuNetDetector(HostDetector):
                 "pip install -r requirements.txt"
             )
         path = model_path(YUNET, weights_dir)
-        self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score, YUNET_NMS, 5000)
+        # OpenCV 5 warns at every create that its new graph engine ignores a preferred target
+        # (we set none): not the user's concern, so errors only while building
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        try:
+            self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score, YUNET_NMS, 5000)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         self._size = (320, 320)
         self.id = f"yunet-2026may-{score}-{YUNET_NMS}-{DETECT_MAX_SIDE}"
 
