@@ -17,17 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from facerec.align import box_iou  # noqa: E402
 from pipeline import image_batches, lfw_paths, timed  # noqa: E402
 
 from common import machine, print_table, write_json  # noqa: E402
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def subjects(detector, batches) -> tuple[float, list]:
@@ -74,7 +67,7 @@ def main(argv=None) -> int:
         rates[name], boxes[name] = subjects(det, batches)
         print(f"{name}: {rates[name]:.1f} img/s", flush=True)
     both = [(a, b) for a, b in zip(boxes["mtcnn"], boxes["yunet"]) if a is not None and b is not None]
-    ious = np.array([iou(a, b) for a, b in both])
+    ious = np.array([box_iou(a, b) for a, b in both])
     rows = [
         {
             "detector": name,

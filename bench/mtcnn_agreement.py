@@ -14,16 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from facerec.align import box_iou  # noqa: E402
 from pipeline import lfw_paths, sync  # noqa: E402
 
 from common import machine, print_table, write_json  # noqa: E402
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def main(argv=None) -> int:
@@ -61,7 +55,7 @@ def main(argv=None) -> int:
         if not w:
             same += not g
             continue
-        best = max((iou(w[0].box, d.box) for d in g), default=0.0)
+        best = max((box_iou(w[0].box, d.box) for d in g), default=0.0)
         same += best >= 0.9
         worst.append((best, p))
     worst.sort()

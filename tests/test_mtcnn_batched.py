@@ -5,18 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from facerec.align import box_iou
 from facerec.align.mtcnn_batched import BatchedMTCNN, area_crops, area_resize, summed_area_table
 from facerec.align.nms import batched_nms
 from facerec.images import load_image
 
 from conftest import require_lfw
-
-
-def _iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +109,7 @@ def test_same_faces_as_facenet_pytorch_on_lfw(batched):
         if not want:
             same += not have
             continue
-        same += bool(have) and max(_iou(want[0].box, h.box) for h in have) >= 0.9
+        same += bool(have) and max(box_iou(want[0].box, h.box) for h in have) >= 0.9
     assert same == len(paths), f"{same}/{len(paths)} images agree"
     assert sum(map(len, got)) == sum(map(len, ref))
 
@@ -135,5 +129,5 @@ def test_mixed_sizes_no_face_and_tiny_images(batched):
     out = batched.detect([face, blank, big, tiny])
     assert len(out[0]) >= 1 and out[1] == [] and out[3] == []
     assert len(out[2]) >= 1
-    assert _iou(tuple(v * 2 for v in out[0][0].box), out[2][0].box) > 0.8
+    assert box_iou(tuple(v * 2 for v in out[0][0].box), out[2][0].box) > 0.8
     assert out[0][0].landmarks.shape == (5, 2)

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from facerec.align import box_iou
 from facerec.cli import main
 from facerec.images import load_image
 from facerec.pipeline import Pipeline, create_detector
@@ -16,13 +17,6 @@ from facerec.pipeline.batch import ImageBatch
 from conftest import LFW_DIR, LFW_HOME, require_lfw
 
 pytestmark = pytest.mark.integration
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +44,7 @@ def test_yunet_agrees_with_mtcnn_and_its_landmarks_are_in_mtcnn_order(lfw_sample
         left_eye, right_eye, nose, mouth_l, mouth_r = marks
         assert left_eye[0] < right_eye[0] and mouth_l[0] < mouth_r[0]
         assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_l[1], mouth_r[1])
-        agree += iou(face.box, by_prominence(ref, image.shape[1], image.shape[0])[0].box) >= 0.5
+        agree += box_iou(face.box, by_prominence(ref, image.shape[1], image.shape[0])[0].box) >= 0.5
     assert agree >= len(lfw_sample) - 1  # the 99% on LFW, at this sample's size
     assert yunet.id.startswith("yunet-2026may") and yunet.id != mtcnn.id
 

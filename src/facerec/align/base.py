@@ -25,6 +25,15 @@ class Detection:
         return max(0.0, x2 - x1) * max(0.0, y2 - y1)
 
 
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes (0 for empty ones)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def prominence(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     """How much each box looks like the image's subject: area minus twice the squared offset of
     its centre from the image centre (FaceNet's own rule). Taking the largest face alone picks a
