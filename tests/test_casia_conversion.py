@@ -1,5 +1,8 @@
 """The CASIA FaceNet conversion, proved independently of our own mapping code."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -42,19 +45,43 @@ def test_first_conv_matches_the_graph_evaluated_in_numpy(casia):
     np.testing.assert_allclose(ours, ref, atol=1e-4)
 
 
-def test_whole_network_matches_opencv_running_the_frozen_graph(casia):
+# OpenCV 5 (the runtime's, for YuNet) has no TensorFlow importer, and the OpenCV 4 wheels tried
+# beside it here (4.10-4.14, in their own folder) fail to parse graph_final.pb in their graph
+# simplifier: until an OpenCV that reads it is found, this oracle runs only where
+# $FACEREC_OPENCV4 names a folder holding one (`pip install --target DIR opencv-python-headless==V`).
+OPENCV4 = os.environ.get("FACEREC_OPENCV4")
+RUN_GRAPH = """
+import sys
+import numpy as np
+import cv2
+net = cv2.dnn.readNetFromTensorflow(sys.argv[1])
+out = []
+for x in np.load(sys.argv[2]):
+    net.setInput(x[None].copy())
+    out.append(net.forward().ravel())
+np.save(sys.argv[3], np.stack(out))
+"""
+
+
+def test_whole_network_matches_opencv_running_the_frozen_graph(casia, tmp_path):
     """OpenCV's DNN module executes the original TF graph: an independent implementation."""
-    cv2 = pytest.importorskip("cv2")
+    import subprocess
+    import sys
+
     require_lfw()
-    net = cv2.dnn.readNetFromTensorflow(str(locate_graph()))
+    if not OPENCV4 or not (Path(OPENCV4) / "cv2").is_dir():
+        pytest.skip("needs $FACEREC_OPENCV4: a folder with an OpenCV whose DNN module reads TensorFlow graphs")
     crops = np.stack(
         [_center_crop(lfw_image(p, n)) for p, n in [("Colin_Powell", 1), ("Colin_Powell", 2), ("Serena_Williams", 1)]]
     )
     ours = casia.embed(crops)
-    for crop, mine in zip(crops, ours):
-        net.setInput(((crop.astype(np.float32) - 127.5) / 128.0).transpose(2, 0, 1)[None].copy())
-        theirs = net.forward().ravel()
-        np.testing.assert_allclose(mine, theirs, atol=1e-4)
+    np.save(tmp_path / "in.npy", ((crops.astype(np.float32) - 127.5) / 128.0).transpose(0, 3, 1, 2))
+    env = {**os.environ, "PYTHONPATH": str(OPENCV4)}
+    args = [sys.executable, "-c", RUN_GRAPH, str(locate_graph()), str(tmp_path / "in.npy"), str(tmp_path / "out.npy")]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = np.load(tmp_path / "out.npy")
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
 def test_same_person_pairs_are_closer_than_different_person_pairs(casia):
