@@ -33,6 +33,7 @@ from .config import (
     PipelineConfig,
 )
 from .croppers import cropper_for
+from .croppers import to_uint8 as _to_uint8
 from .decode import Decoder
 from .detectors import Detector, create_detector
 from .results import Face, ImageResult
@@ -428,15 +429,6 @@ class Pipeline:
         if self.config.flip:
             emb = F.normalize(emb.float() + embedder.embed_tensor(crops.flip(3)).float(), dim=1)
         return emb.float().cpu().numpy()
-
-
-def _to_uint8(crops) -> np.ndarray:
-    """uint8 (M, S, S, 3) host crops from a float (M, 3, S, S) tensor (or as they are)."""
-    if isinstance(crops, np.ndarray):
-        return crops
-    import torch
-
-    return np.ascontiguousarray(crops.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
 
 
 def faces_from(detections: list[Detection], width: int, height: int, *, subject_only: bool = False) -> list[Face]:

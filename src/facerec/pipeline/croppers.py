@@ -122,16 +122,20 @@ class FivePointCropper:
         plain = [k for k, (_, d) in enumerate(faces) if d.landmarks is None]
         out = np.empty((len(faces), self.size, self.size, 3), np.uint8)
         if plain:
-            import torch
-
-            cut = self.fallback.crop(batch, [faces[k] for k in plain])
-            if isinstance(cut, torch.Tensor):
-                cut = cut.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-            out[plain] = cut
+            out[plain] = to_uint8(self.fallback.crop(batch, [faces[k] for k in plain]))
         for k, (j, det) in enumerate(faces):
             if det.landmarks is not None:
                 out[k] = warp(batch.host[j], det.landmarks, self.template, self.size)
         return out
+
+
+def to_uint8(crops) -> np.ndarray:
+    """uint8 (M, S, S, 3) host crops from a float (M, 3, S, S) tensor (or as they are)."""
+    if isinstance(crops, np.ndarray):
+        return crops
+    import torch
+
+    return np.ascontiguousarray(crops.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
 
 
 class FusedCropper:
