@@ -15,7 +15,7 @@ from .common import EXIT_ERROR
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import data, evaluate, infer, serve, store, train, verify
+    from . import data, evaluate, infer, ingest, serve, store, train, verify
 
     parser = argparse.ArgumentParser(prog="facerec", description="Face recognition with evidence.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parsers(sub)
     serve.add_parser(sub)
     store.add_parsers(sub)
+    ingest.add_parser(sub)
     return parser
 
 

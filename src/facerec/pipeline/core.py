@@ -135,10 +135,7 @@ class Pipeline:
             batch_size = 512 if device.startswith("cuda") else DEFAULT_BATCH_SIZE
         if batch_size < 1:
             raise InputError(f"batch size must be >= 1, got {batch_size}")
-        weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
-        config = PipelineConfig(
-            spec.name, weights_id, detector, spec.input_size, float(margin), spec.dim, bool(flip), alignment=alignment
-        )
+        config = config_for(spec, detector=detector, margin=margin, weights=weights, flip=flip, alignment=alignment)
         det = create_detector(detector, device=device, batch_size=batch_size, weights_dir=weights_dir)
         model = (
             embedder
@@ -429,6 +426,25 @@ class Pipeline:
         if self.config.flip:
             emb = F.normalize(emb.float() + embedder.embed_tensor(crops.flip(3)).float(), dim=1)
         return emb.float().cpu().numpy()
+
+
+def config_for(
+    spec,
+    *,
+    detector: str = DEFAULT_DETECTOR,
+    margin: float = DEFAULT_MARGIN,
+    weights: str | os.PathLike | None = None,
+    flip: bool = False,
+    alignment: str = DEFAULT_ALIGNMENT,
+) -> PipelineConfig:
+    """The configuration :meth:`Pipeline.create` gives for an embedder's spec (or name), without
+    loading a model: what a store's header records before any worker has built the pipeline."""
+    if isinstance(spec, str):
+        spec = get_spec(spec)
+    weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
+    return PipelineConfig(
+        spec.name, weights_id, detector, spec.input_size, float(margin), spec.dim, bool(flip), alignment=alignment
+    )
 
 
 def faces_from(detections: list[Detection], width: int, height: int, *, subject_only: bool = False) -> list[Face]:

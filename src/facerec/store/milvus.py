@@ -11,6 +11,11 @@ enrolled, its leave-one-out distances (the calibration's raw data), when it last
 and deletes the marks once no replica can still need them (:data:`TOMBSTONE_MS`). The header
 (pipeline, k, metric, calibration provenance) is a row of a small ``NAME_facerec_meta`` collection.
 
+Unnamed faces (``facerec ingest`` without a person column: every face of a photo archive, kept for
+search and for clustering into people) are rows whose name is empty (:data:`UNNAMED`): the gallery
+that identifies people (:meth:`MilvusStore.load`, the service's replicas, ``people``) never sees
+them; :meth:`MilvusStore.search` includes them when asked.
+
 Consistency: writes are acknowledged after Milvus accepted them (its write-ahead log); reads that
 must see every acknowledged write (a replica's sync, counts) ask for Strong consistency.
 """
@@ -30,6 +35,10 @@ from ..gallery import COLUMNS, Gallery
 from .base import Changes, Store
 
 DEFAULT_COLLECTION = "faces"
+#: The name of a face that belongs to nobody yet.
+UNNAMED = ""
+_LIVE = "removed == false"
+_NAMED = f'{_LIVE} and name != "{UNNAMED}"'
 HEADER_KEY = "facerec.header"
 META_SUFFIX = "_facerec_meta"
 DIST_SUFFIX = "_facerec_dist"
@@ -106,8 +115,11 @@ class MilvusStore(Store):
                 if self.lite
                 else {"token": self.token, "timeout": TIMEOUT_S, "dedicated": True, "grpc_options": GRPC}
             )
-            # its query iterator warns on every call that Milvus Lite has no MVCC timestamp
-            logging.getLogger("pymilvus").setLevel(logging.ERROR)
+            # its query iterator warns on every call that Milvus Lite has no MVCC timestamp, and its
+            # decorators log a traceback for each failed call, even the ones _call recovers from (a
+            # reopened collection not loaded yet); every failure that matters reaches the caller as
+            # a StoreError naming the gallery
+            logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
             try:
                 self._client = MilvusClient(self.client_uri, **kw)
             except Exception as exc:  # noqa: BLE001 - every connection failure is the same to a caller
@@ -136,7 +148,8 @@ class MilvusStore(Store):
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - pymilvus raises many types for one cause
-            if "not loaded" in str(exc) and not getattr(self, "_loading", False):
+            text = str(exc)
+            if ("not loaded" in text or "call load()" in text) and not getattr(self, "_loading", False):
                 # a restarted server loads collections back in its own time: ask now, then retry once
                 self._loading = True
                 try:
@@ -341,9 +354,13 @@ class MilvusStore(Store):
 
     def load(self) -> Gallery:
         g = Gallery.from_header(self.header(), self.uri)
-        hits = _latest(self._query_all("removed == false", self.FIELDS))
+        hits = _latest(self._query_all(_NAMED, self.FIELDS))
         if not hits:
-            raise ModelFileError(f"{self.uri}: the gallery holds no face")
+            unnamed = self.count(unnamed=True)
+            raise ModelFileError(
+                f"{self.uri}: the gallery holds no named face"
+                + (f" ({unnamed} unnamed faces: name some to identify people)" if unnamed else "")
+            )
         newer = self._distances("changed_ms >= 0")  # distances updated since the rows were written
         for h in hits:
             if h["face_id"] in newer:
@@ -352,14 +369,18 @@ class MilvusStore(Store):
         refresh_calibration(g)
         return g
 
-    def count(self) -> int:
-        res = self._call(
-            lambda c, **kw: c.query(self.collection, filter="removed == false", output_fields=["count(*)"], **kw)
-        )
+    def count(self, *, unnamed: bool = False) -> int:
+        """Named faces (the gallery's), or with ``unnamed`` the faces that belong to nobody yet."""
+        flt = f'{_LIVE} and name == "{UNNAMED}"' if unnamed else _NAMED
+        res = self._call(lambda c, **kw: c.query(self.collection, filter=flt, output_fields=["count(*)"], **kw))
         return int(res[0]["count(*)"])
 
+    def face_ids(self) -> set[str]:
+        """Every stored face's id, named or not (an ingest's rerun skips the images it holds)."""
+        return {h["face_id"] for h in self._query_all(_LIVE, ["face_id"])}
+
     def people(self) -> list[tuple[str, int]]:
-        hits = self._query_all("removed == false", ["name", "enrolled_ms"])
+        hits = self._query_all(_NAMED, ["name", "enrolled_ms"])
         first, counts = {}, {}
         for h in hits:
             n = h["name"]
@@ -367,10 +388,11 @@ class MilvusStore(Store):
             first[n] = min(first.get(n, h["enrolled_ms"]), h["enrolled_ms"])
         return [(n, counts[n]) for n in sorted(counts, key=lambda n: (first[n], n))]
 
-    def search(self, queries, k, person=None):
+    def search(self, queries, k, person=None, *, unnamed: bool = False):
+        """As :meth:`Store.search`; ``unnamed``: unnamed faces are candidates too (their name is None)."""
         header = self.header()
         metric = header.get("metric", "euclidean")
-        flt = "removed == false" + (f" and name == {json.dumps(person)}" if person is not None else "")
+        flt = (_LIVE if unnamed else _NAMED) + (f" and name == {json.dumps(person)}" if person is not None else "")
         q = [np.asarray(v, np.float32) for v in np.asarray(queries, np.float32)]
         res = self._call(
             lambda c, **kw: c.search(
@@ -387,7 +409,7 @@ class MilvusStore(Store):
                 row.append(
                     {
                         "face_id": h.get("id", h.get("face_id")),
-                        "name": ent["name"],
+                        "name": None if ent["name"] == UNNAMED else ent["name"],
                         "sample_id": ent["sample_id"],
                         "distance": d,
                     }
@@ -430,23 +452,28 @@ class MilvusStore(Store):
         if len(hits) >= CHANGES_PAGE or len(dist) >= CHANGES_PAGE:
             return Changes(None, [], now, reload=True)
         hits = _latest(hits)
-        live = [h for h in hits if not h["removed"]]
+        live = [h for h in hits if not h["removed"] and h["name"] != UNNAMED]
         gone = [h["face_id"] for h in hits if h["removed"]]
         distances = {h["face_id"]: (_dec(h["genuine_d"]), _dec(h["impostor_d"])) for h in dist}
         return Changes(self._decode(live) if live else None, gone, now, distances=distances)
 
     def save(self, gallery: Gallery) -> None:
         """Replace whatever is stored here with ``gallery`` (train --store, store copy)."""
-        for name in self.collections:
-            if self._call(lambda c, name=name, **kw: c.has_collection(name, **kw)):
-                self._call(lambda c, name=name, **kw: c.drop_collection(name, **kw))
-        self._create(gallery.dim, len(gallery))
-        self._create_meta()
-        self._create_dist()
-        self.set_header(gallery.header())
+        self.create(gallery.header(), gallery.dim, len(gallery))
         rows = gallery.rows()
         for start in range(0, len(gallery), BATCH):
             self.add({key: v[start : start + BATCH] for key, v in rows.items()})
+
+    def create(self, header: dict, dim: int, expected: int = 0) -> None:
+        """An empty gallery with this header (:meth:`Gallery.header`), replacing what was here;
+        ``expected``: the faces it will hold (chooses a server's index)."""
+        for name in self.collections:
+            if self._call(lambda c, name=name, **kw: c.has_collection(name, **kw)):
+                self._call(lambda c, name=name, **kw: c.drop_collection(name, **kw))
+        self._create(dim, expected)
+        self._create_meta()
+        self._create_dist()
+        self.set_header(header)
 
     def add(self, rows: dict, fresh: int = 0) -> None:
         """Write rows; the first ``fresh`` are faces new to this writer's copy, inserted (an upsert
@@ -512,4 +539,4 @@ def _dec(v) -> float:
     return np.nan if v == _NOT_COMPUTED else np.inf if v == _NONE else v
 
 
-__all__ = ["COLUMNS", "MilvusStore", "is_milvus_uri", "parse"]
+__all__ = ["COLUMNS", "UNNAMED", "MilvusStore", "is_milvus_uri", "parse"]
