@@ -50,7 +50,7 @@ def baseline(paths: list[str], options: dict, batch_size: int) -> dict:
     t = time.perf_counter()
     faces = 0
     for i in range(0, len(paths), batch_size):
-        faces += sum(len(r.embeddings) for r in pipe.run(paths[i : i + batch_size]))
+        faces += sum(len(r.faces) for r in pipe.run(paths[i : i + batch_size]))
     dt = time.perf_counter() - t
     return {
         "run": "pipeline only",
@@ -97,7 +97,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json")
     a = ap.parse_args()
-    subprocess.run(["ray", "stop", "--force"], capture_output=True)  # no cluster left over from a run before
+    ray_bin = Path(sys.executable).with_name("ray")  # the venv's, whether or not it is activated
+    if ray_bin.exists():
+        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True)  # no cluster left from a run before
     paths = lfw_paths(a.images)
     options = dict(embedder=a.embedder, detector=a.detector, device=a.device)
     rows = []
