@@ -33,10 +33,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _is_milvus(pid: str) -> bool:
+    """Whether ``pid`` runs the ``milvus`` binary (a zombie has no command line; a gone one raises)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"milvus")
+    except OSError:
+        return False
+
+
 class MilvusServer:
     def __init__(self, data: Path, port: int | None = None):
         self.data, self.port = Path(data), port or free_port()
         self.proc = None
+        self._seen_binary, self._launched = False, 0.0
 
     @property
     def uri(self) -> str:
@@ -97,12 +106,8 @@ class MilvusServer:
             kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
         except OSError:
             return False  # not Linux, or the launcher is gone (poll() reports that)
-        alive = any(
-            Path(f"/proc/{k}/cmdline").read_bytes().split(b"\0")[0].endswith(b"milvus")
-            for k in kids
-            if Path(f"/proc/{k}").exists()
-        )
-        self._seen_binary = getattr(self, "_seen_binary", False) or alive
+        alive = any(_is_milvus(k) for k in kids)
+        self._seen_binary = self._seen_binary or alive
         return self._seen_binary and not alive
 
     def _configured_port(self) -> int | None:
