@@ -30,7 +30,7 @@ else N=13233; LIMIT=0; BASE=500; SIZES=1000000; Q=100000; PRECS="fp32 bf16 fp16"
 left() { echo $((BUDGET - (SECONDS - START))); }
 # a step's timeout: its own, or what is left of the budget (less 15 s to gather results), if less
 cap() { local l=$(( $(left) - 15 )); [ "$l" -lt 10 ] && l=10; [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
-STEPS="${STEPS:-pipeline yunet search pairs agreement variants compile}"  # a subset reruns only those
+STEPS="${STEPS:-pipeline yunet search pairs agreement variants ingest compile}"  # a subset reruns only those
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 
 if [ -d .gpu/wheels ] && ls .gpu/wheels/*.whl >/dev/null 2>&1; then
@@ -66,6 +66,15 @@ WEIGHTS=()
       timeout "$(cap 120)" "$PY" bench/pipeline.py --device "$DEV" --lfw-dir "$LFW" --limit "$LIMIT" --min-images "$N" \
         --baseline-limit 64 --workers "$1" --batch-size "$2" ${WEIGHTS[@]+"${WEIGHTS[@]}"} --json "$PARTS/pipeline_${DEV}_w$1_b$2.json"
     done
+  fi
+  if want ingest; then  # issue 15: one Ray GPU actor against the single-process pipeline (target >= 90%)
+    if "$PY" -c "import ray, milvus_lite" 2>/dev/null; then
+      echo "== ingest: Ray Data, one GPU actor, against the single-process pipeline; $(left) s left =="
+      timeout "$(cap 180)" "$PY" bench/ingest.py --lfw-dir "$LFW" --images "$((N > 0 ? 4000 : 64))" \
+        --device "$DEV" --gpus-per-worker 1 --batch-size 256 --json "$PARTS/ingest_$DEV.json"
+    else
+      echo "== ingest not run: this machine has no ray or milvus-lite (ray's wheel alone is over the 64 MiB carry limit) =="
+    fi
   fi
   want search && echo "== search: batched exact, 10^6 x 512 (fp32 and fp16), $(left) s left =="
   want search && timeout "$(cap 120)" "$PY" bench/search.py --sizes "$SIZES" --backends exact,exact-fp16 --device "$DEV" --queries "$Q" \
