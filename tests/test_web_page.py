@@ -87,3 +87,51 @@ def test_enrol_then_recognise_in_chromium(browser, served_model, tmp_path):
         _shot(browser, tmp_path, "web_unknown")
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
+
+
+def test_name_a_cluster_then_see_the_name_on_a_new_photo(browser, served_model, tmp_path):
+    """The People view: a group `facerec cluster` found is named on the page; a new photo of that
+    person is then drawn with the name."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from facerec.api import load_model
+    from facerec.calibrate import resolve_threshold
+    from facerec.people.discover import discover
+    from facerec.pipeline import Pipeline
+    from facerec.server import create_app, serving
+
+    lfw = require_lfw()
+    model = tmp_path / "served.npz"
+    shutil.copy(served_model, model)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    serena = sorted((lfw / "Serena_Williams").glob("*.jpg"))
+    for f in serena[:5] + sorted((lfw / "Colin_Powell").glob("*.jpg"))[20:23]:
+        (photos / f.name).symlink_to(f)
+    gallery = load_model(model)
+    pipe = Pipeline.for_model(gallery, device="cpu")
+    a = discover(photos, tmp_path / "people", pipe=pipe, gallery=gallery, calibration=resolve_threshold(gallery)).answer
+    cid = next(c for c, fs in a["clusters"].items() if all("Serena" in f["file"] for f in fs))
+    assert "Colin_Powell" in a["people"]  # the gallery knew him already: never clustered
+
+    wait = WebDriverWait(browser, 120)
+    with serving(create_app(model, device="cpu", workers=1, people=tmp_path / "people")) as base:
+        browser.get(base + "/")
+        wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, f'#clusters li[data-cluster="{cid}"]')))
+        group = browser.find_element(By.CSS_SELECTOR, f'#clusters li[data-cluster="{cid}"]')
+        assert len(group.find_elements(By.CSS_SELECTOR, ".thumb img")) == 5
+        _shot(browser, tmp_path, "web_people_view")
+        group.find_element(By.CSS_SELECTOR, ".cluster-name").send_keys("Serena Williams")
+        group.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "clusters-status"), f"Group {cid} is Serena Williams"))
+        wait.until(EC.text_to_be_present_in_element((By.ID, "people"), "Serena Williams"))
+        assert not browser.find_elements(By.CSS_SELECTOR, f'#clusters li[data-cluster="{cid}"]')
+
+        browser.find_element(By.ID, "photo").send_keys(str(serena[8]))
+        wait.until(lambda d: d.find_element(By.ID, "canvas").get_attribute("data-faces"))
+        assert browser.find_element(By.ID, "canvas").get_attribute("data-faces") == "Serena Williams"
+        _shot(browser, tmp_path, "web_named_cluster")
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors

@@ -15,7 +15,7 @@ from .common import EXIT_ERROR
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import data, evaluate, infer, ingest, serve, store, train, verify
+    from . import data, evaluate, infer, ingest, people, serve, store, train, verify
 
     parser = argparse.ArgumentParser(prog="facerec", description="Face recognition with evidence.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     store.add_parsers(sub)
     ingest.add_parser(sub)
+    people.add_parsers(sub)
     return parser
 
 

@@ -47,6 +47,21 @@ def add_parsers(sub) -> None:
     common(p, "bench/results/open_set.json")
     p.set_defaults(func=cmd_open_set)
 
+    from ..people.algorithms import ALGORITHMS, DEFAULT_ALGORITHM
+
+    p = evs.add_parser(
+        "cluster", help="people discovery: pairwise and BCubed F1 of the grouping, with the baselines, same run"
+    )
+    add(p, "--data", required=True, help="folder-per-person (e.g. lfw_funneled) or .npz")
+    add(p, "--algorithm", choices=ALGORITHMS, default=DEFAULT_ALGORITHM)
+    add(p, "--threshold", default="auto", help="auto (the embedder's calibration, as facerec cluster) or a distance")
+    add(p, "--min-faces", type=int, default=3, help="smallest group that is a person (as facerec cluster)")
+    add(p, "--json", default="bench/results/cluster.json", help="where to write the results")
+    add(p, "--no-flip", dest="flip", action="store_false", help="do not average each face with its mirror image")
+    pipeline_args(p, embedder_default=None)
+    add(p, "--alignment", choices=("box", "five-point"), default=None, help="default five-point (as facerec cluster)")
+    p.set_defaults(func=cmd_cluster, flip=True)
+
 
 def _pipe(args):
     return build_pipeline(args)
@@ -278,3 +293,69 @@ def _table(rows) -> None:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
+
+
+def cmd_cluster(args) -> int:
+    from ..datasets import load_dataset
+    from ..embed import get_spec
+    from ..errors import InputError
+    from ..evaluate.clustering import evaluate_clustering
+    from ..evaluate.common import embed_samples
+    from ..people.threshold import cluster_threshold
+    from .people import CLUSTER_ALIGNMENT, CLUSTER_DETECTOR, CLUSTER_EMBEDDER
+
+    args.embedder = args.embedder or CLUSTER_EMBEDDER
+    args.align = args.align or CLUSTER_DETECTOR
+    args.alignment = args.alignment or CLUSTER_ALIGNMENT
+    if args.threshold != "auto":
+        try:
+            args.threshold = float(args.threshold)
+        except ValueError:
+            raise InputError(f"--threshold must be auto or a distance, got {args.threshold!r}") from None
+    dataset = load_dataset(args.data)
+    pipe = _pipe(args)
+    emb = embed_samples(pipe, dataset.samples, quiet=args.quiet)
+    if emb.errors:
+        raise DataError(f"{len(emb.errors)} images could not be read, e.g. {emb.errors[0]}")
+    thr = cluster_threshold(pipe.config, threshold=args.threshold)
+    spec = get_spec(pipe.config.embedder)
+    r = evaluate_clustering(
+        emb.embeddings,
+        dataset.labels,
+        threshold=thr.value,
+        algorithm=args.algorithm,
+        min_faces=args.min_faces,
+        embedder=pipe.config.embedder,
+        default_threshold=spec.default_threshold,
+    )
+    r.update(
+        data=str(args.data),
+        pipeline=pipe.config.to_dict(),
+        threshold_source=thr.describe(),
+        no_face_center_crop=int(emb.fallback.sum()),
+    )
+    write_json(args.json, r)
+
+    def line(name, s):
+        p, b = s["pairwise"], s["bcubed"]
+        return (
+            f"  {name:<24} {s['clusters']:>7} {100 * s['ungrouped']:>8.1f}% {p['precision']:>7.4f} {p['recall']:>7.4f} "
+            f"{p['f1']:>7.4f} {b['precision']:>7.4f} {b['recall']:>7.4f} {b['f1']:>7.4f} {s['seconds']:>7.1f}"
+        )
+
+    for title, s in (("all people", r), ("people with >= 2 images", r["people_2plus"])):
+        print(
+            f"{title}: {s['faces']} faces of {s['people']} people; threshold {thr.describe()}; "
+            f"min faces {args.min_faces}"
+        )
+        print(
+            f"  {'':<24} {'clusters':>7} {'ungrouped':>9} {'pair P':>7} {'pair R':>7} {'pair F1':>7} "
+            f"{'B3 P':>7} {'B3 R':>7} {'B3 F1':>7} {'sec':>7}"
+        )
+        print(line(args.algorithm + " (ours)", s))
+        for name, b in s["tried"].items():
+            print(line(name, b))
+        for name, b in s["baselines"].items():
+            print(line(name + " (baseline)", b))
+    print(f"wrote {args.json}")
+    return 0

@@ -23,6 +23,14 @@ def add_parser(sub) -> None:
         "a store URI, milvus:./g.db or http://host:19530 (replicas on one Milvus server share it)",
     )
     store_token_arg(p)
+    add(
+        p,
+        "--people",
+        default=None,
+        metavar="DIR",
+        help="a people folder (facerec cluster --out DIR): the page's People view names, merges and rejects "
+        "its clusters (one service per folder)",
+    )
     add(p, "--host", default="127.0.0.1")
     add(p, "--port", type=int, default=8000)
     add(
@@ -132,6 +140,7 @@ def run(args) -> int:
         allowed_hosts=hosts,
         allowed_origins=args.allow_origin,
         store_token=args.store_token,
+        people=args.people,
     )
     raise_file_limit()
     quiet_accept_errors()

@@ -30,9 +30,14 @@ def run_all(pipe: Pipeline, samples: list[Sample], *, quiet: bool = True) -> lis
 
 
 def embed_paths(pipe: Pipeline, paths: list[str], *, quiet: bool = True, center_fallback: bool = True) -> Embedded:
-    results = run_all(pipe, [Sample(p, p) for p in paths], quiet=quiet)
-    emb = np.zeros((len(paths), pipe.config.dim), np.float32)
-    fallback = np.zeros(len(paths), bool)
+    return embed_samples(pipe, [Sample(p, p) for p in paths], quiet=quiet, center_fallback=center_fallback)
+
+
+def embed_samples(pipe: Pipeline, samples: list[Sample], *, quiet: bool = True, center_fallback: bool = True):
+    """As :func:`embed_paths`, for samples (paths or arrays, a dataset's)."""
+    results = run_all(pipe, samples, quiet=quiet)
+    emb = np.zeros((len(samples), pipe.config.dim), np.float32)
+    fallback = np.zeros(len(samples), bool)
     errors = [r.error for r in results if r.error]
     missing = []
     for i, r in enumerate(results):

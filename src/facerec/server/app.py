@@ -42,6 +42,7 @@ def create_app(
     allowed_origins=(),
     store_token: str | None = None,
     sync_s: float | None = None,
+    people: str | Path | None = None,
 ):
     """The FastAPI application serving ``model``: a model file (changes are saved back to it
     atomically, and the file is locked against a second writer) or a store URI (``milvus:….db``,
@@ -52,7 +53,9 @@ def create_app(
     (``"ready": false`` until they are loaded) and requests that need them wait. ``pipeline_factory
     (gallery)`` builds a pipeline (default: the one the model was trained with). The server answers
     to loopback host names and ``allowed_hosts``; browsers may write from its own page and
-    ``allowed_origins`` only (see :mod:`.security`).
+    ``allowed_origins`` only (see :mod:`.security`). ``people``: a people folder (``facerec cluster
+    --out``) whose clusters ``/v1/clusters`` lists and names (its faces must come from the
+    gallery's pipeline).
     """
     import threading
 
@@ -89,6 +92,21 @@ def create_app(
         store.close()
         raise
 
+    folder = None
+    if people is not None:
+        from .clusters import PeopleFolder
+
+        try:
+            folder = PeopleFolder(people)
+            if folder.pipeline is not None:
+                c = folder.pipeline
+                gallery.check_pipeline(
+                    embedder=c["embedder"], weights_id=c["weights_id"], dim=c["dim"], source=str(people)
+                )
+        except BaseException:
+            served.close()
+            raise
+
     def make():
         pipe = pipeline_factory(gallery) if pipeline_factory else Pipeline.for_model(gallery, device=device)
         pipe.limit_caches(512)  # repeated uploads are free; memory bounded
@@ -115,6 +133,7 @@ def create_app(
         spec=spec,
         version=__version__,
         workers=workers,
+        people=folder,
     )
     app.state.service = service
     threading.Thread(
@@ -128,6 +147,9 @@ def create_app(
         api_key=api_key,
     )
     app.include_router(routes.router)
+    from .clusters import clusters
+
+    app.include_router(clusters)
     docs.mount(app)
 
     @app.exception_handler(HTTPError)

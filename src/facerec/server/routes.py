@@ -43,6 +43,7 @@ class Service:
     version: str
     workers: int = 2
     pipelines: object = None  # app.PipelinePool, once loaded
+    people: object = None  # clusters.PeopleFolder, when served with a people folder
     load_error: str | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     executor: ThreadPoolExecutor = None

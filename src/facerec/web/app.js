@@ -3,7 +3,9 @@
 const $ = (id) => document.getElementById(id);
 const keyInput = $("api-key");
 keyInput.value = localStorage.getItem("facerec-api-key") || "";
-keyInput.addEventListener("change", () => { localStorage.setItem("facerec-api-key", keyInput.value); refreshPeople(); });
+keyInput.addEventListener("change", () => {
+  localStorage.setItem("facerec-api-key", keyInput.value); refreshPeople(); refreshClusters();
+});
 
 async function api(method, path, body) {
   const headers = keyInput.value ? { "X-API-Key": keyInput.value } : {};
@@ -152,9 +154,97 @@ async function refreshPeople() {
   }
 }
 
+// -- people found by `facerec cluster` (served with --people DIR) --------------------------------
+async function refreshClusters() {
+  let data;
+  try {
+    data = await api("GET", "/v1/clusters");
+  } catch (e) {
+    // a service without a people folder says so: the panel stays hidden; any other error shows
+    const none = /no people folder/.test(e.message);
+    $("clusters-panel").hidden = none;
+    if (!none) $("clusters-status").replaceChildren(text("span", e.message, "error"));
+    return;
+  }
+  $("clusters-panel").hidden = false;
+  $("clusters-count").textContent = `(${data.total} unnamed, ${data.named} named)`;
+  const ids = data.clusters.map((c) => c.id);
+  $("clusters").replaceChildren(...data.clusters.map((c) => clusterItem(c, ids)));
+}
+
+function clusterItem(c, ids) {
+  const li = document.createElement("li");
+  li.dataset.cluster = c.id;
+  li.appendChild(text("strong", `Group ${c.id}`));
+  li.appendChild(text("span", ` · ${c.size} face(s)`, "muted"));
+  const thumbs = document.createElement("div");
+  thumbs.className = "thumbs";
+  c.faces.forEach((f) => {
+    const box = document.createElement("div");
+    box.className = "thumb";
+    const img = document.createElement("img");
+    img.src = f.thumbnail; img.alt = f.file; img.title = f.file;
+    box.appendChild(img);
+    const no = text("button", "×");
+    no.type = "button"; no.title = "not this person"; no.className = "reject";
+    no.addEventListener("click", () => clusterChange(`/v1/clusters/${c.id}/reject`, { face_id: f.face_id },
+      `Took a face out of group ${c.id}.`));
+    box.appendChild(no);
+    thumbs.appendChild(box);
+  });
+  li.appendChild(thumbs);
+  const actions = document.createElement("form");
+  actions.className = "cluster-actions";
+  const name = document.createElement("input");
+  name.placeholder = "Who is this?"; name.maxLength = 64; name.required = true; name.className = "cluster-name";
+  const ok = text("button", "Name");
+  ok.type = "submit";
+  actions.append(name, ok);
+  actions.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const person = name.value.trim();
+    await clusterChange(`/v1/clusters/${c.id}/name`, { name: person }, (r) =>
+      `Group ${c.id} is ${r.name}: ${r.added} face(s) enrolled (now ${r.images}).`);
+    refreshPeople();
+  });
+  const others = ids.filter((id) => id !== c.id);
+  if (others.length) {
+    const into = document.createElement("select");
+    into.className = "merge-into";
+    others.forEach((id) => {
+      const o = text("option", `group ${id}`);
+      o.value = id;
+      into.appendChild(o);
+    });
+    const merge = text("button", "Merge into");
+    merge.type = "button";
+    merge.addEventListener("click", () => clusterChange(`/v1/clusters/${c.id}/merge`, { into: into.value },
+      (r) => `Group ${c.id} joined group ${r.cluster} (${r.size} faces).`));
+    actions.append(merge, into);
+  }
+  li.appendChild(actions);
+  return li;
+}
+
+async function clusterChange(path, body, done) {
+  $("clusters-status").textContent = "Saving…";
+  try {
+    const headers = { "Content-Type": "application/json" };
+    if (keyInput.value) headers["X-API-Key"] = keyInput.value;
+    const res = await fetch(path, { method: "POST", headers, body: JSON.stringify(body) });
+    const r = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
+    if (!res.ok) throw new Error(r.error || `HTTP ${res.status}`);
+    $("clusters-status").textContent = typeof done === "function" ? done(r) : done;
+  } catch (e) {
+    $("clusters-status").replaceChildren(text("span", e.message, "error"));
+  }
+  refreshClusters();
+}
+
 function refreshHealth() {
   fetch("/healthz").then((r) => r.json()).then((h) => {
     $("health").textContent = `${h.embedder} · ${h.people} people · ${h.faces} faces`;
   }).catch(() => { $("health").textContent = "server unreachable"; });
 }
 refreshPeople();
+refreshClusters();
