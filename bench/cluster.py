@@ -214,7 +214,7 @@ def one_size(n: int, threshold: float, compare: bool) -> dict:
     out.update(pairwise_f1=round(s["pairwise"]["f1"], 4), bcubed_f1=round(s["bcubed"]["f1"], 4))
     if compare:  # the graph version against the exact one on the same faces
         t0 = time.perf_counter()
-        g = relabel(graph_average_linkage(*knn_graph(x), threshold), 3)
+        g = relabel(graph_average_linkage(x, *knn_graph(x), threshold), 3)
         out["graph_seconds"] = round(time.perf_counter() - t0, 2)
         sg = scores(y, g)
         out["graph_pairwise_f1"] = round(sg["pairwise"]["f1"], 4)

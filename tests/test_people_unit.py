@@ -81,12 +81,14 @@ def test_average_linkage_does_not_chain_what_single_links_would():
     x = np.stack([np.cos(t), np.sin(t), np.zeros_like(t)], 1).astype(np.float32)
     avg = cluster(x, 0.3, algorithm="average", min_faces=1)
     assert avg[0] != avg[-1]
+    graph = graph_average_linkage(x, *knn_graph(x), 0.3)  # the path for big collections: no chaining either
+    assert graph[0] != graph[-1] and len(np.unique(graph)) >= len(np.unique(avg)) // 2
 
 
 def test_graph_average_linkage_agrees_with_the_exact_one():
     x, y = blobs(people=200, seed=3)
     exact = relabel(cluster(x, 0.5, algorithm="average", min_faces=1), 1)
-    graph = relabel(graph_average_linkage(*knn_graph(x), 0.5), 1)
+    graph = relabel(graph_average_linkage(x, *knn_graph(x), 0.5), 1)
     assert scores(y, graph)["pairwise"]["f1"] == scores(y, exact)["pairwise"]["f1"] == 1.0
 
 
@@ -132,7 +134,11 @@ def test_the_gate_names_why_it_rejects():
 
 def test_sharpness_and_yaw_measure_what_they_say():
     img = face_like()
-    assert sharpness(img, (0, 0, 128, 128)) > 10 * sharpness(np.full_like(img, 90), (0, 0, 128, 128)) - 1e-9
+    import cv2
+
+    sharp = sharpness(img, (0, 0, 128, 128))
+    assert sharpness(np.full_like(img, 90), (0, 0, 128, 128)) == 0.0
+    assert sharp > 10 * sharpness(cv2.GaussianBlur(img, (0, 0), 3), (0, 0, 128, 128))
     assert yaw(np.array([[0, 0], [10, 0], [5, 5], [0, 0], [0, 0]], float)) == 0.0
     assert yaw(np.array([[0, 0], [10, 0], [10, 5], [0, 0], [0, 0]], float)) == pytest.approx(0.5)
     with pytest.raises(InputError):
@@ -274,3 +280,35 @@ def test_a_second_writer_is_refused_while_one_works(tmp_path, capsys):
     assert code == 2 and "another facerec is changing" in err
     assert not (out / "clusters.json").exists()
     assert run(capsys, "cluster", src, "--out", out, "--threshold", THR, *FAKE, "--quiet")[0] == 0  # free again
+
+
+def test_rejecting_a_clusters_last_face_removes_it_and_names_stay_in_one_gallery(tmp_path, capsys):
+    out, model = tmp_path / "people", tmp_path / "gallery.npz"
+    src = photos(tmp_path / "a", [1, 2, 3], 3)
+    run(capsys, "cluster", src, "--out", out, "--threshold", THR, "--min-faces", "1", *FAKE, "--quiet")
+    (cid, faces), (second, _), (third, _) = list(clusters_of(out)["clusters"].items())
+    for f in faces:
+        assert run(capsys, "people", "reject", cid, f["face_id"], "--out", out)[0] == 0
+    assert cid not in clusters_of(out)["clusters"]
+    assert run(capsys, "people", "name", second, "Ada", "--model", model, "--out", out)[0] == 0
+    code, _, err = run(capsys, "people", "name", third, "Bob", "--model", tmp_path / "elsewhere.npz", "--out", out)
+    assert code == 2 and "its people are named in" in err and not (tmp_path / "elsewhere.npz").exists()
+    assert third in clusters_of(out)["clusters"]  # refused: nothing changed
+
+
+def test_a_merged_then_named_face_rejected_from_its_person_is_in_one_place_only(tmp_path, capsys):
+    out, model = tmp_path / "people", tmp_path / "gallery.npz"
+    src = photos(tmp_path / "a", [1, 2], 4)
+    run(capsys, "cluster", src, "--out", out, "--threshold", THR, *FAKE, "--quiet")
+    a, b = list(clusters_of(out)["clusters"])
+    run(capsys, "people", "merge", a, b, "--out", out)
+    run(capsys, "people", "name", a, "Ada", "--model", model, "--out", out)
+    face = clusters_of(out)["people"]["Ada"][0]["face_id"]
+    assert run(capsys, "people", "reject", "Ada", face, "--out", out)[0] == 0
+    assert run(capsys, "cluster", src, "--out", out, "--threshold", THR, *FAKE, "--quiet")[0] == 0
+    r = clusters_of(out)
+    places = [k for k, fs in [*r["clusters"].items(), *r["people"].items()] if face in {f["face_id"] for f in fs}]
+    places += ["ungrouped"] if face in {f["face_id"] for f in r["ungrouped"]} else []
+    assert len(places) == 1 and places != ["Ada"]
+    named = {f["face_id"] for f in r["people"]["Ada"]}
+    assert not named & {f["face_id"] for fs in r["clusters"].values() for f in fs}

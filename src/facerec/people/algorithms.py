@@ -127,58 +127,59 @@ def average_linkage(emb: np.ndarray, threshold: float) -> np.ndarray:
 
         z = linkage(emb.astype(np.float64), method="average", metric="euclidean")
         return fcluster(z, t=threshold, criterion="distance").astype(np.int64)
-    return graph_average_linkage(*knn_graph(emb), threshold)
+    return graph_average_linkage(emb, *knn_graph(emb), threshold)
 
 
-def graph_average_linkage(nbr: np.ndarray, dist: np.ndarray, threshold: float) -> np.ndarray:
-    """Average linkage restricted to the k-NN graph, in rounds: every round, each group joins the
-    neighbouring group it is closest to on average, when that average (over the links the graph
-    has between them) is within the threshold and the two choose each other (mutual nearest
-    groups, as in exact average linkage's nearest-neighbour chain). O(edges) a round."""
+def graph_average_linkage(emb: np.ndarray, nbr: np.ndarray, dist: np.ndarray, threshold: float) -> np.ndarray:
+    """Average linkage for collections too big for the exact one, in rounds. The k-NN graph only
+    proposes which groups may merge (those with a link within 1.5x the threshold); the decision
+    uses the groups' true average: for unit vectors the mean squared distance between the faces
+    of groups A and B is exactly 2 - 2 mean(A).mean(B), so two groups merge when the root of it
+    is within the threshold and they are each other's nearest candidate (mutual nearest groups,
+    as in the nearest-neighbour chain of exact average linkage). A chain of faces each near the
+    next never merges end to end: its ends' means are far apart. O(candidate pairs x d) a round."""
     n = len(nbr)
-    ok = (nbr >= 0) & (dist <= threshold * 1.5)  # links far past the threshold never decide a merge
+    ok = (nbr >= 0) & (dist <= threshold * 1.5)
     a = np.repeat(np.arange(n), nbr.shape[1])[ok.ravel()]
     b = nbr.ravel()[ok.ravel()]
-    w = dist.ravel()[ok.ravel()].astype(np.float64)
-    # each undirected link once
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    key, first = np.unique(lo * n + hi, return_index=True)
-    a, b, w = lo[first], hi[first], w[first]
+    key = np.unique(lo * n + hi)
+    a, b = key // n, key % n
     group = np.arange(n)
+    sums = np.asarray(emb, np.float64).copy()  # per group: the sum of its unit vectors
     size = np.ones(n, np.int64)
-    for _ in range(64):
+    limit = 1.0 - threshold * threshold / 2.0  # mean(A).mean(B) at or above: within the threshold
+    while True:
         ga, gb = group[a], group[b]
         cross = ga != gb
         if not cross.any():
             break
-        ga, gb, wc = ga[cross], gb[cross], w[cross]
-        lo, hi = np.minimum(ga, gb), np.maximum(ga, gb)
-        pair, inv = np.unique(lo * n + hi, return_inverse=True)
-        total = np.bincount(inv, weights=wc)
-        links = np.bincount(inv)
+        a, b = a[cross], b[cross]  # links inside a group never matter again
+        lo, hi = np.minimum(ga[cross], gb[cross]), np.maximum(ga[cross], gb[cross])
+        pair = np.unique(lo * n + hi)
         pa, pb = pair // n, pair % n
-        # the mean over all face pairs, links missing from the graph counted at the threshold
-        # (a missing link is a pair past the k-th neighbour: far, but not known how far)
-        full = size[pa] * size[pb]
-        mean = (total + (full - links) * threshold) / full
-        close = mean <= threshold
+        sim = np.empty(len(pa))
+        for s0 in range(0, len(pa), 1 << 18):  # bounded memory: 2^18 pairs x d at a time
+            s1 = s0 + (1 << 18)
+            sim[s0:s1] = np.einsum("ij,ij->i", sums[pa[s0:s1]], sums[pb[s0:s1]]) / (size[pa[s0:s1]] * size[pb[s0:s1]])
+        close = sim >= limit
         if not close.any():
             break
-        pa, pb, mean = pa[close], pb[close], mean[close]
-        best = np.full(n, np.inf)
-        np.minimum.at(best, pa, mean)
-        np.minimum.at(best, pb, mean)
-        mutual = (mean == best[pa]) & (mean == best[pb])
+        pa, pb, sim = pa[close], pb[close], sim[close]
+        best = np.full(n, -np.inf)
+        np.maximum.at(best, pa, sim)
+        np.maximum.at(best, pb, sim)
+        mutual = (sim == best[pa]) & (sim == best[pb])
         pa, pb = pa[mutual], pb[mutual]
-        if len(pa) == 0:
-            break
-        # a group mutual with two (exact ties) merges with one of them
-        _, once = np.unique(pa, return_index=True)
+        _, once = np.unique(pa, return_index=True)  # exact ties: one partner each
         pa, pb = pa[once], pb[once]
         _, once = np.unique(pb, return_index=True)
         pa, pb = pa[once], pb[once]
         free = ~np.isin(pa, pb)
         pa, pb = pa[free], pb[free]
+        if len(pa) == 0:
+            break
+        sums[pa] += sums[pb]
         size[pa] += size[pb]
         target = np.arange(n)
         target[pb] = pa

@@ -9,8 +9,9 @@ what the user said (names, merges, "not this person"), kept between runs.
 - ``clusters.json``: the last run's answer (clusters, people, ungrouped and rejected faces).
 - ``index.html``: the contact sheet of that answer.
 
-Every file is written to a temporary name and renamed, so an interrupted run leaves the folder
-as the previous run left it.
+Every file is written to a temporary name and renamed, in an order a rerun recovers from (faces,
+then the answer, then the state; an id in the answer is never handed out again, whatever the
+state says), so an interrupted run leaves each file whole and the next run consistent.
 """
 
 from __future__ import annotations

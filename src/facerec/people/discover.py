@@ -12,6 +12,7 @@ cluster takes the id of the old one it shares the most faces with.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -47,7 +48,7 @@ def scan(files: list[Path], pipe, gate: QualityGate, *, quiet: bool = True) -> S
     out = Scan(Faces.empty(pipe.config.dim), images=len(files))
     cols = {k: [] for k in ("ids", "files", "boxes", "scores", "quality", "embeddings")}
     for r in results:
-        file = str(r.sample.source)
+        file = os.path.abspath(str(r.sample.source))  # thumbnails and names work from any directory
         if r.error:
             out.errors.append(r.error)
             continue
@@ -128,11 +129,15 @@ def discover(
     files, skipped = collect_inputs(photos)
     found = scan(files, pipe, gate, quiet=quiet)
     before = book.load_faces(pipe.config.dim)
-    faces = before.union(found.faces)
+    stored = before.union(found.faces)  # every face kept, even one this run's gate rejects
     previous = book.load_clusters()
     # faces the gate rejected earlier stay listed (a later run may not see their photo again)
     rejected = {r["face_id"]: r for r in previous.get("rejected", [])}
     rejected.update({r["face_id"]: r for r in found.rejected})
+    faces, now_rejected = regate(stored, gate)  # this run's gate holds for every face, old ones too
+    rejected.update(now_rejected)
+    for fid in faces.ids:  # a face this gate passes is not listed as rejected
+        rejected.pop(str(fid), None)
 
     thr = cluster_threshold(pipe.config, threshold=threshold, gallery=gallery)
     person = assign_known(faces, gallery, calibration, book)
@@ -140,7 +145,7 @@ def discover(
     labels = np.full(len(faces), UNGROUPED, np.int64)
     if len(rest):
         labels[rest] = cluster(faces.embeddings[rest], thr.value, algorithm=algorithm, min_faces=min_faces)
-    labels = apply_merges(labels, faces, book)
+    labels = apply_merges(labels, faces, book, person)
     labels, why = apply_rejections(labels, faces, book)
     ids = stable_ids(labels, faces, previous, book)
 
@@ -157,15 +162,33 @@ def discover(
     )
     book.pipeline = config
     if model:
-        book.model = model
-    book.save_faces(faces)
+        from .naming import gallery_name
+
+        book.model = gallery_name(model)
+    book.save_faces(stored)
     book.save_clusters(answer)
     book.save()
     if thumbnails:
         from .sheet import write_sheet
 
         write_sheet(book.path / "index.html", answer)
-    return Discovery(answer, book.path, found.images, len(faces) - len(before))
+    return Discovery(answer, book.path, found.images, len(stored) - len(before))
+
+
+def regate(faces: Faces, gate: QualityGate) -> tuple[Faces, dict]:
+    """The stored faces this gate passes, and the ones it rejects now (a stricter gate than the
+    run that stored them), as rejection records."""
+    if not len(faces):
+        return faces, {}
+    keep = np.ones(len(faces), bool)
+    out = {}
+    for i in range(len(faces)):
+        q = faces.record(i)["quality"]
+        why = gate.reason(q)
+        if why:
+            keep[i] = False
+            out[str(faces.ids[i])] = faces.record(i) | {"reason": why}
+    return faces.take(keep), out
 
 
 def assign_known(faces: Faces, gallery, calibration, book: Book) -> np.ndarray:
@@ -194,14 +217,15 @@ def assign_known(faces: Faces, gallery, calibration, book: Book) -> np.ndarray:
     return person
 
 
-def apply_merges(labels: np.ndarray, faces: Faces, book: Book) -> np.ndarray:
-    """Faces the user merged share one cluster again (the one most of them are in)."""
+def apply_merges(labels: np.ndarray, faces: Faces, book: Book, person: np.ndarray) -> np.ndarray:
+    """Faces the user merged share one cluster again (the one most of them are in); a face that
+    belongs to a named person now stays theirs."""
     if not book.must_link:
         return labels
     labels = labels.copy()
     row = {str(f): i for i, f in enumerate(faces.ids)}
     for group in book.must_link:
-        rows = [row[f] for f in group if f in row]
+        rows = [row[f] for f in group if f in row and person[row[f]] == ""]
         grouped = [labels[r] for r in rows if labels[r] != UNGROUPED]
         if not grouped:
             continue
@@ -234,6 +258,8 @@ def apply_rejections(labels: np.ndarray, faces: Faces, book: Book) -> tuple[np.n
 def stable_ids(labels: np.ndarray, faces: Faces, previous: dict, book: Book) -> dict[int, int]:
     """label -> cluster id: the previous id a cluster shares the most faces with, else a new one."""
     old = {f["face_id"]: int(cid) for cid, fs in previous.get("clusters", {}).items() for f in fs}
+    known = [int(c) for c in previous.get("clusters", {})]
+    book.next_id = max([book.next_id, *(c + 1 for c in known)])  # a stale people.json never reuses an id
     ids: dict[int, int] = {}
     taken: set[int] = set()
     order = [lab for lab, _ in Counter(labels[labels != UNGROUPED].tolist()).most_common()]

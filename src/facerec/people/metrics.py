@@ -37,6 +37,8 @@ def _prf(p: float, r: float) -> dict:
 def pairwise(true, pred) -> dict:
     """Precision: of the face pairs put in one cluster, how many are one person; recall: of the
     pairs of one person, how many share a cluster. A clustering that makes no pair has precision 1."""
+    if len(true) == 0:
+        return _prf(1.0, 1.0)
     n, _, _, t_size, p_size = _contingency(true, pred)
     pairs = lambda c: float((c * (c - 1) // 2).sum())  # noqa: E731
     tp, found, real = pairs(n), pairs(p_size), pairs(t_size)
@@ -46,6 +48,8 @@ def pairwise(true, pred) -> dict:
 def bcubed(true, pred) -> dict:
     """Per face: the share of its cluster that is its person (precision) and the share of its
     person that is in its cluster (recall), averaged over faces (Bagga and Baldwin 1998)."""
+    if len(true) == 0:
+        return _prf(1.0, 1.0)
     n, ti, pj, t_size, p_size = _contingency(true, pred)
     total = float(n.sum())
     p = float((n * n / p_size[pj]).sum()) / total

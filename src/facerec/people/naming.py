@@ -4,6 +4,7 @@ folder (or the gallery) so that every later ``facerec cluster`` run honours it."
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,7 @@ def name_cluster(
     columns = {"face_id": list(got.ids), "source": list(got.files), "box": got.boxes}
     created = False
     if served is not None:
-        model = book.model or served.store.uri
+        model = _same_gallery(book, served.store.uri)
         served.gallery.check_pipeline(
             embedder=config.embedder, weights_id=config.weights_id, dim=config.dim, source=served.store.uri
         )
@@ -58,9 +59,9 @@ def name_cluster(
         total = served.enrol(name, got.embeddings, list(got.files), columns)
         enrolled = total - before
     else:
-        model = model or book.model
-        if not model:
+        if not (model or book.model):
             raise InputError("name a gallery to enrol into: --model knn.npz (or milvus:./people.db)")
+        model = _same_gallery(book, model or book.model)
         created, enrolled, total = _enrol_into(model, token, config, name, got, columns)
     answer = book.load_clusters()
     answer["clusters"].pop(str(cluster_id))
@@ -152,6 +153,8 @@ def reject_face(
             ServedGallery(store, gallery=g, default_threshold=spec.default_threshold, sync_s=0).remove_faces([face_id])
     book.cannot_link.append({"face": face_id, "with": [f["face_id"] for f in rest], "cluster": key, "person": person})
     group[:] = rest
+    if not rest:  # its last face: the cluster (or person's listing) is gone
+        answer["clusters" if person is None else "people"].pop(key)
     answer["ungrouped"].append(
         {k: v for k, v in face.items() if k != "distance"} | {"reason": f"not this person: rejected from {key}"}
     )
@@ -159,6 +162,26 @@ def reject_face(
     book.save()
     _sheet(book, answer)
     return face
+
+
+def gallery_name(model: str) -> str:
+    """How the folder records its gallery: a store URI as given, a model file as an absolute path
+    (so a run from another directory finds it)."""
+    from ..store import is_store_uri
+
+    return str(model) if is_store_uri(model) else os.path.abspath(str(model))
+
+
+def _same_gallery(book: Book, model: str) -> str:
+    """The gallery names go into: the folder's own; another one is refused (the folder's named
+    people would then live in two galleries, and a later run would see only one)."""
+    model = gallery_name(model)
+    if book.model and gallery_name(book.model) != model:
+        raise InputError(
+            f"{book.path}: its people are named in {book.model}, not {model}; name them there "
+            "(or start a new people folder for this gallery)"
+        )
+    return model
 
 
 def _check_name(name: str) -> str:

@@ -98,10 +98,14 @@ def create_app(
 
         try:
             folder = PeopleFolder(people)
-            if folder.pipeline is not None:
-                c = folder.pipeline
-                gallery.check_pipeline(
-                    embedder=c["embedder"], weights_id=c["weights_id"], dim=c["dim"], source=str(people)
+            if folder.pipeline is not None and folder.pipeline != gallery.pipeline.to_dict():
+                from ..errors import InputError
+
+                # the service embeds new photos with the gallery's pipeline: the folder's faces must match it
+                differ = sorted(k for k, v in gallery.pipeline.to_dict().items() if folder.pipeline.get(k) != v)
+                raise InputError(
+                    f"{people}: its faces come from another pipeline than {store.uri}'s ({', '.join(differ)} differ); "
+                    f"run `facerec cluster PHOTOS --model {store.uri} --out {people}` with a new folder"
                 )
         except BaseException:
             served.close()

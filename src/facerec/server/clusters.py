@@ -36,18 +36,23 @@ class PeopleFolder:
         if not (self.path / "clusters.json").is_file():
             raise InputError(f"{self.path}: no clusters.json; run `facerec cluster PHOTOS --out {self.path}` first")
         self.pipeline = book.pipeline
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # one change at a time
         self._thumbs: dict[str, str] = {}
+        self._thumbs_lock = threading.Lock()  # listings run in several worker threads
 
     def thumbnail(self, face: dict, cache: dict) -> str:
         from ..people.sheet import thumbnail
 
         fid = face["face_id"]
-        if fid not in self._thumbs:
-            if len(self._thumbs) >= THUMB_CACHE:
+        with self._thumbs_lock:
+            if fid in self._thumbs:
+                return self._thumbs[fid]
+        made = thumbnail(face["file"], face["box"], cache)  # decoding outside the lock
+        with self._thumbs_lock:
+            while len(self._thumbs) >= THUMB_CACHE:
                 del self._thumbs[next(iter(self._thumbs))]
-            self._thumbs[fid] = thumbnail(face["file"], face["box"], cache)
-        return self._thumbs[fid]
+            self._thumbs[fid] = made
+        return made
 
 
 class ClusterFace(BaseModel):
@@ -130,8 +135,9 @@ def _change(svc: Service, fn):
             try:
                 return fn(folder)
             except InputError as exc:
-                status = 404 if "no cluster" in str(exc) or "is not in" in str(exc) else 400
-                raise HTTPError(status, str(exc)) from None
+                msg = str(exc)
+                status = 404 if "no cluster" in msg or "is not in" in msg else 409 if "another facerec" in msg else 400
+                raise HTTPError(status, msg) from None
 
     return svc.run(work)
 
