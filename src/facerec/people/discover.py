@@ -15,7 +15,7 @@ import hashlib
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +140,10 @@ def discover(
         rejected.pop(str(fid), None)
 
     thr = cluster_threshold(pipe.config, threshold=threshold, gallery=gallery)
+    if calibration is not None and calibration.threshold > thr.value:
+        # a face joins a named person only as near as it would have to be to join their cluster: a
+        # small gallery's open-set threshold (the embedder's equal-error point) takes in strangers
+        calibration = replace(calibration, threshold=thr.value, reason=f"the clustering threshold, {thr.describe()}")
     person = assign_known(faces, gallery, calibration, book)
     rest = np.flatnonzero(person == "")
     labels = np.full(len(faces), UNGROUPED, np.int64)
@@ -147,6 +151,7 @@ def discover(
         labels[rest] = cluster(faces.embeddings[rest], thr.value, algorithm=algorithm, min_faces=min_faces)
     labels = apply_merges(labels, faces, book, person)
     labels, why = apply_rejections(labels, faces, book)
+    labels = join_people(labels, person, faces, thr.value, book)
     ids = stable_ids(labels, faces, previous, book)
 
     answer = build_answer(faces, labels, ids, person, why, rejected, found, skipped)
@@ -215,6 +220,32 @@ def assign_known(faces: Faces, gallery, calibration, book: Book) -> np.ndarray:
             if not p.unknown and (str(faces.ids[i]), p.name) not in refused:
                 person[i] = p.name
     return person
+
+
+def join_people(labels: np.ndarray, person: np.ndarray, faces: Faces, threshold: float, book: Book) -> np.ndarray:
+    """A new cluster whose faces are, on average, within the threshold of a named person's (and
+    nearer to them than to anyone else named) is that person's: the faces one by one were a little
+    too far to be sure, together they are not. The average is exact for unit vectors: the mean
+    squared distance between two groups is 2 - 2 mean(A).mean(B). Faces the user rejected from
+    that person stay out. Changes ``person`` in place; returns the labels without those clusters."""
+    names = sorted({p for p in person if p})
+    grouped = np.unique(labels[labels != UNGROUPED])
+    if not names or not len(grouped):
+        return labels
+    refused = {(c["face"], c["person"]) for c in book.cannot_link if c.get("person")}
+    means = np.stack([faces.embeddings[person == n].mean(0) for n in names])
+    labels = labels.copy()
+    limit = 1.0 - threshold * threshold / 2.0
+    for lab in grouped:
+        rows = np.flatnonzero(labels == lab)
+        sim = means @ faces.embeddings[rows].mean(0)
+        best = int(np.argmax(sim))
+        if sim[best] >= limit:
+            for i in rows:
+                if (str(faces.ids[i]), names[best]) not in refused:
+                    person[i] = names[best]
+                    labels[i] = UNGROUPED
+    return labels
 
 
 def apply_merges(labels: np.ndarray, faces: Faces, book: Book, person: np.ndarray) -> np.ndarray:

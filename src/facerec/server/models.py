@@ -83,3 +83,4 @@ class ServiceConfig(BaseModel):
     max_faces: int
     max_files: int
     embedder: str
+    people_folder: bool = Field(False, description="the service was started with --people: /v1/clusters answers")

@@ -190,6 +190,7 @@ def config(svc: Service = Depends(service)):
         max_faces=lim.max_faces,
         max_files=lim.max_files,
         embedder=svc.spec.name,
+        people_folder=svc.people is not None,
     )
 
 

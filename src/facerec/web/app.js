@@ -155,9 +155,12 @@ async function refreshPeople() {
 }
 
 // -- people found by `facerec cluster` (served with --people DIR) --------------------------------
+let peopleFolder = null;  // whether the service has one (GET /v1/config): asked once
 async function refreshClusters() {
   let data;
   try {
+    if (peopleFolder === null) peopleFolder = (await api("GET", "/v1/config")).people_folder;
+    if (!peopleFolder) { $("clusters-panel").hidden = true; return; }
     data = await api("GET", "/v1/clusters");
   } catch (e) {
     // a service without a people folder says so: the panel stays hidden; any other error shows
