@@ -26,6 +26,8 @@ MAX_PAIRS = 2_000_000  # impostor pairs sampled (the exact quantile over n^2/2 p
 #: (embedder, detector, alignment, flip) -> Euclidean threshold at CLUSTER_FAR on LFW View 1's
 #: development people; written by ``python bench/cluster.py calibrate`` (bench/reported/cluster_calibration.json).
 CALIBRATED: dict[tuple[str, str, str, bool], float] = {
+    # the default pipeline of `facerec cluster`: 9,525 development images (bench/reported/cluster_lfw_dlib.json)
+    ("dlib", "yunet", "five-point", True): 0.3357,
     # 9,525 development images (bench/reported/cluster_calibration_casia.json); embeddings from
     # `facerec ingest --embedder facenet-casia --align yunet` of all LFW (bench/ingest_equal.py)
     ("facenet-casia", "yunet", "box", False): 0.8963,
