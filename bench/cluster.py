@@ -1,7 +1,7 @@
 """People discovery benchmarks.
 
 python bench/cluster.py calibrate --json bench/reported/cluster_calibration.json
-    the clustering threshold of the default pipeline (dlib, YuNet five-point, flip): the
+    the clustering threshold of a pipeline (``embed``'s options; default facerec cluster's): the
     distance between faces of different people at a pairwise false-accept rate of 1e-4 on
     LFW View 1's development people (peopleDevTrain.txt), what facerec.people.threshold holds.
     It also prints the LFW-wide pairwise/BCubed F1 at FARs around it (how sensitive it is).
@@ -38,7 +38,7 @@ def lfw_dir() -> Path:
 
 def embed_lfw(args):
     """Every LFW image's subject through the default clustering pipeline (cached under --art-dir)."""
-    from facerec.cli.people import CLUSTER_ALIGNMENT, CLUSTER_DETECTOR, CLUSTER_EMBEDDER
+    from facerec.cli.people import CLUSTER_ALIGNMENT, CLUSTER_DETECTOR, CLUSTER_EMBEDDER, CLUSTER_FLIP
     from facerec.datasets import load_dataset
     from facerec.evaluate.common import embed_samples
     from facerec.pipeline import Pipeline
@@ -48,7 +48,7 @@ def embed_lfw(args):
         embedder=CLUSTER_EMBEDDER,
         detector=CLUSTER_DETECTOR,
         alignment=CLUSTER_ALIGNMENT,
-        flip=True,
+        flip=CLUSTER_FLIP,
         device="cpu",
         cache_dir=args.art_dir,
     )
@@ -60,7 +60,6 @@ def embed_lfw(args):
 def cmd_embed(args) -> int:
     """One shard of LFW (every --shards-th image from --shard) into an .npz of subject embeddings:
     dlib runs on one core, so two shards in two processes use both."""
-    from facerec.cli.people import CLUSTER_ALIGNMENT, CLUSTER_DETECTOR, CLUSTER_EMBEDDER
     from facerec.datasets import load_dataset
     from facerec.evaluate.common import embed_samples
     from facerec.pipeline import Pipeline
@@ -68,7 +67,7 @@ def cmd_embed(args) -> int:
     data = load_dataset(args.data or lfw_dir())
     samples = data.samples[args.shard :: args.shards]
     pipe = Pipeline.create(
-        embedder=CLUSTER_EMBEDDER, detector=CLUSTER_DETECTOR, alignment=CLUSTER_ALIGNMENT, flip=True, device="cpu"
+        embedder=args.embedder, detector=args.align, alignment=args.alignment, flip=args.flip, device="cpu"
     )
     t0 = time.perf_counter()
     emb = embed_samples(pipe, samples, quiet=False)
@@ -267,6 +266,12 @@ def main() -> int:
     e.add_argument("--shard", type=int, default=0)
     e.add_argument("--shards", type=int, default=1)
     e.add_argument("--out", required=True)
+    from facerec.cli.people import CLUSTER_ALIGNMENT, CLUSTER_DETECTOR, CLUSTER_EMBEDDER, CLUSTER_FLIP
+
+    e.add_argument("--embedder", default=CLUSTER_EMBEDDER)
+    e.add_argument("--align", default=CLUSTER_DETECTOR)
+    e.add_argument("--alignment", default=CLUSTER_ALIGNMENT)
+    e.add_argument("--flip", action="store_true", default=CLUSTER_FLIP)
     s = sub.add_parser("scale")
     s.add_argument("--sizes", default="10000,100000,1000000")
     s.add_argument("--threshold", type=float, default=0.5)

@@ -1,4 +1,4 @@
-"""People discovery with the real default pipeline (dlib ResNet on YuNet's five points, flipped) on
+"""People discovery with the real default pipeline (CASIA FaceNet on YuNet boxes) on
 real photos: the quality gate on a crowd and on bad crops, and names that last when 1,000 new LFW
 photos arrive."""
 
@@ -23,11 +23,15 @@ MULTIFACE = SHARED_DATA / "video" / "multiface.jpg"
 
 @pytest.fixture(scope="module")
 def pipe():
-    from facerec.cli.people import CLUSTER_ALIGNMENT, CLUSTER_DETECTOR, CLUSTER_EMBEDDER
+    from facerec.cli.people import CLUSTER_ALIGNMENT, CLUSTER_DETECTOR, CLUSTER_EMBEDDER, CLUSTER_FLIP
     from facerec.pipeline import Pipeline
 
     return Pipeline.create(
-        embedder=CLUSTER_EMBEDDER, detector=CLUSTER_DETECTOR, alignment=CLUSTER_ALIGNMENT, flip=True, device="cpu"
+        embedder=CLUSTER_EMBEDDER,
+        detector=CLUSTER_DETECTOR,
+        alignment=CLUSTER_ALIGNMENT,
+        flip=CLUSTER_FLIP,
+        device="cpu",
     )
 
 

@@ -57,10 +57,10 @@ def add_parsers(sub) -> None:
     add(p, "--threshold", default="auto", help="auto (the embedder's calibration, as facerec cluster) or a distance")
     add(p, "--min-faces", type=int, default=3, help="smallest group that is a person (as facerec cluster)")
     add(p, "--json", default="bench/results/cluster.json", help="where to write the results")
-    add(p, "--no-flip", dest="flip", action="store_false", help="do not average each face with its mirror image")
+    add(p, "--flip", action="store_true", help="average each face with its mirror image")
     pipeline_args(p, embedder_default=None)
-    add(p, "--alignment", choices=("box", "five-point"), default=None, help="default five-point (as facerec cluster)")
-    p.set_defaults(func=cmd_cluster, flip=True)
+    add(p, "--alignment", choices=("box", "five-point"), default=None, help="default box (as facerec cluster)")
+    p.set_defaults(func=cmd_cluster)
 
 
 def _pipe(args):
