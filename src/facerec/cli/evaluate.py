@@ -298,20 +298,13 @@ def _table(rows) -> None:
 def cmd_cluster(args) -> int:
     from ..datasets import load_dataset
     from ..embed import get_spec
-    from ..errors import InputError
     from ..evaluate.clustering import evaluate_clustering
     from ..evaluate.common import embed_samples
     from ..people.threshold import cluster_threshold
-    from .people import CLUSTER_ALIGNMENT, CLUSTER_DETECTOR, CLUSTER_EMBEDDER
+    from .people import cluster_defaults, parse_threshold
 
-    args.embedder = args.embedder or CLUSTER_EMBEDDER
-    args.align = args.align or CLUSTER_DETECTOR
-    args.alignment = args.alignment or CLUSTER_ALIGNMENT
-    if args.threshold != "auto":
-        try:
-            args.threshold = float(args.threshold)
-        except ValueError:
-            raise InputError(f"--threshold must be auto or a distance, got {args.threshold!r}") from None
+    cluster_defaults(args)
+    args.threshold = parse_threshold(args.threshold)
     dataset = load_dataset(args.data)
     pipe = _pipe(args)
     emb = embed_samples(pipe, dataset.samples, quiet=args.quiet)

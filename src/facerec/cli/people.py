@@ -22,6 +22,33 @@ from .common import (
 #: dlib five-point + flip's 0.931, BCubed 0.917 against 0.915), and embeds ten times faster
 CLUSTER_EMBEDDER, CLUSTER_DETECTOR, CLUSTER_ALIGNMENT, CLUSTER_FLIP = "facenet-casia", "yunet", "box", False
 DEFAULT_FOLDER = "people"
+#: the quality gate's flags, in QualityGate's field order: (flag, field, what it bounds)
+GATE_FLAGS = (
+    ("--min-face-size", "min_size", "smallest face side, px"),
+    ("--min-score", "min_score", "lowest detector score"),
+    ("--min-sharpness", "min_sharpness", "lowest variance of the face's Laplacian at 64x64 (blur)"),
+    ("--max-yaw", "max_yaw", "most the head may turn (eye distances)"),
+    ("--min-inside", "min_inside", "share of the face inside the image"),
+)
+
+
+def parse_threshold(text: str) -> float | str:
+    """``--threshold``: auto, or a distance."""
+    from ..errors import InputError
+
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"--threshold must be auto or a distance, got {text!r}") from None
+
+
+def cluster_defaults(args) -> None:
+    """The clustering pipeline's defaults where the options leave them open (no gallery to follow)."""
+    args.embedder = args.embedder or CLUSTER_EMBEDDER
+    args.align = args.align or CLUSTER_DETECTOR
+    args.alignment = args.alignment or CLUSTER_ALIGNMENT
 
 
 def add_parsers(sub) -> None:
@@ -55,41 +82,8 @@ def add_parsers(sub) -> None:
         "pairwise false-accept rate of 1e-4, or the gallery's) or a number",
     )
     add(p, "--algorithm", choices=ALGORITHMS, default=DEFAULT_ALGORITHM, help="how faces are grouped")
-    add(
-        p,
-        "--min-face-size",
-        type=float,
-        default=gate.min_size,
-        help="quality gate: smallest face side, px (default %(default)s)",
-    )
-    add(
-        p,
-        "--min-score",
-        type=float,
-        default=gate.min_score,
-        help="quality gate: lowest detector score (default %(default)s)",
-    )
-    add(
-        p,
-        "--min-sharpness",
-        type=float,
-        default=gate.min_sharpness,
-        help="quality gate: lowest variance of the face's Laplacian at 64x64 (blur) (default %(default)s)",
-    )
-    add(
-        p,
-        "--max-yaw",
-        type=float,
-        default=gate.max_yaw,
-        help="quality gate: most the head may turn (eye distances) (default %(default)s)",
-    )
-    add(
-        p,
-        "--min-inside",
-        type=float,
-        default=gate.min_inside,
-        help="quality gate: share of the face inside the image (default %(default)s)",
-    )
+    for flag, field, what in GATE_FLAGS:
+        add(p, flag, type=float, default=getattr(gate, field), help=f"quality gate: {what} (default %(default)s)")
     add(p, "--flip", dest="flip", action="store_true", help="average each face with its mirror image")
     add(p, "--no-flip", dest="flip", action="store_false", help=argparse.SUPPRESS)
     add(p, "--format", choices=("table", "json"), default="table")
@@ -140,18 +134,12 @@ def add_parsers(sub) -> None:
 def run_cluster(args) -> int:
     from ..api import load_model
     from ..calibrate import resolve_threshold
-    from ..errors import InputError
     from ..people.book import Book
     from ..people.discover import discover
     from ..people.quality import QualityGate
 
     gate = QualityGate(args.min_face_size, args.min_score, args.min_sharpness, args.max_yaw, args.min_inside)
-    threshold = args.threshold
-    if threshold != "auto":
-        try:
-            threshold = float(threshold)
-        except ValueError:
-            raise InputError(f"--threshold must be auto or a distance, got {threshold!r}") from None
+    threshold = parse_threshold(args.threshold)
     model = args.model or Book.open(args.out).model
     gallery = calibration = None
     if model:
@@ -159,9 +147,7 @@ def run_cluster(args) -> int:
         pipe = model_pipeline(args, gallery)
         calibration = resolve_threshold(gallery, align=pipe.config.detector)
     else:
-        args.embedder = args.embedder or CLUSTER_EMBEDDER
-        args.align = args.align or CLUSTER_DETECTOR
-        args.alignment = args.alignment or CLUSTER_ALIGNMENT
+        cluster_defaults(args)
         pipe = build_pipeline(args)
     r = discover(
         args.photos,
