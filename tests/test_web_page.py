@@ -145,3 +145,54 @@ def test_name_a_cluster_then_see_the_name_on_a_new_photo(browser, served_model, 
         _shot(browser, tmp_path, "web_named_cluster")
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
+
+
+def test_a_video_plays_with_its_tracks_drawn(browser, served_model_yunet, tmp_path):
+    """The video view: the street clip (as 960x540 VP8 WebM, which every Chromium plays) goes to
+    /v1/identify-video; the page lists the tracks and draws their boxes over the playing video."""
+    import av
+    import cv2
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from facerec.server import create_app, serving
+
+    from conftest import SHARED_DATA
+
+    src = SHARED_DATA / "video" / "video.mp4"
+    if not src.is_file():
+        pytest.fail(f"{src} not found; the page's video test needs ../shared/data") if os.environ.get(
+            "CI"
+        ) else pytest.skip(f"{src} not found")
+    clip = tmp_path / "street.webm"
+    with av.open(str(src)) as inp, av.open(str(clip), "w") as out:
+        s = out.add_stream("libvpx", rate=25)
+        s.width, s.height, s.pix_fmt = 960, 540, "yuv420p"
+        s.options = {"deadline": "realtime", "cpu-used": "8", "b": "2M"}
+        for f in inp.decode(video=0):
+            small = cv2.resize(f.to_ndarray(format="rgb24"), (960, 540), interpolation=cv2.INTER_AREA)
+            for p in s.encode(av.VideoFrame.from_ndarray(small, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    model = tmp_path / "served.npz"
+    shutil.copy(served_model_yunet, model)
+    wait = WebDriverWait(browser, 300)
+    with serving(create_app(model, device="cpu", workers=1)) as base:
+        browser.get(base + "/")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "people-count"), "(6)"))
+        browser.find_element(By.ID, "video-every").clear()
+        browser.find_element(By.ID, "video-every").send_keys("5")
+        browser.find_element(By.ID, "video-file").send_keys(str(clip))
+        wait.until(EC.text_to_be_present_in_element((By.ID, "video-status"), "track(s)"))
+        tracks = browser.find_elements(By.CSS_SELECTOR, "#tracks li")
+        assert len(tracks) >= 5, browser.find_element(By.ID, "video-status").text
+        # play from 2 s: the overlay draws the tracks there, named ("unknown" here: none is enrolled)
+        browser.execute_script("const v = document.getElementById('clip'); v.currentTime = 2.0; v.play();")
+        wait.until(lambda d: d.find_element(By.ID, "overlay").get_attribute("data-drawn"))
+        drawn = browser.find_element(By.ID, "overlay").get_attribute("data-drawn").split(",")
+        assert len(drawn) >= 3 and all(": unknown" in d for d in drawn), drawn
+        _shot(browser, tmp_path, "web_video_view")
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors

@@ -8,11 +8,19 @@ import sys
 from ..pipeline.config import DEFAULT_TOPK
 from ..text import printable
 from .common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, add, model_pipeline, pipeline_args, positive_int, store_token_arg
+from .video import add_video_args
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("infer", help="identify every face in an image or a folder")
-    add(p, "--input", required=True, help="an image or a folder (recursive)")
+    p = sub.add_parser("infer", help="identify every face in an image, a folder, a video or a live stream")
+    p.add_argument("source", nargs="?", default=None, help="the same as --input")
+    add(
+        p,
+        "--input",
+        default=None,
+        help="an image, a folder (recursive), a video file (.mp4 .mkv .avi .webm .mov), a stream URL "
+        "(rtsp:// http:// tcp:// ...) or webcam:N",
+    )
     add(p, "--model", required=True, help="a model file, or a store URI (milvus:./g.db, http://host:19530)")
     store_token_arg(p)
     add(p, "--topk", type=positive_int, default=DEFAULT_TOPK, help="neighbours shown as evidence")
@@ -20,13 +28,21 @@ def add_parser(sub) -> None:
     add(p, "--threshold", type=float, default=None, help="open-set distance threshold (overrides the model's)")
     add(p, "--closed-set", action="store_true", help="never answer unknown: always the nearest person (the seed)")
     pipeline_args(p, embedder_default=None)
+    add_video_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..api import infer, load_model
     from ..calibrate import check_threshold, resolve_threshold
+    from ..errors import InputError
+    from ..video import is_video
 
+    if args.source and args.input and args.source != args.input:
+        raise InputError(f"two inputs given ({args.source} and --input {args.input}): give one")
+    args.input = args.input or args.source
+    if not args.input:
+        raise InputError("no input: facerec infer PHOTO|FOLDER|VIDEO|URL --model MODEL (or --input ...)")
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
     gallery = load_model(args.model, token=args.store_token)
@@ -34,6 +50,10 @@ def run(args) -> int:
     calibration = resolve_threshold(
         gallery, threshold=args.threshold, closed_set=args.closed_set, align=pipe.config.detector
     )
+    if is_video(args.input):
+        from .video import run_video
+
+        return run_video(args, gallery, pipe, calibration)
     report = infer(args.input, gallery, pipe, topk=args.topk, calibration=calibration, quiet=args.quiet)
     if report.align_note:
         print(report.align_note, file=sys.stderr)

@@ -146,6 +146,7 @@ def create_app(
     app.add_middleware(
         Gate,
         max_body=limits.max_upload_bytes,
+        larger_bodies={"/v1/identify-video": limits.max_video_bytes},
         allowed_hosts=set(LOOPBACK_HOSTS) | set(allowed_hosts),
         allowed_origins=allowed_origins,
         api_key=api_key,

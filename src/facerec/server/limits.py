@@ -9,6 +9,7 @@ from ..errors import InputError
 from ..text import printable, scripts
 
 CONTENT_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff"}
+VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/avi"}
 NAME_RE = re.compile(r"^[^\W_](?:[\w .'-]{0,62}[^\W_.])?$")  # letters/digits at both ends; no / \ or ..
 
 
@@ -21,6 +22,8 @@ class Limits:
     image, checked right after detection (before any embedding). max_files: images per enrolment.
     max_pending: requests holding or waiting for a model worker; the next one is answered 503 with
     Retry-After. load_wait_s: how long a request waits for the models at start-up.
+    max_video_bytes, max_video_seconds: one video upload (``/v1/identify-video``): its size, held
+    in memory while it is read, and its length, which bounds the work it asks for.
     """
 
     max_upload_bytes: int = 10 * 2**20
@@ -30,9 +33,21 @@ class Limits:
     max_files: int = 20
     max_pending: int = 32
     load_wait_s: float = 300.0
+    max_video_bytes: int = 50 * 2**20
+    max_video_seconds: float = 120.0
 
     def __post_init__(self):
-        for name in ("max_upload_bytes", "max_pixels", "max_request_pixels", "max_faces", "max_files", "max_pending"):
+        if not isinstance(self.max_video_seconds, (int, float)) or not 0 < self.max_video_seconds < float("inf"):
+            raise InputError(f"max_video_seconds must be a finite number > 0, got {self.max_video_seconds!r}")
+        for name in (
+            "max_upload_bytes",
+            "max_pixels",
+            "max_request_pixels",
+            "max_faces",
+            "max_files",
+            "max_pending",
+            "max_video_bytes",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a whole number >= 1, got {value!r}")

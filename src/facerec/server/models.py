@@ -84,3 +84,28 @@ class ServiceConfig(BaseModel):
     max_files: int
     embedder: str
     people_folder: bool = Field(False, description="the service was started with --people: /v1/clusters answers")
+
+
+class TrackBest(BaseModel):
+    frame: int
+    time_s: float
+    box: list[float]
+
+
+class VideoTrack(BaseModel):
+    track: int = Field(description="the track's id in this video")
+    pred: str = Field(description='the vote over the track\'s identified views: a person, or "unknown"')
+    distance: float | None = Field(description="median distance of the winning views (None: no view identified)")
+    start_s: float
+    end_s: float
+    frames: int = Field(description="detection frames the face was found in")
+    embedded: int = Field(description="of those, the views embedded and identified: the voters")
+    votes: dict[str, int]
+    candidate: str = Field(description="the most voted person, also when the answer is unknown")
+    best: TrackBest = Field(description="the largest, surest view")
+    path: list[list[float]] = Field(description="[frame, time_s, x1, y1, x2, y2] at each detection")
+
+
+class VideoIdentified(BaseModel):
+    tracks: list[VideoTrack]
+    summary: dict = Field(description="frames, fps, size, every, people with their time ranges, threshold, notes")

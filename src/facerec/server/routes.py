@@ -24,7 +24,7 @@ from ..images import decode_image, peek_size
 from ..store import ServedGallery
 from ..text import printable
 from . import models
-from .limits import CONTENT_TYPES, HTTPError, Limits, check_name
+from .limits import CONTENT_TYPES, VIDEO_TYPES, HTTPError, Limits, check_name
 
 #: How much lower (nice) the image workers run than the event loop.
 WORKER_NICE = 5
@@ -165,6 +165,18 @@ async def identify_faces(image: UploadFile, topk: int = 5, svc: Service = Depend
     return await svc.run(lambda: _identify(svc, upload, topk))
 
 
+@v1.post("/identify-video", response_model=models.VideoIdentified)
+async def identify_video(video: UploadFile, every: int = 1, topk: int = 5, svc: Service = Depends(service)):
+    """Every person seen in a video: faces followed across frames, one answer per track (the same
+    JSON as ``facerec infer VIDEO --format json``)."""
+    if not 1 <= every <= 1000:
+        raise HTTPError(422, f"every must be between 1 and 1000, got {every}")
+    if not 1 <= topk <= 50:
+        raise HTTPError(422, f"topk must be between 1 and 50, got {topk}")
+    upload = await read_upload(svc, video, "video", types=VIDEO_TYPES, limit=svc.limits.max_video_bytes)
+    return await svc.run(lambda: _identify_video(svc, upload, every, topk))
+
+
 @v1.post("/verify", response_model=models.Verified)
 async def verify_faces(image_a: UploadFile, image_b: UploadFile, svc: Service = Depends(service)):
     a = await read_upload(svc, image_a, "image_a")
@@ -204,15 +216,18 @@ class Upload:
     data: bytes
 
 
-async def read_upload(svc: Service, upload: UploadFile, field: str) -> Upload:
-    limit = svc.limits.max_upload_bytes
+async def read_upload(
+    svc: Service, upload: UploadFile, field: str, *, types=CONTENT_TYPES, limit: int | None = None
+) -> Upload:
+    limit = limit or svc.limits.max_upload_bytes
     label = f"{field} ({printable(upload.filename or 'upload')[:120]})"
     ctype = (upload.content_type or "").split(";")[0].strip().lower()
-    if ctype not in CONTENT_TYPES:
+    if ctype not in types:
+        kind = "a video" if types is VIDEO_TYPES else "an image"
         raise HTTPError(
             415,
-            f"{label}: content type {printable(ctype) or 'none'!r} is not an image type we read "
-            f"({', '.join(sorted(CONTENT_TYPES))})",
+            f"{label}: content type {printable(ctype) or 'none'!r} is not {kind} type we read "
+            f"({', '.join(sorted(types))})",
         )
     data = await upload.read(limit + 1)
     if len(data) > limit:
@@ -328,3 +343,38 @@ def _enrol(svc: Service, name: str, uploads: list[Upload]) -> models.Enrolled:
         raise HTTPError(422, f"no face found in any of the {len(uploads)} images; nothing was enrolled")
     total = svc.store.enrol(name, np.stack(vectors), ids, {"face_id": face_ids, "box": np.stack(boxes), "source": ids})
     return models.Enrolled(name=name, added=len(vectors), images=total, skipped=skipped)
+
+
+def _identify_video(svc: Service, up: Upload, every: int, topk: int) -> models.VideoIdentified:
+    import tempfile
+    from pathlib import Path
+
+    from ..video import VideoOptions, open_video
+    from ..video.analyze import decide, follow_faces, tracker_config
+    from ..video.source import VideoError, VideoTooLong
+
+    lim = svc.limits
+    options = VideoOptions(every=every, topk=topk)
+    with svc.store.reading() as (_, cal):
+        calibration = cal
+    # FFmpeg reads a file; it lives in a private temporary folder only while this request runs
+    with tempfile.TemporaryDirectory(prefix="facerec-video-") as tmp:
+        path = Path(tmp) / "upload"
+        path.write_bytes(up.data)
+        try:
+            source = open_video(path, max_seconds=lim.max_video_seconds, label=up.label)
+            if source.width * source.height > lim.max_pixels:
+                source.close()
+                raise HTTPError(
+                    413,
+                    f"{up.label}: {source.width}x{source.height} frames, over the limit of {lim.max_pixels:,} pixels",
+                )
+            with svc.pipelines.get() as pipe:
+                followed = follow_faces(source, pipe, options, tracker_config(pipe, calibration))
+        except VideoTooLong as exc:
+            raise HTTPError(413, str(exc)) from None
+        except VideoError as exc:
+            raise HTTPError(400, str(exc)) from None
+    with svc.store.reading() as (g, cal):
+        report = decide(source, followed, g, cal, options)
+    return models.VideoIdentified(tracks=[t.to_json() for t in report.tracks], summary=report.summary())

@@ -45,8 +45,18 @@ class Gate:
     """ASGI middleware; see the module's docstring. ``allowed_hosts``: host names (no port) this
     server answers to; ``allowed_origins``: other origins (``scheme://host[:port]``) that may write."""
 
-    def __init__(self, app, *, max_body: int, allowed_hosts, allowed_origins=(), api_key: str | None = None):
+    def __init__(
+        self,
+        app,
+        *,
+        max_body: int,
+        allowed_hosts,
+        allowed_origins=(),
+        api_key: str | None = None,
+        larger_bodies: dict | None = None,
+    ):
         self.app, self.max_body = app, max_body
+        self.larger_bodies = dict(larger_bodies or {})  # path -> its own body limit (a video upload)
         self.allowed_hosts = {h.lower().strip("[]") for h in allowed_hosts}
         self.allowed_origins = {o.lower().rstrip("/") for o in allowed_origins}
         self.api_key = api_key
@@ -75,17 +85,18 @@ class Gate:
                 return await refuse(
                     401, "missing or wrong API key (send it in the X-API-Key header)", UNAUTHENTICATED_DRAIN_BYTES
                 )
-        allowed = self.max_body + MULTIPART_SLACK
+        limit = self.larger_bodies.get(scope["path"], self.max_body)
+        allowed = limit + MULTIPART_SLACK
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > allowed:
-            return await refuse(413, _too_large(self.max_body), DRAIN_BYTES, [(b"connection", b"close")])
+            return await refuse(413, _too_large(limit), DRAIN_BYTES, [(b"connection", b"close")])
         if method in SAFE_METHODS:
             return await self.app(scope, receive, _with_headers(send))
         body, more = await _read_body(receive, allowed)
         if body is None:  # the client went away mid-body: a partial upload must not enrol anything
             return
         if more:  # streamed (chunked) past the limit
-            return await refuse(413, _too_large(self.max_body), DRAIN_BYTES, [(b"connection", b"close")])
+            return await refuse(413, _too_large(limit), DRAIN_BYTES, [(b"connection", b"close")])
         sent = False
 
         async def replay():

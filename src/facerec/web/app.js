@@ -251,3 +251,133 @@ function refreshHealth() {
 }
 refreshPeople();
 refreshClusters();
+
+
+// -- video: a file analysed on the server and played with its tracks; the camera with live boxes --
+let videoTracks = [];
+
+async function identifyVideo(file) {
+  const every = Math.max(1, parseInt($("video-every").value, 10) || 1);
+  $("video-status").textContent = "Analysing the video (this takes a while on a CPU)…";
+  $("tracks").replaceChildren();
+  stopLive();
+  const form = new FormData();
+  form.append("video", file, file.name || "video.mp4");
+  try {
+    const data = await api("POST", `/v1/identify-video?every=${every}`, form);
+    videoTracks = data.tracks;
+    const s = data.summary;
+    const named = Object.keys(s.people);
+    $("video-status").textContent = `${data.tracks.length} track(s), ${s.unknown_tracks} unknown; ` +
+      (named.length ? `seen: ${named.join(", ")}` : "nobody from the gallery") + ` (${s.frames} frames in ${s.seconds.toFixed(1)} s)`;
+    data.tracks.forEach((t) => $("tracks").appendChild(trackItem(t)));
+    const clip = $("clip");
+    clip.srcObject = null;
+    clip.src = URL.createObjectURL(file);
+    clip.dataset.tracks = data.tracks.map((t) => `${t.track}:${t.pred}`).join(",");  // for tests and screen readers
+    $("player").hidden = false;
+    clip.onloadedmetadata = () => { sizeOverlay(clip.videoWidth, clip.videoHeight); drawTracks(); };
+  } catch (e) {
+    $("video-status").replaceChildren(text("span", e.message, "error"));
+  }
+}
+
+function trackItem(t) {
+  const li = document.createElement("li");
+  li.appendChild(text("span", `Track ${t.track}: `));
+  li.appendChild(text("span", t.pred, t.pred === "unknown" ? "unknown" : "known"));
+  const d = t.distance === null ? "-" : t.distance.toFixed(3);
+  li.appendChild(text("span", `  ${t.start_s.toFixed(2)}–${t.end_s.toFixed(2)} s, ${t.frames} detections, distance ${d}` +
+    (t.pred === "unknown" && t.candidate ? ` (nearest: ${t.candidate})` : ""), "muted"));
+  return li;
+}
+
+function sizeOverlay(w, h) {
+  const o = $("overlay"), clip = $("clip");
+  o.width = w; o.height = h;
+  o.style.width = `${clip.clientWidth}px`; o.style.height = `${clip.clientHeight}px`;
+}
+
+// a track's box at time t: its sighting, or the straight line between the two around t
+function boxAt(t, time) {
+  const p = t.path;
+  if (!p.length || time < p[0][1] - 0.02 || time > p[p.length - 1][1] + 0.02) return null;
+  let k = p.findIndex((q) => q[1] >= time);
+  if (k <= 0) return (k === 0 ? p[0] : p[p.length - 1]).slice(2);
+  const a = p[k - 1], b = p[k], w = (time - a[1]) / Math.max(b[1] - a[1], 1e-6);
+  return a.slice(2).map((v, i) => (1 - w) * v + w * b[i + 2]);
+}
+
+function drawBoxes(items) {
+  const o = $("overlay"), g = o.getContext("2d");
+  g.clearRect(0, 0, o.width, o.height);
+  const line = Math.max(2, Math.round(o.width / 400));
+  g.font = `${Math.max(14, Math.round(o.width / 50))}px system-ui, sans-serif`;
+  items.forEach(({ box, label, unknown }) => {
+    const [x1, y1, x2, y2] = box;
+    g.strokeStyle = g.fillStyle = unknown ? "#e5484d" : "#30a46c";
+    g.lineWidth = line;
+    g.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    const h = parseInt(g.font, 10) + 6, w = g.measureText(label).width + 8, top = y1 > h ? y1 - h : y2;
+    g.fillRect(x1, top, w, h);
+    g.fillStyle = "#fff";
+    g.fillText(label, x1 + 4, top + h - 6);
+  });
+  o.dataset.drawn = items.map((i) => i.label).join(",");
+}
+
+function drawTracks() {
+  const clip = $("clip");
+  const items = [];
+  videoTracks.forEach((t) => {
+    const box = boxAt(t, clip.currentTime);
+    if (box) items.push({ box, label: `${t.track}: ${t.pred}`, unknown: t.pred === "unknown" });
+  });
+  drawBoxes(items);
+  if (!clip.paused && !clip.ended) requestAnimationFrame(drawTracks);
+}
+$("clip").addEventListener("play", () => requestAnimationFrame(drawTracks));
+$("clip").addEventListener("seeked", drawTracks);
+$("video-file").addEventListener("change", (e) => { if (e.target.files[0]) identifyVideo(e.target.files[0]); });
+
+let liveTimer = null;
+function stopLive() {
+  if (liveTimer) clearInterval(liveTimer);
+  liveTimer = null;
+  const clip = $("clip");
+  if (clip.srcObject) { clip.srcObject.getTracks().forEach((t) => t.stop()); clip.srcObject = null; }
+  $("live-btn").textContent = "Live camera boxes";
+}
+
+$("live-btn").addEventListener("click", async () => {
+  if (liveTimer) { stopLive(); return; }
+  let stream;
+  try { stream = await navigator.mediaDevices.getUserMedia({ video: true }); } catch (e) {
+    $("video-status").replaceChildren(text("span", `camera unavailable: ${e.message}`, "error")); return;
+  }
+  const clip = $("clip");
+  videoTracks = [];
+  clip.removeAttribute("src");
+  clip.srcObject = stream; $("player").hidden = false;
+  await clip.play();
+  sizeOverlay(clip.videoWidth, clip.videoHeight);
+  $("live-btn").textContent = "Stop the camera";
+  let busy = false;
+  liveTimer = setInterval(() => {
+    if (busy || !clip.videoWidth) return;
+    busy = true;
+    const c = document.createElement("canvas");
+    c.width = clip.videoWidth; c.height = clip.videoHeight;
+    c.getContext("2d").drawImage(clip, 0, 0);
+    c.toBlob(async (b) => {
+      const form = new FormData();
+      form.append("image", b, "camera.jpg");
+      try {
+        const data = await api("POST", "/v1/identify", form);
+        drawBoxes(data.faces.map((f) => ({ box: f.box, label: f.pred, unknown: f.pred === "unknown" })));
+        $("video-status").textContent = `live: ${data.faces.length} face(s)`;
+      } catch (e) { $("video-status").replaceChildren(text("span", e.message, "error")); }
+      busy = false;
+    }, "image/jpeg", 0.85);
+  }, 500);
+});
