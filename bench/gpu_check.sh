@@ -30,7 +30,7 @@ else N=13233; LIMIT=0; BASE=500; SIZES=1000000; Q=100000; PRECS="fp32 bf16 fp16"
 left() { echo $((BUDGET - (SECONDS - START))); }
 # a step's timeout: its own, or what is left of the budget (less 15 s to gather results), if less
 cap() { local l=$(( $(left) - 15 )); [ "$l" -lt 10 ] && l=10; [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
-STEPS="${STEPS:-pipeline yunet search pairs agreement variants ingest compile}"  # a subset reruns only those
+STEPS="${STEPS:-pipeline yunet search pairs agreement variants ingest video compile}"  # a subset reruns only those
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 
 if [ -d .gpu/wheels ] && ls .gpu/wheels/*.whl >/dev/null 2>&1; then
@@ -38,6 +38,8 @@ if [ -d .gpu/wheels ] && ls .gpu/wheels/*.whl >/dev/null 2>&1; then
 fi
 LFW="${LFW_DIR:-.gpu/lfw}"
 [ -d "$LFW" ] || LFW="../shared/data/lfw_home/lfw_funneled"
+VIDEO="${VIDEO:-.gpu/video.mp4}"  # bench/prepare_gpu_carry.sh copies the clip there (2.4 MB)
+[ -f "$VIDEO" ] || VIDEO="../shared/data/video/video.mp4"
 WEIGHTS=()
 [ -f .gpu/casia_fp16.pt ] && WEIGHTS=(--weights .gpu/casia_fp16.pt)
 
@@ -74,6 +76,15 @@ WEIGHTS=()
         --device "$DEV" --gpus-per-worker 1 --batch-size 256 --json "$PARTS/ingest_$DEV.json"
     else
       echo "== ingest not run: this machine has no ray or milvus-lite (ray's wheel alone is over the 64 MiB carry limit) =="
+    fi
+  fi
+  if want video; then  # issue 17: frames/s at 720p and 1080p, --every 1 and 5, on the GPU
+    if "$PY" -c "import av, cv2; assert int(cv2.__version__.split('.')[0]) >= 5" 2>/dev/null && [ -f "$VIDEO" ]; then
+      echo "== video: bench/video.py on the GPU; $(left) s left =="
+      timeout "$(cap 240)" "$PY" bench/video.py --device "$DEV" --video "$VIDEO" --lfw-dir "$LFW" --no-baseline \
+        --json "$PARTS/video_$DEV.json"
+    else
+      echo "== video not run: this machine lacks PyAV, OpenCV >= 5 (YuNet) or ../shared/data/video =="
     fi
   fi
   want search && echo "== search: batched exact, 10^6 x 512 (fp32 and fp16), $(left) s left =="

@@ -26,6 +26,8 @@ cp "$(dirname "$LFW")/pairs.txt" .gpu/pairs.txt
 # the GPU machine (its wheel, ~50 MB, does not fit beside the rest in the 64 MiB transfer)
 mkdir -p .gpu/models
 cp ../shared/models/yunet/face_detection_yunet_2026may.onnx .gpu/models/ 2>/dev/null || echo "no YuNet model file in ../shared/models/yunet"
+# the street clip (2.4 MB) for the video step, which also needs PyAV and opencv >= 5 there
+cp ../shared/data/video/video.mp4 .gpu/video.mp4 2>/dev/null || echo "no ../shared/data/video/video.mp4"
 # fold 1's pair images first, then every k-th person folder until the byte budget is spent
 "$PY" - "$LFW" "$MAX_MB" <<'PY'
 import shutil, sys

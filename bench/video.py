@@ -53,11 +53,11 @@ def make_clip(src: Path, height: int, loops: int, out: Path) -> Path:
     return out
 
 
-def gallery(work: Path, device: str):
+def gallery(work: Path, device: str, lfw_dir: str | None = None):
     import facerec
     from facerec.gallery import Gallery
 
-    lfw = SHARED / "lfw_home" / "lfw_funneled"
+    lfw = Path(lfw_dir) if lfw_dir else SHARED / "lfw_home" / "lfw_funneled"
     if not lfw.is_dir():
         sys.exit(f"{lfw}: LFW not found (set SCIKIT_LEARN_DATA to the folder holding lfw_home)")
     people = work / "people"
@@ -108,6 +108,7 @@ def main() -> None:
     ap.add_argument("--every", default="1,5")
     ap.add_argument("--loops", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--lfw-dir", default=None, help="LFW's lfw_funneled folder, for the 6-person gallery")
     ap.add_argument("--no-baseline", action="store_true", help="skip the per-frame way (slow on a CPU)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -119,7 +120,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        g = gallery(work, args.device)
+        g = gallery(work, args.device, args.lfw_dir)
         pipe = Pipeline.for_model(g, device=args.device)
         cal = resolve_threshold(g, align=pipe.config.detector)
         for height in (int(h) for h in args.heights.split(",")):

@@ -20,7 +20,7 @@ from ..pipeline.core import faces_from
 from .source import Frame, VideoSource
 from .tracker import Observation, Track, Tracker, TrackerConfig
 
-DETECT_SIDE = 1280  # frames are searched for faces at this longest side (1080p -> 720p); crops come from the full frame
+DETECT_SIDE = 960  # frames are searched for faces at this longest side (1080p and 720p -> 960x540); crops come from the full frame
 MIN_DETECTIONS = 2  # a track seen at fewer detection steps is dropped as a flicker (a false detection)
 MIN_FACE_PX = 16.0  # smaller faces are not tracked: too few pixels for the detector to be sure or to tell people apart
 CROP_MARGIN = 0.3  # the best face's saved crop: its box grown by this share on each side

@@ -27,7 +27,7 @@ AMBIGUOUS_IOU = 0.05  # a face overlapping two tracks this much (or a track two 
 MAX_GAP_S = 1.0  # a track survives this long unseen: a missed detection, a crossing, a turned head
 RELINK_RADIUS = 2.0  # a face this many box sizes (per second unseen, plus one) from a lost track may be it
 MIN_EMBEDDINGS = 3  # views every track is embedded for, before its refresh schedule starts
-REFRESH = 4  # a confidently followed track is embedded again at every REFRESH-th detection
+REFRESH = 5  # a confidently followed track is embedded again at every REFRESH-th detection
 BETTER_VIEW = 1.5  # a face this many times the area of the best embedded view is embedded too
 VELOCITY_SMOOTHING = 0.5  # weight of the newest motion in the box velocity (pixels per second)
 
