@@ -76,7 +76,7 @@ def per_frame(path: Path, g, pipe, cal) -> dict:
 
     from facerec.identify import identify
     from facerec.video import VideoOptions, open_video
-    from facerec.video.analyze import _detect, _embed
+    from facerec.video.analyze import _detect
 
     opts, n, faces = VideoOptions(), 0, 0
     t = time.perf_counter()
@@ -84,7 +84,7 @@ def per_frame(path: Path, g, pipe, cal) -> dict:
         image = frame.rgb()
         found = _detect(pipe, image, opts)
         if found:
-            identify(g, _embed(pipe, image, found, list(range(len(found)))), topk=1, calibration=cal)
+            identify(g, pipe.embed(image, found), topk=1, calibration=cal)
         n, faces = n + 1, faces + len(found)
     dt = time.perf_counter() - t
     return {"frames": n, "fps": n / dt, "faces_per_frame": faces / max(n, 1)}

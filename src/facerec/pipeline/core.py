@@ -20,7 +20,7 @@ from ..datasets import Sample
 from ..embed import Embedder, create_embedder, get_spec
 from ..embed.base import l2_normalize, resolve_device
 from ..errors import ImageError, InputError
-from ..images import DEFAULT_MAX_PIXELS
+from ..images import DEFAULT_MAX_PIXELS, check_rgb_array
 from ..progress import progress
 from .batch import ImageBatch
 from .cache import FaceCache
@@ -259,9 +259,13 @@ class Pipeline:
             return np.stack([f.embedding for f in found]) if found else np.zeros((0, self.config.dim), np.float32)
         if not faces:
             return np.zeros((0, self.config.dim), np.float32)
-        sample = as_sample(image, 0)
-        _, raw = sample.read()
-        batch = ImageBatch([sample.decode(raw, self.max_pixels)], self.device)
+        if isinstance(image, np.ndarray):  # a decoded frame: no content key to compute (Sample.read hashes it)
+            host = check_rgb_array(image, label="<array 0>")
+        else:
+            sample = as_sample(image, 0)
+            _, raw = sample.read()
+            host = sample.decode(raw, self.max_pixels)
+        batch = ImageBatch([host], self.device)
         crops = self.cropper.crop(batch, [(0, Detection(f.box, f.score, f.landmarks)) for f in faces])
         return self._embed(crops)
 

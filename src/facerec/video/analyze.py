@@ -197,7 +197,7 @@ def follow_faces(
             if frame.index % options.every == 0:
                 image = frame.rgb()
                 found = _detect(pipeline, image, options)
-                steps = follow.step(frame.index, frame.time_s, found, partial(_embed, pipeline, image, found))
+                steps = follow.step(frame.index, frame.time_s, found, partial(_embed_some, pipeline, image, found))
                 if options.keep_crops:
                     for t, o in steps:
                         q = _quality(o)
@@ -272,10 +272,9 @@ def _detect(pipeline, image: np.ndarray, opts: VideoOptions) -> list:
     return [f for f in faces if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= opts.min_face_px]
 
 
-def _embed(pipeline, image: np.ndarray, faces, idx: list[int]) -> np.ndarray:
-    batch = ImageBatch([image], pipeline.device)
-    dets = [(0, Detection(faces[j].box, faces[j].score, faces[j].landmarks)) for j in idx]
-    return pipeline._embed(pipeline.cropper.crop(batch, dets))
+def _embed_some(pipeline, image: np.ndarray, faces, idx: list[int]) -> np.ndarray:
+    """The tracker's ``embed(indices)``: those of the frame's faces, one batch."""
+    return pipeline.embed(image, [faces[j] for j in idx])
 
 
 def _quality(o: Observation) -> float:
@@ -330,7 +329,5 @@ def _live_labels(follow: Tracker, frame: Frame, views) -> list:
     """The tracks seen within the last gap, with their box now and their vote so far."""
     out = []
     for t in follow.live(frame.time_s):
-        if len(t.seen) < 1:
-            continue
         out.append((t.id, tuple(t.predicted_box(frame.time_s)), _vote(views.get(t.id, []))[0]))
     return out
