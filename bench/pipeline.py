@@ -65,6 +65,11 @@ def make_embedder(name: str, device: str, precision: str, compile: bool, weights
     from facerec.embed import create_embedder
     from facerec.errors import FacerecError
 
+    if precision == "fp32-torch":  # PyTorch's own fp32 on a CPU (where fp32 otherwise runs on ONNX Runtime)
+        from facerec.embed import facenet, get_spec
+
+        load = {"facenet-casia": facenet._load_casia, "facenet-vggface2": facenet._load_vggface2}[name]
+        return load(get_spec(name), weights=weights, device=device, runtime="torch"), name
     try:
         return create_embedder(name, weights=weights, device=device, precision=precision, compile=compile), name
     except FacerecError as exc:
@@ -219,7 +224,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--precision",
         default="auto",
-        help="fp32, bf16, fp16; auto = bf16 where the hardware runs it natively (CUDA, AMX-BF16 CPUs), else fp32",
+        help="fp32, bf16, fp16, int8 (CPU), fp32-torch (PyTorch's fp32 on a CPU); auto = bf16 where the hardware runs it natively (CUDA, AMX-BF16 CPUs), else fp32",
     )
     ap.add_argument("--compile", action="store_true", help="torch.compile the embedder (compile time is reported)")
     ap.add_argument("--batch-size", type=int, default=0, help="detection batch (0 = 512 on CUDA, 64 on CPU)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..embed.base import PRECISIONS
 from ..text import printable
 from .common import EXIT_OK, EXIT_PARTIAL, add, positive_int, store_token_arg
 
@@ -48,7 +49,7 @@ def add_parser(sub) -> None:
     add(p, "--weights", default=None, help="explicit weights file for the embedder")
     add(p, "--weights-dir", default=None, help="a folder searched first for downloadable model files")
     add(p, "--device", default="auto", help="auto | cpu | cuda (the local engine; ray: --gpus-per-worker)")
-    add(p, "--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    add(p, "--precision", choices=PRECISIONS, default="fp32")
     add(p, "--no-calibrate", action="store_true", help="do not recompute the open-set threshold after named faces")
     add(p, "--report", default=None, metavar="JSON", help="write the final report here (also printed)")
     add(p, "--quiet", action="store_true", help="no progress lines")

@@ -98,7 +98,7 @@ def get_spec(name: str) -> EmbedderSpec:
         ) from None
 
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")  # int8: CPU only (ONNX Runtime)
 
 
 def create_embedder(

@@ -57,7 +57,7 @@ class Pipeline:
         margin: the margin crop's border, px of the output crop.
         weights: an explicit weights file for the embedder.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        precision, compile: ``fp32``/``bf16``/``fp16`` and ``torch.compile`` for embedders that
+        precision, compile: ``fp32``/``bf16``/``fp16``/``int8`` (CPU) and ``torch.compile`` for embedders that
             support them (the FaceNet ones).
         flip: average each face's embedding with its mirror image's.
         alignment: ``box`` (each embedder's own crop of the detector box) or ``five-point`` (the
@@ -314,6 +314,9 @@ class Pipeline:
                 else:
                     mode = "subject" if kind else "all"
                     key = f"{self.config.cache_key()}_{self.detector.id}_{mode}"
+                    precision = _precision(self.embedder)
+                    if precision != "fp32":  # int8 (and bf16) embeddings are not fp32's; fp32 keeps its old key
+                        key += f"_{precision}"
                     name = f"faces_{self.config.embedder}_{self.config.detector}_{mode}"
                 digest = hashlib.sha256(key.encode()).hexdigest()[:16]
                 path = self.cache_dir / "cache" / f"{name}_{digest}.npz"
@@ -430,6 +433,15 @@ class Pipeline:
         if self.config.flip:
             emb = F.normalize(emb.float() + embedder.embed_tensor(crops.flip(3)).float(), dim=1)
         return emb.float().cpu().numpy()
+
+
+def _precision(embedder) -> str:
+    """The precision an embedder runs in (a fused one's parts, joined by '+')."""
+    parts = getattr(embedder, "parts", None)
+    if parts is not None:
+        names = [_precision(p) for p in parts]
+        return "fp32" if set(names) == {"fp32"} else "+".join(names)
+    return getattr(embedder, "precision", "fp32")
 
 
 def config_for(

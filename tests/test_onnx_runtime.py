@@ -1,0 +1,176 @@
+"""FaceNet through ONNX Runtime: the exported graph, the int8 network built from shipped ranges, and
+their errors (a small convolutional network here; the real FaceNet in the integration tests below)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from facerec.embed import onnx_runtime as ort_mod
+from facerec.errors import InputError, WeightsError
+
+from conftest import lfw_image
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+
+def tiny_net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=2),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 16, 3, stride=2),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 16, 3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, 8),
+    ).eval()
+
+
+def reference(net, x):
+    with torch.no_grad():
+        return torch.nn.functional.normalize(net((torch.from_numpy(x) - 127.5) / 128.0), dim=1).numpy()
+
+
+def crops(n, seed=1, side=32):
+    return np.random.default_rng(seed).uniform(0, 255, (n, 3, side, side)).astype(np.float32)
+
+
+def measured_ranges(fp32_path, tmp_path, data):
+    """Ranges in the shipped format, measured the way bench/int8_ranges.py measures them."""
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{ort_mod.INPUT: data}])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    pre = tmp_path / "pre.onnx"
+    quant_pre_process(str(fp32_path), str(pre))
+    out = tmp_path / "ranges.json"
+    quantize_static(
+        str(pre),
+        str(tmp_path / "calibrated.onnx"),
+        Reader(),
+        calibration_cache_path=str(out),
+        calibrate_method=CalibrationMethod.MinMax,
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=["Conv"],
+    )
+    return out
+
+
+def test_the_exported_graph_is_the_network(tmp_path):
+    net, path = tiny_net(), tmp_path / "g.onnx"
+    ort_mod.export_fp32(net, path, 32)
+    x = crops(5)
+    out = ort_mod.OnnxRunner(path, threads=1)(x)
+    assert out.shape == (5, 8) and out.dtype == np.float32
+    assert np.abs(out - reference(net, x)).max() < 1e-5
+    assert np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
+    assert not list(tmp_path.glob(".*.tmp"))  # written through a temp file that is gone
+
+
+def test_int8_from_shipped_ranges_tracks_fp32(tmp_path):
+    net, fp32 = tiny_net(), tmp_path / "g.onnx"
+    ort_mod.export_fp32(net, fp32, 32)
+    ranges = measured_ranges(fp32, tmp_path, crops(64, seed=2))
+    int8 = tmp_path / "g.int8.onnx"
+    ort_mod.quantize_int8(fp32, int8, ranges)  # no images: the ranges alone
+    x = crops(16, seed=3)
+    got, want = ort_mod.OnnxRunner(int8, threads=1)(x), reference(net, x)
+    cos = (got * want).sum(1)
+    assert cos.min() > 0.95, cos
+    assert np.abs(got - want).max() > 1e-6  # it is a different (quantised) network, not the fp32 one
+
+
+def test_ranges_that_do_not_name_this_graph_are_refused(tmp_path):
+    net, fp32 = tiny_net(), tmp_path / "g.onnx"
+    ort_mod.export_fp32(net, fp32, 32)
+    ranges = measured_ranges(fp32, tmp_path, crops(8))
+    import onnx
+
+    d = json.loads(ranges.read_text())
+    conv_inputs = [n.input[0] for n in onnx.load(str(fp32)).graph.node if n.op_type == "Conv"]
+    del d["data"][conv_inputs[1]]  # as if the exporter had named the second convolution's input otherwise
+    ranges.write_text(json.dumps(d))
+    with pytest.raises(WeightsError, match="do not name 1 of this graph's convolution inputs"):
+        ort_mod.quantize_int8(fp32, tmp_path / "x.onnx", ranges)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_int8_without_measured_ranges_says_so():
+    with pytest.raises(InputError, match="no int8 network for weights made-up-weights.*precision fp32"):
+        ort_mod.ensure_graph(None, weights_id="made-up-weights", input_size=160, precision="int8")
+
+
+def test_a_damaged_cached_graph_is_named(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a graph")
+    with pytest.raises(WeightsError, match="bad.onnx: ONNX Runtime cannot load it.*delete it"):
+        ort_mod.OnnxRunner(bad, threads=1)(crops(1))
+
+
+def test_cached_graphs_are_named_by_the_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEREC_HOME", str(tmp_path))
+    a, b = tiny_net(), tiny_net()
+    with torch.no_grad():
+        b[0].bias += 1
+    pa = ort_mod.ensure_graph(a, weights_id="w", input_size=32, precision="fp32")
+    pb = ort_mod.ensure_graph(b, weights_id="w", input_size=32, precision="fp32")
+    assert pa != pb and pa.is_file() and pb.is_file() and pa.parent == tmp_path / "weights"
+    mtime = pa.stat().st_mtime_ns
+    assert ort_mod.ensure_graph(a, weights_id="w", input_size=32, precision="fp32") == pa
+    assert pa.stat().st_mtime_ns == mtime  # the cached graph, not a new export
+
+
+# -- the real FaceNet --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def faces():
+    """Aligned CASIA crops of 4 LFW photos of 2 people, cut by the real pipeline (MTCNN)."""
+    from facerec.pipeline import Pipeline
+
+    pipe = Pipeline.create(embedder="facenet-casia", detector="mtcnn", device="cpu")
+    seen = []
+    real = pipe.embedder.embed_tensor
+    pipe.embedder.embed_tensor = lambda x: seen.append(x.float().numpy().copy()) or real(x)
+    paths = [lfw_image(p, n) for p in ("Colin_Powell", "Tony_Blair") for n in (1, 2)]
+    pipe.run([str(p) for p in paths], subject_only=True)
+    return np.concatenate(seen)
+
+
+@pytest.mark.integration
+def test_cpu_fp32_runs_onnx_runtime_with_pytorchs_numbers(faces):
+    from facerec.embed import facenet, get_spec
+
+    spec = get_spec("facenet-casia")
+    fast = facenet._load_casia(spec, weights=None, device="cpu")
+    slow = facenet._load_casia(spec, weights=None, device="cpu", runtime="torch")
+    assert (fast.runtime, slow.runtime) == ("onnxruntime", "torch")
+    x = torch.from_numpy(faces)
+    assert np.abs(fast.embed_tensor(x).numpy() - slow.embed_tensor(x).numpy()).max() < 1e-5
+    host = np.ascontiguousarray(faces.round().clip(0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
+    assert np.abs(fast.embed(host) - slow.embed(host)).max() < 1e-5
+
+
+@pytest.mark.integration
+def test_int8_facenet_agrees_with_fp32_and_keeps_people_apart(faces):
+    from facerec.embed import create_embedder
+
+    fp32 = create_embedder("facenet-casia", device="cpu").embed_tensor(torch.from_numpy(faces)).numpy()
+    int8 = create_embedder("facenet-casia", device="cpu", precision="int8").embed_tensor(torch.from_numpy(faces))
+    int8 = int8.numpy()
+    cos = (fp32 * int8).sum(1)
+    assert cos.min() > 0.99, cos
+    d = np.linalg.norm(int8[:, None] - int8[None], axis=2)
+    assert max(d[0, 1], d[2, 3]) < min(d[0, 2], d[0, 3], d[1, 2], d[1, 3])  # same person nearer than the other
+    with pytest.raises(InputError, match="int8 runs on the CPU only.*compile"):
+        create_embedder("facenet-casia", device="cpu", precision="int8", compile=True)
