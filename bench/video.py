@@ -71,6 +71,18 @@ def gallery(work: Path, device: str, lfw_dir: str | None = None):
     return Gallery.load(work / "g.npz")
 
 
+def pipeline(g, device: str, precision: str):
+    """The gallery's pipeline in ``precision``; ``fp32-torch`` is PyTorch's own fp32 on a CPU."""
+    from facerec.pipeline import Pipeline
+
+    if precision != "fp32-torch":
+        return Pipeline.for_model(g, device=device, precision=precision)
+    from facerec.embed import facenet, get_spec
+
+    torch_fp32 = facenet._load_casia(get_spec("facenet-casia"), weights=None, device=device, runtime="torch")
+    return Pipeline.for_model(g, device=device, embedder=torch_fp32)
+
+
 def per_frame(path: Path, g, pipe, cal) -> dict:
     """The baseline: no tracker; every frame's faces detected, embedded and identified."""
 
@@ -110,24 +122,31 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--lfw-dir", default=None, help="LFW's lfw_funneled folder, for the 6-person gallery")
     ap.add_argument("--no-baseline", action="store_true", help="skip the per-frame way (slow on a CPU)")
+    ap.add_argument(
+        "--precisions",
+        default="fp32",
+        help="the embedder's precisions, each timed (fp32, int8 on a CPU, bf16/fp16 on a GPU; fp32-torch: "
+        "PyTorch's fp32 on a CPU, where fp32 otherwise runs on ONNX Runtime); the per-frame way uses the first",
+    )
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
     from facerec.calibrate import resolve_threshold
-    from facerec.pipeline import Pipeline
     from facerec.video import VideoOptions, analyze_video, open_video
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         g = gallery(work, args.device, args.lfw_dir)
-        pipe = Pipeline.for_model(g, device=args.device)
-        cal = resolve_threshold(g, align=pipe.config.detector)
+        pipes = {p: pipeline(g, args.device, p) for p in args.precisions.split(",")}
+        first = next(iter(pipes.values()))
+        cal = resolve_threshold(g, align=first.config.detector)
         for height in (int(h) for h in args.heights.split(",")):
             clip = make_clip(Path(args.video), height, args.loops, work / f"clip_{height}.mp4")
-            analyze_video(open_video(clip), g, pipe, calibration=cal, options=VideoOptions(every=5))  # warm
-            base = None if args.no_baseline else per_frame(clip, g, pipe, cal)
-            for every in (int(e) for e in args.every.split(",")):
+            for pipe in pipes.values():  # warm: first calls plan their kernels
+                analyze_video(open_video(clip), g, pipe, calibration=cal, options=VideoOptions(every=5))
+            base = None if args.no_baseline else per_frame(clip, g, first, cal)
+            for every, (precision, pipe) in ((e, p) for e in map(int, args.every.split(",")) for p in pipes.items()):
                 decode = decode_only(clip, every)
                 rep = analyze_video(open_video(clip), g, pipe, calibration=cal, options=VideoOptions(every=every))
                 fps = rep.frames / rep.seconds
@@ -135,6 +154,7 @@ def main() -> None:
                     {
                         "height": height,
                         "every": every,
+                        "precision": precision,
                         "frames": rep.frames,
                         "fps": round(fps, 2),
                         "real_time": round(fps / REAL_TIME, 2),

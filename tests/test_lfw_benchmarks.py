@@ -11,7 +11,13 @@ from conftest import LFW_DIR, LFW_HOME
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 # First fold of View 2 (600 pairs); threshold chosen on that same fold (one fold only).
-PAIRS_FOLD1_FLOOR = {"facenet-casia": 0.95, "dlib": 0.97}
+# (embedder, detector, precision) -> floor. The fast CPU setting, YuNet framed by O-Net with int8
+# FaceNet, scored 98.67% on this fold with thresholds from the other nine (all ten: 98.70%).
+PAIRS_FOLD1_FLOOR = {
+    ("facenet-casia", "mtcnn", "fp32"): 0.95,
+    ("dlib", "mtcnn", "fp32"): 0.97,
+    ("facenet-casia", "yunet+onet", "int8"): 0.975,
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +29,10 @@ def env(lfw_env, tmp_path_factory):
     mp.undo()
 
 
-@pytest.mark.parametrize("embedder", sorted(PAIRS_FOLD1_FLOOR))
-def test_evaluate_pairs_contract_and_floor(env, embedder, capsys):
-    out = env / f"pairs_{embedder}.json"
+@pytest.mark.parametrize("setting", sorted(PAIRS_FOLD1_FLOOR), ids="-".join)
+def test_evaluate_pairs_contract_and_floor(env, setting, capsys):
+    embedder, align, precision = setting
+    out = env / f"pairs_{embedder}_{align}_{precision}.json"
     assert (
         main(
             [
@@ -40,7 +47,9 @@ def test_evaluate_pairs_contract_and_floor(env, embedder, capsys):
                 "--embedder",
                 embedder,
                 "--align",
-                "mtcnn",
+                align,
+                "--precision",
+                precision,
                 "--art_dir",
                 str(env / "art"),
                 "--json",
@@ -53,9 +62,10 @@ def test_evaluate_pairs_contract_and_floor(env, embedder, capsys):
     r = json.loads(out.read_text())
     assert {"accuracy_mean", "accuracy_std", "auc", "eer", "tar_at_far", "pairs", "embedder"} <= set(r)
     assert set(r["tar_at_far"]) == {"0.01", "0.001"} and r["pairs"] == 600 and r["embedder"] == embedder
+    assert (r["align"], r["precision"]) == (align, precision)
     assert out.with_suffix(".png").stat().st_size > 10_000
     print(capsys.readouterr().out)
-    assert r["accuracy_mean"] >= PAIRS_FOLD1_FLOOR[embedder]
+    assert r["accuracy_mean"] >= PAIRS_FOLD1_FLOOR[setting]
 
 
 def test_evaluate_open_set_contract(env, capsys):

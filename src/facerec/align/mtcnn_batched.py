@@ -88,6 +88,37 @@ class BatchedMTCNN:
             boxes, inds = self._rnet_stage(imgs, boxes, inds, table)
             return self._onet_stage(imgs, boxes, inds, table)
 
+    def reframe(self, images: list[np.ndarray], boxes) -> np.ndarray:
+        """Another detector's face boxes framed as MTCNN frames faces: each box, squared, is cut from
+        its uint8 (H, W, 3) host image, area-resampled to 48x48 and regressed by O-Net, as MTCNN's
+        last stage moves R-Net's boxes. float (M, 4) boxes in (x1, y1, x2, y2), float32 (M, 4) out;
+        a box with nothing inside its image comes back as it was. Host crops, one face at a time:
+        a large photo never becomes a float tensor."""
+        import cv2
+        import torch
+
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        out = boxes.copy()
+        if not len(boxes):
+            return out
+        square = _square(torch.from_numpy(boxes)).numpy()
+        crops, kept = [], []
+        for j, (image, box) in enumerate(zip(images, square)):
+            h, w = image.shape[:2]
+            x0, y0, x1, y1 = (int(v) for v in box)  # :func:`_cut`'s integer box (truncated), clipped
+            x0, y0, x1, y1 = max(x0, 1) - 1, max(y0, 1) - 1, min(x1, w), min(y1, h)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            crops.append(cv2.resize(np.ascontiguousarray(image[y0:y1, x0:x1]), (48, 48), interpolation=cv2.INTER_AREA))
+            kept.append(j)
+        if kept:
+            data = (torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().to(self.device) - 127.5) * 0.0078125
+            with torch.inference_mode():
+                reg = _batched(self._onet_run, data, 32 * 46 * 46)[0]
+                moved = _regress(torch.from_numpy(square[kept]).to(self.device), reg)
+            out[kept] = moved.cpu().numpy()
+        return out
+
     # -- stages ---------------------------------------------------------------------------
     def _pnet_stage(self, imgs, table=None):
         import torch

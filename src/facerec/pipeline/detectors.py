@@ -4,7 +4,8 @@
 or a GPU; ``mtcnn-reference`` is facenet-pytorch's own MTCNN, the oracle tests compare against;
 ``dlib`` is dlib's HOG detector; ``dlib+mtcnn`` runs HOG and lets MTCNN find the faces HOG misses;
 ``yunet`` is OpenCV's YuNet (one box, 5 landmarks and a score per face; several times MTCNN's
-speed on a CPU); ``resize`` takes the whole image as the face (the seed's option).
+speed on a CPU); ``yunet+onet`` is YuNet with each box re-framed by MTCNN's O-Net (the framing
+FaceNet was trained on); ``resize`` takes the whole image as the face (the seed's option).
 """
 
 from __future__ import annotations
@@ -211,6 +212,32 @@ class YuNetDetector(HostDetector):
         ]
 
 
+class ReframedYuNetDetector(Detector):
+    """``yunet+onet``: YuNet finds the faces (its score and landmarks kept); MTCNN's last network,
+    O-Net, then moves each box to where MTCNN would have put it. FaceNet was trained on MTCNN's
+    crops, and YuNet's boxes, though not biased against MTCNN's (median offsets under 1% of the
+    box on LFW), are noisier; one 48x48 O-Net pass per face takes most of that out (median IoU
+    with MTCNN's box 0.90 -> 0.93). LFW accuracy with each: README."""
+
+    name = "yunet+onet"
+
+    def __init__(self, device: str = "cpu", batch_size: int = 64, weights_dir=None):
+        from ..align.mtcnn_batched import BatchedMTCNN
+
+        self.first = YuNetDetector(weights_dir=weights_dir)
+        self.mtcnn = BatchedMTCNN(device="cpu", batch_size=batch_size)  # a few 48x48 crops: the CPU suffices
+        self.id = f"{self.first.id}-onet"
+
+    def detect(self, batch: ImageBatch) -> list[list[Detection]]:
+        found = self.first.detect(batch)
+        faces = [(i, d) for i, dets in enumerate(found) for d in dets]
+        if faces:
+            boxes = self.mtcnn.reframe([batch.host[i] for i, _ in faces], [d.box for _, d in faces])
+            for (_, d), box in zip(faces, boxes):
+                d.box = tuple(float(v) for v in box)
+        return found
+
+
 class WholeImageDetector(Detector):
     """No detection: the whole image is the face (the seed's ``--align resize``)."""
 
@@ -260,4 +287,5 @@ register_detector(
     ),
 )
 register_detector("yunet", YuNetDetector)
+register_detector("yunet+onet", ReframedYuNetDetector)
 register_detector("resize", WholeImageDetector)
