@@ -5,7 +5,7 @@
 Calibration faces: one photo each of the first ``--people`` LFW people (sorted) who appear in no
 View 2 pair, cut by the real pipeline (half with MTCNN, half with YuNet boxes), so the pairs
 figures measured with ``--precision int8`` never saw their own people here. The ranges go to
-``src/facerec/embed/data/<weights_id>.int8-ranges.json`` (ONNX Runtime's calibration-cache format),
+``src/facerec/embed/data/<weights_id>-<digest>.int8-ranges.json`` (ONNX Runtime's calibration-cache format),
 which facerec ships; the check embeds other people's faces (``--check`` of them) in fp32 (PyTorch)
 and int8 and reports the cosine between the two.
 """
@@ -104,7 +104,7 @@ def main() -> int:
 
         convs = [n.name for n in onnx.load(str(fp32)).graph.node if n.op_type == "Conv"]
         quant_pre_process(str(fp32), str(pre))
-        ranges = DATA / f"{spec.weights_id}.int8-ranges.json"
+        ranges = DATA / onnx_runtime.ranges_name(spec.weights_id, embedder.weights_digest)
         ranges.unlink(missing_ok=True)  # measure anew: ORT reads an existing cache instead
         quantize_static(
             str(pre),

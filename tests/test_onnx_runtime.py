@@ -105,15 +105,29 @@ def test_ranges_that_do_not_name_this_graph_are_refused(tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
-def test_int8_without_measured_ranges_says_so():
-    with pytest.raises(InputError, match="no int8 network for weights made-up-weights.*precision fp32"):
-        ort_mod.ensure_graph(None, weights_id="made-up-weights", input_size=160, precision="int8")
+def test_int8_without_ranges_for_these_weights_says_so():
+    casia = "facenet-20180408-102900-casia-webface"
+    assert any(p.name.startswith(casia) for p in ort_mod.resources.files(ort_mod.RANGES_PACKAGE).iterdir())
+    for weights_id in ("made-up-weights", casia):  # CASIA's id, other weights (e.g. --weights my.pt)
+        with pytest.raises(InputError, match=f"no int8 network for these weights \\({weights_id}, digest 0+\\).*fp32"):
+            ort_mod.ensure_graph(None, weights_id=weights_id, digest="0" * 16, input_size=160, precision="int8")
+
+
+def test_a_cache_that_cannot_be_written_makes_the_graph_in_memory(tmp_path, monkeypatch):
+    """A read-only home, as root would not see one: the cache's folder is a file."""
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "weights").write_text("not a folder")
+    monkeypatch.setenv("FACEREC_HOME", str(tmp_path / "home"))
+    graph = ort_mod.ensure_graph(tiny_net(), weights_id="w", digest="d", input_size=32, precision="fp32")
+    assert isinstance(graph, bytes)
+    x = crops(3)
+    assert np.abs(ort_mod.OnnxRunner(graph, threads=1)(x) - reference(tiny_net(), x)).max() < 1e-5
 
 
 def test_a_damaged_cached_graph_is_named(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a graph")
-    with pytest.raises(WeightsError, match="bad.onnx: ONNX Runtime cannot load it.*delete it"):
+    with pytest.raises(WeightsError, match="bad.onnx: ONNX Runtime cannot load it.*deleting it rebuilds it"):
         ort_mod.OnnxRunner(bad, threads=1)(crops(1))
 
 
@@ -122,11 +136,14 @@ def test_cached_graphs_are_named_by_the_weights(tmp_path, monkeypatch):
     a, b = tiny_net(), tiny_net()
     with torch.no_grad():
         b[0].bias += 1
-    pa = ort_mod.ensure_graph(a, weights_id="w", input_size=32, precision="fp32")
-    pb = ort_mod.ensure_graph(b, weights_id="w", input_size=32, precision="fp32")
+    da, db = (ort_mod.source_digest(n.state_dict()) for n in (a, b))
+    assert da != db and da == ort_mod.source_digest(tiny_net().state_dict())
+    pa = ort_mod.ensure_graph(a, weights_id="w", digest=da, input_size=32, precision="fp32")
+    pb = ort_mod.ensure_graph(b, weights_id="w", digest=db, input_size=32, precision="fp32")
     assert pa != pb and pa.is_file() and pb.is_file() and pa.parent == tmp_path / "weights"
+    assert f"-r{ort_mod.RECIPE}." in pa.name  # another recipe makes another graph
     mtime = pa.stat().st_mtime_ns
-    assert ort_mod.ensure_graph(a, weights_id="w", input_size=32, precision="fp32") == pa
+    assert ort_mod.ensure_graph(a, weights_id="w", digest=da, input_size=32, precision="fp32") == pa
     assert pa.stat().st_mtime_ns == mtime  # the cached graph, not a new export
 
 
@@ -174,3 +191,16 @@ def test_int8_facenet_agrees_with_fp32_and_keeps_people_apart(faces):
     assert max(d[0, 1], d[2, 3]) < min(d[0, 2], d[0, 3], d[1, 2], d[1, 3])  # same person nearer than the other
     with pytest.raises(InputError, match="int8 runs on the CPU only.*compile"):
         create_embedder("facenet-casia", device="cpu", precision="int8", compile=True)
+
+
+@pytest.mark.integration
+def test_int8_and_fp32_faces_are_cached_apart(tmp_path):
+    from facerec.pipeline import Pipeline
+
+    image = str(lfw_image("Colin_Powell", 1))
+    kw = dict(embedder="facenet-casia", detector="yunet", device="cpu", cache_dir=tmp_path)
+    fp32 = Pipeline.create(**kw).embed(image)
+    int8 = Pipeline.create(precision="int8", **kw).embed(image)
+    assert len(list((tmp_path / "cache").glob("faces_facenet-casia_yunet_all_*.npz"))) == 2
+    assert not np.array_equal(fp32, int8) and (fp32 * int8).sum() > 0.99
+    assert np.array_equal(Pipeline.create(precision="int8", **kw).embed(image), int8)  # from its own cache

@@ -63,7 +63,7 @@ def test_train_identify_block(tmp_path):
 
 
 def test_import_loads_no_heavy_library_and_help_is_quick():
-    code = "import sys, facerec; print(sorted(m for m in ('torch', 'dlib', 'cv2', 'faiss') if m in sys.modules))"
+    code = "import sys, facerec; print(sorted(m for m in ('torch', 'dlib', 'cv2', 'faiss', 'onnx', 'onnxruntime') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     import time

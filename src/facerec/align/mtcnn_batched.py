@@ -90,8 +90,9 @@ class BatchedMTCNN:
 
     def reframe(self, images: list[np.ndarray], boxes) -> np.ndarray:
         """Another detector's face boxes framed as MTCNN frames faces: each box, squared, is cut from
-        its uint8 (H, W, 3) host image, area-resampled to 48x48 and regressed by O-Net, as MTCNN's
-        last stage moves R-Net's boxes. float (M, 4) boxes in (x1, y1, x2, y2), float32 (M, 4) out;
+        its uint8 (H, W, 3) host image, resampled to 48x48 (OpenCV's area interpolation, close to
+        but not bit-equal with MTCNN's own area pooling in :func:`_cut`) and regressed by O-Net, as
+        MTCNN's last stage moves R-Net's boxes. float (M, 4) boxes in (x1, y1, x2, y2), float32 (M, 4) out;
         a box with nothing inside its image comes back as it was. Host crops, one face at a time:
         a large photo never becomes a float tensor."""
         import cv2

@@ -74,6 +74,9 @@ class FaceNetEmbedder(Embedder):
             raise WeightsError(f"{spec.name}: weights lack {len(missing)} tensors, e.g. {missing[:3]}")
         model = fold_batchnorm(model.eval())
         self.precision = precision
+        from .onnx_runtime import source_digest
+
+        self.weights_digest = source_digest(state)
         # On a CPU, fp32 and int8 run through ONNX Runtime (:mod:`.onnx_runtime`): the same fp32
         # numbers as PyTorch to 1e-7, faster; int8 only there. bf16/fp16 and compile stay PyTorch's.
         # ``runtime="torch"`` keeps PyTorch's fp32 on a CPU (the reference the benchmarks compare with).
@@ -90,8 +93,14 @@ class FaceNetEmbedder(Embedder):
         if self.runtime == "onnxruntime":
             from .onnx_runtime import OnnxRunner, ensure_graph
 
-            path = ensure_graph(model, weights_id=spec.weights_id, input_size=spec.input_size, precision=precision)
-            self._runner = OnnxRunner(path, threads=torch.get_num_threads())
+            graph = ensure_graph(
+                model,
+                weights_id=spec.weights_id,
+                digest=self.weights_digest,
+                input_size=spec.input_size,
+                precision=precision,
+            )
+            self._runner = OnnxRunner(graph, threads=torch.get_num_threads())
         self._dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}[
             precision
         ]

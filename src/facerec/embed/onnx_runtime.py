@@ -5,20 +5,23 @@ one at a time; ONNX Runtime runs the same graph (embeddings equal to 1e-7) ~1.3x
 and ~2.3x one at a time, and its int8 network ~2x faster again in batches (``bench/embed_cpu.py``).
 
 The fp32 graph is exported from the folded PyTorch module when first asked for and cached beside
-the converted weights, named by a digest of the weights, so new weights never meet an old graph.
+the converted weights, named by a digest of the weights and the recipe, so new weights or a new
+recipe never meet an old graph (a read-only cache: the graph is made in a temporary folder).
 The int8 graph quantises every convolution but the first (per channel, activations uint8) with
 activation ranges measured once on LFW photos of people outside the View 2 pairs and shipped with
-facerec (``data/<weights_id>.int8-ranges.json``, made by ``bench/int8_ranges.py``): building it
-needs no images. Weights without shipped ranges have no int8 network, and say so.
+facerec (``data/<weights_id>-<digest>.int8-ranges.json``, made by ``bench/int8_ranges.py``):
+building it needs no images. Other weights have no int8 network, and say so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import threading
+import time
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -34,20 +37,32 @@ OPSET = 17
 # The first convolution sees the standardised pixels; quantising it cost most of the agreement
 # (cosine to fp32: mean 0.928 with it, 0.998 without; measured with bench/int8_ranges.py --check).
 SKIP_FIRST_CONVS = 1
+# Bump when the exported graph or the quantisation recipe changes: graphs cached by another recipe
+# are then made anew instead of reused.
+RECIPE = 1
+STALE_TEMP_S = 3600  # a temp graph this old was left by a process that died mid-export
 
 
-def ranges_resource(weights_id: str):
-    """The shipped int8 activation ranges for ``weights_id``, or None when none were measured."""
-    ref = resources.files(RANGES_PACKAGE).joinpath(f"{weights_id}.int8-ranges.json")
+def ranges_name(weights_id: str, digest: str) -> str:
+    return f"{weights_id}-{digest}.int8-ranges.json"
+
+
+def ranges_resource(weights_id: str, digest: str):
+    """The shipped int8 activation ranges measured on exactly these weights, or None."""
+    ref = resources.files(RANGES_PACKAGE).joinpath(ranges_name(weights_id, digest))
     return ref if ref.is_file() else None
 
 
-def weights_digest(model) -> str:
-    """sha256 (16 hex) of the module's parameters and buffers, in order: names the cached graphs."""
+def source_digest(state: dict) -> str:
+    """sha256 (16 hex) of a facenet-pytorch state dict as loaded (before batch norm is folded, so
+    the same on every CPU): names the cached graphs and the int8 ranges measured on these weights,
+    so other weights (``--weights``) never meet them."""
     h = hashlib.sha256()
-    for name, t in model.state_dict().items():
+    for name in sorted(state):
+        if name.startswith("logits.") or name.endswith("num_batches_tracked"):
+            continue
         h.update(name.encode())
-        h.update(np.ascontiguousarray(t.detach().cpu().float().numpy()).tobytes())
+        h.update(np.ascontiguousarray(np.asarray(state[name], np.float32)).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -73,6 +88,10 @@ def export_fp32(model, path: Path, input_size: int) -> None:
 
     example = torch.zeros(2, 3, input_size, input_size)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f".{path.name}.*.tmp"):  # ~90 MB each: a killed export's leftovers
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > STALE_TEMP_S:
+                old.unlink()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -140,45 +159,59 @@ def _check_ranges(ranges: dict, fp32_path: Path) -> None:
         )
 
 
-def graph_path(weights_id: str, digest: str, precision: str) -> Path:
-    return facerec_home() / "weights" / f"{weights_id}-{digest}.{precision}.onnx"
+def _build(model, folder: Path, stem: str, input_size: int, precision: str, ranges) -> Path:
+    fp32 = folder / f"{stem}.fp32.onnx"
+    if not fp32.is_file():
+        export_fp32(model, fp32, input_size)
+    if precision == "fp32":
+        return fp32
+    tag = hashlib.sha256(ranges.read_bytes()).hexdigest()[:8]  # re-measured ranges make a new graph
+    int8 = folder / f"{stem}-{tag}.int8.onnx"
+    if not int8.is_file():
+        quantize_int8(fp32, int8, ranges)
+    return int8
 
 
-def ensure_graph(model, *, weights_id: str, input_size: int, precision: str) -> Path:
-    """The cached ONNX graph of ``model`` in ``precision`` (fp32 or int8), made now if missing."""
-    if precision == "int8" and ranges_resource(weights_id) is None:
-        raise InputError(
-            f"no int8 network for weights {weights_id}: its activation ranges were never measured "
-            "(bench/int8_ranges.py measures them); use precision fp32"
-        )
-    digest = weights_digest(model)
-    fp32 = graph_path(weights_id, digest, "fp32")
+def ensure_graph(model, *, weights_id: str, digest: str, input_size: int, precision: str) -> Path | bytes:
+    """The ONNX graph of ``model`` (float32, on the CPU) in ``precision`` (fp32 or int8): a file in
+    the cache, made now if missing; where the cache cannot be written (a read-only home), the graph
+    itself, made in a temporary folder. ``digest`` is :func:`source_digest` of the weights."""
+    ranges = None
+    if precision == "int8":
+        ranges = ranges_resource(weights_id, digest)
+        if ranges is None:
+            raise InputError(
+                f"no int8 network for these weights ({weights_id}, digest {digest}): int8 activation ranges "
+                "ship for facenet-casia's own weights only (measured by bench/int8_ranges.py); use precision fp32"
+            )
+    stem = f"{weights_id}-{digest}-r{RECIPE}"
+    folder = facerec_home() / "weights"
     try:
-        if not fp32.is_file():
-            export_fp32(model, fp32, input_size)
-        if precision == "fp32":
-            return fp32
-        int8 = graph_path(weights_id, digest, "int8")
-        if not int8.is_file():
-            quantize_int8(fp32, int8, ranges_resource(weights_id))
-        return int8
-    except OSError as exc:
-        raise WeightsError(
-            f"cannot write the ONNX graph of {weights_id} under {fp32.parent} ({exc}); "
-            "set FACEREC_HOME to a writable folder"
-        ) from None
+        return _build(model, folder, stem, input_size, precision, ranges)
+    except OSError as cache_error:
+        try:
+            with tempfile.TemporaryDirectory(prefix="facerec-onnx.") as tmp:
+                return _build(model, Path(tmp), stem, input_size, precision, ranges).read_bytes()
+        except OSError as exc:
+            raise WeightsError(
+                f"cannot make the ONNX graph of {weights_id}: not in {folder} ({cache_error}) nor in a temporary "
+                f"folder ({exc}); free some disk space or set FACEREC_HOME to a writable folder"
+            ) from None
 
 
 class OnnxRunner:
-    """One ONNX Runtime session over a cached graph: float32 (n, 3, S, S) 0..255 -> float32 (n, d).
+    """One ONNX Runtime session over a graph (a file, or its bytes): float32 (n, 3, S, S) 0..255 ->
+    float32 (n, d). ``session.run`` may be called from several threads at once.
 
     The session is made on the first call, in the calling thread, so that its worker threads
     inherit that thread's scheduling priority (the service's image workers run niced). Its threads
     never spin while idle: on a 2-core machine a spinning pool takes the core that detection needs.
     """
 
-    def __init__(self, path: Path, threads: int):
-        self.path, self.threads = Path(path), max(1, int(threads))
+    def __init__(self, source: Path | bytes, threads: int):
+        self._source = source if isinstance(source, bytes) else Path(source)
+        self.label = "the ONNX graph made in memory" if isinstance(source, bytes) else str(source)
+        self.threads = max(1, int(threads))
         self._session = None
         self._lock = threading.Lock()
 
@@ -192,12 +225,16 @@ class OnnxRunner:
                 opts.inter_op_num_threads = 1
                 opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                source = self._source if isinstance(self._source, bytes) else str(self._source)
                 try:
-                    self._session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
-                except Exception as exc:  # a damaged cache file: say which, and that deleting it rebuilds it
-                    raise WeightsError(
-                        f"{self.path}: ONNX Runtime cannot load it ({exc}); delete it to rebuild"
-                    ) from None
+                    self._session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+                except Exception as exc:
+                    hint = (
+                        "" if isinstance(self._source, bytes) else "; if the file is damaged, deleting it rebuilds it"
+                    )
+                    raise WeightsError(f"{self.label}: ONNX Runtime cannot load it ({exc}){hint}") from None
+                if isinstance(self._source, bytes):
+                    self._source = None  # the session holds its own copy
         return self._session
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
