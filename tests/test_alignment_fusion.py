@@ -206,6 +206,45 @@ def test_a_fused_gallery_trains_and_identifies(synthetic_npz, tmp_path):
     assert identify(g, r.faces[0].embedding[None], topk=3)[0].name == "person_2"
 
 
+def test_a_fused_embedder_aligns_each_part_its_own_way(synthetic_npz, tmp_path):
+    """box+five-point: the first part on its box crop, the second on its five-point warp (FaceNet
+    and dlib measured best so); the embedding is what each part gives alone with its alignment."""
+    fused = Pipeline.create(embedder="fake+fake2", detector="fake", device="cpu", margin=4, alignment="box+five-point")
+    kinds = [type(c) for c in fused.cropper.croppers]
+    assert kinds == [MarginCropper, FivePointCropper] and fused.config.alignment == "box+five-point"
+    a = Pipeline.create(embedder="fake", detector="fake", device="cpu", margin=4, alignment="box")
+    b = Pipeline.create(embedder="fake2", detector="fake", device="cpu", margin=4, alignment="five-point")
+    img = person_image(3, 2)
+    (rf,), (ra,), (rb,) = fused.run([img]), a.run([img]), b.run([img])
+    expected = np.concatenate([ra.faces[0].embedding, rb.faces[0].embedding]) * math.sqrt(0.5)
+    np.testing.assert_allclose(rf.faces[0].embedding, expected, atol=1e-6)
+    same = Pipeline.create(embedder="fake+fake2", detector="fake", device="cpu", margin=4, alignment="box+box")
+    assert same.config.cache_key() != fused.config.cache_key()
+    # a gallery keeps it: infer and serve cut the same crops
+    from facerec import train
+    from facerec.gallery import Gallery
+
+    path = tmp_path / "fused.npz"
+    train(
+        synthetic_npz,
+        embedder="fake+fake2",
+        align="fake",
+        margin=4,
+        device="cpu",
+        model_path=path,
+        far=0.2,
+        alignment="box+five-point",
+    )
+    assert Pipeline.for_model(Gallery.load(path), device="cpu").config.alignment == "box+five-point"
+    for embedder, alignment, message in [
+        ("fake+fake2", "box+five-point+box", "names 3 parts, but the embedder has 2"),
+        ("fake", "box+five-point", "per-part alignment is for fused embedders"),
+        ("fake+fake2", "box+sideways", "alignment must be one of"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            Pipeline.create(embedder=embedder, detector="fake", device="cpu", margin=4, alignment=alignment)
+
+
 def test_fused_embedder_refuses_a_weights_file():
     with pytest.raises(InputError, match="fused embedder takes its parts' own"):
         Pipeline.create(embedder="fake+fake2", detector="fake", device="cpu", weights="x.pt")

@@ -29,7 +29,15 @@ from .identify import Prediction, identify
 from .images import DEFAULT_MAX_PIXELS
 from .paths import atomic_write_bytes
 from .pipeline import Face, ImageResult, Pipeline
-from .pipeline.config import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_FAR, DEFAULT_K, DEFAULT_MARGIN, DEFAULT_TOPK
+from .pipeline.config import (
+    DEFAULT_ALIGNMENT,
+    DEFAULT_DETECTOR,
+    DEFAULT_EMBEDDER,
+    DEFAULT_FAR,
+    DEFAULT_K,
+    DEFAULT_MARGIN,
+    DEFAULT_TOPK,
+)
 from .verify import Verification, verify_results
 
 
@@ -125,6 +133,7 @@ def train(
     *,
     embedder: str = DEFAULT_EMBEDDER,
     align: str = DEFAULT_DETECTOR,
+    alignment: str = DEFAULT_ALIGNMENT,
     margin: float = DEFAULT_MARGIN,
     k: int = DEFAULT_K,
     metric: str = "euclidean",
@@ -164,6 +173,7 @@ def train(
     pipe = pipeline or Pipeline.create(
         embedder=embedder,
         detector=align,
+        alignment=alignment,
         margin=margin,
         weights=weights,
         device=device,

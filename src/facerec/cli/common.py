@@ -31,6 +31,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def alignment_arg(value: str) -> str:
+    """``--alignment``: one of ALIGNMENTS, or A+B of them (a fused embedder's, checked against it later)."""
+    from ..errors import InputError
+    from ..pipeline.config import alignment_parts
+
+    try:
+        alignment_parts(value, len(value.split("+")))
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, flip: bool = True) -> None:
     """The pipeline's options. ``embedder_default`` None: a command that follows its model's."""
     from ..pipeline.detectors import detector_names
@@ -71,10 +83,12 @@ def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, f
         add(
             p,
             "--alignment",
-            choices=ALIGNMENTS,
+            type=alignment_arg,
             default=DEFAULT_ALIGNMENT,
+            metavar="{" + ",".join(ALIGNMENTS) + ",A+B}",
             help="box (each embedder's own crop around the detector's box) or five-point (the detector's "
-            "landmarks onto the embedder's template: yunet and mtcnn have them)",
+            "landmarks onto the embedder's template: yunet and mtcnn have them); a fused embedder takes one "
+            "per part, e.g. box+five-point",
         )
     add(p, "--device", default="auto", help="auto | cpu | cuda")
     add(

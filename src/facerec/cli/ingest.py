@@ -8,7 +8,7 @@ import sys
 
 from ..embed.base import PRECISIONS
 from ..text import printable
-from .common import EXIT_OK, EXIT_PARTIAL, add, positive_int, store_token_arg
+from .common import EXIT_OK, EXIT_PARTIAL, add, alignment_arg, positive_int, store_token_arg
 
 
 def add_parser(sub) -> None:
@@ -43,7 +43,14 @@ def add_parser(sub) -> None:
     from ..pipeline.detectors import detector_names
 
     add(p, "--align", choices=detector_names(), default=None, help="the detector (default mtcnn; a store's own)")
-    add(p, "--alignment", choices=ALIGNMENTS, default=None, help="box (default) or five-point")
+    add(
+        p,
+        "--alignment",
+        type=alignment_arg,
+        default=None,
+        metavar="{" + ",".join(ALIGNMENTS) + ",A+B}",
+        help="box (default) or five-point; a fused embedder's one per part (box+five-point)",
+    )
     add(p, "--margin", type=float, default=None, help="pixels of margin around the detected face")
     add(p, "--flip", action="store_true", default=None, help="average each face with its mirror image")
     add(p, "--weights", default=None, help="explicit weights file for the embedder")

@@ -24,6 +24,25 @@ ALIGNMENTS = ("box", "five-point")
 DEFAULT_ALIGNMENT = "box"
 
 
+def alignment_parts(alignment: str, parts: int) -> list[str]:
+    """Each part's alignment: one for all, or a fused embedder's ``A+B`` (e.g. ``box+five-point``:
+    FaceNet on its box crop, dlib on its five-point chip), one per part in the embedder's order."""
+    names = alignment.split("+") if isinstance(alignment, str) else [alignment]
+    bad = [a for a in names if a not in ALIGNMENTS]
+    if bad:
+        raise InputError(
+            f"alignment must be one of {ALIGNMENTS} or A+B of them for a fused embedder, got {alignment!r}"
+        )
+    if len(names) == 1:
+        return names * parts
+    if len(names) != parts:
+        raise InputError(
+            f"alignment {alignment!r} names {len(names)} parts, but the embedder has {parts}"
+            + ("" if parts > 1 else ": per-part alignment is for fused embedders (A+B)")
+        )
+    return names
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Everything that determines an embedding; stored in every model file's header.
@@ -37,7 +56,8 @@ class PipelineConfig:
         dim: embedding length.
         flip: each face's embedding is the mean of its crop's and its mirror's.
         face_order: which face is an image's subject (``prominence``: large and central first).
-        alignment: ``box`` or ``five-point`` (see :data:`ALIGNMENTS`); files before 0.3 are ``box``.
+        alignment: ``box`` or ``five-point`` (see :data:`ALIGNMENTS`), or one per part of a fused
+            embedder (``box+five-point``); files before 0.3 are ``box``.
     """
 
     embedder: str
@@ -65,8 +85,9 @@ class PipelineConfig:
             raise InputError(f"pipeline flip must be true or false, got {self.flip!r}")
         if self.face_order not in FACE_ORDERS:
             raise InputError(f"pipeline face_order must be one of {FACE_ORDERS}, got {self.face_order!r}")
-        if self.alignment not in ALIGNMENTS:
-            raise InputError(f"pipeline alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
+        if not isinstance(self.alignment, str):
+            raise InputError(f"pipeline alignment must be a string, got {self.alignment!r}")
+        alignment_parts(self.alignment, len(self.embedder.split("+")))
 
     def to_dict(self) -> dict:
         return asdict(self)

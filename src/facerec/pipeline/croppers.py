@@ -150,13 +150,17 @@ class FusedCropper:
 
 def cropper_for(spec, *, margin: float, whole_image: bool = False, alignment: str = "box"):
     """The cropper an embedder's spec asks for (each part's, for a fused embedder)."""
+    from .config import alignment_parts
+
     if spec.parts:
         from ..embed import get_spec
 
         parts = [get_spec(name) for name, _ in spec.parts]
+        aligns = alignment_parts(alignment, len(parts))
         return FusedCropper(
-            [cropper_for(p, margin=margin, whole_image=whole_image, alignment=alignment) for p in parts]
+            [cropper_for(p, margin=margin, whole_image=whole_image, alignment=a) for p, a in zip(parts, aligns)]
         )
+    (alignment,) = alignment_parts(alignment, 1)
     return create_cropper(spec.crop, size=spec.input_size, margin=margin, whole_image=whole_image, alignment=alignment)
 
 
