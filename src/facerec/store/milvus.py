@@ -107,11 +107,14 @@ class MilvusStore(Store):
                 from pymilvus import MilvusClient
             except ImportError:
                 raise StoreError("the milvus store needs pymilvus (pip install pymilvus milvus-lite)") from None
-            # A server connection of our own (pymilvus shares one per URI otherwise), so closing it
-            # after a failure really drops it; gRPC's reconnect backoff capped at a second, not two
-            # minutes, so the service is back within seconds of the database.
+            # A connection of our own (pymilvus shares one per URI otherwise, and never closes a
+            # shared one), so closing it really drops it: after a failure, and for Milvus Lite, whose
+            # server may be gone when the gallery is opened again (a shared channel idle for over
+            # 30 s was then "recovered" towards the old server's port and failed: the Ray ingest
+            # test's reopen, in two of five runs here). For a server, gRPC's reconnect backoff is capped at a
+            # second, not two minutes, so the service is back within seconds of the database.
             kw = (
-                {}
+                {"dedicated": True}
                 if self.lite
                 else {"token": self.token, "timeout": TIMEOUT_S, "dedicated": True, "grpc_options": GRPC}
             )
