@@ -66,10 +66,9 @@ def make_embedder(name: str, device: str, precision: str, compile: bool, weights
     from facerec.errors import FacerecError
 
     if precision == "fp32-torch":  # PyTorch's own fp32 on a CPU (where fp32 otherwise runs on ONNX Runtime)
-        from facerec.embed import facenet, get_spec
+        from facerec.embed.facenet import pytorch_reference
 
-        load = {"facenet-casia": facenet._load_casia, "facenet-vggface2": facenet._load_vggface2}[name]
-        return load(get_spec(name), weights=weights, device=device, runtime="torch"), name
+        return pytorch_reference(name, weights=weights, device=device), name
     try:
         return create_embedder(name, weights=weights, device=device, precision=precision, compile=compile), name
     except FacerecError as exc:

@@ -77,10 +77,9 @@ def pipeline(g, device: str, precision: str):
 
     if precision != "fp32-torch":
         return Pipeline.for_model(g, device=device, precision=precision)
-    from facerec.embed import facenet, get_spec
+    from facerec.embed.facenet import pytorch_reference
 
-    torch_fp32 = facenet._load_casia(get_spec("facenet-casia"), weights=None, device=device, runtime="torch")
-    return Pipeline.for_model(g, device=device, embedder=torch_fp32)
+    return Pipeline.for_model(g, device=device, embedder=pytorch_reference(g.pipeline.embedder, device=device))
 
 
 def per_frame(path: Path, g, pipe, cal) -> dict:

@@ -166,11 +166,11 @@ def faces():
 
 @pytest.mark.integration
 def test_cpu_fp32_runs_onnx_runtime_with_pytorchs_numbers(faces):
-    from facerec.embed import facenet, get_spec
+    from facerec.embed import create_embedder
+    from facerec.embed.facenet import pytorch_reference
 
-    spec = get_spec("facenet-casia")
-    fast = facenet._load_casia(spec, weights=None, device="cpu")
-    slow = facenet._load_casia(spec, weights=None, device="cpu", runtime="torch")
+    fast = create_embedder("facenet-casia", device="cpu")
+    slow = pytorch_reference("facenet-casia")
     assert (fast.runtime, slow.runtime) == ("onnxruntime", "torch")
     x = torch.from_numpy(faces)
     assert np.abs(fast.embed_tensor(x).numpy() - slow.embed_tensor(x).numpy()).max() < 1e-5

@@ -74,9 +74,6 @@ class FaceNetEmbedder(Embedder):
             raise WeightsError(f"{spec.name}: weights lack {len(missing)} tensors, e.g. {missing[:3]}")
         model = fold_batchnorm(model.eval())
         self.precision = precision
-        from .onnx_runtime import source_digest
-
-        self.weights_digest = source_digest(state)
         # On a CPU, fp32 and int8 run through ONNX Runtime (:mod:`.onnx_runtime`): the same fp32
         # numbers as PyTorch to 1e-7, faster; int8 only there. bf16/fp16 and compile stay PyTorch's.
         # ``runtime="torch"`` keeps PyTorch's fp32 on a CPU (the reference the benchmarks compare with).
@@ -90,8 +87,11 @@ class FaceNetEmbedder(Embedder):
                 + (" and compile" if compile else "")
             )
         self._runner = None
+        self.weights_digest = None  # names the ONNX graphs and int8 ranges: hashed only where they are used
         if self.runtime == "onnxruntime":
-            from .onnx_runtime import OnnxRunner, ensure_graph
+            from .onnx_runtime import OnnxRunner, ensure_graph, source_digest
+
+            self.weights_digest = source_digest(state)
 
             graph = ensure_graph(
                 model,
@@ -189,3 +189,13 @@ def _load_casia(spec: EmbedderSpec, *, weights: str | None, device: str, **optio
 
 register_embedder(VGGFACE2, _load_vggface2)
 register_embedder(CASIA, _load_casia)
+
+
+def pytorch_reference(name: str, *, weights: str | None = None, device: str = "cpu") -> FaceNetEmbedder:
+    """The FaceNet embedder ``name`` in fp32 on PyTorch's own runtime, also on a CPU (where fp32
+    otherwise runs on ONNX Runtime): the reference the ONNX graphs are checked and timed against."""
+    load = {"facenet-casia": _load_casia, "facenet-vggface2": _load_vggface2}
+    if name not in load:
+        raise InputError(f"no PyTorch reference for {name!r}: only {', '.join(load)} run on ONNX Runtime")
+    spec = CASIA if name == CASIA.name else VGGFACE2
+    return load[name](spec, weights=weights, device=resolve_device(device), runtime="torch")
