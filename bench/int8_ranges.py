@@ -25,6 +25,7 @@ from common import machine, print_table, write_json
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from facerec.embed import onnx_runtime  # noqa: E402
+from facerec.onnx_runner import OnnxRunner  # noqa: E402
 from facerec.pipeline import Pipeline  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "facerec" / "embed" / "data"
@@ -125,7 +126,7 @@ def main() -> int:
         onnx_runtime.quantize_int8(fp32, int8, ranges)
         rows = []
         for name, path in (("fp32 (ONNX Runtime)", fp32), ("int8 (ONNX Runtime)", int8)):
-            out = onnx_runtime.OnnxRunner(path, threads=torch.get_num_threads())(check)
+            out = OnnxRunner(path, threads=torch.get_num_threads())(check)
             cos = (out * reference).sum(1)
             rows.append(
                 {"network": name, "faces": len(cos), "cos_min": float(cos.min()), "cos_mean": float(cos.mean())}

@@ -8,6 +8,7 @@ import pytest
 
 from facerec.embed import onnx_runtime as ort_mod
 from facerec.errors import InputError, WeightsError
+from facerec.onnx_runner import OnnxRunner
 
 from conftest import lfw_image
 
@@ -70,7 +71,7 @@ def test_the_exported_graph_is_the_network(tmp_path):
     net, path = tiny_net(), tmp_path / "g.onnx"
     ort_mod.export_fp32(net, path, 32)
     x = crops(5)
-    out = ort_mod.OnnxRunner(path, threads=1)(x)
+    out = OnnxRunner(path, threads=1)(x)
     assert out.shape == (5, 8) and out.dtype == np.float32
     assert np.abs(out - reference(net, x)).max() < 1e-5
     assert np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
@@ -84,7 +85,7 @@ def test_int8_from_shipped_ranges_tracks_fp32(tmp_path):
     int8 = tmp_path / "g.int8.onnx"
     ort_mod.quantize_int8(fp32, int8, ranges)  # no images: the ranges alone
     x = crops(16, seed=3)
-    got, want = ort_mod.OnnxRunner(int8, threads=1)(x), reference(net, x)
+    got, want = OnnxRunner(int8, threads=1)(x), reference(net, x)
     cos = (got * want).sum(1)
     assert cos.min() > 0.95, cos
     assert np.abs(got - want).max() > 1e-6  # it is a different (quantised) network, not the fp32 one
@@ -121,14 +122,14 @@ def test_a_cache_that_cannot_be_written_makes_the_graph_in_memory(tmp_path, monk
     graph = ort_mod.ensure_graph(tiny_net(), weights_id="w", digest="d", input_size=32, precision="fp32")
     assert isinstance(graph, bytes)
     x = crops(3)
-    assert np.abs(ort_mod.OnnxRunner(graph, threads=1)(x) - reference(tiny_net(), x)).max() < 1e-5
+    assert np.abs(OnnxRunner(graph, threads=1)(x) - reference(tiny_net(), x)).max() < 1e-5
 
 
 def test_a_damaged_cached_graph_is_named(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a graph")
     with pytest.raises(WeightsError, match="bad.onnx: ONNX Runtime cannot load it.*deleting it rebuilds it"):
-        ort_mod.OnnxRunner(bad, threads=1)(crops(1))
+        OnnxRunner(bad, threads=1)(crops(1))
 
 
 def test_cached_graphs_are_named_by_the_weights(tmp_path, monkeypatch):

@@ -89,7 +89,8 @@ class FaceNetEmbedder(Embedder):
         self._runner = None
         self.weights_digest = None  # names the ONNX graphs and int8 ranges: hashed only where they are used
         if self.runtime == "onnxruntime":
-            from .onnx_runtime import OnnxRunner, ensure_graph, source_digest
+            from ..onnx_runner import OnnxRunner
+            from .onnx_runtime import ensure_graph, source_digest
 
             self.weights_digest = source_digest(state)
 

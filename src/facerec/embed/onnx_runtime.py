@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import tempfile
-import threading
 import time
 import warnings
 from importlib import resources
@@ -195,46 +194,3 @@ def ensure_graph(model, *, weights_id: str, digest: str, input_size: int, precis
                 f"cannot make the ONNX graph of {weights_id}: not in {folder} ({cache_error}) nor in a temporary "
                 f"folder ({exc}); free some disk space or set FACEREC_HOME to a writable folder"
             ) from None
-
-
-class OnnxRunner:
-    """One ONNX Runtime session over a graph (a file, or its bytes): float32 (n, 3, S, S) 0..255 ->
-    float32 (n, d). ``session.run`` may be called from several threads at once.
-
-    The session is made on the first call, in the calling thread, so that its worker threads
-    inherit that thread's scheduling priority (the service's image workers run niced). Its threads
-    never spin while idle: on a 2-core machine a spinning pool takes the core that detection needs.
-    """
-
-    def __init__(self, source: Path | bytes, threads: int):
-        self._source = source if isinstance(source, bytes) else Path(source)
-        self.label = "the ONNX graph made in memory" if isinstance(source, bytes) else str(source)
-        self.threads = max(1, int(threads))
-        self._session = None
-        self._lock = threading.Lock()
-
-    def _open(self):
-        import onnxruntime as ort
-
-        with self._lock:
-            if self._session is None:
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self.threads
-                opts.inter_op_num_threads = 1
-                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                source = self._source if isinstance(self._source, bytes) else str(self._source)
-                try:
-                    self._session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
-                except Exception as exc:
-                    hint = (
-                        "" if isinstance(self._source, bytes) else "; if the file is damaged, deleting it rebuilds it"
-                    )
-                    raise WeightsError(f"{self.label}: ONNX Runtime cannot load it ({exc}){hint}") from None
-                if isinstance(self._source, bytes):
-                    self._source = None  # the session holds its own copy
-        return self._session
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        session = self._session or self._open()
-        return session.run([OUTPUT], {INPUT: np.ascontiguousarray(x, dtype=np.float32)})[0]

@@ -1,0 +1,119 @@
+"""YuNet run in batches on ONNX Runtime, with OpenCV's decoding: the same faces as
+``cv2.FaceDetectorYN`` (boxes and landmarks within 1e-4 pixel on LFW, the group photo and video
+frames; ``tests/test_yunet.py``), several images per network call.
+
+Why not ``cv2.FaceDetectorYN``: it runs one image per call on OpenCV's graph engine, and on this
+project's 2-core CPU ONNX Runtime ran the same network ~1.5x faster (2026-12-06, 1,000 LFW images:
+412 images/s against 637 one at a time and 658 eight at a time, one run).
+
+The published graph fixes the batch at 1 (its input is (1, 3, H, W) and its heads reshape to
+(1, -1, k)); :func:`batched_graph` frees the batch dimension, nothing else. Decoding follows
+OpenCV's ``FaceDetectorYN``: the image is padded (bottom and right, zeros) to a multiple of 32; on
+each of the three strides a cell's score is sqrt(class * objectness), its box centre an offset from
+the cell, its size exp(.) strides; greedy NMS over integer boxes, best first, as ``cv::NMSBoxes``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+STRIDES = (8, 16, 32)
+DIVISOR = 32  # the network's input sides must be multiples of this (its coarsest stride)
+TOP_K = 5000  # candidates kept before NMS, as the OpenCV zoo demo
+
+
+def batched_graph(path) -> bytes:
+    """The YuNet graph at ``path`` with a free batch dimension (serialised ONNX)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    for value in (*model.graph.input, *model.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "n"
+    for init in model.graph.initializer:
+        shape = numpy_helper.to_array(init)
+        # each head's Reshape target (1, -1, k): 0 copies the batch from the input instead
+        if shape.dtype == np.int64 and shape.shape == (3,) and shape[0] == 1 and shape[1] == -1:
+            init.CopyFrom(numpy_helper.from_array(np.array([0, -1, shape[2]], np.int64), init.name))
+    return model.SerializeToString()
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    return (-(-height // DIVISOR) * DIVISOR, -(-width // DIVISOR) * DIVISOR)
+
+
+def network_input(images: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    """Same-sized RGB uint8 (H, W, 3) images -> float32 (n, 3, H', W') BGR, zero-padded to
+    multiples of 32 (the network was trained on OpenCV's BGR). ``out``: a buffer of that shape
+    to fill (its padding must be zeros), instead of a new array."""
+    h, w = images[0].shape[:2]
+    ph, pw = padded_size(h, w)
+    x = np.zeros((len(images), 3, ph, pw), np.float32) if out is None else out
+    for i, image in enumerate(images):
+        for channel in range(3):  # a plane at a time: no (n, H, W, 3) stacked copy
+            x[i, channel, :h, :w] = image[:, :, 2 - channel]
+    return x
+
+
+class Decoder:
+    """The network's outputs for a batch -> per image an (k, 15) float32 array in
+    ``cv2.FaceDetectorYN``'s layout: x, y, w, h, five (x, y) landmarks, score; best first."""
+
+    def __init__(self, score: float, nms: float):
+        self.score, self.nms = score, nms
+        self._grids: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
+
+    def _grid(self, ph: int, pw: int):
+        """Each anchor's column, row and stride, in the network's output order."""
+        if (ph, pw) not in self._grids:
+            cols, rows, strides = [], [], []
+            for s in STRIDES:
+                r, c = np.mgrid[0 : ph // s, 0 : pw // s]
+                cols.append(c.ravel())
+                rows.append(r.ravel())
+                strides.append(np.full(r.size, s))
+            self._grids[(ph, pw)] = tuple(np.concatenate(a).astype(np.float32) for a in (cols, rows, strides))
+        return self._grids[(ph, pw)]
+
+    def __call__(self, out: dict[str, np.ndarray], padded: tuple[int, int]) -> list[np.ndarray]:
+        def heads(kind):
+            return np.concatenate([out[f"{kind}_{s}"] for s in STRIDES], axis=1)
+
+        col, row, stride = self._grid(*padded)
+        scores = np.sqrt(np.clip(heads("cls")[..., 0], 0, 1) * np.clip(heads("obj")[..., 0], 0, 1))
+        image, anchor = np.nonzero(scores > self.score)  # the few candidates of the whole batch, by image
+        score = scores[image, anchor]
+        c, r, s = col[anchor, None], row[anchor, None], stride[anchor, None]
+        b = heads("bbox")[image, anchor]
+        size = np.exp(b[:, 2:4]) * s
+        corner = (np.concatenate([c, r], 1) + b[:, 0:2]) * s - size / 2
+        points = (heads("kps")[image, anchor].reshape(-1, 5, 2) + np.stack([c, r], -1)) * s[..., None]
+        faces = np.concatenate([corner, size, points.reshape(-1, 10), score[:, None]], axis=1).astype(np.float32)
+        bounds = np.searchsorted(image, np.arange(len(scores) + 1))
+        found = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            mine = faces[lo:hi][np.argsort(-score[lo:hi], kind="stable")[:TOP_K]]
+            found.append(mine[greedy_nms(mine[:, :4].astype(np.int32), self.nms)] if hi - lo > 1 else mine)
+        return found
+
+
+def greedy_nms(rects: np.ndarray, threshold: float) -> np.ndarray:
+    """Indices kept from integer (x, y, w, h) rects already sorted best first: a rect goes when its
+    IoU with a kept one exceeds ``threshold`` (``cv::NMSBoxes``; two empty rects count as equal)."""
+    x1, y1 = rects[:, 0], rects[:, 1]
+    x2, y2 = x1 + rects[:, 2], y1 + rects[:, 3]
+    area = rects[:, 2].astype(np.int64) * rects[:, 3]
+    alive = np.ones(len(rects), bool)
+    keep = []
+    for i in range(len(rects)):
+        if not alive[i]:
+            continue
+        keep.append(i)
+        rest = np.nonzero(alive[i + 1 :])[0] + i + 1
+        inter = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None) * np.clip(
+            np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None
+        )
+        union = area[i] + area[rest] - inter
+        iou = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+        alive[rest[iou > threshold]] = False
+    return np.array(keep, np.int64)
