@@ -22,11 +22,15 @@ embedder = create_embedder("facenet-casia", device="cpu")
 torch.save({k: v.half() for k, v in embedder.state_dict().items()}, ".gpu/casia_fp16.pt")
 PY
 cp "$(dirname "$LFW")/pairs.txt" .gpu/pairs.txt
-# YuNet's model file (230 KB) for gpu_check.sh's yunet step; that step also needs opencv >= 5 on
-# the GPU machine (its wheel, ~50 MB, does not fit beside the rest in the 64 MiB transfer)
-mkdir -p .gpu/models
+# YuNet's model file (230 KB) and its graph converted to PyTorch (240 KB) for gpu_check.sh's yunet
+# step, so the GPU machine needs no onnx package
+mkdir -p .gpu/models .gpu/home
 cp ../shared/models/yunet/face_detection_yunet_2026may.onnx .gpu/models/ 2>/dev/null || echo "no YuNet model file in ../shared/models/yunet"
-# the street clip (2.4 MB) for the video step, which also needs PyAV and opencv >= 5 there
+FACEREC_HOME=.gpu/home "$PY" -c "import sys; sys.path.insert(0, 'src')
+from facerec.align.yunet import torch_network
+from facerec.pipeline.detectors import YUNET
+torch_network('.gpu/models/' + YUNET.filename, YUNET.sha256, 'cpu')" || echo "YuNet not converted: gpu_check.sh will convert it if the GPU machine has onnx"
+# the street clip (2.4 MB) for the video step, which also needs PyAV and OpenCV there
 cp ../shared/data/video/video.mp4 .gpu/video.mp4 2>/dev/null || echo "no ../shared/data/video/video.mp4"
 # fold 1's pair images first, then every k-th person folder until the byte budget is spent
 "$PY" - "$LFW" "$MAX_MB" <<'PY'

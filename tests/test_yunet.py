@@ -182,3 +182,29 @@ def test_weights_dir_and_the_offline_message(tmp_path, monkeypatch, capsys):
     assert "face_detection_yunet_2026may.onnx is not in" in err and "--weights-dir" in err and "no route" in err
     assert main([*args, "--weights-dir", shared]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["same"] is True
+
+
+def test_yunet_in_pytorch_finds_what_onnx_runtime_finds(lfw_sample, tmp_path, monkeypatch):
+    """The GPU's path (YuNet's graph converted to PyTorch, the batch as one tensor), run here on the
+    CPU: the same faces as the ONNX Runtime path; the conversion is cached by the model's hash."""
+    from facerec.pipeline.detectors import YuNetDetector
+
+    monkeypatch.setenv("FACEREC_HOME", str(tmp_path))
+    torch_path = YuNetDetector(runtime="torch")
+    (converted,) = (tmp_path / "weights").glob("face_detection_yunet_2026may-ebafce4e3c11.torch*.npz")
+    stamp = converted.stat().st_mtime_ns
+    ours = create_detector("yunet")
+    batch = ImageBatch(lfw_sample[:16])
+    got, want = torch_path.detect(batch), ours.detect(batch)
+    assert [len(f) for f in got] == [len(f) for f in want] and min(len(f) for f in want) >= 1
+    for mine, ref in zip(got, want):
+        for a, b in zip(mine, ref):
+            assert np.abs(np.subtract(a.box, b.box)).max() < 1e-2 and abs(a.score - b.score) < 1e-4
+            assert np.abs(a.landmarks - b.landmarks).max() < 1e-2
+    # a 1080p frame is searched at 1600 wide (downscaled on the device, not by PIL): the same people
+    (frame,) = street_frames(1, 1)
+    (mine,), (ref,) = torch_path.detect(ImageBatch([frame])), ours.detect(ImageBatch([frame]))
+    assert len(ref) >= 2 and abs(len(mine) - len(ref)) <= 1
+    assert sum(max(box_iou(a.box, b.box) for b in mine) > 0.7 for a in ref) >= len(ref) - 1
+    YuNetDetector(runtime="torch")  # the second one loads the cached conversion
+    assert converted.stat().st_mtime_ns == stamp

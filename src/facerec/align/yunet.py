@@ -11,11 +11,18 @@ The published graph fixes the batch at 1 (its input is (1, 3, H, W) and its head
 OpenCV's ``FaceDetectorYN``: the image is padded (bottom and right, zeros) to a multiple of 32; on
 each of the three strides a cell's score is sqrt(class * objectness), its box centre an offset from
 the cell, its size exp(.) strides; greedy NMS over integer boxes, best first, as ``cv::NMSBoxes``.
+
+On a GPU the same graph runs in PyTorch (:func:`torch_network`, converted by :mod:`.onnx_torch`;
+its outputs equal ONNX Runtime's to 1e-5), many images per call, decoded the same way.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from ..errors import WeightsError
 
 STRIDES = (8, 16, 32)
 DIVISOR = 32  # the network's input sides must be multiples of this (its coarsest stride)
@@ -117,3 +124,36 @@ def greedy_nms(rects: np.ndarray, threshold: float) -> np.ndarray:
         iou = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
         alive[rest[iou > threshold]] = False
     return np.array(keep, np.int64)
+
+
+# Bump when :mod:`.onnx_torch`'s converted form changes: older conversions are then made anew.
+TORCH_RECIPE = 1
+
+
+def torch_network(model_path: Path, sha256: str, device: str):
+    """YuNet as a PyTorch module on ``device`` (for GPUs: this project's ONNX Runtime is the CPU
+    build). The graph is converted once (needs ``onnx``) and cached in ``FACEREC_HOME/weights``,
+    named by the model's sha256; where that folder cannot be written it is converted in a
+    temporary folder for this process only."""
+    import tempfile
+
+    from ..paths import facerec_home
+    from .onnx_torch import convert, load_module
+
+    cached = facerec_home() / "weights" / f"{Path(model_path).stem}-{sha256[:12]}.torch{TORCH_RECIPE}.npz"
+    if cached.is_file():
+        return load_module(cached, device)
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise WeightsError(
+            f"YuNet on {device} runs a PyTorch conversion of its graph, made once with the onnx package: "
+            f"pip install -r requirements.txt, or copy {cached.name} into {cached.parent} from a machine that made it"
+        ) from None
+    try:
+        convert(model_path, cached)
+        return load_module(cached, device)
+    except OSError:
+        with tempfile.TemporaryDirectory(prefix="facerec-yunet-") as tmp:
+            convert(model_path, Path(tmp) / cached.name)
+            return load_module(Path(tmp) / cached.name, device)

@@ -172,31 +172,53 @@ YUNET_NMS = 0.3  # the OpenCV zoo demo's
 YUNET_BATCH_PIXELS = 8 * 256 * 256
 
 
+# On a GPU, at most this many pixels per network call: 256 LFW images (padded to 256x256).
+YUNET_DEVICE_BATCH_PIXELS = 256 * 256 * 256
+
+
 class YuNetDetector(Detector):
-    """OpenCV's YuNet (one box, five landmarks and a score per face), run in batches of same-sized
-    images on ONNX Runtime and decoded as ``cv2.FaceDetectorYN`` does (:mod:`facerec.align.yunet`):
-    the same faces as OpenCV's own detector (``yunet-opencv``), ~1.5x faster. Landmarks in MTCNN's
-    order: the eye on the image's left, the other eye, nose tip, mouth corners left then right.
-    Always on the CPU: ~2 ms for a 250x250 LFW image on this project's 2-core machine."""
+    """OpenCV's YuNet (one box, five landmarks and a score per face), run in batches and decoded as
+    ``cv2.FaceDetectorYN`` does (:mod:`facerec.align.yunet`): the same faces as OpenCV's own
+    detector (``yunet-opencv``). On the CPU the network runs on ONNX Runtime, ~1.5x OpenCV's speed
+    (~2 ms for a 250x250 LFW image on this project's 2-core machine; PyTorch's CPU kernels ran it
+    at a tenth of that); on a GPU it runs in PyTorch (``runtime="torch"`` asks for PyTorch on the
+    CPU too). Landmarks in MTCNN's order: the eye on the image's left, the other eye, nose tip,
+    mouth corners left then right."""
 
     name = "yunet"
 
-    def __init__(self, device: str = "cpu", batch_size: int = 64, weights_dir=None, score: float = YUNET_SCORE):
+    def __init__(
+        self,
+        device: str = "cpu",
+        batch_size: int = 64,
+        weights_dir=None,
+        score: float = YUNET_SCORE,
+        runtime: str = "auto",
+    ):
         import torch
 
-        from ..align.yunet import Decoder, batched_graph
+        from ..align.yunet import Decoder, batched_graph, torch_network
         from ..onnx_runner import OnnxRunner
 
+        if runtime not in ("auto", "torch"):
+            raise InputError(f"runtime must be auto or torch, got {runtime!r}")
         path = model_path(YUNET, weights_dir)
-        try:
-            graph = batched_graph(path)
-        except Exception as exc:  # the file's hash matched, so this is onnx failing, not the file
-            raise WeightsError(f"{path}: cannot prepare YuNet's graph for batches ({exc})") from None
-        self._runner = OnnxRunner(graph, threads=torch.get_num_threads(), label=f"YuNet ({path})")
+        self.device = device
+        self._net = self._runner = None
+        if device == "cpu" and runtime == "auto":
+            try:
+                graph = batched_graph(path)
+            except Exception as exc:  # the file's hash matched, so this is onnx failing, not the file
+                raise WeightsError(f"{path}: cannot prepare YuNet's graph for batches ({exc})") from None
+            self._runner = OnnxRunner(graph, threads=torch.get_num_threads(), label=f"YuNet ({path})")
+        else:
+            self._net = torch_network(path, YUNET.sha256, device)
         self._decode = Decoder(score, YUNET_NMS)
         self.id = yunet_id(score)
 
     def detect(self, batch: ImageBatch) -> list[list[Detection]]:
+        if self._net is not None:
+            return self._detect_on_device(batch)
         from ..align.yunet import network_input, padded_size
 
         prepared = [downscale(image, DETECT_MAX_SIDE) for image in batch.host]
@@ -212,6 +234,31 @@ class YuNetDetector(Detector):
                 raw = self._runner.run(network_input([prepared[i][0] for i in chunk]))
                 for i, faces in zip(chunk, self._decode(raw, padded)):
                     out[i] = _yunet_detections(faces, prepared[i][1])
+        return out
+
+    def _detect_on_device(self, batch: ImageBatch) -> list[list[Detection]]:
+        """The batch's tensor (one shape), downscaled on the device when large, BGR, zero-padded."""
+        import torch
+        import torch.nn.functional as F
+
+        from ..align.yunet import padded_size
+
+        x, scale = batch.tensor, max(batch.height, batch.width) / DETECT_MAX_SIDE
+        if scale > 1:
+            size = (max(1, round(batch.height / scale)), max(1, round(batch.width / scale)))
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+            scale = batch.width / size[1]
+        else:
+            scale = 1.0
+        h, w = x.shape[2:]
+        padded = padded_size(h, w)
+        x = F.pad(x.flip(1), (0, padded[1] - w, 0, padded[0] - h))
+        step = max(1, YUNET_DEVICE_BATCH_PIXELS // (padded[0] * padded[1]))
+        out: list[list[Detection]] = []
+        with torch.inference_mode():
+            for start in range(0, len(x), step):
+                raw = {k: v.cpu().numpy() for k, v in self._net(x[start : start + step]).items()}
+                out += [_yunet_detections(faces, scale) for faces in self._decode(raw, padded)]
         return out
 
 
