@@ -42,8 +42,9 @@ VIDEO="${VIDEO:-.gpu/video.mp4}"  # bench/prepare_gpu_carry.sh copies the clip t
 [ -f "$VIDEO" ] || VIDEO="../shared/data/video/video.mp4"
 WEIGHTS=()
 [ -f .gpu/casia_fp16.pt ] && WEIGHTS=(--weights .gpu/casia_fp16.pt)
-# YuNet on a GPU runs its graph converted to PyTorch: the conversion prepare_gpu_carry.sh made (no
-# onnx package needed here), else one made here by onnx
+# YuNet's model file, and (on a GPU, where it runs converted to PyTorch) the conversion
+# prepare_gpu_carry.sh made, so that no onnx package is needed here; without it onnx makes one
+export FACEREC_MODELS="${FACEREC_MODELS:-$PWD/.gpu/models:$PWD/../shared/models/yunet}"
 YUNET_HOME=()
 [ -d .gpu/home/weights ] && YUNET_HOME=(env FACEREC_HOME="$PWD/.gpu/home")
 
@@ -56,17 +57,12 @@ YUNET_HOME=()
       ${WEIGHTS[@]+"${WEIGHTS[@]}"} --embed-precisions fp32,fp16 --profile "$OUT_DIR/detect_profile.txt" --json "$PARTS/pipeline_$DEV.json"
   fi
   if want yunet; then  # issue 14: end to end with YuNet, batched on the GPU (its graph converted to PyTorch)
-    export FACEREC_MODELS="${FACEREC_MODELS:-$PWD/.gpu/models:$PWD/../shared/models/yunet}"
-    if ls .gpu/home/weights/*yunet*.torch*.npz >/dev/null 2>&1 || "$PY" -c "import onnx" 2>/dev/null; then
-      echo "== pipeline with --align yunet: $N LFW images; $(left) s left =="
-      timeout "$(cap 150)" ${YUNET_HOME[@]+"${YUNET_HOME[@]}"} "$PY" bench/pipeline.py --device "$DEV" --align yunet --lfw-dir "$LFW" \
-        --limit "$LIMIT" --min-images "$N" --baseline-limit 64 ${WEIGHTS[@]+"${WEIGHTS[@]}"} --json "$PARTS/pipeline_${DEV}_yunet.json"
-      echo "== detection alone: YuNet against the batched MTCNN on the GPU; $(left) s left =="
-      timeout "$(cap 90)" ${YUNET_HOME[@]+"${YUNET_HOME[@]}"} "$PY" bench/detectors.py --device "$DEV" --lfw-dir "$LFW" \
-        --limit "$((N > 0 ? 4000 : 64))" --batch-size 256 --detectors mtcnn,yunet --json "$PARTS/detectors_$DEV.json"
-    else
-      echo "== yunet not run: no converted YuNet graph in .gpu/home (bench/prepare_gpu_carry.sh) and no onnx here =="
-    fi
+    echo "== pipeline with --align yunet: $N LFW images; $(left) s left =="
+    timeout "$(cap 150)" ${YUNET_HOME[@]+"${YUNET_HOME[@]}"} "$PY" bench/pipeline.py --device "$DEV" --align yunet --lfw-dir "$LFW" \
+      --limit "$LIMIT" --min-images "$N" --baseline-limit 64 ${WEIGHTS[@]+"${WEIGHTS[@]}"} --json "$PARTS/pipeline_${DEV}_yunet.json"
+    echo "== detection alone: YuNet against the batched MTCNN; $(left) s left =="
+    timeout "$(cap 90)" ${YUNET_HOME[@]+"${YUNET_HOME[@]}"} "$PY" bench/detectors.py --device "$DEV" --lfw-dir "$LFW" \
+      --limit "$((N > 0 ? 4000 : 64))" --batch-size 256 --detectors mtcnn,yunet --json "$PARTS/detectors_$DEV.json"
   fi
   if want variants; then  # end to end with fewer decoding threads, and with bigger detection batches
     for v in "6 512" "16 1024"; do

@@ -55,7 +55,7 @@ def test_the_runner_computes_what_onnx_runtime_does_for_any_batch(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     model = graph(SUPPORTED, [])
     onnx.save(model, tmp_path / "g.onnx")
-    convert(tmp_path / "g.onnx", tmp_path / "g.npz")
+    (tmp_path / "g.npz").write_bytes(convert(tmp_path / "g.onnx"))
     net = load_module(tmp_path / "g.npz")
     x = np.random.default_rng(1).uniform(0, 255, (3, 3, 8, 8)).astype(np.float32)
     session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
@@ -70,16 +70,23 @@ def test_what_the_runner_cannot_follow_is_refused_by_name(tmp_path):
     unknown = graph([helper.make_node("Softmax", ["x"], ["y"], name="head_softmax")], [])
     onnx.save(unknown, tmp_path / "u.onnx")
     with pytest.raises(WeightsError, match="head_softmax.*Softmax"):
-        convert(tmp_path / "u.onnx", tmp_path / "u.npz")
+        convert(tmp_path / "u.onnx")
     linear = graph([helper.make_node("Resize", ["x", "roi", "scales"], ["y"], mode="linear", name="up")], [])
     onnx.save(linear, tmp_path / "l.onnx")
     with pytest.raises(WeightsError, match="up .Resize.*nearest"):
-        convert(tmp_path / "l.onnx", tmp_path / "l.npz")
-    assert not (tmp_path / "u.npz").exists() and not (tmp_path / "l.npz").exists()
+        convert(tmp_path / "l.onnx")
+    # a Constant node (a tensor-valued attribute) is refused by name too, not by a TypeError
+    const = graph([helper.make_node("Constant", [], ["y"], value=numpy_helper.from_array(np.ones(2, np.float32)))], [])
+    onnx.save(const, tmp_path / "c.onnx")
+    with pytest.raises(WeightsError, match="Constant"):
+        convert(tmp_path / "c.onnx")
 
 
-def test_a_damaged_conversion_says_so(tmp_path):
+def test_a_damaged_conversion_or_graph_says_so(tmp_path):
     bad = tmp_path / "g.npz"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(WeightsError, match="not a converted graph.*delete it"):
+    with pytest.raises(WeightsError, match="g.npz: not a converted graph.*delete it"):
         load_module(bad)
+    (tmp_path / "g.onnx").write_bytes(b"not a graph")
+    with pytest.raises(WeightsError, match="g.onnx: not an ONNX graph"):
+        convert(tmp_path / "g.onnx")

@@ -34,9 +34,7 @@ def _attributes(node) -> dict:
 def _check(node, attrs: dict, constants: dict) -> None:
     """Refuse what :class:`GraphModule` would run differently from ONNX."""
     problem = None
-    if node.op_type not in OPERATORS:
-        problem = "an operator this runner lacks"
-    elif node.op_type in ("Conv", "MaxPool"):
+    if node.op_type in ("Conv", "MaxPool"):
         pads = attrs.get("pads", [0, 0, 0, 0])
         if pads[:2] != pads[2:] or attrs.get("auto_pad", "NOTSET") != "NOTSET" or attrs.get("ceil_mode", 0):
             problem = f"padding {pads} / auto_pad / ceil_mode"
@@ -53,20 +51,27 @@ def _check(node, attrs: dict, constants: dict) -> None:
     elif node.op_type == "Reshape" and node.input[1] not in constants:
         problem = "a shape that is not a constant"
     if problem:
-        raise WeightsError(f"cannot run ONNX node {node.name or node.op_type} ({node.op_type}) in PyTorch: {problem}")
+        _refuse(node, problem)
 
 
-def convert(onnx_path: Path, dest: Path) -> None:
-    """Write ``dest`` (.npz): the graph at ``onnx_path`` as nodes (JSON) and weights (arrays)."""
+def _refuse(node, problem: str):
+    raise WeightsError(f"cannot run ONNX node {node.name or node.op_type} ({node.op_type}) in PyTorch: {problem}")
+
+
+def convert(onnx_path: Path) -> bytes:
+    """The graph at ``onnx_path`` as an ``.npz`` file's bytes: nodes (JSON) and weights (arrays)."""
     import onnx
     from onnx import numpy_helper
 
-    from ..paths import atomic_write_bytes
-
-    model = onnx.load(str(onnx_path))
+    try:
+        model = onnx.load(str(onnx_path))
+    except Exception as exc:
+        raise WeightsError(f"{onnx_path}: not an ONNX graph onnx can read ({exc})") from None
     constants = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     nodes, host_values = [], set()
     for node in model.graph.node:
+        if node.op_type not in OPERATORS:
+            _refuse(node, "an operator this runner lacks")
         attrs = _attributes(node)
         _check(node, attrs, constants)
         nodes.append({"op": node.op_type, "inputs": list(node.input), "outputs": list(node.output), "attrs": attrs})
@@ -86,7 +91,7 @@ def convert(onnx_path: Path, dest: Path) -> None:
         **{keys[name]: value for name, value in constants.items()},
         **{GRAPH_KEY: np.frombuffer(json.dumps(graph).encode(), np.uint8)},
     )
-    atomic_write_bytes(dest, buf.getvalue())
+    return buf.getvalue()
 
 
 def _torch_module_class():
@@ -97,16 +102,28 @@ def _torch_module_class():
         """Runs a converted graph; ``forward(x)`` -> {output name: tensor}. The first dimension of
         every tensor is the batch, of any size (published detectors often fix it to 1)."""
 
-        def __init__(self, path: Path):
+        def __init__(self, source: Path | bytes):
             super().__init__()
+            label = "the converted graph made in memory" if isinstance(source, bytes) else str(source)
             try:
-                with np.load(path, allow_pickle=False) as data:
+                with np.load(io.BytesIO(source) if isinstance(source, bytes) else source, allow_pickle=False) as data:
                     graph = json.loads(bytes(data[GRAPH_KEY]).decode())
                     tensors = {name: data[key] for name, key in graph["tensors"].items()}
                     self.host = {name: data[key] for name, key in graph["host"].items()}
             except Exception as exc:
-                raise WeightsError(f"{path}: not a converted graph ({exc}); delete it to convert again") from None
+                raise WeightsError(f"{label}: not a converted graph ({exc}); delete it to convert again") from None
             self.graph = graph
+            # each node's inputs that no later node reads: dropped as soon as it has run, so that a
+            # large batch holds a few layers' activations at a time, not the whole network's
+            last_use = {}
+            for i, node in enumerate(graph["nodes"]):
+                for name in node["inputs"]:
+                    last_use[name] = i
+            kept = set(graph["outputs"])
+            self._done_with = [
+                [n for n in set(node["inputs"]) if last_use.get(n) == i and n not in kept]
+                for i, node in enumerate(graph["nodes"])
+            ]
             self.tensors = torch.nn.ParameterList(
                 torch.nn.Parameter(torch.from_numpy(v.copy()), requires_grad=False) for v in tensors.values()
             )
@@ -119,7 +136,7 @@ def _torch_module_class():
 
         def forward(self, x):
             env = {self.graph["input"]: x}
-            for node in self.graph["nodes"]:
+            for node, done in zip(self.graph["nodes"], self._done_with):
                 op, a, ins = node["op"], node["attrs"], node["inputs"]
                 if op == "Conv":
                     w = self._value(env, ins[1])
@@ -157,11 +174,14 @@ def _torch_module_class():
                     shape[0] = 0  # the first dimension is the batch, whatever the graph fixed it to
                     y = src.reshape(*[src.shape[i] if s == 0 else s for i, s in enumerate(shape)])
                 env[node["outputs"][0]] = y
+                for name in done:
+                    env.pop(name, None)
             return {name: env[name] for name in self.graph["outputs"]}
 
     return GraphModule
 
 
-def load_module(path: Path, device: str = "cpu"):
-    """The converted graph at ``path`` as a torch module on ``device``, in eval mode."""
-    return _torch_module_class()(Path(path)).to(device).eval()
+def load_module(source: Path | bytes, device: str = "cpu"):
+    """A converted graph (its file, or the bytes :func:`convert` gave) as a torch module on
+    ``device``, in eval mode."""
+    return _torch_module_class()(source if isinstance(source, bytes) else Path(source)).to(device).eval()

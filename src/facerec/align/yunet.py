@@ -68,29 +68,27 @@ class Decoder:
 
     def __init__(self, score: float, nms: float):
         self.score, self.nms = score, nms
-        self._grids: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
 
-    def _grid(self, ph: int, pw: int):
-        """Each anchor's column, row and stride, in the network's output order."""
-        if (ph, pw) not in self._grids:
-            cols, rows, strides = [], [], []
-            for s in STRIDES:
-                r, c = np.mgrid[0 : ph // s, 0 : pw // s]
-                cols.append(c.ravel())
-                rows.append(r.ravel())
-                strides.append(np.full(r.size, s))
-            self._grids[(ph, pw)] = tuple(np.concatenate(a).astype(np.float32) for a in (cols, rows, strides))
-        return self._grids[(ph, pw)]
+    @staticmethod
+    def cells(anchor: np.ndarray, ph: int, pw: int) -> tuple[np.ndarray, ...]:
+        """The column, row and stride (float32) of each anchor index, in the network's output order:
+        stride 8's cells row by row, then 16's, then 32's."""
+        sizes = [(ph // s) * (pw // s) for s in STRIDES]
+        starts = np.cumsum([0, *sizes])
+        level = np.searchsorted(starts, anchor, side="right") - 1
+        stride = np.asarray(STRIDES)[level]
+        local = anchor - starts[level]
+        cols = pw // stride
+        return tuple(v.astype(np.float32) for v in (local % cols, local // cols, stride))
 
     def __call__(self, out: dict[str, np.ndarray], padded: tuple[int, int]) -> list[np.ndarray]:
         def heads(kind):
             return np.concatenate([out[f"{kind}_{s}"] for s in STRIDES], axis=1)
 
-        col, row, stride = self._grid(*padded)
         scores = np.sqrt(np.clip(heads("cls")[..., 0], 0, 1) * np.clip(heads("obj")[..., 0], 0, 1))
         image, anchor = np.nonzero(scores > self.score)  # the few candidates of the whole batch, by image
         score = scores[image, anchor]
-        c, r, s = col[anchor, None], row[anchor, None], stride[anchor, None]
+        c, r, s = (v[:, None] for v in self.cells(anchor, *padded))
         b = heads("bbox")[image, anchor]
         size = np.exp(b[:, 2:4]) * s
         corner = (np.concatenate([c, r], 1) + b[:, 0:2]) * s - size / 2
@@ -133,27 +131,28 @@ TORCH_RECIPE = 1
 def torch_network(model_path: Path, sha256: str, device: str):
     """YuNet as a PyTorch module on ``device`` (for GPUs: this project's ONNX Runtime is the CPU
     build). The graph is converted once (needs ``onnx``) and cached in ``FACEREC_HOME/weights``,
-    named by the model's sha256; where that folder cannot be written it is converted in a
-    temporary folder for this process only."""
-    import tempfile
-
-    from ..paths import facerec_home
+    named by the model's sha256; a damaged cached conversion is made anew; where that folder cannot
+    be written the conversion is kept in memory for this process only."""
+    from ..paths import atomic_write_bytes, facerec_home
     from .onnx_torch import convert, load_module
 
     cached = facerec_home() / "weights" / f"{Path(model_path).stem}-{sha256[:12]}.torch{TORCH_RECIPE}.npz"
+    damage = None
     if cached.is_file():
-        return load_module(cached, device)
+        try:
+            return load_module(cached, device)
+        except WeightsError as exc:
+            damage = exc
     try:
         import onnx  # noqa: F401
     except ImportError:
-        raise WeightsError(
+        raise damage or WeightsError(
             f"YuNet on {device} runs a PyTorch conversion of its graph, made once with the onnx package: "
             f"pip install -r requirements.txt, or copy {cached.name} into {cached.parent} from a machine that made it"
         ) from None
+    data = convert(model_path)
     try:
-        convert(model_path, cached)
-        return load_module(cached, device)
-    except OSError:
-        with tempfile.TemporaryDirectory(prefix="facerec-yunet-") as tmp:
-            convert(model_path, Path(tmp) / cached.name)
-            return load_module(Path(tmp) / cached.name, device)
+        atomic_write_bytes(cached, data)
+    except OSError:  # a read-only cache: this process only
+        return load_module(data, device)
+    return load_module(cached, device)

@@ -55,8 +55,9 @@ def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, f
         default=None if follows else DEFAULT_DETECTOR,
         help=f"the detector: {DEFAULT_DETECTOR} (default{': the model' + chr(39) + 's' if follows else ''}; "
         "batched MTCNN), mtcnn-reference (facenet-pytorch's own), dlib (HOG), dlib+mtcnn (HOG, and MTCNN "
-        "where HOG finds no face: best for the dlib embedder), yunet (OpenCV's YuNet: fastest), yunet+onet (YuNet's faces framed by MTCNN's O-Net: FaceNet's "
-        "accuracy at YuNet's speed), resize (whole image)",
+        "where HOG finds no face: best for the dlib embedder), yunet (OpenCV's YuNet, batched: fastest), "
+        "yunet-opencv (the same through cv2.FaceDetectorYN), yunet+onet (YuNet's faces framed by MTCNN's "
+        "O-Net: FaceNet's accuracy at YuNet's speed), resize (whole image)",
     )
     add(
         p,

@@ -45,24 +45,28 @@ class BatchedMTCNNDetector(Detector):
         self.id = f"mtcnn-batched-{self.net.min_face_size}-{self.net.thresholds}-{DETECT_MAX_SIDE}"
 
     def detect(self, batch: ImageBatch) -> list[list[Detection]]:
-        import torch.nn.functional as F
-
-        scale = max(batch.height, batch.width) / DETECT_MAX_SIDE
-        if scale <= 1:
-            imgs, scale = batch.tensor, 1.0
-        elif batch.on_host:  # a large photo: search a copy whose longest side is DETECT_MAX_SIDE,
-            # made on the host, so the full-size picture never becomes a float tensor
-            small = [downscale(img, DETECT_MAX_SIDE)[0] for img in batch.host]
-            scale = batch.width / small[0].shape[1]
-            imgs = ImageBatch(small, batch.device).tensor
-        else:
-            size = (max(1, round(batch.height / scale)), max(1, round(batch.width / scale)))
-            imgs = F.interpolate(batch.tensor, size=size, mode="bilinear", antialias=True, align_corners=False)
+        imgs, scale = search_tensor(batch)
         boxes, scores, points, owner = (t.cpu().numpy() for t in self.net.detect_tensor(imgs))
         out: list[list[Detection]] = [[] for _ in range(len(batch))]
         for box, score, marks, j in zip(boxes * scale, scores, points * scale, owner):
             out[j].append(Detection(tuple(float(v) for v in box), float(score), marks.astype(np.float32)))
         return out
+
+
+def search_tensor(batch: ImageBatch):
+    """The batch as one float tensor (n, 3, h, w) 0..255 on its device, its longest side at most
+    DETECT_MAX_SIDE, and the factor that maps coordinates in it back to the images."""
+    scale = max(batch.height, batch.width) / DETECT_MAX_SIDE
+    if scale <= 1:
+        return batch.tensor, 1.0
+    if batch.on_host:  # a large photo: the copy is made on the host, so the full-size picture
+        # never becomes a float tensor
+        small = [downscale(img, DETECT_MAX_SIDE)[0] for img in batch.host]
+        return ImageBatch(small, batch.device).tensor, batch.width / small[0].shape[1]
+    import torch.nn.functional as F
+
+    size = (max(1, round(batch.height / scale)), max(1, round(batch.width / scale)))
+    return F.interpolate(batch.tensor, size=size, mode="bilinear", antialias=True, align_corners=False), scale
 
 
 class HostDetector(Detector):
@@ -237,22 +241,16 @@ class YuNetDetector(Detector):
         return out
 
     def _detect_on_device(self, batch: ImageBatch) -> list[list[Detection]]:
-        """The batch's tensor (one shape), downscaled on the device when large, BGR, zero-padded."""
+        """The batch as one tensor (one shape; large photos downscaled as for MTCNN), BGR, zero-padded."""
         import torch
         import torch.nn.functional as F
 
         from ..align.yunet import padded_size
 
-        x, scale = batch.tensor, max(batch.height, batch.width) / DETECT_MAX_SIDE
-        if scale > 1:
-            size = (max(1, round(batch.height / scale)), max(1, round(batch.width / scale)))
-            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-            scale = batch.width / size[1]
-        else:
-            scale = 1.0
+        x, scale = search_tensor(batch)
         h, w = x.shape[2:]
         padded = padded_size(h, w)
-        x = F.pad(x.flip(1), (0, padded[1] - w, 0, padded[0] - h))
+        x = F.pad(x.to(self.device).flip(1), (0, padded[1] - w, 0, padded[0] - h))
         step = max(1, YUNET_DEVICE_BATCH_PIXELS // (padded[0] * padded[1]))
         out: list[list[Detection]] = []
         with torch.inference_mode():
