@@ -184,8 +184,8 @@ class YuNetDetector(Detector):
     """OpenCV's YuNet (one box, five landmarks and a score per face), run in batches and decoded as
     ``cv2.FaceDetectorYN`` does (:mod:`facerec.align.yunet`): the same faces as OpenCV's own
     detector (``yunet-opencv``). On the CPU the network runs on ONNX Runtime, ~1.5x OpenCV's speed
-    (~2 ms for a 250x250 LFW image on this project's 2-core machine; PyTorch's CPU kernels ran it
-    at a tenth of that); on a GPU it runs in PyTorch (``runtime="torch"`` asks for PyTorch on the
+    (~1.7 ms for a 250x250 LFW image on this project's 2-core machine; PyTorch's CPU kernels took
+    ~9x longer); on a GPU it runs in PyTorch (``runtime="torch"`` asks for PyTorch on the
     CPU too). Landmarks in MTCNN's order: the eye on the image's left, the other eye, nose tip,
     mouth corners left then right."""
 
