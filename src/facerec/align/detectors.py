@@ -21,23 +21,30 @@ def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return np.asarray(small), scale
 
 
-def detect_in_batches(images: list[np.ndarray], batch_size: int, detect_batch) -> list[list[Detection]]:
-    """Run ``detect_batch`` (uint8 (n, H, W, 3) -> per image a list of (box, score, landmarks)) over
-    batches of equal-sized images, large photos on a downscaled copy; boxes mapped back, largest first."""
+def downscaled_batches(images: list[np.ndarray], batch_size: int, max_pixels: int | None = None):
+    """Yield ``(indices, images, scales)``: the images, large photos downscaled to DETECT_MAX_SIDE,
+    grouped by shape, at most ``batch_size`` (and ``max_pixels`` pixels, though never fewer than
+    one image) at a time; ``scales`` map coordinates back to the originals."""
     prepared = [downscale(img, DETECT_MAX_SIDE) for img in images]
-    out: list[list[Detection]] = [[] for _ in images]
     by_shape: dict[tuple, list[int]] = {}
     for i, (img, _) in enumerate(prepared):
         by_shape.setdefault(img.shape, []).append(i)
-    for indices in by_shape.values():
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start : start + batch_size]
-            found = detect_batch(np.stack([prepared[i][0] for i in chunk]))
-            for i, faces in zip(chunk, found):
-                scale = prepared[i][1]
-                dets = [
-                    Detection(tuple(float(v) * scale for v in box), float(score), np.asarray(marks) * scale)
-                    for box, score, marks in faces
-                ]
-                out[i] = sorted(dets, key=lambda d: d.area, reverse=True)
+    for shape, indices in by_shape.items():
+        step = batch_size if max_pixels is None else max(1, min(batch_size, max_pixels // (shape[0] * shape[1])))
+        for start in range(0, len(indices), step):
+            chunk = indices[start : start + step]
+            yield chunk, [prepared[i][0] for i in chunk], [prepared[i][1] for i in chunk]
+
+
+def detect_in_batches(images: list[np.ndarray], batch_size: int, detect_batch) -> list[list[Detection]]:
+    """Run ``detect_batch`` (uint8 (n, H, W, 3) -> per image a list of (box, score, landmarks)) over
+    batches of equal-sized images, large photos on a downscaled copy; boxes mapped back, largest first."""
+    out: list[list[Detection]] = [[] for _ in images]
+    for chunk, small, scales in downscaled_batches(images, batch_size):
+        for i, faces, scale in zip(chunk, detect_batch(np.stack(small)), scales):
+            dets = [
+                Detection(tuple(float(v) * scale for v in box), float(score), np.asarray(marks) * scale)
+                for box, score, marks in faces
+            ]
+            out[i] = sorted(dets, key=lambda d: d.area, reverse=True)
     return out

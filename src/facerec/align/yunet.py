@@ -49,13 +49,12 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
     return (-(-height // DIVISOR) * DIVISOR, -(-width // DIVISOR) * DIVISOR)
 
 
-def network_input(images: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+def network_input(images: list[np.ndarray]) -> np.ndarray:
     """Same-sized RGB uint8 (H, W, 3) images -> float32 (n, 3, H', W') BGR, zero-padded to
-    multiples of 32 (the network was trained on OpenCV's BGR). ``out``: a buffer of that shape
-    to fill (its padding must be zeros), instead of a new array."""
+    multiples of 32 (the network was trained on OpenCV's BGR)."""
     h, w = images[0].shape[:2]
     ph, pw = padded_size(h, w)
-    x = np.zeros((len(images), 3, ph, pw), np.float32) if out is None else out
+    x = np.zeros((len(images), 3, ph, pw), np.float32)
     for i, image in enumerate(images):
         for channel in range(3):  # a plane at a time: no (n, H, W, 3) stacked copy
             x[i, channel, :h, :w] = image[:, :, 2 - channel]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..align.base import Detection
-from ..align.detectors import DETECT_MAX_SIDE, downscale
+from ..align.detectors import DETECT_MAX_SIDE, downscale, downscaled_batches
 from ..errors import InputError, WeightsError
 from ..weights import ModelFile, model_path
 from .batch import ImageBatch
@@ -170,9 +170,9 @@ YUNET_SCORE = 0.7  # MTCNN's last-stage threshold; LFW: a face in every pair ima
 YUNET_NMS = 0.3  # the OpenCV zoo demo's
 
 
-# At most this many pixels go through YuNet in one network call: 8 LFW images (250x250, padded to
-# 256x256). Eight at a time ran 3% faster than one at a time, 32 at a time 10% slower (the
-# activations outgrow the cache); a large photo goes alone.
+# At most this many pixels go through YuNet in one network call on the CPU: 8 LFW images (250x250).
+# Eight at a time ran 3% faster than one at a time, 32 at a time 10% slower (the activations
+# outgrow the cache); a large photo goes alone.
 YUNET_BATCH_PIXELS = 8 * 256 * 256
 
 
@@ -207,7 +207,7 @@ class YuNetDetector(Detector):
         if runtime not in ("auto", "torch"):
             raise InputError(f"runtime must be auto or torch, got {runtime!r}")
         path = model_path(YUNET, weights_dir)
-        self.device = device
+        self.device, self.batch_size = device, batch_size
         self._net = self._runner = None
         if device == "cpu" and runtime == "auto":
             try:
@@ -225,19 +225,11 @@ class YuNetDetector(Detector):
             return self._detect_on_device(batch)
         from ..align.yunet import network_input, padded_size
 
-        prepared = [downscale(image, DETECT_MAX_SIDE) for image in batch.host]
-        by_shape: dict[tuple, list[int]] = {}
-        for i, (image, _) in enumerate(prepared):
-            by_shape.setdefault(image.shape[:2], []).append(i)
-        out: list[list[Detection]] = [[] for _ in prepared]
-        for (h, w), indices in by_shape.items():
-            padded = padded_size(h, w)
-            step = max(1, YUNET_BATCH_PIXELS // (padded[0] * padded[1]))
-            for start in range(0, len(indices), step):
-                chunk = indices[start : start + step]
-                raw = self._runner.run(network_input([prepared[i][0] for i in chunk]))
-                for i, faces in zip(chunk, self._decode(raw, padded)):
-                    out[i] = _yunet_detections(faces, prepared[i][1])
+        out: list[list[Detection]] = [[] for _ in range(len(batch))]
+        for chunk, small, scales in downscaled_batches(batch.host, self.batch_size, YUNET_BATCH_PIXELS):
+            raw = self._runner.run(network_input(small))
+            for i, faces, scale in zip(chunk, self._decode(raw, padded_size(*small[0].shape[:2])), scales):
+                out[i] = _yunet_detections(faces, scale)
         return out
 
     def _detect_on_device(self, batch: ImageBatch) -> list[list[Detection]]:
