@@ -28,12 +28,19 @@ def torch_home() -> Path:
     return Path(xdg).expanduser() / "torch"
 
 
+def real_path(path: str | os.PathLike) -> Path:
+    """``path`` with every symbolic link resolved (it need not exist yet): what a lock is named
+    after and what a save replaces, so that ``g.npz`` and a link to it are one file to both."""
+    return Path(os.path.realpath(os.path.expanduser(path)))
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file in the same folder, then rename.
 
-    A crash or error mid-write leaves any earlier file at ``path`` untouched.
+    A crash or error mid-write leaves any earlier file at ``path`` untouched. A ``path`` that is a
+    symbolic link (``current.npz -> releases/v3.npz``) stays one: the file it points to is replaced.
     """
-    path = Path(path)
+    path = real_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -3,7 +3,9 @@
 Every change rewrites the file atomically (temp file, fsync, rename), so a crash leaves either the
 old file or the new one. A writer holds an exclusive lock on ``MODEL.lock`` beside it for as long as
 it is open: a second ``facerec serve`` on the same file is refused at start instead of silently
-overwriting the first one's enrolments. Readers (``infer``) take no lock.
+overwriting the first one's enrolments. Readers (``infer``) take no lock. The lock and the saves
+follow symbolic links to the real file, so a second writer through a link to the same file is
+refused too, and a link (``current.npz -> releases/v3.npz``) is still a link after a save.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..gallery import Gallery
+from ..paths import real_path
 from .base import Store
 
 
@@ -30,7 +33,8 @@ class FileStore(Store):
             self._lock()
 
     def _lock(self) -> None:
-        lock = self.path.with_name(self.path.name + ".lock")
+        real = real_path(self.path)
+        lock = real.with_name(real.name + ".lock")
         lock.parent.mkdir(parents=True, exist_ok=True)
         fh = open(lock, "a+")
         try:
@@ -39,8 +43,9 @@ class FileStore(Store):
             fh.seek(0)
             holder = fh.read().strip() or "another process"
             fh.close()
+            through = f" (through a link to {real})" if real != Path(os.path.abspath(self.path)) else ""
             raise StoreError(
-                f"{self.path}: the model file is open for writing by {holder}; two writers would lose each "
+                f"{self.path}{through}: the model file is open for writing by {holder}; two writers would lose each "
                 "other's enrolments. Stop that one, or keep the gallery in Milvus (--store milvus:… or a "
                 "server URI) to run replicas"
             ) from None

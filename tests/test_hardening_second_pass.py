@@ -1,0 +1,232 @@
+"""The second hardening pass (issue 31): budgets and consistency. One test per finding, each named
+after its case, with the fake detector and embedder (no weights); servers listen on loopback only."""
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from facerec.api import train
+from facerec.store.server_process import free_port
+
+from conftest import person_image
+
+BASE = "http://127.0.0.1"
+TESTS = Path(__file__).resolve().parent
+
+
+def png(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def model(tmp_path, synthetic_npz):
+    path = tmp_path / "model.npz"
+    train(synthetic_npz, embedder="fake", align="fake", margin=4, device="cpu", model_path=path, far=0.2)
+    return path
+
+
+@pytest.fixture
+def client(model):
+    from fastapi.testclient import TestClient
+
+    from facerec.server import create_app
+
+    with TestClient(create_app(model, device="cpu", workers=1), base_url=BASE) as c:
+        c.model_path = model
+        yield c
+
+
+def serve(model, port: int, log) -> subprocess.Popen:
+    """The real service in its own process (``tests/serve_fake.py``), so its memory is its own."""
+    env = {**os.environ, "PYTHONPATH": str(TESTS.parent / "src")}
+    return subprocess.Popen(
+        [sys.executable, str(TESTS / "serve_fake.py"), str(model), str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+
+
+def wait_up(base: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the service died at start"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).json().get("ready"):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the service did not start")
+
+
+def rss(pid: int) -> int:
+    """A process's resident memory in bytes (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def identify_within(base: str, seconds: float, seed: int = 0) -> float:
+    """Send one identify; it must answer 200 within ``seconds``; returns how long it took."""
+    t = time.monotonic()
+    r = httpx.post(
+        f"{base}/v1/identify",
+        files={"image": ("p.png", png(person_image(1, 70 + seed)), "image/png")},
+        timeout=seconds,
+    )
+    took = time.monotonic() - t
+    assert r.status_code == 200 and took < seconds, (r.status_code, took)
+    return took
+
+
+# -- 1. memory through incomplete uploads ------------------------------------------------------------
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the server's memory")
+def test_thirty_video_bodies_one_byte_short_stay_within_the_memory_bound(model, tmp_path):
+    size, conns = 50_000_000, 30
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "serve.log", "ab") as log:
+        proc = serve(model, port, log)
+    try:
+        wait_up(base, proc)
+        identify_within(base, 5)  # warm: the first request builds the pipeline's caches
+        idle = rss(proc.pid)
+        head = (
+            f"POST /v1/identify-video HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {size}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n\r\n"
+        ).encode()
+        payload = memoryview(b"v" * (size - 1))
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(conns)]
+        peak = idle
+
+        def hold(s):
+            s.sendall(head)
+            s.sendall(payload)  # one byte short: the server waits for the rest (up to its body timeout)
+
+        senders = [threading.Thread(target=hold, args=(s,)) for s in socks]
+        for t in senders:
+            t.start()
+        while any(t.is_alive() for t in senders):
+            peak = max(peak, rss(proc.pid))
+            time.sleep(0.05)
+        time.sleep(0.5)  # what is still in the sockets' buffers arrives
+        peak = max(peak, rss(proc.pid))
+        # meanwhile the server answers: /healthz and an identify within 2 s each
+        t = time.monotonic()
+        assert httpx.get(f"{base}/healthz", timeout=2).json()["ready"] is True and time.monotonic() - t < 2
+        took = identify_within(base, 2, seed=1)
+        peak = max(peak, rss(proc.pid))
+        for s in socks:
+            s.close()
+        grown = peak - idle
+        from facerec.server.protocol import LIMIT_CONCURRENCY
+        from facerec.server.security import ADMITTED_BODY_BYTES, BODY_MEMORY_BYTES
+
+        # the module's stated bound (uvicorn's read buffer: up to two 64 KiB reads per connection)
+        bound = BODY_MEMORY_BYTES + LIMIT_CONCURRENCY * 128 * 1024 + 2 * ADMITTED_BODY_BYTES
+        print(
+            f"\n{conns} x {size:,}-byte bodies one byte short: server RSS {idle / 2**20:.0f} MiB idle, "
+            f"peak {peak / 2**20:.0f} MiB (+{grown / 2**20:.0f} MiB; stated bound {bound / 2**20:.0f} MiB); "
+            f"identify meanwhile {took:.2f} s"
+        )
+        assert grown < min(bound, 2**30)  # the issue's line: <= 1 GB over idle
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_a_body_spooled_to_disk_reaches_the_app_whole(model):
+    """A body past the in-memory spool (here: a 3 MB enrolment) still arrives byte for byte."""
+    from fastapi.testclient import TestClient
+
+    from facerec.server import create_app
+
+    noise = np.random.default_rng(0).integers(0, 255, (1000, 1000, 3), dtype=np.uint8)  # ~3 MB as PNG
+    files = [("images", (f"{i}.png", png(person_image(2, 90 + i)), "image/png")) for i in range(2)]
+    files.append(("images", ("big.png", png(noise), "image/png")))
+    assert sum(len(f[1][1]) for f in files) > 2**21
+    app = create_app(model, device="cpu", workers=1)
+    with TestClient(app, base_url=BASE) as c:
+        r = c.post("/v1/people/Spooled/faces", files=files)
+        assert r.status_code == 201, r.text  # a corrupted body would fail to decode (400)
+        assert r.json()["added"] + len(r.json()["skipped"]) == 3
+
+
+def test_bodies_inside_the_app_past_the_budget_get_503():
+    from facerec.server.security import BodyBudget
+
+    budget = BodyBudget(memory=10, admitted=100)
+    assert budget.admit(60) and not budget.admit(60)  # 120 > 100 while the first is inside
+    budget.release(60)
+    assert budget.admit(500)  # alone, a body within the upload limit always fits
+    assert not budget.admit(1)
+    assert budget.take(6) and not budget.take(6)  # in-memory spooling is counted too
+
+
+# -- 7. smaller: two Origin headers ------------------------------------------------------------------
+def test_two_origin_headers_are_refused_not_the_last_one_wins(client):
+    files = [("images", ("0.png", png(person_image(2, 90)), "image/png"))]
+    r = client.post(
+        "/v1/people/Mallory/faces", files=files, headers=[("Origin", "http://evil.example"), ("Origin", BASE)]
+    )
+    assert r.status_code == 400 and "origin header" in r.json()["error"]
+    assert "Mallory" not in {p["name"] for p in client.get("/v1/people").json()["people"]}
+
+
+# -- 3. a symlinked model path -----------------------------------------------------------------------
+def test_two_serves_one_through_a_symlink_are_one_writer_and_the_link_stays(model, tmp_path):
+    link = tmp_path / "current.npz"
+    link.symlink_to(model)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "serve.log", "ab") as log:
+        first = serve(link, port, log)
+    try:
+        wait_up(base, first)
+        for i, name in enumerate(("Linked", "Again")):
+            files = [("images", (f"{j}.png", png(person_image(2 + i, 90 + j)), "image/png")) for j in range(2)]
+            assert httpx.post(f"{base}/v1/people/{name}/faces", files=files, timeout=30).status_code == 201
+        assert link.is_symlink() and link.resolve() == model.resolve()  # the save replaced the target
+        from facerec.gallery import Gallery
+
+        assert {"Linked", "Again"} <= {n for n, _ in Gallery.load(model).people()}
+        second = subprocess.run(
+            [sys.executable, "-m", "facerec", "serve", "--model", str(model), "--port", str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(TESTS.parent / "src")},
+        )
+        assert second.returncode != 0 and "open for writing by pid" in second.stderr, second.stderr[-2000:]
+        assert "Traceback" not in second.stderr
+    finally:
+        first.kill()
+        first.wait(10)
+
+
+def test_a_store_through_a_symlink_locks_the_real_file(model, tmp_path):
+    from facerec.errors import StoreError
+    from facerec.store.file import FileStore
+
+    link = tmp_path / "link.npz"
+    link.symlink_to(model)
+    with FileStore(model, writer=True):
+        with pytest.raises(StoreError, match=r"through a link to .*model\.npz.*open for writing"):
+            FileStore(link, writer=True)
+    with FileStore(link, writer=True) as store:
+        store.save(store.load())
+    assert link.is_symlink() and not (tmp_path / "link.npz.lock").exists()
