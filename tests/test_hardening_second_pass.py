@@ -230,3 +230,28 @@ def test_a_store_through_a_symlink_locks_the_real_file(model, tmp_path):
     with FileStore(link, writer=True) as store:
         store.save(store.load())
     assert link.is_symlink() and not (tmp_path / "link.npz.lock").exists()
+
+
+# -- 4. float and 16-bit images ----------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["F", "I;16"])
+def test_a_float_or_16_bit_tiff_decodes_without_whole_image_float_copies(mode):
+    import tracemalloc
+
+    from facerec.images import decode_image
+
+    side = 3000  # 9 MP: its float64 copy alone would be 72 MB
+    ramp = np.linspace(0, 1, side, dtype=np.float32)[None, :].repeat(side, axis=0)
+    img = Image.fromarray(ramp, "F") if mode == "F" else Image.fromarray((ramp * 65535).astype(np.uint16))
+    buf = io.BytesIO()
+    img.save(buf, format="TIFF", compression="tiff_deflate")
+    del img, ramp
+    tracemalloc.start()
+    try:
+        out = decode_image(buf.getvalue(), label="deep.tif")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.shape == (side, side, 3) and out[0, 0, 0] == 0 and out[0, -1, 0] == 255
+    answer = side * side * 3
+    print(f"\n{mode} {side}x{side} TIFF ({len(buf.getvalue()):,} bytes): numpy peak {peak / 2**20:.0f} MiB")
+    assert peak < answer + 32 * 2**20  # the uint8 answer and a few MB of blocks, not ~20 bytes a pixel

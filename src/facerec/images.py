@@ -19,6 +19,9 @@ from .errors import ImageError
 
 #: Largest image decoded by default: 100 megapixels (a 12,000 x 8,000 photo).
 DEFAULT_MAX_PIXELS = 100_000_000
+#: A 16-bit, 32-bit or float image is rescaled to 8 bits this many pixels at a time: its working
+#: memory is a few MB whatever its size (whole-image float64 copies cost ~20 bytes a pixel).
+DEEP_BLOCK_PIXELS = 1 << 20
 
 #: The formats read, whatever a file's name or an upload's declared type says: Pillow's other
 #: plugins (PCX, TGA, SGI, ICO, DDS, XBM, SPIDER, QOI, EPS through Ghostscript...) are never reached.
@@ -106,15 +109,7 @@ def peek_size(data: bytes, *, label: str = "<image>") -> tuple[int, int]:
 def _to_rgb(img: Image.Image) -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        # 16/32-bit or float grayscale: Pillow's convert("L") would clip, so rescale.
-        arr = np.asarray(img).astype(np.float64)
-        if mode == "F":
-            lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-            arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        elif arr.max(initial=0) > 255:
-            arr = arr / 257.0  # 16-bit range onto 8-bit
-        gray = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
+        return _deep_to_rgb(img)
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
         mode = "RGBA"
@@ -124,6 +119,34 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
         img = Image.alpha_composite(background, img)
     rgb = img.convert("RGB")
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def _deep_to_rgb(img: Image.Image) -> np.ndarray:
+    """16/32-bit or float grayscale onto 0-255 (Pillow's convert("L") would clip): a float image's
+    range is stretched, integers over 255 are taken as 16-bit. Read in blocks of rows, in float32,
+    so the only whole-image array is the answer (3 bytes a pixel beside Pillow's own copy)."""
+    width, height = img.size
+    rows = max(1, DEEP_BLOCK_PIXELS // max(width, 1))
+
+    def blocks():
+        for top in range(0, height, rows):
+            yield top, np.asarray(img.crop((0, top, width, min(top + rows, height))))
+
+    if img.mode == "F":
+        lo, hi = np.inf, -np.inf
+        for _, block in blocks():
+            if np.isfinite(block).any():
+                lo, hi = min(lo, float(np.nanmin(block))), max(hi, float(np.nanmax(block)))
+        scale = 255.0 / (hi - lo) if np.isfinite(lo) and hi > lo else 0.0
+    else:
+        lo = 0.0
+        scale = 1 / 257.0 if max(int(block.max(initial=0)) for _, block in blocks()) > 255 else 1.0
+    out = np.empty((height, width, 3), np.uint8)
+    for top, block in blocks():
+        gray = (block.astype(np.float32) - np.float32(lo if scale else 0.0)) * np.float32(scale)  # scale 0: flat
+        gray = np.clip(np.rint(np.nan_to_num(gray, nan=0.0)), 0, 255)
+        out[top : top + len(block)] = gray.astype(np.uint8)[:, :, None]
+    return out
 
 
 def check_rgb_array(image: np.ndarray, *, label: str = "image") -> np.ndarray:
