@@ -255,3 +255,87 @@ def test_a_float_or_16_bit_tiff_decodes_without_whole_image_float_copies(mode):
     answer = side * side * 3
     print(f"\n{mode} {side}x{side} TIFF ({len(buf.getvalue()):,} bytes): numpy peak {peak / 2**20:.0f} MiB")
     assert peak < answer + 32 * 2**20  # the uint8 answer and a few MB of blocks, not ~20 bytes a pixel
+
+
+# -- 2. work amplification from tiny-frame videos ----------------------------------------------------
+def tiny_frames_video(path: Path, frames: int, fps: int) -> Path:
+    """``frames`` 16x16 frames at ``fps`` (a few hundred KB: the size and length limits pass it)."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        stream = c.add_stream("mpeg4", rate=fps)
+        stream.width = stream.height = 16
+        stream.pix_fmt = "yuv420p"
+        image = np.zeros((16, 16, 3), np.uint8)
+        for i in range(frames):
+            image[:] = i % 251
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                c.mux(packet)
+        for packet in stream.encode():
+            c.mux(packet)
+    return path
+
+
+@pytest.fixture
+def live(model):
+    from facerec.server import create_app, serving
+
+    app = create_app(model, device="cpu", workers=2)
+    app.state.service.ready.wait(60)
+    with serving(app) as base:
+        yield base, app
+
+
+def test_a_10000_frame_16x16_video_is_refused_and_identify_still_answers(live, tmp_path):
+    base, app = live
+    video = tiny_frames_video(tmp_path / "tiny.mkv", 10_000, 1000)
+    answers = []
+
+    def send():
+        t = time.monotonic()
+        r = httpx.post(
+            f"{base}/v1/identify-video",
+            files={"video": ("tiny.mkv", video.read_bytes(), "video/x-matroska")},
+            timeout=60,
+        )
+        answers.append((r, time.monotonic() - t))
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    took = identify_within(base, 2)
+    sender.join(60)
+    ((r, video_s),) = answers
+    print(f"\n10,000-frame 16x16 video: {r.status_code} in {video_s:.2f} s; identify meanwhile {took:.2f} s")
+    assert r.status_code == 413 and "1000 frames a second, over the limit of 120" in r.json()["error"]
+    assert video_s < 2
+    config = httpx.get(f"{base}/v1/config").json()
+    assert config["max_video_frames"] == 7_200 and config["max_video_fps"] == 120 and config["max_video_faces"] > 0
+
+
+def test_a_video_over_the_frame_budget_is_refused_before_decoding_and_while_decoding(tmp_path):
+    from facerec.video import open_video
+    from facerec.video.source import VideoOverBudget
+
+    video = tiny_frames_video(tmp_path / "long.mkv", 300, 100)  # 3 s: within any length limit
+    with pytest.raises(VideoOverBudget, match="300 frames, over the limit of 200 frames"):
+        open_video(video, max_seconds=120, max_frames=200, max_fps=120)
+    source = open_video(video, max_seconds=120, max_frames=1000, max_fps=120)
+    source.max_frames = 50  # as if its header had said fewer frames than it holds
+    with pytest.raises(VideoOverBudget, match="more than the limit of 50 frames"):
+        sum(1 for _ in source.frames())
+
+
+def test_faces_embedded_per_video_are_budgeted():
+    from facerec.server.limits import EmbedBudget
+    from facerec.video.source import VideoOverBudget
+
+    class Pipe:
+        detector = "the detector"
+
+        def embed(self, image, faces):
+            return [0.0] * len(faces)
+
+    budget = EmbedBudget(Pipe(), 5, "video (v.mp4)")
+    assert budget.detector == "the detector" and budget.embed(None, [1, 2, 3]) == [0.0] * 3
+    with pytest.raises(VideoOverBudget, match="limit of 5 faces embedded"):
+        budget.embed(None, [4, 5, 6])

@@ -22,8 +22,11 @@ class Limits:
     image, checked right after detection (before any embedding). max_files: images per enrolment.
     max_pending: requests holding or waiting for a model worker; the next one is answered 503 with
     Retry-After. load_wait_s: how long a request waits for the models at start-up.
-    max_video_bytes, max_video_seconds: one video upload (``/v1/identify-video``): its size, held
-    in memory while it is read, and its length, which bounds the work it asks for.
+    max_video_bytes, max_video_seconds: one video upload (``/v1/identify-video``): its size and
+    its length. Length does not bound the work (10,000 16x16 frames at 1000 fps are 10 s), so:
+    max_video_frames, the frames decoded (the header's count is refused before any decoding, and
+    decoding stops there); max_video_fps, its frame rate (from its header); max_video_faces, the
+    faces embedded (the request stops with 413 when its tracks ask for more).
     """
 
     max_upload_bytes: int = 10 * 2**20
@@ -35,10 +38,15 @@ class Limits:
     load_wait_s: float = 300.0
     max_video_bytes: int = 50 * 2**20
     max_video_seconds: float = 120.0
+    max_video_frames: int = 7_200  # 120 s at 60 fps
+    max_video_fps: float = 120.0
+    max_video_faces: int = 4_000
 
     def __post_init__(self):
-        if not isinstance(self.max_video_seconds, (int, float)) or not 0 < self.max_video_seconds < float("inf"):
-            raise InputError(f"max_video_seconds must be a finite number > 0, got {self.max_video_seconds!r}")
+        for name in ("max_video_seconds", "max_video_fps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise InputError(f"{name} must be a finite number > 0, got {value!r}")
         for name in (
             "max_upload_bytes",
             "max_pixels",
@@ -47,10 +55,34 @@ class Limits:
             "max_files",
             "max_pending",
             "max_video_bytes",
+            "max_video_frames",
+            "max_video_faces",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
+
+
+class EmbedBudget:
+    """``pipeline`` for one video request: its ``embed`` refuses to pass ``limit`` faces in all
+    (VideoOverBudget, answered 413), so the work a video asks for is bounded whatever its frames hold."""
+
+    def __init__(self, pipeline, limit: int, label: str):
+        self._pipeline, self.limit, self.label, self.used = pipeline, limit, label, 0
+
+    def __getattr__(self, name):
+        return getattr(self._pipeline, name)
+
+    def embed(self, image, faces):
+        from ..video.source import VideoOverBudget
+
+        self.used += len(faces)
+        if self.used > self.limit:
+            raise VideoOverBudget(
+                f"{self.label}: more than the limit of {self.limit:,} faces embedded a video; "
+                "send a shorter video or a larger ?every="
+            )
+        return self._pipeline.embed(image, faces)
 
 
 class HTTPError(Exception):

@@ -82,6 +82,11 @@ class ServiceConfig(BaseModel):
     max_pixels: int
     max_faces: int
     max_files: int
+    max_video_bytes: int = Field(description="one /v1/identify-video upload's size")
+    max_video_seconds: float = Field(description="a video's length")
+    max_video_frames: int = Field(description="frames decoded for one video")
+    max_video_fps: float = Field(description="a video's frame rate")
+    max_video_faces: int = Field(description="faces embedded for one video")
     embedder: str
     people_folder: bool = Field(False, description="the service was started with --people: /v1/clusters answers")
 

@@ -24,7 +24,7 @@ from ..images import decode_image, peek_size
 from ..store import ServedGallery
 from ..text import printable
 from . import models
-from .limits import CONTENT_TYPES, VIDEO_TYPES, HTTPError, Limits, check_name
+from .limits import CONTENT_TYPES, VIDEO_TYPES, EmbedBudget, HTTPError, Limits, check_name
 
 #: How much lower (nice) the image workers run than the event loop.
 WORKER_NICE = 5
@@ -201,6 +201,11 @@ def config(svc: Service = Depends(service)):
         max_pixels=lim.max_pixels,
         max_faces=lim.max_faces,
         max_files=lim.max_files,
+        max_video_bytes=lim.max_video_bytes,
+        max_video_seconds=lim.max_video_seconds,
+        max_video_frames=lim.max_video_frames,
+        max_video_fps=lim.max_video_fps,
+        max_video_faces=lim.max_video_faces,
         embedder=svc.spec.name,
         people_folder=svc.people is not None,
     )
@@ -351,7 +356,7 @@ def _identify_video(svc: Service, up: Upload, every: int, topk: int) -> models.V
 
     from ..video import VideoOptions, open_video
     from ..video.analyze import decide, follow_faces, tracker_config
-    from ..video.source import VideoError, VideoTooLong
+    from ..video.source import VideoError, VideoOverBudget
 
     lim = svc.limits
     options = VideoOptions(every=every, topk=topk)
@@ -362,7 +367,13 @@ def _identify_video(svc: Service, up: Upload, every: int, topk: int) -> models.V
         path = Path(tmp) / "upload"
         path.write_bytes(up.data)
         try:
-            source = open_video(path, max_seconds=lim.max_video_seconds, label=up.label)
+            source = open_video(
+                path,
+                max_seconds=lim.max_video_seconds,
+                max_frames=lim.max_video_frames,
+                max_fps=lim.max_video_fps,
+                label=up.label,
+            )
             if source.width * source.height > lim.max_pixels:
                 source.close()
                 raise HTTPError(
@@ -370,8 +381,9 @@ def _identify_video(svc: Service, up: Upload, every: int, topk: int) -> models.V
                     f"{up.label}: {source.width}x{source.height} frames, over the limit of {lim.max_pixels:,} pixels",
                 )
             with svc.pipelines.get() as pipe:
-                followed = follow_faces(source, pipe, options, tracker_config(pipe, calibration))
-        except VideoTooLong as exc:
+                budgeted = EmbedBudget(pipe, lim.max_video_faces, up.label)
+                followed = follow_faces(source, budgeted, options, tracker_config(pipe, calibration))
+        except VideoOverBudget as exc:  # too long, too many frames or faces: refused or stopped
             raise HTTPError(413, str(exc)) from None
         except VideoError as exc:
             raise HTTPError(400, str(exc)) from None

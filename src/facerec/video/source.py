@@ -34,7 +34,11 @@ class VideoError(InputError):
     """A video or stream cannot be read as asked; the message names it and says why."""
 
 
-class VideoTooLong(VideoError):
+class VideoOverBudget(VideoError):
+    """A video file that asks for more work than its limits allow (frames, frame rate, length)."""
+
+
+class VideoTooLong(VideoOverBudget):
     """A video file longer than the limit it was opened with."""
 
 
@@ -71,6 +75,10 @@ class VideoSource:
         spec: a file path, a stream URL or ``webcam:N``.
         max_seconds: refuse a file longer than this (from its header, and again while decoding);
             stop reading a live source after this long.
+        max_frames: refuse a file of more frames than this (from its header, and again while
+            decoding): length in seconds does not bound the work, 10,000 tiny frames at 1000 fps
+            are 10 s.
+        max_fps: refuse a file whose frame rate is over this (from its header).
         reconnects: a live source's reconnection attempts after a drop.
         note: where reconnection notes go (default: standard error).
         label: how messages name the source (default: ``spec``; a service names the upload).
@@ -81,6 +89,8 @@ class VideoSource:
         spec,
         *,
         max_seconds: float | None = None,
+        max_frames: int | None = None,
+        max_fps: float | None = None,
         reconnects: int = RECONNECTS,
         reconnect_wait_s: float = RECONNECT_WAIT_S,
         note: Callable[[str], None] | None = None,
@@ -90,6 +100,7 @@ class VideoSource:
         self.label = label or printable(self.spec)
         self.live = is_live(self.spec)
         self.max_seconds, self.reconnects, self.reconnect_wait_s = max_seconds, reconnects, reconnect_wait_s
+        self.max_frames, self.max_fps = max_frames, max_fps
         self.note = note or (lambda msg: print(msg, file=sys.stderr))
         self.reconnected = 0  # how many times a live source was opened again
         self.truncated: str | None = None  # a file whose decoding stopped early: why
@@ -145,9 +156,26 @@ class VideoSource:
         elif container.duration is not None:
             duration = container.duration / 1e6
         self.duration_s = duration
-        if not self.live and self.max_seconds is not None and duration is not None and duration > self.max_seconds:
-            container.close()
+        if not self.live:
+            try:
+                self._check_budget()
+            except VideoOverBudget:
+                container.close()
+                raise
+
+    def _check_budget(self) -> None:
+        """Refuse a file whose header already says it is over a limit, before any frame is decoded."""
+        duration = self.duration_s
+        if self.max_seconds is not None and duration is not None and duration > self.max_seconds:
             raise VideoTooLong(f"{self.label}: {duration:.1f} s long, over the limit of {self.max_seconds:g} s")
+        if self.max_fps is not None and self.fps > self.max_fps:
+            raise VideoOverBudget(f"{self.label}: {self.fps:g} frames a second, over the limit of {self.max_fps:g}")
+        frames = self.frame_count or (round(duration * self.fps) if duration else None)
+        if self.max_frames is not None and frames is not None and frames > self.max_frames:
+            raise VideoOverBudget(
+                f"{self.label}: {frames:,} frames, over the limit of {self.max_frames:,} frames a video; "
+                "send a shorter video"
+            )
 
     # -- reading -----------------------------------------------------------------------------------
     def frames(self) -> Iterator[Frame]:
@@ -204,6 +232,10 @@ class VideoSource:
                         t = pts_s - first_pts_s
                         if self.max_seconds is not None and t > self.max_seconds:
                             raise VideoTooLong(f"{self.label}: longer than the limit of {self.max_seconds:g} s")
+                        if self.max_frames is not None and index >= self.max_frames:  # its header said less
+                            raise VideoOverBudget(
+                                f"{self.label}: more than the limit of {self.max_frames:,} frames a video"
+                            )
                     yield Frame(index, round(t, 4), frame)
                     index += 1
                     tries = 0
