@@ -339,3 +339,76 @@ def test_faces_embedded_per_video_are_budgeted():
     assert budget.detector == "the detector" and budget.embed(None, [1, 2, 3]) == [0.0] * 3
     with pytest.raises(VideoOverBudget, match="limit of 5 faces embedded"):
         budget.embed(None, [4, 5, 6])
+
+
+# -- 5. names: one rule for the CLI, the API, the page and every store --------------------------------
+@pytest.mark.parametrize(
+    "given, stored",
+    [
+        ("山田 花子", "山田 花子"),  # Kanji
+        ("田中ハナ", "田中ハナ"),  # Kanji with Katakana: one Japanese name
+        ("やまだ はなこ", "やまだ はなこ"),
+        ("김민준", "김민준"),
+        ("सीता", "सीता"),  # ends with a vowel sign (a mark)
+        ("Ａｄａ", "Ada"),  # fullwidth Latin: NFKC
+        ("Ada  \t Lovelace ", "Ada Lovelace"),  # whitespace folded
+        ("Jose\u0301", "José"),  # a combining accent composed
+        ("O'Brien", "O'Brien"),
+    ],
+)
+def test_names_of_any_script_are_normalised_to_one_form(given, stored):
+    from facerec.names import check_name
+
+    assert check_name(given) == stored
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "x..y", 'say "hi"', "<b>", "back\\slash", "G\u0435orge", "Ken 渡辺", ""])
+def test_names_that_cannot_be_addressed_or_mix_scripts_are_refused_everywhere(name, tmp_path):
+    from facerec.errors import InputError
+    from facerec.ingest.source import read_source
+    from facerec.names import check_name
+    from facerec.people.naming import name_cluster
+    from facerec.server.limits import HTTPError
+    from facerec.server.limits import check_name as api_check_name
+
+    with pytest.raises(InputError, match="invalid person name"):
+        check_name(name)
+    with pytest.raises(HTTPError, match="invalid person name"):
+        api_check_name(name)
+    with pytest.raises(InputError, match="invalid person name"):  # the CLI: before the folder is read
+        name_cluster(tmp_path, "0", name)
+    if name:
+        (tmp_path / "m.csv").write_text(f'path,person\na.png,"{name.replace(chr(34), chr(34) * 2)}"\n')
+        with pytest.raises(InputError, match="row 2: invalid person name"):
+            read_source(tmp_path / "m.csv")
+
+
+def test_the_api_enrols_a_japanese_name_and_fullwidth_or_spaced_twins_are_one_person(client):
+    files = [("images", ("0.png", png(person_image(2, 90)), "image/png"))]
+    assert client.post("/v1/people/山田 花子/faces", files=files).status_code == 201
+    assert client.post("/v1/people/田中ハナ/faces", files=files).status_code == 201
+    assert client.post("/v1/people/Ada Lovelace/faces", files=files).status_code == 201
+    twin = [("images", ("1.png", png(person_image(2, 91)), "image/png"))]
+    r = client.post("/v1/people/Ａｄａ  Lovelace/faces", files=twin)
+    assert r.status_code == 201 and r.json()["name"] == "Ada Lovelace" and r.json()["images"] == 2
+    people = {p["name"]: p["images"] for p in client.get("/v1/people").json()["people"]}
+    assert people["Ada Lovelace"] == 2 and "Ａｄａ  Lovelace" not in people
+    assert client.delete("/v1/people/田中ハナ").status_code == 200
+
+
+def test_a_per_person_milvus_search_works_for_a_non_ascii_name(tmp_path, synthetic_npz):
+    pytest.importorskip("milvus_lite")
+    from facerec.store import open_store
+
+    with np.load(synthetic_npz) as data:
+        names = [str(n) for n in data["names"]]
+        names[0] = "山田 花子"
+        np.savez(tmp_path / "jp.npz", X=data["X"], y=data["y"], names=np.array(names))
+    lite = f"milvus:{tmp_path}/g.db"
+    train(tmp_path / "jp.npz", store=lite, embedder="fake", align="fake", margin=4, device="cpu", far=0.2)
+    with open_store(lite) as store:
+        g = store.load()
+        vector = g.embeddings_[g.labels_ == g.names_.index("山田 花子")][:1]
+        hits = store.search(vector, 3, person="山田 花子")[0]  # was "database unavailable"
+        assert hits and {h["name"] for h in hits} == {"山田 花子"}
+        assert store.search(vector, 3, person=names[1])[0][0]["name"] == names[1]

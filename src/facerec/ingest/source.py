@@ -15,11 +15,11 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..images import is_image_path
+from ..names import InvalidName, check_name
 
 MANIFEST_SUFFIXES = (".csv", ".parquet", ".pq")
 #: A manifest's path and person column names (any case).
 PATH_COLUMN, PERSON_COLUMN = "path", "person"
-MAX_NAME = 512
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,11 @@ def read_source(source: str | os.PathLike) -> list[Item]:
         if not is_url(path) and not Path(path).is_absolute():
             path = str(src.parent / path)
         person = (person or "").strip() or None
-        if person is not None and len(person) > MAX_NAME:
-            raise DataError(f"{source}: row {line}: the person's name is longer than {MAX_NAME} characters")
+        if person is not None:  # the API's rule: every person an ingest stores can be addressed there
+            try:
+                person = check_name(person)
+            except InvalidName as exc:
+                raise DataError(f"{source}: row {line}: {exc}") from None
         items.append(Item(path, person))
     if not items:
         raise DataError(f"{source}: names no image")

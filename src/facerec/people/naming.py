@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..names import check_name
 from .book import Book, locked
 
 
@@ -43,7 +44,7 @@ def name_cluster(
     which holds its gallery's write lock)."""
     from ..pipeline.config import PipelineConfig
 
-    name = _check_name(name)
+    name = check_name(name)  # the API's rule: a name given here can be addressed there
     book = Book.open(folder)
     faces = book.cluster_faces(cluster_id)
     got = _rows(book, faces)
@@ -182,13 +183,6 @@ def _same_gallery(book: Book, model: str) -> str:
             "(or start a new people folder for this gallery)"
         )
     return model
-
-
-def _check_name(name: str) -> str:
-    name = str(name).strip()
-    if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
-        raise InputError(f"a person's name must be 1-200 printable characters, got {name!r}")
-    return name
 
 
 def _sheet(book: Book, answer: dict) -> None:

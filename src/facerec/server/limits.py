@@ -1,16 +1,13 @@
 """What a request may carry: sizes, pixels, faces, names; and the loopback rule."""
 
 import ipaddress
-import re
-import unicodedata
 from dataclasses import dataclass
 
+from .. import names
 from ..errors import InputError
-from ..text import printable, scripts
 
 CONTENT_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff"}
 VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/avi"}
-NAME_RE = re.compile(r"^[^\W_](?:[\w .'-]{0,62}[^\W_.])?$")  # letters/digits at both ends; no / \ or ..
 
 
 @dataclass
@@ -92,24 +89,12 @@ class HTTPError(Exception):
 
 
 def check_name(name: str) -> str:
-    """A person's name as the URL gave it; refuses anything that could act as a path or markup,
-    and names that mix writing systems (Cyrillic "е" inside "George" would file one person's
-    faces under a look-alike of another's name)."""
-    name = unicodedata.normalize("NFC", name).strip()
-    if not NAME_RE.match(name) or ".." in name:
-        raise HTTPError(
-            400,
-            f"invalid person name {printable(name[:80])!r}: use 1-64 letters, digits, spaces and . ' - _ "
-            "(starting and ending with a letter or digit)",
-        )
-    mixed = scripts(name) - {"COMMON"}
-    if len(mixed) > 1:
-        raise HTTPError(
-            400,
-            f"invalid person name {printable(name)!r}: it mixes the {', '.join(sorted(mixed)).lower()} "
-            "scripts, which lets look-alike names pass for each other; write it in one script",
-        )
-    return name
+    """A person's name as the URL or the page gave it, in its stored form (the one rule of
+    :mod:`facerec.names`); 400 naming the problem otherwise."""
+    try:
+        return names.check_name(name)
+    except names.InvalidName as exc:
+        raise HTTPError(400, str(exc)) from None
 
 
 def is_loopback(host: str) -> bool:

@@ -71,6 +71,13 @@ _MAX_TEXT = 2048
 _MAX_NAME = 512
 
 
+def _literal(text: str) -> str:
+    """``text`` as a Milvus filter's string literal: double-quoted, with only backslash and the
+    quote escaped. (json.dumps writes non-ASCII letters as \\uXXXX, which Milvus's parser
+    refuses: a per-person search for any non-ASCII name failed as "database unavailable".)"""
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def is_milvus_uri(uri: str) -> bool:
     return str(uri).startswith(("milvus:", "http://", "https://"))
 
@@ -395,7 +402,7 @@ class MilvusStore(Store):
         """As :meth:`Store.search`; ``unnamed``: unnamed faces are candidates too (their name is None)."""
         header = self.header()
         metric = header.get("metric", "euclidean")
-        flt = (_LIVE if unnamed else _NAMED) + (f" and name == {json.dumps(person)}" if person is not None else "")
+        flt = (_LIVE if unnamed else _NAMED) + (f" and name == {_literal(person)}" if person is not None else "")
         q = [np.asarray(v, np.float32) for v in np.asarray(queries, np.float32)]
         res = self._call(
             lambda c, **kw: c.search(
