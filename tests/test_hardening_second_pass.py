@@ -412,3 +412,94 @@ def test_a_per_person_milvus_search_works_for_a_non_ascii_name(tmp_path, synthet
         hits = store.search(vector, 3, person="山田 花子")[0]  # was "database unavailable"
         assert hits and {h["name"] for h in hits} == {"山田 花子"}
         assert store.search(vector, 3, person=names[1])[0][0]["name"] == names[1]
+
+
+# -- 6. ingest reads only regular files, within a deadline, and never stops on one path -------------
+def decode_within(paths: list[str], seconds: float) -> dict:
+    """``decode_batch`` of ``paths``, which must finish within ``seconds`` (a hang fails the test)."""
+    from facerec.ingest.stages import decode_batch
+
+    out = {}
+    worker = threading.Thread(
+        target=lambda: out.update(decode_batch({"path": paths, "person": [""] * len(paths)})), daemon=True
+    )
+    t = time.monotonic()
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"decoding {paths} did not finish within {seconds} s"
+    out["seconds"] = time.monotonic() - t
+    return out
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_list_naming_a_fifo_or_dev_zero_fails_those_images_not_the_job(tmp_path):
+    from facerec.ingest.source import read_source
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    Image.fromarray(person_image(1, 0)).save(tmp_path / "ok.png")
+    (tmp_path / "list.txt").write_text(f"{fifo}\n/dev/zero\nok.png\n")
+    paths = [it.path for it in read_source(tmp_path / "list.txt")]
+    try:
+        out = decode_within(paths, 10)
+    finally:
+        try:  # a reader stuck on the FIFO (the old code) is let go
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+    assert list(out["status"]) == ["failed", "failed", "face"]
+    assert "not a regular file: a named pipe (FIFO)" in out["error"][0]
+    assert "not a regular file: a character device" in out["error"][1]
+
+
+def test_a_trickling_url_is_cut_off_at_its_deadline(monkeypatch):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from facerec.ingest import stages
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "200")
+            self.end_headers()
+            for _ in range(200):  # 10 s in all, each byte well within the per-read timeout
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.05)
+
+        def log_message(self, *args):
+            pass
+
+    monkeypatch.setattr(stages, "URL_DEADLINE_S", 1.0, raising=False)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = decode_within([f"http://127.0.0.1:{server.server_address[1]}/slow.png"], 15)
+    finally:
+        server.shutdown()
+    assert out["status"][0] == "failed" and "did not finish within 1 s" in out["error"][0]
+    assert out["seconds"] < 3
+
+
+def test_a_path_over_the_length_limit_is_a_reported_failure_not_the_end_of_the_scan(tmp_path):
+    from facerec.datasets import collect_inputs
+    from facerec.ingest.source import read_source
+
+    Image.fromarray(person_image(1, 0)).save(tmp_path / "ok.png")
+    fd = os.open(tmp_path, os.O_RDONLY)
+    for _ in range(25):  # 25 x 200 characters: past PATH_MAX (4,096) on Linux
+        os.mkdir("d" * 200, dir_fd=fd)
+        deeper = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = deeper
+    os.close(os.open("deep.png", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+    os.close(fd)
+    paths = [it.path for it in read_source(tmp_path)]  # was: OSError "File name too long", the job gone
+    assert paths[-1].endswith("ok.png") and len(paths) == 2 and len(paths[0]) > 4096
+    out = decode_within(paths, 10)
+    assert list(out["status"]) == ["failed", "face"] and "too long" in out["error"][0].lower()
+    images, _ = collect_inputs(tmp_path)
+    assert len(images) == 2

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, ImageError
-from .images import check_rgb_array, decode_image, is_image_path
+from .images import MAX_IMAGE_FILE_BYTES, check_rgb_array, decode_image, is_image_path
+from .paths import read_regular_file
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Sample:
                 raise ImageError(f"{self.id}: empty (0 bytes)")
             return hashlib.sha256(self.source).hexdigest(), self.source
         try:
-            data = Path(self.source).read_bytes()
+            data = read_regular_file(self.source, max_bytes=MAX_IMAGE_FILE_BYTES)  # no FIFO, no /dev/zero
         except OSError as exc:
             raise ImageError(f"{self.source}: cannot read file ({exc.strerror or exc})") from None
         if not data:
@@ -154,15 +155,37 @@ def label_from_filename(path: str | os.PathLike) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def scan_files(root: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """Every regular file under the folder ``root`` (recursive, sorted; symbolic links to folders
+    not followed), and the paths that could not be listed or checked (longer than the system's
+    limit, unreadable): one bad path is the caller's to report, never the end of the scan."""
+    files, failed = [], []
+
+    def unlisted(exc: OSError) -> None:
+        failed.append(Path(exc.filename or root))
+
+    for folder, _, names in os.walk(root, onerror=unlisted):
+        for name in names:
+            f = Path(folder) / name
+            try:
+                if f.is_file():  # not a FIFO, socket or device
+                    files.append(f)
+            except OSError:
+                failed.append(f)
+    return sorted(files), sorted(failed)
+
+
 def collect_inputs(path: str | os.PathLike) -> tuple[list[Path], list[Path]]:
-    """Image files under ``path`` (a file or a folder, recursive, sorted) and skipped non-images."""
+    """Image files under ``path`` (a file or a folder, recursive, sorted) and skipped non-images.
+    A path the scan could not check is listed with the images: reading it fails, and says why."""
     p = Path(path)
     if p.is_file():
         return [p], []
     if not p.is_dir():
         raise ImageError(f"{p}: no such file or folder")
     images, skipped = [], []
-    for f in sorted(p.rglob("*")):
-        if f.is_file() and not f.name.startswith("."):
+    files, failed = scan_files(p)
+    for f in files:
+        if not f.name.startswith("."):
             (images if is_image_path(f) else skipped).append(f)
-    return images, skipped
+    return sorted(images + failed), skipped

@@ -16,9 +16,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
+from .paths import read_regular_file
 
 #: Largest image decoded by default: 100 megapixels (a 12,000 x 8,000 photo).
 DEFAULT_MAX_PIXELS = 100_000_000
+#: Largest image file read (an uncompressed 16-bit 100 MP TIFF is 600 MB; photos are far smaller).
+MAX_IMAGE_FILE_BYTES = 768 * 2**20
 #: A 16-bit, 32-bit or float image is rescaled to 8 bits this many pixels at a time: its working
 #: memory is a few MB whatever its size (whole-image float64 copies cost ~20 bytes a pixel).
 DEEP_BLOCK_PIXELS = 1 << 20
@@ -53,7 +56,7 @@ def load_image(
     else:
         label = name or str(source)
         try:
-            data = Path(source).read_bytes()
+            data = read_regular_file(source, max_bytes=MAX_IMAGE_FILE_BYTES)
         except FileNotFoundError:
             raise ImageError(f"{label}: no such file") from None
         except IsADirectoryError:

@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 
@@ -52,3 +54,37 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_regular_file(path: str | os.PathLike, *, max_bytes: int) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``max_bytes``; OSError (with a readable
+    ``strerror``) for anything else. A FIFO is opened without blocking and refused (reading one
+    waits forever for a writer), as is a device (``/dev/zero`` never ends) or a file over the limit."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        if not stat.S_ISREG(info.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a file")
+            raise OSError(errno.EINVAL, f"not a regular file: {kind}", str(path))
+        if info.st_size > max_bytes:
+            raise OSError(errno.EFBIG, f"{info.st_size:,} bytes, over the limit of {max_bytes:,}", str(path))
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1  # the file object closes it
+            data = fh.read(max_bytes + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > max_bytes:  # it grew while read
+        raise OSError(errno.EFBIG, f"over the limit of {max_bytes:,} bytes", str(path))
+    return data

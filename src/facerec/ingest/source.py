@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..datasets import scan_files
 from ..errors import DataError
 from ..images import is_image_path
 from ..names import InvalidName, check_name
@@ -35,10 +36,13 @@ def is_url(path: str) -> bool:
 
 
 def read_source(source: str | os.PathLike) -> list[Item]:
-    """Every image ``source`` names, in a stable order (a folder's sorted paths; a list's lines)."""
+    """Every image ``source`` names, in a stable order (a folder's sorted paths; a list's lines).
+    A folder's path that could not be checked (over the system's length limit, unreadable) is an
+    item too: reading it fails, and the job reports it as a failed image and goes on."""
     src = Path(source)
     if src.is_dir():
-        items = [Item(str(p)) for p in sorted(src.rglob("*")) if p.is_file() and is_image_path(p)]
+        files, failed = scan_files(src)
+        items = [Item(str(p)) for p in sorted([p for p in files if is_image_path(p)] + failed)]
         if not items:
             raise DataError(f"{source}: no image files (.jpg, .png, ...) in this folder or below it")
         return items

@@ -25,7 +25,9 @@ from .source import is_url
 
 #: The most bytes read from one URL (a photo, not a video or a disk image).
 MAX_URL_BYTES = 64 << 20
-URL_TIMEOUT_S = 30.0
+URL_TIMEOUT_S = 30.0  # one read: a server that sends nothing for this long has stopped
+URL_DEADLINE_S = 120.0  # the whole download: a server trickling a byte at a time is cut off too
+URL_CHUNK = 64 << 10
 
 #: What happened to an image, one value per output row.
 FACE, NO_FACE, FAILED, SKIPPED = "face", "no_face", "failed", "skipped"
@@ -39,19 +41,33 @@ def ingest_face_id(content_hash: str, rank: int) -> str:
 def read_bytes(path: str) -> bytes:
     """A file's or an http(s) URL's bytes; ImageError naming it when it cannot be read."""
     if is_url(path):
-        try:
-            with urllib.request.urlopen(path, timeout=URL_TIMEOUT_S) as r:  # noqa: S310 - http(s) only
-                data = r.read(MAX_URL_BYTES + 1)
-        except Exception as exc:  # noqa: BLE001 - urllib raises many types for one cause
-            raise ImageError(f"{path}: cannot download ({exc})") from None
-        if len(data) > MAX_URL_BYTES:
-            raise ImageError(f"{path}: larger than {MAX_URL_BYTES >> 20} MB")
+        data = _download(path)
     else:
         _, data = Sample(path, path).read()
         return data
     if not data:
         raise ImageError(f"{path}: empty (0 bytes)")
     return data
+
+
+def _download(url: str) -> bytes:
+    """An http(s) URL's body, within MAX_URL_BYTES and URL_DEADLINE_S (each read within URL_TIMEOUT_S)."""
+    deadline = time.monotonic() + URL_DEADLINE_S
+    parts, size = [], 0
+    try:
+        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as r:  # noqa: S310 - http(s) only
+            while chunk := r.read1(URL_CHUNK):
+                size += len(chunk)
+                if size > MAX_URL_BYTES:
+                    raise ImageError(f"{url}: larger than {MAX_URL_BYTES >> 20} MB")
+                if time.monotonic() > deadline:
+                    raise ImageError(f"{url}: the download did not finish within {URL_DEADLINE_S:g} s")
+                parts.append(chunk)
+    except ImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - urllib raises many types for one cause
+        raise ImageError(f"{url}: cannot download ({exc})") from None
+    return b"".join(parts)
 
 
 def decode_batch(batch: dict, *, known: frozenset | set | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
