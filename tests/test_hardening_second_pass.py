@@ -503,3 +503,17 @@ def test_a_path_over_the_length_limit_is_a_reported_failure_not_the_end_of_the_s
     assert list(out["status"]) == ["failed", "face"] and "too long" in out["error"][0].lower()
     images, _ = collect_inputs(tmp_path)
     assert len(images) == 2
+
+
+# -- 7. smaller: /healthz shows the store only to clients with the key --------------------------------
+def test_healthz_shows_the_store_uri_only_to_clients_with_the_key(model):
+    from fastapi.testclient import TestClient
+
+    from facerec.server import create_app
+
+    with TestClient(create_app(model, device="cpu", workers=1, api_key="s3cret"), base_url=BASE) as c:
+        anonymous = c.get("/healthz").json()
+        assert anonymous["status"] == "ok" and str(model) not in str(anonymous) and anonymous["store"] == ""
+        assert c.get("/healthz", headers={"X-API-Key": "s3cret"}).json()["store"] == str(model)
+    with TestClient(create_app(model, device="cpu", workers=1), base_url=BASE) as c:  # no key: nothing to hide
+        assert c.get("/healthz").json()["store"] == str(model)

@@ -25,6 +25,7 @@ from ..store import ServedGallery
 from ..text import printable
 from . import models
 from .limits import CONTENT_TYPES, VIDEO_TYPES, EmbedBudget, HTTPError, Limits, check_name
+from .security import AUTHORIZED
 
 #: How much lower (nice) the image workers run than the event loop.
 WORKER_NICE = 5
@@ -117,11 +118,13 @@ v1 = APIRouter(prefix="/v1", responses=ERRORS)
 
 
 @router.get("/healthz", response_model=models.Health)
-async def healthz(svc: Service = Depends(service)):
+async def healthz(request: Request, svc: Service = Depends(service)):
     # On the event loop itself, not a thread: under load the threads queue behind the GIL and the
     # image work, and a probe that waits there times out and gets a busy replica restarted.
     # Nothing here blocks or takes a lock (see ServedGallery.totals).
     people, faces = svc.store.totals()
+    # where the gallery lives (a path, a database URI) is for clients with the key, when there is one
+    trusted, sync_error = request.scope.get(AUTHORIZED, False), svc.store.sync_error
     return models.Health(
         status="ok" if not svc.load_error else "error",
         ready=svc.ready.is_set() and not svc.load_error,
@@ -130,8 +133,8 @@ async def healthz(svc: Service = Depends(service)):
         embedder=svc.spec.name,
         version=svc.version,
         error=svc.load_error,
-        store=svc.store.store.uri,
-        store_error=svc.store.sync_error,
+        store=svc.store.store.uri if trusted else "",
+        store_error=sync_error if trusted or not sync_error else "the store is unavailable",
     )
 
 

@@ -47,6 +47,9 @@ BODY_MEMORY_BYTES = 64 * 2**20
 #: Complete bodies inside the app together (each can be in memory twice: parsed, then read).
 ADMITTED_BODY_BYTES = 256 * 2**20
 REPLAY_CHUNK = 256 * 1024  # how a spooled body is handed to the app
+#: Set in the request's scope when it carries the API key (or the server has none): /healthz shows
+#: where the gallery lives only to such clients.
+AUTHORIZED = "facerec.authorized"
 #: Headers whose value decides a check: sent twice, the request is refused.
 SINGLE_HEADERS = (b"host", b"origin", b"sec-fetch-site", b"x-api-key", b"content-length")
 
@@ -107,12 +110,12 @@ class Gate:
         if method not in SAFE_METHODS and not self._same_site(headers, host, scope):
             origin = headers.get(b"origin", b"").decode("latin-1")[:100]
             return await refuse(403, f"cross-site request refused (Origin {origin or 'unknown'!r})", 2**20)
-        if self.api_key and scope["path"].startswith("/v1/"):
-            given = headers.get(b"x-api-key", b"")
-            if not hmac.compare_digest(given, self.api_key.encode()):
-                return await refuse(
-                    401, "missing or wrong API key (send it in the X-API-Key header)", UNAUTHENTICATED_DRAIN_BYTES
-                )
+        given = headers.get(b"x-api-key", b"")
+        scope[AUTHORIZED] = not self.api_key or hmac.compare_digest(given, self.api_key.encode())
+        if not scope[AUTHORIZED] and scope["path"].startswith("/v1/"):
+            return await refuse(
+                401, "missing or wrong API key (send it in the X-API-Key header)", UNAUTHENTICATED_DRAIN_BYTES
+            )
         limit = self.larger_bodies.get(scope["path"], self.max_body)
         allowed = limit + MULTIPART_SLACK
         declared = headers.get(b"content-length")
