@@ -517,3 +517,16 @@ def test_healthz_shows_the_store_uri_only_to_clients_with_the_key(model):
         assert c.get("/healthz", headers={"X-API-Key": "s3cret"}).json()["store"] == str(model)
     with TestClient(create_app(model, device="cpu", workers=1), base_url=BASE) as c:  # no key: nothing to hide
         assert c.get("/healthz").json()["store"] == str(model)
+
+
+# -- 7. smaller: cluster on an empty folder -----------------------------------------------------------
+def test_cluster_on_an_empty_folder_writes_no_people_folder(tmp_path, capsys):
+    from facerec.cli import main
+
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "people"
+    fake = ["--embedder", "fake", "--align", "fake", "--alignment", "box", "--no-cache", "--device", "cpu"]
+    code = main(["cluster", str(tmp_path / "empty"), "--out", str(out), *fake, "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no image files" in err and "nothing was written" in err
+    assert not out.exists()

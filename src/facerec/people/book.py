@@ -87,6 +87,14 @@ class Faces:
         }
 
 
+def _remove_unused(folder: Path) -> None:
+    try:
+        (folder / ".lock").unlink()
+        folder.rmdir()
+    except OSError:  # another run came in meanwhile: the folder is theirs now
+        pass
+
+
 def locked(fn):
     """``fn`` with the write lock (:meth:`Book.writing`) of the folder its ``folder`` argument names."""
     signature = inspect.signature(fn)
@@ -140,6 +148,7 @@ class Book:
         at once (two writers would each save what the other did not see)."""
         if self.path.exists() and not self.path.is_dir():
             raise InputError(f"{self.path}: not a folder (the people folder holds clusters.json and faces.npz)")
+        made = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.path / ".lock", "a") as fh:
             try:
@@ -151,6 +160,8 @@ class Book:
             try:
                 yield self
             finally:
+                if made and {p.name for p in self.path.iterdir()} == {".lock"}:
+                    _remove_unused(self.path)  # a first run that failed leaves no empty people folder
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def save(self) -> None:

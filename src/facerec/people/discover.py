@@ -117,6 +117,9 @@ def discover(
     open-set rule of ``infer``); the rest are clustered with ``algorithm`` under the distance
     ``threshold`` (``auto``: :func:`facerec.people.threshold.cluster_threshold`)."""
     gate = gate or QualityGate()
+    files, skipped = collect_inputs(photos)
+    if not files:  # before anything is written: no empty people folder is left behind
+        raise InputError(f"{photos}: no image files (.jpg, .png, ...) in this folder or below it; nothing was written")
     book = Book.open(folder)
     config = pipe.config.to_dict()
     if book.pipeline is not None and book.pipeline != config:
@@ -126,7 +129,6 @@ def discover(
             f"folder {', '.join(f'{k}={book.pipeline.get(k)!r}' for k in diff)}); use a new --out folder, "
             "or the same options"
         )
-    files, skipped = collect_inputs(photos)
     found = scan(files, pipe, gate, quiet=quiet)
     before = book.load_faces(pipe.config.dim)
     stored = before.union(found.faces)  # every face kept, even one this run's gate rejects
