@@ -90,7 +90,7 @@ def bench_one(name: str, size: int, args, tmp: Path, milvus_uri: str) -> dict:
     stored_s = time.perf_counter() - t0
     # a server flushes and indexes a large insert in the background: time enrolments once it is done
     indexed_s = store.wait_indexed() if hasattr(store, "wait_indexed") else 0.0
-    served = ServedGallery(store, gallery=g, default_threshold=1.1, sync_s=0)
+    served = ServedGallery(store, gallery=g, sync_s=0)
     n_enrol = args.enrols if (name != "file" or size <= 100_000) else args.file_enrols_large
     new, _, _ = synthetic(n_enrol, 1, DIM, LFW_SAME, LFW_DIFF, args.seed + 1)
     lat = []

@@ -84,7 +84,7 @@ def test_enrol_and_remove_survive_a_reopen_with_the_threshold_kept_current(tmp_p
     model, lite = trained
     uri = str(model) if backend == "file" else lite
     with open_store(uri, writer=True) as store:
-        served = ServedGallery(store, default_threshold=0.5)
+        served = ServedGallery(store)
         from facerec.pipeline import Pipeline
 
         pipe = Pipeline.create(embedder="fake", detector="fake", margin=4, device="cpu")
@@ -108,7 +108,7 @@ def test_enrol_and_remove_survive_a_reopen_with_the_threshold_kept_current(tmp_p
 def test_incremental_distances_match_a_full_recalibration(tmp_path, trained):
     model, _ = trained
     with open_store(model, writer=True) as store:
-        served = ServedGallery(store, default_threshold=0.5)
+        served = ServedGallery(store)
         rng = np.random.default_rng(3)
         for i in range(12):  # one face at a time, some for new people, some for enrolled ones
             e = rng.standard_normal((1, 16)).astype(np.float32)

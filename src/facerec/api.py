@@ -16,11 +16,11 @@ import numpy as np
 
 from .calibrate import (
     Calibration,
-    check_threshold,
-    default_threshold,
+    check_rate,
+    open_set_calibration,
     per_sample_distances,
     resolve_threshold,
-    threshold_for,
+    verification_threshold,
 )
 from .datasets import Sample, collect_inputs, label_from_filename, load_dataset
 from .errors import DataError, ImageError, InputError
@@ -33,7 +33,7 @@ from .pipeline.config import (
     DEFAULT_ALIGNMENT,
     DEFAULT_DETECTOR,
     DEFAULT_EMBEDDER,
-    DEFAULT_FAR,
+    DEFAULT_FPIR,
     DEFAULT_K,
     DEFAULT_MARGIN,
     DEFAULT_TOPK,
@@ -82,38 +82,26 @@ def verify(
     *,
     embedder: str = DEFAULT_EMBEDDER,
     threshold: float | None = None,
+    far: float | None = None,
     model=None,
     detector: str | None = None,
     device: str = "auto",
     weights: str | None = None,
 ) -> Verification:
     """Are ``a`` and ``b`` (images: paths, bytes or arrays) the same person? Their most prominent
-    faces are compared; ``threshold`` (a distance) defaults to ``model``'s calibrated one (a
-    :class:`Gallery` or a model path), else the embedder's documented one."""
+    faces are compared at the distance where about ``far`` (default 1 in 1,000) pairs of different
+    people would pass, by the pipeline's reference calibration; ``threshold`` (a distance) overrides
+    it. ``model`` (a :class:`Gallery` or a model path) gives the pipeline and metric."""
     gallery = load_model(model) if isinstance(model, (str, os.PathLike)) else model
     if gallery is not None:
         pipe = Pipeline.for_model(gallery, detector=detector, device=device, weights=weights)
         metric = gallery.metric
-        cal = resolve_threshold(gallery, threshold=threshold, align=pipe.config.detector)
     else:
         pipe = Pipeline.create(embedder=embedder, detector=detector or DEFAULT_DETECTOR, device=device, weights=weights)
         metric = "euclidean"
-        cal = default_calibration(embedder, metric, threshold)
+    cal = verification_threshold(pipe.config, far=far, threshold=threshold, metric=metric)
     ra, rb = pipe.run([a]), pipe.run([b])
     return verify_results(ra, rb, cal, metric=metric, labels=(_label(a, "a"), _label(b, "b")))
-
-
-def default_calibration(embedder: str, metric: str, threshold: float | None = None) -> Calibration:
-    """An explicit threshold, or the embedder's documented one (no gallery to calibrate on)."""
-    from .embed import get_spec
-
-    if threshold is not None:
-        return Calibration(check_threshold(threshold), "explicit")
-    return Calibration(
-        default_threshold(get_spec(embedder).default_threshold, metric),
-        "default",
-        reason=f"{embedder}'s documented threshold; pass a model to use a calibrated one",
-    )
 
 
 @dataclass
@@ -145,7 +133,8 @@ def train(
     store: str | None = None,
     store_token: str | None = None,
     art_dir: str | os.PathLike | None = None,
-    far: float = DEFAULT_FAR,
+    fpir: float = DEFAULT_FPIR,
+    far: float | None = None,
     flip: bool = False,
     index: str = "exact",
     index_params: dict | None = None,
@@ -158,15 +147,14 @@ def train(
     """Embed a labelled dataset (``.npz`` or folder-per-person) and fit a k-NN gallery.
 
     The most prominent face (large and central) of each image is enrolled; images with no face are
-    listed in the report, never replaced by a resize. The open-set threshold is calibrated on the
-    gallery for false-accept rate ``far`` (see :mod:`facerec.calibrate`). ``index`` picks the search
+    listed in the report, never replaced by a resize. The open-set threshold names at most ``fpir``
+    of strangers (``far`` is its older name), for the gallery's size (see :mod:`facerec.calibrate`). ``index`` picks the search
     backend (see :mod:`facerec.index`), stored with the model. Files are written only when asked:
     the model to ``model_path`` (or ``out_dir``/knn_<embedder>_<data>.npz), the embeddings artefact
     and (unless ``cache`` is False) the content cache under ``art_dir``; each atomically. ``pipeline`` overrides the one the
     other options would build.
     """
-    if not 0 < far < 1:
-        raise InputError(f"far must be between 0 and 1 (a rate, e.g. 0.01), got {far}")
+    fpir = check_rate(fpir if far is None else far, "fpir")
     dataset = load_dataset(data)
     # validates k, metric and the index before any model loads
     gallery = Gallery(k=k, metric=metric, index=index, index_params=index_params)
@@ -196,14 +184,7 @@ def train(
     gallery.fit(emb, labels, dataset.names, ids)
     # each face's leave-one-out distances, kept with the gallery: a later change updates only its own
     gallery.genuine_d_[:], gallery.impostor_d_[:] = per_sample_distances(emb, labels, metric)
-    gallery.calibration = threshold_for(
-        gallery.genuine_d_,
-        gallery.impostor_d_,
-        labels,
-        far=far,
-        metric=metric,
-        default_euclidean=pipe.embedder.spec.default_threshold,
-    )
+    gallery.calibration = open_set_calibration(gallery, fpir=fpir)
 
     tag = f"{pipe.config.embedder}_{dataset.name}"
     if model_path is None and out_dir is not None:
@@ -313,7 +294,9 @@ def _report(result: ImageResult, gallery: Gallery, topk: int, calibration: Calib
         return ImageReport(file, [], label, result.error)
     faces = []
     if result.faces:
-        preds = identify(gallery, np.stack([f.embedding for f in result.faces]), topk=topk, calibration=calibration)
+        preds = identify(
+            gallery, np.stack([f.embedding for f in result.faces]), topk=topk, calibration=calibration, one_image=True
+        )
         faces = [FaceResult(file, j, f.box, f.score, p) for j, (f, p) in enumerate(zip(result.faces, preds))]
     return ImageReport(file, faces, label)
 
@@ -336,7 +319,7 @@ def identify_image(
     result = pipe.run([image])[0]
     if result.error:
         raise ImageError(result.error)
-    cal = resolve_threshold(gallery, threshold=threshold, closed_set=closed_set, align=pipe.config.detector)
+    cal = resolve_threshold(gallery, threshold=threshold, closed_set=closed_set, detector=pipe.config.detector)
     return _report(result, gallery, topk, cal).faces
 
 

@@ -1,15 +1,28 @@
-"""Open-set thresholds calibrated on the user's own gallery.
+"""Open-set thresholds: a distance under which a face is named someone, chosen so that a stated
+share of strangers (people not enrolled) would be named someone: the FPIR, default 1 in 100.
 
-Leave-one-out over the enrolled samples: for each sample, its nearest *other* sample of the
-same person is a genuine distance, and its nearest sample of any *other* person is an impostor
-distance: exactly what a stranger would see if that person were not enrolled. The threshold is
-the impostor distance quantile at the target false-accept rate (FAR): a stranger's face is
-accepted as someone only when it is closer than that.
+A stranger searched against N enrolled faces gets N chances, so one threshold cannot serve every
+gallery: it is derived from the gallery's size each time the gallery changes.
+
+* While the gallery is too small to measure itself (fewer than ``MIN_IMPOSTORS_BELOW / fpir`` faces,
+  e.g. a family's photos), from the pipeline's reference calibration (:mod:`facerec.reference`):
+  measured once on LFW View 1's development people, it gives each person's chance of matching a
+  stranger by their photo count, and the threshold is where the gallery's FPIR meets the target.
+* Once it is big enough, from the gallery's own leave-one-out distances: for each enrolled face,
+  its nearest face of any *other* person is exactly what a stranger would see if that person were
+  not enrolled, so the ``fpir`` quantile of those distances is an FPIR measured on the user's own
+  faces. Faces that are near-copies of another person's face (the same photo under two names) are
+  a data problem, not evidence: they are kept out and reported. And the measurement may move the
+  reference's threshold only within what the reference allows (:data:`OWN_RANGE`): a few poisoned
+  or odd enrolments cannot collapse it to zero or open it wide.
+* With no reference for the pipeline (downloaded or custom weights never measured), the embedder's
+  documented 1:1 threshold, said plainly to carry no measured promise.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from dataclasses import asdict, dataclass
 
@@ -17,19 +30,42 @@ import numpy as np
 
 from .errors import InputError
 
-SOURCES = ("calibrated", "default", "explicit")
+log = logging.getLogger("facerec.calibrate")
+
+SOURCES = ("calibrated", "reference", "default", "explicit")
 
 #: Below this many impostor distances under the threshold, a quantile is noise, not a measurement.
 MIN_IMPOSTORS_BELOW = 5
 MIN_PEOPLE = 3
+#: A gallery's own measurement may set a threshold whose reference FPIR lies between
+#: fpir / OWN_RANGE[0] and fpir * OWN_RANGE[1]: it may be 10x stricter than the reference says (a
+#: population of look-alikes), or let through at most twice the target by the reference's count.
+OWN_RANGE = (10.0, 2.0)
+#: Two faces of different people closer than this share of the embedder's 1:1 threshold are one
+#: photo under two names (a re-encoded copy is ~0.05 apart in FaceNet's units, its 1:1 threshold 1.13).
+NEAR_COPY_SHARE = 0.25
+
+
+def plain_rate(rate: float) -> str:
+    """``0.01`` -> ``1 in 100``; ``0.0013`` -> ``1 in 770`` (two significant figures)."""
+    if not rate or rate <= 0:
+        return "none measured"
+    n = 1 / rate
+    digits = max(int(math.floor(math.log10(n))) - 1, 0)
+    n = round(n / 10**digits) * 10**digits
+    return f"1 in {n:,.0f}"
 
 
 @dataclass
 class Calibration:
-    """Where an open-set threshold came from.
+    """An open-set or verification threshold and the promise it keeps.
 
-    source: ``calibrated`` (from this gallery), ``default`` (the embedder's documented value,
-    because the gallery was too small), or ``explicit`` (``--threshold``).
+    source: ``calibrated`` (measured on this gallery), ``reference`` (the pipeline's reference
+    calibration, for this gallery's size), ``default`` (no measurement: the embedder's documented
+    1:1 threshold) or ``explicit`` (``--threshold``).
+    fpir: the share of strangers it would name someone (identification); far: the share of pairs
+    of different people within it (verification: the target; identification: where it lies);
+    tar: the share of pairs of one person's photos within it.
     """
 
     threshold: float
@@ -37,9 +73,14 @@ class Calibration:
     far: float | None = None
     genuine: int = 0
     impostor: int = 0
-    tar: float | None = None  # fraction of genuine LOO distances accepted at this threshold
+    tar: float | None = None  # fraction of genuine distances accepted at this threshold
     reason: str = ""
     incremental: bool = False  # the distances were updated change by change since the last full run
+    fpir: float | None = None  # the stranger rate it promises (identification)
+    people: int = 0  # the gallery it was derived for
+    faces: int = 0
+    reference: str = ""  # which reference calibration, when one was used
+    near_copies: int = 0  # faces kept out of the measurement: near-copies of another person's face
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,16 +89,18 @@ class Calibration:
         check_threshold(self.threshold, "calibration threshold")
         if self.source not in SOURCES:
             raise InputError(f"calibration source must be one of {', '.join(SOURCES)}, got {self.source!r}")
-        if self.far is not None and not (_real(self.far) and 0 < self.far < 1):
-            raise InputError(f"calibration far must be a rate between 0 and 1, got {self.far!r}")
+        for name in ("far", "fpir"):
+            v = getattr(self, name)
+            if v is not None and not (_real(v) and 0 <= v < 1):
+                raise InputError(f"calibration {name} must be a rate between 0 and 1, got {v!r}")
         if self.tar is not None and not (_real(self.tar) and 0 <= self.tar <= 1):
             raise InputError(f"calibration tar must be between 0 and 1, got {self.tar!r}")
-        for name in ("genuine", "impostor"):
+        for name in ("genuine", "impostor", "people", "faces", "near_copies"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise InputError(f"calibration {name} must be a count >= 0, got {v!r}")
-        if not isinstance(self.reason, str):
-            raise InputError(f"calibration reason must be text, got {type(self.reason).__name__}")
+        if not isinstance(self.reason, str) or not isinstance(self.reference, str):
+            raise InputError("calibration reason and reference must be text")
 
     @classmethod
     def from_dict(cls, d: object) -> Calibration:
@@ -68,15 +111,37 @@ class Calibration:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def describe(self) -> str:
+        """Where the threshold came from, for logs and reports."""
         if self.source == "calibrated":
             return (
-                f"calibrated on the gallery for FAR {self.far:g} ({self.impostor} impostor and "
-                f"{self.genuine} genuine leave-one-out distances; TAR {self.tar:.3f})"
+                f"measured on this gallery's {self.impostor:,} leave-one-out impostor distances for "
+                f"FPIR {self.fpir or self.far:g}"
+                + (f"; {self.near_copies} near-copies under other names kept out" if self.near_copies else "")
+                + (f"; {self.reason}" if self.reason else "")
                 + (", updated with each change since the last full calibration" if self.incremental else "")
             )
+        if self.source == "reference":
+            what = (
+                f"FPIR {self.fpir:g} for {self.people:,} people, {self.faces:,} faces"
+                if self.fpir
+                else f"FAR {self.far:g}"
+            )
+            return f"{self.reference}, at {what}"
         if self.source == "default":
             return f"the embedder's default ({self.reason})"
-        return "given explicitly"
+        return "given explicitly" + (f" ({self.reason})" if self.reason else "")
+
+    def promise(self) -> str:
+        """What the threshold promises, in words a user reads ("about 1 in 100 strangers ...")."""
+        if self.fpir is not None and self.source in ("calibrated", "reference"):
+            where = "measured on this gallery" if self.source == "calibrated" else self.reference
+            return f"about {plain_rate(self.fpir)} strangers would be named someone ({where})"
+        if self.far is not None and self.source in ("calibrated", "reference"):
+            tar = f"; {self.tar:.1%} of pairs of one person's photos pass" if self.tar is not None else ""
+            return f"about {plain_rate(self.far)} pairs of different people would be called the same person ({self.reference or 'measured'}{tar})"
+        if self.source == "explicit":
+            return "set by hand: " + (self.reason or "no error rate was measured for it")
+        return f"no measured error rate: {self.reason}"
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray, metric: str = "euclidean") -> np.ndarray:
@@ -182,34 +247,184 @@ def distances_for_new(gallery, emb: np.ndarray, labels: np.ndarray) -> DistanceU
     return DistanceUpdate(genuine, impostor, changed)
 
 
-def calibrate(
-    embeddings: np.ndarray,
-    labels: np.ndarray,
-    *,
-    far: float = 0.01,
-    metric: str = "euclidean",
-    default_euclidean: float,
-) -> Calibration:
-    """Choose the distance threshold for the target FAR, or fall back to the default, saying why."""
-    genuine, impostor = per_sample_distances(embeddings, labels, metric)
-    return threshold_for(genuine, impostor, labels, far=far, metric=metric, default_euclidean=default_euclidean)
+def check_rate(value: object, what: str) -> float:
+    """A target rate: a number strictly between 0 and 1 (``0.01`` is 1 in 100)."""
+    if not _real(value) or not 0 < value < 1:
+        raise InputError(f"{what} must be a rate between 0 and 1 (e.g. 0.01 for 1 in 100), got {value!r}")
+    return float(value)
 
 
-def threshold_for(
-    genuine: np.ndarray,
-    impostor: np.ndarray,
-    labels: np.ndarray,
+def gallery_threshold(
     *,
-    far: float = 0.01,
-    metric: str = "euclidean",
+    pipeline,
+    metric: str,
+    photo_counts: np.ndarray,
+    fpir: float,
     default_euclidean: float,
-    people: int | None = None,
+    distances: SortedDistances | None = None,
 ) -> Calibration:
-    """The calibration from per-sample distances (:func:`per_sample_distances`): the impostor
-    quantile at ``far``, or the embedder's default when the gallery is too small, saying why."""
-    people = len(np.unique(labels)) if people is None else people  # O(n log n): callers that know, say
-    return SortedDistances(genuine, impostor).calibration(
-        far=far, people=people, images=len(labels), metric=metric, default_euclidean=default_euclidean
+    """The open-set threshold of a gallery whose people have ``photo_counts`` photos (see the
+    module's docstring): from its own leave-one-out ``distances`` when there are enough of them,
+    else from the pipeline's reference calibration, else the embedder's default. Never fails on
+    the data: every gallery gets a threshold, and the reason for it."""
+    from .reference import reference_for
+
+    fpir = check_rate(fpir, "fpir")
+    counts = np.asarray(photo_counts, np.int64)
+    counts = counts[counts > 0]
+    people, faces = len(counts), int(counts.sum())
+    ref = reference_for(pipeline) if pipeline is not None else None
+    if ref is not None:
+        t, far = ref.threshold_for_fpir(counts, fpir)
+        base = Calibration(
+            default_threshold(t, metric),
+            "reference",
+            far=far,
+            tar=ref.tar_at(t),
+            fpir=fpir,
+            people=people,
+            faces=faces,
+            reference=ref.describe(),
+        )
+    else:
+        name = (
+            "the model records no pipeline" if pipeline is None else f"no reference calibration for {_name(pipeline)}"
+        )
+        base = Calibration(
+            default_threshold(default_euclidean, metric),
+            "default",
+            people=people,
+            faces=faces,
+            reason=f"{name}; the embedder's 1:1 equal-error threshold, its rate for strangers not measured",
+        )
+    if distances is None:
+        return base
+    near_copy = default_threshold(NEAR_COPY_SHARE * default_euclidean, metric)
+    imp = distances.impostor
+    copies = int(np.searchsorted(imp, near_copy, side="right"))
+    usable = imp[copies:]
+    if people < MIN_PEOPLE or fpir * len(usable) < MIN_IMPOSTORS_BELOW:
+        if copies:
+            base.reason = (base.reason + "; " if base.reason else "") + _copies_note(copies)
+            base.near_copies = copies
+        return base
+    t = float(usable[int(fpir * (len(usable) - 1))])  # np.quantile(..., method="lower")
+    note = []
+    if ref is not None:
+        lo = default_threshold(ref.threshold_for_fpir(counts, fpir / OWN_RANGE[0])[0], metric)
+        hi = default_threshold(ref.threshold_for_fpir(counts, min(fpir * OWN_RANGE[1], 0.5))[0], metric)
+        if not lo <= t <= hi:
+            note.append(
+                f"its own measurement, {t:.4f}, lay outside what the reference allows "
+                f"({lo:.4f} to {hi:.4f}) and was held to it"
+            )
+            t = min(max(t, lo), hi)
+    elif t <= near_copy:
+        return base
+    gen = distances.genuine
+    tar = float(np.searchsorted(gen, t, side="right") / len(gen)) if len(gen) else None
+    if copies:
+        note.append(_copies_note(copies))
+    euclid = math.sqrt(2 * t) if metric == "cosine" else t
+    return Calibration(
+        t,
+        "calibrated",
+        far=ref.far_at(euclid) if ref is not None else None,
+        genuine=len(gen),
+        impostor=len(usable),
+        tar=tar,
+        reason="; ".join(note),
+        fpir=fpir,
+        people=people,
+        faces=faces,
+        reference=ref.describe() if ref is not None else "",
+        near_copies=copies,
+    )
+
+
+def _copies_note(n: int) -> str:
+    return (
+        f"{n} faces are near-copies of another person's face (one photo under two names?): "
+        "kept out of the measurement; check those people"
+    )
+
+
+def _name(pipeline) -> str:
+    p = pipeline if isinstance(pipeline, dict) else pipeline.to_dict()
+    return f"{p['embedder']}/{p['detector']}/{p.get('alignment', 'box')}" + ("/flip" if p.get("flip") else "")
+
+
+def open_set_calibration(
+    gallery, *, fpir: float | None = None, distances: SortedDistances | None = None, pipeline=None
+) -> Calibration:
+    """The open-set threshold of ``gallery`` as it is now, at ``fpir`` (default: the one it was
+    calibrated for, else :data:`~facerec.pipeline.config.DEFAULT_FPIR`). ``distances``: the
+    gallery's sorted leave-one-out distances when the caller keeps them (a served gallery); else
+    they are sorted from the gallery's per-face columns, when computed. ``pipeline``: another
+    pipeline than the gallery's (a query whose faces are found otherwise): the reference only, as
+    the gallery's own distances were measured under its own pipeline."""
+    from .embed import get_spec
+    from .pipeline.config import DEFAULT_FPIR
+
+    stored = gallery.calibration
+    fpir = fpir or (stored.fpir or stored.far if stored is not None else None) or DEFAULT_FPIR
+    own = pipeline is None
+    pipeline = gallery.pipeline if own else pipeline
+    if own and distances is None and len(gallery) and not np.isnan(gallery.impostor_d_).any():
+        distances = SortedDistances(gallery.genuine_d_, gallery.impostor_d_)
+    return gallery_threshold(
+        pipeline=pipeline,
+        metric=gallery.metric,
+        photo_counts=gallery.photo_counts(),
+        fpir=min(fpir, 0.5),
+        default_euclidean=get_spec(pipeline.embedder).default_threshold if pipeline is not None else 1.0,
+        distances=distances if own else None,
+    )
+
+
+def verification_threshold(
+    pipeline, *, far: float | None = None, threshold: float | None = None, metric: str = "euclidean"
+) -> Calibration:
+    """The 1:1 threshold: ``threshold`` when given; else the distance at pairwise ``far`` (default
+    :data:`~facerec.pipeline.config.DEFAULT_VERIFY_FAR`) in the pipeline's reference calibration;
+    else the embedder's documented equal-error threshold, said to carry no measured rate."""
+    from .embed import get_spec
+    from .pipeline.config import DEFAULT_VERIFY_FAR
+    from .reference import reference_for
+
+    if threshold is not None:
+        return explicit_calibration(threshold, pipeline, metric)
+    far = check_rate(DEFAULT_VERIFY_FAR if far is None else far, "far")
+    ref = reference_for(pipeline)
+    if ref is None:
+        return Calibration(
+            default_threshold(get_spec(pipeline.embedder).default_threshold, metric),
+            "default",
+            reason=f"no reference calibration for {_name(pipeline)}: {pipeline.embedder}'s LFW equal-error "
+            "threshold (about 1 in 100 pairs of different people pass on LFW; not measured for this pipeline)",
+        )
+    t = ref.threshold_at_far(far)
+    return Calibration(default_threshold(t, metric), "reference", far=far, tar=ref.tar_at(t), reference=ref.describe())
+
+
+def explicit_calibration(threshold: float, pipeline=None, metric: str = "euclidean") -> Calibration:
+    """A threshold given by hand, with what the reference says it buys between two photos, when known."""
+    from .reference import reference_for
+
+    t = check_threshold(threshold, "threshold")
+    ref = reference_for(pipeline) if pipeline is not None else None
+    if ref is None:
+        return Calibration(t, "explicit")
+    euclid = math.sqrt(2 * t) if metric == "cosine" else t
+    far = ref.far_at(euclid)
+    return Calibration(
+        t,
+        "explicit",
+        far=min(far, 0.999),
+        tar=ref.tar_at(euclid),
+        reference=ref.describe(),
+        reason=f"no error rate promised; by the {ref.describe()} about {plain_rate(far)} pairs of different "
+        "people lie within it",
     )
 
 
@@ -233,25 +448,6 @@ class SortedDistances:
         """Faces' distances changed from old (NaN/inf for a new face) to new."""
         self.genuine = _swap(self.genuine, old_genuine, new_genuine)
         self.impostor = _swap(self.impostor, old_impostor, new_impostor)
-
-    def calibration(
-        self, *, far: float, people: int, images: int, metric: str, default_euclidean: float
-    ) -> Calibration:
-        if not 0 < far < 1:
-            raise InputError(f"far must be between 0 and 1, got {far}")
-        genuine, impostor = self.genuine, self.impostor
-        if people < MIN_PEOPLE or far * len(impostor) < MIN_IMPOSTORS_BELOW or len(genuine) == 0:
-            need = int(np.ceil(MIN_IMPOSTORS_BELOW / far))
-            reason = (
-                f"gallery too small to calibrate for FAR {far:g}: {people} people and {images} images; "
-                f"needs >= {MIN_PEOPLE} people, >= {need} images and some person with 2+ images"
-            )
-            return Calibration(
-                default_threshold(default_euclidean, metric), "default", far, len(genuine), len(impostor), None, reason
-            )
-        threshold = float(impostor[int(far * (len(impostor) - 1))])  # np.quantile(..., method="lower")
-        tar = float(np.searchsorted(genuine, threshold, side="right") / len(genuine))
-        return Calibration(threshold, "calibrated", far, len(genuine), len(impostor), tar)
 
 
 def _finite(x) -> np.ndarray:
@@ -302,54 +498,50 @@ def ensure_distances(gallery) -> None:
 
 
 def refresh_calibration(gallery) -> None:
-    """Recompute a gallery's threshold from its per-face distances (O(n)), for stores that write
-    rows but not the header on every change; an explicit threshold, or faces whose distances were
-    never computed, leave it as stored."""
-    from .embed import get_spec
-    from .pipeline.config import DEFAULT_FAR
-
+    """Recompute a gallery's threshold for its size now (stores that write rows but not the header
+    on every change, and files saved by an older facerec); an explicit threshold stays."""
     cal = gallery.calibration
-    if gallery.pipeline is None or (cal is not None and cal.source == "explicit"):
+    if cal is not None and cal.source == "explicit":
         return
-    if np.isnan(gallery.genuine_d_).any() or np.isnan(gallery.impostor_d_).any():
-        return
-    new = threshold_for(
-        gallery.genuine_d_,
-        gallery.impostor_d_,
-        gallery.labels_,
-        far=(cal.far if cal and cal.far else None) or DEFAULT_FAR,
-        metric=gallery.metric,
-        default_euclidean=get_spec(gallery.pipeline.embedder).default_threshold,
-    )
+    new = open_set_calibration(gallery)
     if cal is None or new.threshold != cal.threshold:
-        new.incremental = True
+        new.incremental = cal is not None and cal.source == "calibrated"
         gallery.calibration = new
 
 
 def resolve_threshold(
-    gallery, *, threshold: float | None = None, closed_set: bool = False, align: str | None = None
+    gallery,
+    *,
+    threshold: float | None = None,
+    closed_set: bool = False,
+    detector: str | None = None,
+    fpir: float | None = None,
 ) -> Calibration | None:
     """The threshold a query uses: none for ``closed_set``; ``threshold`` when given; else the
-    gallery's calibration when the query is aligned as the gallery was; else the embedder's
-    default (a calibration measured under one alignment does not transfer to another)."""
+    gallery's calibration when the query's faces are found as the gallery's were (derived anew
+    when ``fpir`` asks for another rate than the stored one); else the reference calibration of the
+    query's pipeline for the gallery's size (a gallery's own measurement under one detector does
+    not transfer to another)."""
+    from dataclasses import replace
+
     if closed_set:
         return None
     if threshold is not None:
-        return Calibration(check_threshold(threshold, "threshold"), "explicit")
-    trained_align = gallery.pipeline.detector if gallery.pipeline else None
-    if gallery.calibration and (align is None or align == trained_align):
-        return gallery.calibration
-    from .embed import get_spec
-
+        return explicit_calibration(threshold, gallery.pipeline, gallery.metric)
+    if fpir is not None:
+        check_rate(fpir, "fpir")
+    trained = gallery.pipeline.detector if gallery.pipeline else None
+    if detector is None or detector == trained:
+        stored = gallery.calibration
+        if stored is not None and (fpir is None or stored.source == "explicit" or stored.fpir == fpir):
+            return stored
+        return open_set_calibration(gallery, fpir=fpir)
     if gallery.pipeline is None:
         raise InputError("the model records no pipeline, so no default threshold applies; pass a threshold")
-    spec = get_spec(gallery.pipeline.embedder)
-    reason = (
-        "the model holds no calibration"
-        if not gallery.calibration
-        else f"the model was calibrated with alignment {trained_align}, this run aligns with {align}"
-    )
-    return Calibration(default_threshold(spec.default_threshold, gallery.metric), "default", reason=reason)
+    cal = open_set_calibration(gallery, fpir=fpir, pipeline=replace(gallery.pipeline, detector=detector))
+    note = f"the gallery's faces were found with {trained}, this query's with {detector}"
+    cal.reason = f"{note}; {cal.reason}" if cal.reason else note
+    return cal
 
 
 def _real(v) -> bool:

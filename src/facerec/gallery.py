@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import secrets
 import time
@@ -18,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .calibrate import Calibration
+from .calibrate import Calibration, refresh_calibration
 from .errors import InputError, ModelFileError, NotEnrolledError, NotFittedError
 from .growable import GrowableArray
 from .index import METRICS, create_index
 from .paths import atomic_write_bytes
 from .pipeline.config import PipelineConfig
+
+log = logging.getLogger("facerec.gallery")
 
 FORMAT = "facerec-gallery"
 FORMAT_VERSION = 1
@@ -73,6 +76,18 @@ def make_columns(n: int, sample_ids: np.ndarray, given: dict | None) -> dict:
     if len(set(out["face_id"])) != n:
         raise InputError("face ids must be unique")
     return out
+
+
+def _stored_calibration(cal: object, source: str) -> Calibration | None:
+    """A header's calibration, or None (recomputed from the faces) when it cannot be read: a
+    threshold is derived data, and a gallery must always load."""
+    if cal is None:
+        return None
+    try:
+        return Calibration.from_dict(cal)
+    except (InputError, TypeError) as exc:
+        log.warning("%s: its stored threshold is not usable (%s); it is derived again from the faces", source, exc)
+        return None
 
 
 class Gallery:
@@ -369,10 +384,9 @@ class Gallery:
                 index_params=index["params"],
             )
             g.extra = meta.get("extra", {})
-            cal = meta.get("calibration")
-            g.calibration = None if cal is None else Calibration.from_dict(cal)
         except (KeyError, TypeError, InputError) as exc:
             raise ModelFileError(f"{source}: damaged model ({exc})") from None
+        g.calibration = _stored_calibration(meta.get("calibration"), source)
         return g
 
     def fit_rows(self, rows: dict, source: str) -> Gallery:
@@ -417,6 +431,13 @@ class Gallery:
             "sample_ids": pick(self.sample_ids_),
             **{c: pick(self.column(c)) for c in COLUMNS},
         }
+
+    def photo_counts(self) -> np.ndarray:
+        """int64 (people,): enrolled faces per person, for everyone with at least one; O(people)."""
+        if not hasattr(self, "_counts"):
+            return np.zeros(0, np.int64)
+        counts = self._counts.view[: len(self.names_)]
+        return counts[counts > 0]
 
     @property
     def people_count(self) -> int:
@@ -481,6 +502,7 @@ class Gallery:
         except InputError as exc:
             raise ModelFileError(f"{path}: damaged model file ({exc})") from None
         g._check_dim(str(path))
+        refresh_calibration(g)  # for its size now, by today's rule (files of 0.2 kept a fixed default)
         return g
 
     def check_pipeline(self, *, embedder: str, weights_id: str, dim: int, source: str = "model") -> None:

@@ -6,7 +6,7 @@ open-set threshold the answer is ``unknown`` (label -1), still listing the neare
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -18,6 +18,9 @@ UNKNOWN = "unknown"
 #: A nearest enrolled sample this close (Euclidean; d^2/2 in cosine distance) is the query's own image: the same pixels give a distance of
 #: ~5e-4 (float32 rounding in sqrt(2 - 2 cos)); two photos of one person are rarely under 0.2 apart.
 SAME_IMAGE_DISTANCE = 0.01
+#: Neighbours searched per face when the faces are of one image, so that a face whose first choice
+#: went to a closer face still finds its next person among them.
+ONE_IMAGE_SEARCH = 20
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Prediction:
     neighbors: list[Neighbor] = field(default_factory=list)
     candidate: str = ""
     threshold: float | None = None
+    note: str = ""  # why the answer is not the plain vote (another face of the image took that person)
 
     @property
     def unknown(self) -> bool:
@@ -55,7 +59,12 @@ class Prediction:
 
 
 def identify(
-    gallery: Gallery, embeddings: np.ndarray, *, topk: int = 5, calibration: Calibration | None = None
+    gallery: Gallery,
+    embeddings: np.ndarray,
+    *,
+    topk: int = 5,
+    calibration: Calibration | None = None,
+    one_image: bool = False,
 ) -> list[Prediction]:
     """Predict who each embedding is.
 
@@ -74,6 +83,11 @@ def identify(
       plain k-NN vote is its ``candidate``;
     * a nearest neighbour within :data:`SAME_IMAGE_DISTANCE` (the query is that enrolled image)
       names its person, whatever the others say.
+
+    ``one_image``: the embeddings are faces of one image (or video frame), and one person appears
+    at most once in it: faces are given their people nearest first, and a face whose person went to
+    a closer face gets its next person within the threshold, else ``unknown``
+    (:func:`one_person_per_face`).
     """
     gallery.check_fitted()
     emb = np.asarray(embeddings, dtype=np.float32)
@@ -84,7 +98,8 @@ def identify(
     if len(emb) == 0:
         return []
     k = min(gallery.k, len(gallery))
-    dist, idx = gallery.kneighbors(emb, max(k, topk))
+    search = max(k, topk, ONE_IMAGE_SEARCH if one_image and len(emb) > 1 else 0)
+    dist, idx = gallery.kneighbors(emb, search)
     out = []
     for drow, irow in zip(dist, idx):
         keep = irow >= 0  # an approximate index may find fewer neighbours than asked
@@ -111,6 +126,45 @@ def identify(
             out.append(Prediction(UNKNOWN, -1, nearest, votes, neighbors, name, threshold))
         else:
             out.append(Prediction(name, label, nearest, votes, neighbors, name, threshold))
+    if one_image and len(out) > 1:
+        return one_person_per_face(out, gallery, dist, idx, k)
+    return out
+
+
+def one_person_per_face(
+    preds: list[Prediction], gallery: Gallery, dist: np.ndarray, idx: np.ndarray, k: int
+) -> list[Prediction]:
+    """One image's predictions with no person named twice: the faces nearest their person keep
+    it (assignment by distance, greedy); another face that chose the same person takes its next
+    person among its neighbours ``dist``/``idx`` (float32/int64 (n, m), nearest first) within its
+    threshold, else is ``unknown`` with the taken person as its ``candidate``."""
+    out = list(preds)
+    taken: dict[int, int] = {}  # label -> face that holds it
+    for i in sorted(range(len(out)), key=lambda i: (out[i].unknown, out[i].distance)):
+        p = out[i]
+        if p.unknown:
+            continue
+        if p.label not in taken:
+            taken[p.label] = i
+            continue
+        keep = idx[i] >= 0
+        labels, d = gallery.labels_[idx[i][keep]], dist[i][keep]
+        within = np.ones(len(d), bool) if p.threshold is None else d <= p.threshold
+        free = [j for j in np.flatnonzero(within) if int(labels[j]) not in taken]
+        note = f"{p.name} is the nearer match of another face in this image"
+        if free:
+            label = int(labels[free[0]])
+            out[i] = replace(
+                p,
+                name=gallery.names_[label],
+                label=label,
+                distance=float(d[free[0]]),
+                votes=int(np.sum(labels[:k] == label)),
+                note=note,
+            )
+            taken[label] = i
+        else:
+            out[i] = replace(p, name=UNKNOWN, label=-1, note=note)
     return out
 
 

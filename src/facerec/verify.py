@@ -25,6 +25,9 @@ class Verification:
     threshold_note: str
     images_a: int
     images_b: int
+    threshold_promise: str = ""  # in words: what share of pairs of different people pass
+    far: float | None = None  # that share, where measured
+    tar: float | None = None  # the share of pairs of one person's photos that pass, where measured
 
 
 def template(results: list[ImageResult], label: str) -> np.ndarray:
@@ -54,4 +57,7 @@ def verify_results(
         calibration.describe(),
         sum(1 for r in a if r.faces),
         sum(1 for r in b if r.faces),
+        calibration.promise(),
+        calibration.far,
+        calibration.tar,
     )

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from ..evaluate.common import embed_paths, pyplot, run_all, save_figure, write_json
+from ..errors import DataError, InputError
+from ..evaluate.common import embed_paths, embed_samples, pyplot, run_all, save_figure, write_json
+from ..evaluate.gallery_sizes import RULES
+from ..pipeline.config import DEFAULT_FPIR
 from .common import add, build_pipeline, pipeline_args
 
 
@@ -37,10 +39,40 @@ def add_parsers(sub) -> None:
     common(p, "bench/results/identify.json")
     p.set_defaults(func=cmd_identify)
 
-    p = evs.add_parser("open-set", help="open-set identification: DIR at FPIR (NIST 1:N style)")
-    add(p, "--data", required=True, help="folder-per-person (e.g. lfw_funneled) or .npz")
+    p = evs.add_parser(
+        "open-set",
+        help="open-set identification: the stranger rate and DIR by gallery size (--gallery-sizes), or DIR at FPIR",
+    )
+    add(
+        p,
+        "--gallery-sizes",
+        default=None,
+        help="people enrolled, e.g. 1,2,5,10,25,50,90: each size drawn from LFW View 1's development test "
+        "people, strangers their one-photo people, through train's and infer's decision",
+    )
+    add(
+        p,
+        "--photos-per-person",
+        default="1,5",
+        help="with --gallery-sizes: photos enrolled per person (all: all but one)",
+    )
+    add(p, "--fpir", type=float, default=DEFAULT_FPIR, help="with --gallery-sizes: the stranger rate promised")
+    add(
+        p,
+        "--rule",
+        default="facerec",
+        help=f"with --gallery-sizes: {', '.join(RULES)} or all (facerec: train's; legacy: facerec 0.2's, for contrast)",
+    )
+    add(
+        p,
+        "--embeddings",
+        default=None,
+        help="with --gallery-sizes: LFW's embeddings from `python bench/reference.py embed` instead of embedding here",
+    )
+    add(p, "--lfw-dir", default=None, help="with --gallery-sizes: LFW's lfw_funneled folder (default: scikit-learn's)")
+    add(p, "--data", default=None, help="without --gallery-sizes: folder-per-person (e.g. lfw_funneled) or .npz")
     add(p, "--min-images", type=int, default=10, help="people with at least this many images are enrolled")
-    add(p, "--trials", type=int, default=5)
+    add(p, "--trials", type=int, default=None, help="random draws (default 50 by gallery size, else 5)")
     add(p, "--seed", type=int, default=0)
     add(p, "--max-impostors", type=int, default=0, help="use at most N impostor images, sampled (quick checks)")
     add(p, "--far", type=float, default=0.01, help="FAR the deployed threshold is calibrated for (as train --far)")
@@ -149,13 +181,13 @@ def _load_embedded(args, select=None):
     skipped = len(results) - len(ok)
     emb = np.stack([r.faces[0].embedding for r in ok])
     labels = np.array([r.sample.label for r in ok])
-    return ds, emb, labels, skipped
+    return ds, emb, labels, skipped, pipe
 
 
 def cmd_identify(args) -> int:
     from ..evaluate.identification import closed_set
 
-    ds, emb, labels, skipped = _load_embedded(args)
+    ds, emb, labels, skipped, _ = _load_embedded(args)
     r = closed_set(emb, labels, ds.names, folds=args.folds, k=args.k, metric=args.metric)
     pred, true = r.pop("_pred"), r.pop("_true")
     r.update(
@@ -205,6 +237,11 @@ def cmd_identify(args) -> int:
 def cmd_open_set(args) -> int:
     from ..evaluate.identification import open_set
 
+    if args.gallery_sizes:
+        return cmd_open_set_by_size(args)
+    if not args.data:
+        raise InputError("facerec evaluate open-set needs --gallery-sizes (LFW by gallery size) or --data")
+
     def limit_impostors(samples):
         if not args.max_impostors:
             return samples
@@ -214,18 +251,16 @@ def cmd_open_set(args) -> int:
         drop = set(rng.permutation(impostors)[args.max_impostors :].tolist())
         return [s for i, s in enumerate(samples) if i not in drop]
 
-    ds, emb, labels, skipped = _load_embedded(args, limit_impostors)
-    from ..embed import get_spec
-
+    ds, emb, labels, skipped, pipe = _load_embedded(args, limit_impostors)
     r = open_set(
         emb,
         labels,
         min_images=args.min_images,
-        trials=args.trials,
+        trials=args.trials or 5,
         metric=args.metric,
         seed=args.seed,
         far=args.far,
-        default_threshold=get_spec(args.embedder).default_threshold,
+        pipeline=pipe.config,
     )
     grid, fnir = r.pop("_curve")
     r.update(
@@ -275,6 +310,97 @@ def cmd_open_set(args) -> int:
     return 0
 
 
+def _int_list(text: str, what: str, *, allow_all: bool = False) -> list[int]:
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if allow_all and part == "all":
+            out.append(0)
+            continue
+        if not part.isdigit() or int(part) < 1:
+            raise InputError(f"{what} takes whole numbers >= 1 separated by commas, got {part!r} in {text!r}")
+        out.append(int(part))
+    return out
+
+
+def cmd_open_set_by_size(args) -> int:
+    """FPIR and DIR by gallery size on LFW View 1's development test people (see
+    :mod:`facerec.evaluate.gallery_sizes`), one table row per rule, photos and size."""
+    import json
+
+    from ..calibrate import check_rate
+    from ..datasets import load_dataset
+    from ..evaluate.gallery_sizes import by_gallery_size
+    from ..pipeline.config import PipelineConfig
+
+    sizes = _int_list(args.gallery_sizes, "--gallery-sizes")
+    photos = _int_list(args.photos_per_person, "--photos-per-person", allow_all=True)
+    rules = list(RULES) if args.rule == "all" else args.rule.split(",")
+    bad = [r for r in rules if r not in RULES]
+    if bad:
+        raise InputError(f"--rule must be one of {', '.join(RULES)} or all, got {', '.join(bad)}")
+    check_rate(args.fpir, "--fpir")
+    lfw_dir = Path(args.lfw_dir) if args.lfw_dir else _default_lfw_dir()
+    people_file = lfw_dir.parent / "peopleDevTest.txt"
+    if not people_file.is_file():
+        raise DataError(f"{people_file}: no such file (LFW View 1's development test people, beside lfw_funneled)")
+    people = {line.split("\t")[0] for line in people_file.read_text().splitlines()[1:] if line.strip()}
+    if args.embeddings:
+        with np.load(args.embeddings, allow_pickle=False) as f:
+            emb, names = f["embeddings"], f["names"]
+            config = PipelineConfig.from_dict(json.loads(str(f["pipeline"])))
+        source = args.embeddings
+    else:
+        ds = load_dataset(lfw_dir)
+        ds.samples = [s for s in ds.samples if ds.names[s.label] in people]
+        pipe = _pipe(args)
+        e = embed_samples(pipe, ds.samples, quiet=args.quiet)
+        emb, names, config = e.embeddings, np.array([ds.names[s.label] for s in ds.samples]), pipe.config
+        source = f"embedded here ({int(e.fallback.sum())} images with no face detected: central crop)"
+    r = by_gallery_size(
+        emb,
+        names,
+        pipeline=config,
+        people=people,
+        gallery_sizes=sizes,
+        photos_per_person=photos,
+        rules=rules,
+        fpir=args.fpir,
+        trials=args.trials or 50,
+        metric=args.metric,
+        seed=args.seed,
+    )
+    r.update(pipeline=config.to_dict(), embeddings=source, precision=args.precision)
+    write_json(args.json, r)
+    print(
+        f"open-set by gallery size: {config.embedder}/{config.detector}/{config.alignment}"
+        + ("/flip" if config.flip else "")
+        + f"; {r['strangers']:,} one-photo strangers; target FPIR {args.fpir:g}; {r['trials']} draws each"
+    )
+    print_size_table(r["rows"])
+    print(f"wrote {args.json}")
+    return 0
+
+
+def print_size_table(rows: list[dict]) -> None:
+    cols = ["rule", "photos", "people", "faces", "fpir", "fpir_max", "dir", "dir_min", "threshold", "source"]
+    rates = ("fpir", "fpir_max", "dir", "dir_min")
+    print("  ".join(f"{c:>11}" for c in cols))
+    for row in rows:
+        if "skipped" in row:
+            print(f"{'':>11}  {row['photos']!s:>11}  {row['people']:>11}  skipped: {row['skipped']}")
+            continue
+        cells = [
+            f"{100 * row[c]:>10.2f}%"
+            if c in rates
+            else f"{row[c]:>11.4g}"
+            if isinstance(row[c], float)
+            else f"{row[c]!s:>11}"
+            for c in cols
+        ]
+        print("  ".join(cells))
+
+
 def _log_x_plot(x, y, xlabel: str, ylabel: str, title: str, path: Path) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
@@ -299,7 +425,6 @@ def cmd_cluster(args) -> int:
     from ..datasets import load_dataset
     from ..embed import get_spec
     from ..evaluate.clustering import evaluate_clustering
-    from ..evaluate.common import embed_samples
     from ..people.threshold import cluster_threshold
     from .people import cluster_defaults, parse_threshold
 

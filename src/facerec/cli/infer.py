@@ -25,7 +25,21 @@ def add_parser(sub) -> None:
     store_token_arg(p)
     add(p, "--topk", type=positive_int, default=DEFAULT_TOPK, help="neighbours shown as evidence")
     add(p, "--format", choices=("table", "json"), default="table")
-    add(p, "--threshold", type=float, default=None, help="open-set distance threshold (overrides the model's)")
+    add(
+        p,
+        "--fpir",
+        type=float,
+        default=None,
+        help="share of strangers the open-set threshold may name someone, e.g. 0.001 for 1 in 1,000 "
+        "(default: the model's, 0.01 unless trained otherwise)",
+    )
+    add(
+        p,
+        "--threshold",
+        type=float,
+        default=None,
+        help="open-set distance threshold (overrides the model's and --fpir)",
+    )
     add(p, "--closed-set", action="store_true", help="never answer unknown: always the nearest person (the seed)")
     pipeline_args(p, embedder_default=None)
     add_video_args(p)
@@ -48,7 +62,7 @@ def run(args) -> int:
     gallery = load_model(args.model, token=args.store_token)
     pipe = model_pipeline(args, gallery)
     calibration = resolve_threshold(
-        gallery, threshold=args.threshold, closed_set=args.closed_set, align=pipe.config.detector
+        gallery, threshold=args.threshold, closed_set=args.closed_set, detector=pipe.config.detector, fpir=args.fpir
     )
     if is_video(args.input):
         from .video import run_video
@@ -75,7 +89,7 @@ def _fmt_box(box) -> str:
 def _threshold_line(cal) -> str:
     if cal is None:
         return "closed set: every face is answered with its nearest person (--closed-set)"
-    return f"open-set threshold {cal.threshold:.4f}: {cal.describe()}"
+    return f"open-set threshold {cal.threshold:.4f}: {cal.promise()}"
 
 
 def print_table(report, gallery) -> None:
@@ -104,6 +118,8 @@ def print_table(report, gallery) -> None:
                 f"{printable(img.file)} face {f.face} {_fmt_box(f.box)}: {answer}  distance {p.distance:.4f}  "
                 f"votes {p.votes}/{min(gallery.k, len(gallery))}{truth if f.face == 0 else ''}{mark}"
             )
+            if p.note:
+                print(f"    ({printable(p.note)})")
             for rank, n in enumerate(p.neighbors, 1):
                 print(f"    {rank}. {printable(n.name):<28} {n.distance:.4f}  (sample {printable(n.sample_id)})")
     correct, total = report.accuracy()
@@ -146,6 +162,7 @@ def print_json(report, gallery) -> None:
                         "distance": round(p.distance, 6),
                         "candidate": p.candidate,
                         "votes": p.votes,
+                        "note": p.note,
                         "score": round(f.score, 4),
                         "topk": [
                             {"name": n.name, "distance": round(n.distance, 6), "sample": n.sample_id}
@@ -169,6 +186,8 @@ def print_json(report, gallery) -> None:
                     "accuracy": round(correct / total, 6) if total else None,
                     "threshold": cal.threshold if cal else None,
                     "threshold_source": cal.source if cal else "closed-set",
+                    "threshold_promise": cal.promise() if cal else "closed set: no face is answered unknown",
+                    "fpir": cal.fpir if cal else None,
                 }
             }
         )

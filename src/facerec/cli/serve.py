@@ -60,6 +60,14 @@ def add_parser(sub) -> None:
     add(p, "--workers", type=positive_int, default=2, help="requests that embed at the same time")
     add(
         p,
+        "--fpir",
+        type=float,
+        default=None,
+        help="share of strangers the open-set threshold may name someone, e.g. 0.001 for 1 in 1,000 "
+        "(default: the model's, 0.01 unless trained otherwise); follows every enrolment and removal",
+    )
+    add(
+        p,
         "--max-pending",
         type=positive_int,
         default=d.max_pending,
@@ -103,6 +111,10 @@ def run(args) -> int:
     from ..server import Limits, create_app, is_loopback
     from ..server.protocol import quiet_accept_errors, raise_file_limit, uvicorn_config
 
+    if args.fpir is not None:
+        from ..calibrate import check_rate
+
+        check_rate(args.fpir, "--fpir")
     key = api_key(args)
     if not key and not is_loopback(args.host) and not args.insecure_no_key:
         raise InputError(
@@ -141,6 +153,7 @@ def run(args) -> int:
         allowed_origins=args.allow_origin,
         store_token=args.store_token,
         people=args.people,
+        fpir=args.fpir,
     )
     raise_file_limit()
     quiet_accept_errors()

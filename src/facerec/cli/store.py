@@ -25,7 +25,15 @@ def add_parsers(sub) -> None:
         "changes update them incrementally; run this after many removals or on a schedule)",
     )
     add(cal, "--model", required=True, help="a model file or a store URI")
-    add(cal, "--far", type=float, default=None, help="target false-accept rate (default: the model's)")
+    add(
+        cal,
+        "--fpir",
+        "--far",
+        dest="fpir",
+        type=float,
+        default=None,
+        help="share of strangers the threshold may name someone (default: the model's; --far is its older name)",
+    )
     store_token_arg(cal)
     cal.set_defaults(func=run_calibrate)
 
@@ -42,16 +50,15 @@ def run_copy(args) -> int:
 
 
 def run_calibrate(args) -> int:
-    from ..embed import get_spec
-    from ..errors import InputError
+    from ..calibrate import check_rate
     from ..store import ServedGallery, open_store
 
-    if args.far is not None and not 0 < args.far < 1:
-        raise InputError(f"--far must be between 0 and 1, got {args.far}")
+    if args.fpir is not None:
+        check_rate(args.fpir, "--fpir")
     with open_store(args.model, writer=True, token=args.store_token) as store:
         g = store.load()
-        spec = get_spec(g.pipeline.embedder)
-        served = ServedGallery(store, gallery=g, default_threshold=spec.default_threshold, far=args.far, sync_s=0)
+        served = ServedGallery(store, gallery=g, fpir=args.fpir, sync_s=0)
         cal = served.recalibrate()
     print(f"{args.model}: {len(g)} faces; open-set threshold {cal.threshold:.4f}: {cal.describe()}")
+    print(f"  {cal.promise()}")
     return EXIT_OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FAR, DEFAULT_K, DEFAULT_MARGIN
+from ..pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FPIR, DEFAULT_K, DEFAULT_MARGIN
 from ..text import printable
 from .common import EXIT_OK, EXIT_PARTIAL, add, note_deprecations, pipeline_args, positive_int, store_token_arg
 
@@ -27,10 +27,13 @@ def add_parser(sub) -> None:
     add(p, "--metric", choices=("euclidean", "cosine"), default="euclidean")
     add(
         p,
+        "--fpir",
         "--far",
+        dest="fpir",
         type=float,
-        default=DEFAULT_FAR,
-        help=f"target false-accept rate for the open-set threshold calibrated on the gallery (default {DEFAULT_FAR})",
+        default=DEFAULT_FPIR,
+        help="share of strangers the open-set threshold may name someone, whatever the gallery's size "
+        f"(default {DEFAULT_FPIR:g}: 1 in 100; --far is its older name)",
     )
     add(
         p,
@@ -54,13 +57,11 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..api import train
+    from ..calibrate import check_rate
     from ..index import parse_index_params
 
     note_deprecations(args)
-    if not 0 < args.far < 1:
-        from ..errors import InputError
-
-        raise InputError(f"--far must be between 0 and 1 (a rate, e.g. 0.01), got {args.far}")
+    check_rate(args.fpir, "--fpir")
     r = train(
         args.data,
         embedder=args.embedder,
@@ -77,7 +78,7 @@ def run(args) -> int:
         store_token=args.store_token,
         art_dir=args.art_dir,
         cache=not args.no_cache,
-        far=args.far,
+        fpir=args.fpir,
         flip=args.flip,
         index=args.index,
         index_params=parse_index_params(args.index_param),
@@ -96,7 +97,9 @@ def run(args) -> int:
     for err in r.errors:
         print(f"error: {printable(err)}", file=sys.stderr)
     cal = r.gallery.calibration
-    print(f"open-set threshold {cal.threshold:.4f}: {cal.describe()}")
+    print(f"open-set threshold {cal.threshold:.4f}: {cal.promise()}")
+    if cal.reason:
+        print(f"  ({printable(cal.reason)})")
     print(f"model: {r.model_path}")
     if r.artifact_path:
         print(f"embeddings: {r.artifact_path}")

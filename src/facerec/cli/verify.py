@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..errors import InputError
-from ..pipeline.config import DEFAULT_EMBEDDER
+from ..pipeline.config import DEFAULT_EMBEDDER, DEFAULT_VERIFY_FAR
 from ..text import printable
 from .common import EXIT_OK, add, build_pipeline, model_pipeline, pipeline_args, store_token_arg
 
@@ -15,9 +15,17 @@ def add_parser(sub) -> None:
     p = sub.add_parser("verify", help="are two images (or two one-person folders) the same person?")
     p.add_argument("a", help="image or folder of one person")
     p.add_argument("b", help="image or folder of one person")
-    add(p, "--model", default=None, help="use this model's (file or store URI) embedder and calibrated threshold")
+    add(p, "--model", default=None, help="use this model's (file or store URI) pipeline and metric")
     store_token_arg(p)
-    add(p, "--threshold", type=float, default=None, help="distance threshold (overrides the model's)")
+    add(
+        p,
+        "--far",
+        type=float,
+        default=None,
+        help="share of pairs of different people that may be called the same person "
+        f"(default {DEFAULT_VERIFY_FAR:g}: 1 in 1,000), by the pipeline's reference calibration",
+    )
+    add(p, "--threshold", type=float, default=None, help="distance threshold (overrides --far)")
     add(p, "--metric", choices=("euclidean", "cosine"), default=None, help="default: the model's, else euclidean")
     add(p, "--format", choices=("text", "json"), default="text")
     pipeline_args(p, embedder_default=None)
@@ -25,28 +33,28 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..api import default_calibration, load_model
-    from ..calibrate import check_threshold, resolve_threshold
+    from ..api import load_model
+    from ..calibrate import check_rate, check_threshold, verification_threshold
     from ..datasets import Sample, collect_inputs
     from ..verify import verify_results
 
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
+    if args.far is not None:
+        check_rate(args.far, "--far")
     if args.model:
         gallery = load_model(args.model, token=args.store_token)
         if args.metric and args.metric != gallery.metric:
             raise InputError(
                 f"--metric {args.metric} differs from the model's {gallery.metric}, "
-                f"for which its threshold was calibrated; drop --metric"
+                f"whose faces were enrolled in it; drop --metric"
             )
         metric = gallery.metric
         pipe = model_pipeline(args, gallery)
-        cal = resolve_threshold(gallery, threshold=args.threshold, align=pipe.config.detector)
     else:
-        embedder = args.embedder or DEFAULT_EMBEDDER
         metric = args.metric or "euclidean"
-        pipe = build_pipeline(args, embedder=embedder, flip=False)
-        cal = default_calibration(embedder, metric, args.threshold)
+        pipe = build_pipeline(args, embedder=args.embedder or DEFAULT_EMBEDDER, flip=False)
+    cal = verification_threshold(pipe.config, far=args.far, threshold=args.threshold, metric=metric)
     sides = []
     for side in (args.a, args.b):
         files, _ = collect_inputs(side)
@@ -64,7 +72,7 @@ def run(args) -> int:
         verdict = "same person" if v.same else "different people"
         op = "<=" if v.same else ">"
         print(f"{verdict}: distance {v.distance:.4f} {op} threshold {v.threshold:.4f}")
-        print(f"threshold: {v.threshold_note}")
+        print(f"threshold: {v.threshold_promise}")
     return EXIT_OK
 
 
@@ -75,6 +83,9 @@ def as_json(v) -> dict:
         "threshold": round(v.threshold, 6),
         "threshold_source": v.threshold_source,
         "threshold_note": v.threshold_note,
+        "threshold_promise": v.threshold_promise,
+        "far": v.far,
+        "tar": v.tar,
         "images_a": v.images_a,
         "images_b": v.images_b,
     }

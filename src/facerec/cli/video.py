@@ -114,7 +114,7 @@ def print_table(report) -> None:
     thr = (
         "closed set"
         if report.threshold is None
-        else f"open-set threshold {report.threshold:.4f} ({report.threshold_source})"
+        else f"open-set threshold {report.threshold:.4f}: {report.threshold_promise}"
     )
     print(
         f"{printable(report.source)}: {report.frames} frames at {report.fps:g} fps, {report.width}x{report.height}, "

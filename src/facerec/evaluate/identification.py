@@ -77,15 +77,16 @@ def open_set(
     seed: int = 0,
     far: float = 0.01,
     k: int = 3,
-    default_threshold: float = 1.0,
+    pipeline=None,
 ) -> dict:
     """Known people (>= min_images): half of each person's images enrolled, the rest genuine probes;
     everyone else's images are impostor probes. DIR(t) = share of genuine probes ranked first correctly
     within distance t; FPIR(t) = share of impostor probes within t of anyone.
 
-    ``deployed`` measures what ``train`` + ``infer`` do on the same split: the threshold calibrated
-    on the enrolled half alone (leave-one-out, ``far``), then the k-NN vote: the share of impostor
-    probes answered ``unknown`` and of genuine probes given the right name."""
+    ``deployed`` measures what ``train`` + ``infer`` do on the same split: the open-set threshold
+    of a gallery of the enrolled half (pipeline ``pipeline``) for stranger rate ``far``, then the
+    k-NN vote: the share of impostor probes answered ``unknown`` and of genuine probes given the
+    right name."""
     rng = np.random.default_rng(seed)
     counts = np.bincount(labels)
     known = np.flatnonzero(counts >= min_images)
@@ -127,9 +128,7 @@ def open_set(
         for f in FPIR_POINTS:
             dirs[str(f)].append(dir_at(f))
         curves.append([1 - dir_at(f) for f in grid])
-        for key, value in _deployed(
-            embeddings, labels, enrol, probe, impostor_idx, metric, far, k, default_threshold
-        ).items():
+        for key, value in _deployed(embeddings, labels, enrol, probe, impostor_idx, metric, far, k, pipeline).items():
             deployed[key].append(value)
     return {
         "dir_at_fpir": {k: float(np.mean(v)) for k, v in dirs.items()},
@@ -150,15 +149,17 @@ def open_set(
     }
 
 
-def _deployed(embeddings, labels, enrol, probe, impostors, metric, far, k, default_threshold) -> dict:
-    """train (gallery + calibration at ``far``) and infer (k-NN vote, unknown above the threshold)."""
-    from ..calibrate import calibrate
+def _deployed(embeddings, labels, enrol, probe, impostors, metric, far, k, pipeline) -> dict:
+    """train (gallery + its threshold for stranger rate ``far``) and infer (k-NN vote, unknown above it)."""
+    from ..calibrate import open_set_calibration, per_sample_distances
     from ..gallery import Gallery
     from ..identify import identify
 
     names = [str(i) for i in range(int(labels.max()) + 1)]
-    gallery = Gallery(k=k, metric=metric).fit(embeddings[enrol], labels[enrol], names, [str(i) for i in enrol])
-    cal = calibrate(embeddings[enrol], labels[enrol], far=far, metric=metric, default_euclidean=default_threshold)
+    gallery = Gallery(k=k, metric=metric, pipeline=pipeline)
+    gallery.fit(embeddings[enrol], labels[enrol], names, [str(i) for i in enrol])
+    gallery.genuine_d_[:], gallery.impostor_d_[:] = per_sample_distances(embeddings[enrol], labels[enrol], metric)
+    cal = open_set_calibration(gallery, fpir=far)
     known = identify(gallery, embeddings[probe], topk=k, calibration=cal)
     strangers = identify(gallery, embeddings[impostors], topk=k, calibration=cal)
     return {

@@ -151,13 +151,9 @@ def ingest(
 
 def _recalibrate(store) -> str:
     """The open-set threshold from every named face (as ``facerec calibrate`` does)."""
-    from ..embed import get_spec
     from ..store import ServedGallery
 
-    g = store.load()
-    served = ServedGallery(
-        store, gallery=g, default_threshold=get_spec(g.pipeline.embedder).default_threshold, sync_s=0
-    )
+    served = ServedGallery(store, gallery=store.load(), sync_s=0)
     cal = served.recalibrate()
     return f"threshold {cal.threshold:.4f}: {cal.describe()}"
 

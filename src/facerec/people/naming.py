@@ -78,26 +78,22 @@ def name_cluster(
 def _enrol_into(model: str, token, config, name: str, got, columns) -> tuple[bool, int, int]:
     """Enrol ``got``'s faces as ``name`` in the gallery ``model``, made when missing:
     (made, faces added, the person's faces now)."""
-    from ..calibrate import per_sample_distances, threshold_for
-    from ..embed import get_spec
+    from ..calibrate import open_set_calibration, per_sample_distances
     from ..gallery import Gallery
     from ..store import ServedGallery, open_store
 
-    spec = get_spec(config.embedder)
     with open_store(model, writer=True, token=token) as store:
         if not store.exists():
             labels = np.zeros(len(got), np.int64)
             g = Gallery(pipeline=config)
             g.fit(got.embeddings, labels, [name], list(got.files), columns)
             g.genuine_d_[:], g.impostor_d_[:] = per_sample_distances(got.embeddings, labels, g.metric)
-            g.calibration = threshold_for(
-                g.genuine_d_, g.impostor_d_, labels, metric=g.metric, default_euclidean=spec.default_threshold
-            )
+            g.calibration = open_set_calibration(g)
             store.save(g)  # a model file: written to a temporary name and renamed
             return True, len(got), len(got)
         g = store.load()
         g.check_pipeline(embedder=config.embedder, weights_id=config.weights_id, dim=config.dim, source=model)
-        served = ServedGallery(store, gallery=g, default_threshold=spec.default_threshold, sync_s=0)
+        served = ServedGallery(store, gallery=g, sync_s=0)
         before = g.count_of(name)
         total = served.enrol(name, got.embeddings, list(got.files), columns)
         return False, total - before, total
@@ -126,7 +122,6 @@ def reject_face(
 ):
     """ "``face_id`` is not this person": it leaves the cluster (or the named person, whose gallery
     forgets it) and never joins those faces (or that person) again."""
-    from ..embed import get_spec
     from ..store import ServedGallery, open_store
 
     book = Book.open(folder)
@@ -150,8 +145,7 @@ def reject_face(
             raise InputError("name the gallery the person is enrolled in: --model")
         with open_store(model, writer=True, token=token) as store:
             g = store.load()
-            spec = get_spec(g.pipeline.embedder)
-            ServedGallery(store, gallery=g, default_threshold=spec.default_threshold, sync_s=0).remove_faces([face_id])
+            ServedGallery(store, gallery=g, sync_s=0).remove_faces([face_id])
     book.cannot_link.append({"face": face_id, "with": [f["face_id"] for f in rest], "cluster": key, "person": person})
     group[:] = rest
     if not rest:  # its last face: the cluster (or person's listing) is gone

@@ -6,9 +6,9 @@ Two sources, best first:
 1. A gallery with enough people (``--model``): the quantile at :data:`CLUSTER_FAR` of the
    distances between faces of *different* enrolled people. The user's own faces, camera and
    pipeline calibrate it.
-2. The embedder's calibration (:data:`CALIBRATED`): the same quantile measured once on LFW
-   View 1's development people (``peopleDevTrain.txt``: 4,038 people, 9,525 images) by
-   ``python bench/cluster.py calibrate``, for the pipeline named in the key.
+2. The pipeline's reference calibration (:mod:`facerec.reference`, the same table that
+   identification and verification use): the distance at pairwise FAR :data:`CLUSTER_FAR` on LFW
+   View 1's development people.
 
 Otherwise the embedder's documented verification threshold (its LFW equal-error point), said so.
 """
@@ -22,16 +22,6 @@ import numpy as np
 CLUSTER_FAR = 1e-4  # pairwise false-accept rate: a pair of strangers under the threshold 1 time in 10,000
 MIN_PEOPLE = 20  # a gallery with fewer people has too few impostor pairs to calibrate on
 MAX_PAIRS = 2_000_000  # impostor pairs sampled (the exact quantile over n^2/2 pairs is no better)
-
-#: (embedder, detector, alignment, flip) -> Euclidean threshold at CLUSTER_FAR on LFW View 1's
-#: development people; written by ``python bench/cluster.py calibrate`` (bench/reported/cluster_calibration.json).
-CALIBRATED: dict[tuple[str, str, str, bool], float] = {
-    # the default pipeline of `facerec cluster`: 9,525 development images (bench/reported/cluster_lfw_dlib.json)
-    ("dlib", "yunet", "five-point", True): 0.3357,
-    # 9,525 development images (bench/reported/cluster_calibration_casia.json); embeddings from
-    # `facerec ingest --embedder facenet-casia --align yunet` of all LFW (bench/ingest_equal.py)
-    ("facenet-casia", "yunet", "box", False): 0.8963,
-}
 
 
 @dataclass(frozen=True)
@@ -70,15 +60,17 @@ def cluster_threshold(config, *, threshold: float | str | None = None, gallery=N
         return ClusterThreshold(
             value, "gallery", f"pairwise FAR {CLUSTER_FAR:g} among the gallery's {gallery.people_count} people"
         )
-    key = (config.embedder, config.detector, config.alignment, bool(config.flip))
-    if key in CALIBRATED:
+    from ..reference import reference_for
+
+    ref = reference_for(config)
+    if ref is not None:
         return ClusterThreshold(
-            CALIBRATED[key], "calibrated", f"pairwise FAR {CLUSTER_FAR:g} on LFW View 1's development people"
+            ref.threshold_at_far(CLUSTER_FAR), "calibrated", f"pairwise FAR {CLUSTER_FAR:g}, {ref.describe()}"
         )
     spec = get_spec(config.embedder)
     return ClusterThreshold(
         spec.default_threshold,
         "default",
-        f"{config.embedder}'s documented verification threshold; no calibration for "
-        f"{config.detector}/{config.alignment}/flip={config.flip} (run bench/cluster.py calibrate)",
+        f"{config.embedder}'s documented verification threshold; no reference calibration for "
+        f"{config.detector}/{config.alignment}/flip={config.flip} (bench/reference.py measures one)",
     )

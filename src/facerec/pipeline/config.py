@@ -15,7 +15,8 @@ DEFAULT_MARGIN = 32.0  # pixels of the output crop around the detector box (face
 DEFAULT_BATCH_SIZE = 64  # images per detection batch on a CPU
 DEFAULT_K = 3  # the seed's k-NN
 DEFAULT_TOPK = 5  # neighbours shown as evidence
-DEFAULT_FAR = 0.01  # false-accept rate the open-set threshold is calibrated for
+DEFAULT_FPIR = 0.01  # share of strangers the open-set threshold may name someone (1 in 100)
+DEFAULT_VERIFY_FAR = 0.001  # share of pairs of different people verify may call the same (1 in 1,000)
 FACE_ORDERS = ("prominence",)
 # How a face is cut from its image: ``box`` (the embedder's own crop around the detector's box: a
 # margin crop for FaceNet, dlib's landmark model inside the box for dlib) or ``five-point`` (the

@@ -43,6 +43,7 @@ def create_app(
     store_token: str | None = None,
     sync_s: float | None = None,
     people: str | Path | None = None,
+    fpir: float | None = None,
 ):
     """The FastAPI application serving ``model``: a model file (changes are saved back to it
     atomically, and the file is locked against a second writer) or a store URI (``milvus:….db``,
@@ -55,7 +56,8 @@ def create_app(
     to loopback host names and ``allowed_hosts``; browsers may write from its own page and
     ``allowed_origins`` only (see :mod:`.security`). ``people``: a people folder (``facerec cluster
     --out``) whose clusters ``/v1/clusters`` lists and names (its faces must come from the
-    gallery's pipeline).
+    gallery's pipeline). ``fpir``: the share of strangers the open-set threshold may name someone
+    (default: the model's own target).
     """
     import threading
 
@@ -85,7 +87,7 @@ def create_app(
         served = ServedGallery(
             store,
             gallery=gallery,
-            default_threshold=spec.default_threshold,
+            fpir=fpir,
             sync_s=SYNC_S if sync_s is None else sync_s,
         )
     except BaseException:

@@ -48,12 +48,20 @@ class IdentifiedFace(BaseModel):
     distance: float
     votes: int
     topk: list[Evidence]
+    note: str = Field(
+        "", description="why the answer is not the plain vote: another face of the image is nearer that person"
+    )
 
 
 class Identified(BaseModel):
     faces: list[IdentifiedFace]
     threshold: float | None = None
     threshold_source: str | None = None
+    threshold_promise: str | None = Field(
+        None,
+        description='what the threshold promises, in words: "about 1 in 100 strangers would be named someone (...)"',
+    )
+    fpir: float | None = Field(None, description="the share of strangers the threshold would name someone")
     width: int
     height: int
 
@@ -63,6 +71,11 @@ class Verified(BaseModel):
     distance: float
     threshold: float
     threshold_source: str
+    threshold_promise: str = Field("", description="what the threshold promises, in words")
+    far: float | None = Field(None, description="the share of pairs of different people it lets pass, where measured")
+    tar: float | None = Field(
+        None, description="the share of pairs of one person's photos it lets pass, where measured"
+    )
 
 
 class Skipped(BaseModel):
@@ -75,6 +88,7 @@ class Enrolled(BaseModel):
     added: int
     images: int
     skipped: list[Skipped]
+    warnings: list[str] = Field(default_factory=list, description="what was stored but looks wrong")
 
 
 class ServiceConfig(BaseModel):
@@ -109,6 +123,7 @@ class VideoTrack(BaseModel):
     candidate: str = Field(description="the most voted person, also when the answer is unknown")
     best: TrackBest = Field(description="the largest, surest view")
     path: list[list[float]] = Field(description="[frame, time_s, x1, y1, x2, y2] at each detection")
+    note: str = Field("", description="why the answer is not the track's own vote (a nearer track in the same frames)")
 
 
 class VideoIdentified(BaseModel):

@@ -289,7 +289,7 @@ def _identify(svc: Service, up: Upload, topk: int) -> models.Identified:
     if not faces:
         return models.Identified(faces=[], width=w, height=h)
     with svc.store.reading() as (g, cal):
-        preds = identify(g, np.stack([f.embedding for f in faces]), topk=topk, calibration=cal)
+        preds = identify(g, np.stack([f.embedding for f in faces]), topk=topk, calibration=cal, one_image=True)
         threshold, source = (cal.threshold, cal.source) if cal else (None, "closed-set")
     return models.Identified(
         faces=[
@@ -301,18 +301,21 @@ def _identify(svc: Service, up: Upload, topk: int) -> models.Identified:
                 distance=round(p.distance, 4),
                 votes=p.votes,
                 topk=[models.Evidence(name=n.name, distance=round(n.distance, 4)) for n in p.neighbors],
+                note=p.note,
             )
             for f, p in zip(faces, preds)
         ],
         threshold=threshold,
         threshold_source=source,
+        threshold_promise=cal.promise() if cal else "closed set: no face is answered unknown",
+        fpir=cal.fpir if cal else None,
         width=w,
         height=h,
     )
 
 
 def _verify(svc: Service, a: Upload, b: Upload) -> models.Verified:
-    from ..calibrate import pairwise_distances
+    from ..calibrate import pairwise_distances, verification_threshold
 
     budget, templates = PixelBudget(svc.limits), []
     with svc.pipelines.get() as pipe:
@@ -321,12 +324,19 @@ def _verify(svc: Service, a: Upload, b: Upload) -> models.Verified:
             if not faces:
                 raise HTTPError(422, f"{up.label}: no face found")
             templates.append(faces[0].embedding[None])
-    with svc.store.reading() as (g, cal):
-        threshold = cal.threshold if cal else svc.spec.default_threshold
-        source = cal.source if cal else "default"
+    with svc.store.reading() as (g, _):
+        cal = verification_threshold(g.pipeline, metric=g.metric)
         metric = g.metric
     d = float(pairwise_distances(templates[0], templates[1], metric)[0, 0])
-    return models.Verified(same=d <= threshold, distance=round(d, 4), threshold=threshold, threshold_source=source)
+    return models.Verified(
+        same=d <= cal.threshold,
+        distance=round(d, 4),
+        threshold=cal.threshold,
+        threshold_source=cal.source,
+        threshold_promise=cal.promise(),
+        far=cal.far,
+        tar=cal.tar,
+    )
 
 
 def _enrol(svc: Service, name: str, uploads: list[Upload]) -> models.Enrolled:
@@ -349,8 +359,23 @@ def _enrol(svc: Service, name: str, uploads: list[Upload]) -> models.Enrolled:
             boxes.append(np.asarray(faces[0].box, np.float32))
     if not vectors:
         raise HTTPError(422, f"no face found in any of the {len(uploads)} images; nothing was enrolled")
+    copies_before = _near_copies(svc)
     total = svc.store.enrol(name, np.stack(vectors), ids, {"face_id": face_ids, "box": np.stack(boxes), "source": ids})
-    return models.Enrolled(name=name, added=len(vectors), images=total, skipped=skipped)
+    copies = _near_copies(svc) - copies_before
+    warnings = (
+        [
+            f"{copies} enrolled faces are near-copies of another person's face (one photo under two names?): "
+            "they are kept out of the open-set threshold's measurement; check who is in these photos"
+        ]
+        if copies > 0
+        else []
+    )
+    return models.Enrolled(name=name, added=len(vectors), images=total, skipped=skipped, warnings=warnings)
+
+
+def _near_copies(svc: Service) -> int:
+    cal = svc.store.calibration
+    return cal.near_copies if cal is not None else 0
 
 
 def _identify_video(svc: Service, up: Upload, every: int, topk: int) -> models.VideoIdentified:

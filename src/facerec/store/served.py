@@ -29,12 +29,13 @@ from ..calibrate import (
     SortedDistances,
     distances_for_new,
     ensure_distances,
+    open_set_calibration,
     per_sample_distances,
     resolve_threshold,
 )
 from ..errors import InputError, NotEnrolledError, SaveError, StoreUnavailable
 from ..gallery import COLUMNS, Gallery, face_key
-from ..pipeline.config import DEFAULT_FAR
+from ..pipeline.config import DEFAULT_FPIR
 from .base import Store
 
 log = logging.getLogger("facerec.store")
@@ -85,8 +86,7 @@ class ServedGallery:
     """A store's gallery held in memory for search, written through the store.
 
     Args:
-        default_threshold: the embedder's documented threshold, for galleries too small to calibrate.
-        far: target false-accept rate of the threshold (default: the model's own calibration FAR).
+        fpir: the share of strangers the threshold may name someone (default: the model's own target).
         sync_s: seconds between syncs with a shared store (0: never; the tests call :meth:`sync`).
     """
 
@@ -94,16 +94,14 @@ class ServedGallery:
         self,
         store: Store,
         *,
-        default_threshold: float,
-        far: float | None = None,
+        fpir: float | None = None,
         sync_s: float = SYNC_S,
         gallery: Gallery | None = None,
     ):
         self.store = store
         self.gallery = gallery if gallery is not None else store.load()
-        self.default_threshold = default_threshold
         cal = self.gallery.calibration
-        self.far = far or (cal.far if cal else None) or DEFAULT_FAR
+        self.fpir = fpir or (cal and (cal.fpir or (cal.far if cal.source == "calibrated" else None))) or DEFAULT_FPIR
         self._lock = RWLock()
         self._writers = threading.Lock()  # one change at a time, in arrival order; syncs too
         self.sync_error: str | None = None
@@ -156,13 +154,7 @@ class ServedGallery:
         return resolve_threshold(g)
 
     def _threshold(self, g: Gallery, dist: SortedDistances) -> Calibration:
-        return dist.calibration(
-            far=self.far,
-            people=g.people_count,
-            images=len(g),
-            metric=g.metric,
-            default_euclidean=self.default_threshold,
-        )
+        return open_set_calibration(g, fpir=self.fpir, distances=dist)
 
     def recalibrate(self) -> Calibration:
         """Recompute every face's leave-one-out distances and the threshold (O(n^2 d)), and store them."""

@@ -60,6 +60,7 @@ class TrackResult:
     best: dict  # {"frame", "time_s", "box"}: the largest, surest view
     path: list = field(default_factory=list)  # [frame, time_s, x1, y1, x2, y2] at each detection
     crop: np.ndarray | None = None  # uint8 RGB: the best view's crop, when asked for
+    note: str = ""  # why the answer is not the track's own vote
 
     def to_json(self) -> dict:
         return {
@@ -74,6 +75,7 @@ class TrackResult:
             "candidate": self.candidate,
             "best": self.best,
             "path": self.path,
+            "note": self.note,
         }
 
 
@@ -91,6 +93,7 @@ class VideoReport:
     threshold: float | None
     threshold_source: str
     notes: list[str] = field(default_factory=list)  # truncation, reconnections
+    threshold_promise: str = ""  # what the threshold promises, in words
     error: str | None = None  # a live source that gave up after the frames reported
 
     def people(self) -> dict[str, list[list[float]]]:
@@ -120,6 +123,7 @@ class VideoReport:
             "people": self.people(),
             "threshold": self.threshold,
             "threshold_source": self.threshold_source,
+            "threshold_promise": self.threshold_promise,
             "seconds": round(self.seconds, 3),
             "frames_per_s": round(self.frames / self.seconds, 2) if self.seconds > 0 else None,
             "notes": self.notes,
@@ -228,7 +232,7 @@ def decide(source: VideoSource, followed: Followed, gallery, calibration, option
     by_track: dict[int, list] = {}
     for (tid, o), p in zip(views, preds):
         by_track.setdefault(tid, []).append((o, p))
-    results = [_decide(t, by_track.get(t.id, []), followed.crops.get(t.id)) for t in kept]
+    results = one_person_per_frame([_decide(t, by_track.get(t.id, []), followed.crops.get(t.id)) for t in kept])
     notes = []
     if source.truncated:
         notes.append(f"{source.label}: truncated or damaged: {source.truncated}")
@@ -246,6 +250,7 @@ def decide(source: VideoSource, followed: Followed, gallery, calibration, option
         dropped_tracks=len(followed.tracker.tracks) - len(kept),
         threshold=calibration.threshold if calibration else None,
         threshold_source=calibration.source if calibration else "closed-set",
+        threshold_promise=calibration.promise() if calibration else "closed set: no face is answered unknown",
         notes=notes,
         error=followed.error,
     )
@@ -304,6 +309,23 @@ def _vote(views) -> tuple[str, float | None, dict, str]:
     candidates = Counter(p.candidate for _, p in views if p.candidate)
     candidate = candidates.most_common(1)[0][0] if candidates else ""
     return name, dist[name], dict(counts.most_common()), candidate
+
+
+def one_person_per_frame(results: list[TrackResult]) -> list[TrackResult]:
+    """No person named on two tracks seen in one frame: the track nearer its person keeps the name
+    (by distance, greedy); the other becomes ``unknown``, keeping the name as its candidate."""
+    frames = {r.track: {p[0] for p in r.path} for r in results}
+    holders: dict[str, list[TrackResult]] = {}
+    for r in sorted(results, key=lambda r: (r.pred == UNKNOWN, r.distance if r.distance is not None else 9.0)):
+        if r.pred == UNKNOWN:
+            continue
+        rivals = [h for h in holders.get(r.pred, []) if frames[h.track] & frames[r.track]]
+        if rivals:
+            r.note = f"{r.pred} is the nearer match of track {rivals[0].track}, seen in the same frames"
+            r.candidate, r.pred = r.pred, UNKNOWN
+            continue
+        holders.setdefault(r.pred, []).append(r)
+    return results
 
 
 def _decide(track: Track, views, crop) -> TrackResult:

@@ -34,12 +34,19 @@ async function identify(blob) {
     const data = await api("POST", "/v1/identify", form);
     draw(img, data.faces);
     $("status").textContent = data.faces.length
-      ? `${data.faces.length} face(s); threshold ${data.threshold === null ? "none (closed set)" : data.threshold.toFixed(3)} (${data.threshold_source})`
+      ? `${data.faces.length} face(s). ${promiseText(data)}`
       : "No face found in this photo.";
     data.faces.forEach((f, i) => $("faces").appendChild(faceItem(f, i)));
   } catch (e) {
     $("status").replaceChildren(text("span", e.message, "error"));
   }
+}
+
+// What the threshold promises, in words: "a face is named only when ... about 1 in 100 strangers ..."
+function promiseText(data) {
+  if (data.threshold === null) return "Every face gets its nearest enrolled person (closed set): strangers are named too.";
+  const promise = data.threshold_promise || `threshold ${data.threshold.toFixed(3)} (${data.threshold_source})`;
+  return `A face is named only when it is close enough to someone enrolled: ${promise}.`;
 }
 
 function loadImage(blob) {
@@ -84,6 +91,7 @@ function faceItem(f, i) {
   li.appendChild(text("span", f.pred, f.pred === "unknown" ? "unknown" : "known"));
   li.appendChild(text("span", `  distance ${f.distance.toFixed(4)}` +
     (f.pred === "unknown" && f.candidate ? ` (nearest: ${f.candidate})` : ""), "muted"));
+  if (f.note) li.appendChild(text("div", f.note, "muted"));
   const table = document.createElement("table");
   f.topk.forEach((n, j) => {
     const tr = document.createElement("tr");
