@@ -139,7 +139,7 @@ def main() -> None:
         g = gallery(work, args.device, args.lfw_dir)
         pipes = {p: pipeline(g, args.device, p) for p in args.precisions.split(",")}
         first = next(iter(pipes.values()))
-        cal = resolve_threshold(g, align=first.config.detector)
+        cal = resolve_threshold(g, detector=first.config.detector)
         for height in (int(h) for h in args.heights.split(",")):
             clip = make_clip(Path(args.video), height, args.loops, work / f"clip_{height}.mp4")
             for pipe in pipes.values():  # warm: first calls plan their kernels

@@ -3,8 +3,27 @@
 import numpy as np
 import pytest
 
-from facerec.calibrate import calibrate, loo_distances, pairwise_distances
+from facerec.calibrate import (
+    SortedDistances,
+    gallery_threshold,
+    loo_distances,
+    pairwise_distances,
+    per_sample_distances,
+)
 from facerec.errors import InputError
+
+
+def calibrate(x, y, *, fpir, default_euclidean, metric="euclidean"):
+    """A gallery's own threshold, as train derives it, for a pipeline with no reference table."""
+    genuine, impostor = per_sample_distances(x, y, metric)
+    return gallery_threshold(
+        pipeline=None,
+        metric=metric,
+        photo_counts=np.bincount(y),
+        fpir=fpir,
+        default_euclidean=default_euclidean,
+        distances=SortedDistances(genuine, impostor),
+    )
 
 
 def clusters(people=20, per=10, spread=0.15, dim=16, seed=0):
@@ -35,8 +54,8 @@ def test_cosine_distances():
 
 def test_threshold_hits_the_target_far_on_new_strangers():
     x, y = clusters(people=60, per=10, seed=1)
-    cal = calibrate(x, y, far=0.05, default_euclidean=1.0)
-    assert cal.source == "calibrated" and cal.impostor == 600 and cal.genuine == 600
+    cal = calibrate(x, y, fpir=0.05, default_euclidean=1.0)
+    assert cal.source == "calibrated" and cal.impostor == 600 and cal.genuine == 600 and cal.fpir == 0.05
     assert cal.tar > 0.9
     strangers, _ = clusters(people=200, per=1, seed=2)  # people never enrolled
     nearest = pairwise_distances(strangers, x).min(axis=1)
@@ -46,12 +65,13 @@ def test_threshold_hits_the_target_far_on_new_strangers():
 
 def test_small_gallery_falls_back_and_says_why():
     x, y = clusters(people=2, per=3)
-    cal = calibrate(x, y, far=0.01, default_euclidean=1.1)
-    assert cal.source == "default" and cal.threshold == 1.1 and "too small" in cal.reason
-    cos = calibrate(x, y, far=0.01, metric="cosine", default_euclidean=1.1)
+    cal = calibrate(x, y, fpir=0.01, default_euclidean=1.1)
+    assert cal.source == "default" and cal.threshold == 1.1 and "no pipeline" in cal.reason
+    assert "not measured" in cal.promise()
+    cos = calibrate(x, y, fpir=0.01, metric="cosine", default_euclidean=1.1)
     assert cos.threshold == pytest.approx(1.1**2 / 2)
-    with pytest.raises(InputError, match="far must be between 0 and 1"):
-        calibrate(x, y, far=0, default_euclidean=1.0)
+    with pytest.raises(InputError, match="fpir must be a rate between 0 and 1"):
+        calibrate(x, y, fpir=0, default_euclidean=1.0)
 
 
 def test_calibration_only_applies_to_the_alignment_it_was_measured_on():
@@ -65,18 +85,16 @@ def test_calibration_only_applies_to_the_alignment_it_was_measured_on():
 
     pipe = PipelineConfig(FAKE.name, FAKE.weights_id, "resize", 32, 4.0, x.shape[1])
     g = Gallery(pipeline=pipe).fit(x, y, ["a", "b", "c"], list("012345"))
-    g.calibration = Calibration(0.7, "calibrated", far=0.01)
-    assert resolve_threshold(g, align="resize").source == "calibrated"
-    other = resolve_threshold(g, align="mtcnn")
+    g.calibration = Calibration(0.7, "calibrated", fpir=0.01)
+    assert resolve_threshold(g, detector="resize").source == "calibrated"
+    other = resolve_threshold(g, detector="mtcnn")
     assert other.source == "default" and other.threshold == FAKE.default_threshold
-    assert "calibrated with alignment resize, this run aligns with mtcnn" in other.describe()
+    assert "the gallery's faces were found with resize, this query's with mtcnn" in other.describe()
     assert resolve_threshold(g, closed_set=True) is None
     assert resolve_threshold(g, threshold=0.9).source == "explicit"
 
 
 def test_sorted_distances_follow_changes_as_a_fresh_sort_would():
-    from facerec.calibrate import SortedDistances, threshold_for
-
     rng = np.random.default_rng(5)
     gen = np.round(rng.uniform(0.2, 1.0, 400), 2).astype(np.float32)  # ties on purpose
     imp = np.round(rng.uniform(0.8, 1.6, 400), 2).astype(np.float32)
@@ -91,9 +109,9 @@ def test_sorted_distances_follow_changes_as_a_fresh_sort_would():
         gen[rows], imp[rows] = new_g, new_i
         np.testing.assert_array_equal(sd.genuine, np.sort(gen[np.isfinite(gen)]))
         np.testing.assert_array_equal(sd.impostor, np.sort(imp))
-    kw = dict(far=0.05, metric="euclidean", default_euclidean=1.1)
-    fresh = threshold_for(gen, imp, labels, **kw)
-    kept = sd.calibration(people=40, images=400, **kw)
+    kw = dict(pipeline=None, fpir=0.05, metric="euclidean", default_euclidean=1.1, photo_counts=np.bincount(labels))
+    fresh = gallery_threshold(distances=SortedDistances(gen, imp), **kw)
+    kept = gallery_threshold(distances=sd, **kw)
     assert (kept.threshold, kept.tar, kept.genuine, kept.impostor) == (
         fresh.threshold,
         fresh.tar,
@@ -104,8 +122,6 @@ def test_sorted_distances_follow_changes_as_a_fresh_sort_would():
 
 
 def test_sorted_distances_take_additions_removals_and_values_past_either_end():
-    from facerec.calibrate import SortedDistances
-
     rng = np.random.default_rng(9)
     values = list(np.round(rng.uniform(0, 1, 50), 1).astype(np.float32))  # many ties
     sd = SortedDistances(np.array(values), np.zeros(0))

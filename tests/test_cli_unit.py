@@ -188,7 +188,7 @@ def test_bad_options_are_clear(synthetic_npz, tmp_path, capsys):
     code, _, err = run(
         capsys, "train", "--data", str(synthetic_npz), "--embedder", "fake", "--far", "5", "--out_dir", str(tmp_path)
     )
-    assert code == 2 and "--far must be between 0 and 1" in err
+    assert code == 2 and "--fpir must be a rate between 0 and 1" in err
 
 
 def test_seed_spellings_and_dashed_spellings_both_work(tmp_path, synthetic_npz, capsys):
@@ -225,7 +225,7 @@ def test_small_gallery_says_it_uses_the_default_threshold(trained, probe_dir, ca
         "--art_dir",
         str(probe_dir.parent / "art"),
     )
-    assert "open-set threshold 0.5000: the embedder's default (gallery too small to calibrate" in out
+    assert "open-set threshold 0.5000: no measured error rate: no reference calibration for fake/resize/box" in out
 
 
 def test_stranger_is_unknown_with_candidates_and_closed_set_restores_the_seed(tmp_path, synthetic_npz, capsys):
@@ -246,7 +246,7 @@ def test_stranger_is_unknown_with_candidates_and_closed_set_restores_the_seed(tm
         "0.2",
     )
     assert code == 0, err
-    assert "calibrated on the gallery for FAR 0.2" in out
+    assert "about 1 in 5 strangers would be named someone (measured on this gallery)" in out
     probe = tmp_path / "stranger"
     probe.mkdir()
     Image.fromarray(person_image(99, 0)).save(probe / "stranger.png")
@@ -299,14 +299,16 @@ def test_verify_same_and_different(tmp_path, synthetic_npz, capsys):
     common = ["--model", model, "--align", "resize", "--art_dir", str(tmp_path / "a"), "--format", "json"]
     code, out, _ = run(capsys, "verify", str(a), str(a2), *common)
     same = json.loads(out)
-    assert code == 0 and same["same"] is True and same["threshold_source"] == "calibrated"
+    # 1:1 at the reference's FAR; the fake pipeline has no reference, and says so
+    assert code == 0 and same["same"] is True and same["threshold_source"] == "default"
+    assert "no reference calibration for fake/resize/box" in same["threshold_promise"]
     assert set(same) >= {"same", "distance", "threshold", "threshold_source"}
     code, out, _ = run(capsys, "verify", str(a), str(b), *common)
     assert json.loads(out)["same"] is False
     code, out, _ = run(capsys, "verify", str(folder), str(a), *common)
     assert json.loads(out)["same"] is True and json.loads(out)["images_a"] == 3
     code, out, _ = run(capsys, "verify", str(a), str(b), "--embedder", "fake", "--align", "resize")
-    assert code == 0 and out.startswith("different people: distance") and "documented threshold" in out
+    assert code == 0 and out.startswith("different people: distance") and "equal-error threshold" in out
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run(capsys, "verify", str(a), str(empty), *common)
@@ -408,11 +410,32 @@ def test_precision_is_refused_where_the_embedder_has_none(tmp_path, synthetic_np
 
 
 @pytest.mark.parametrize(
+    "calibration, message",
+    [
+        ("0.5", "calibration must be a mapping"),
+        ({"threshold": -1, "source": "calibrated"}, "calibration threshold must be"),
+    ],
+)
+def test_a_damaged_stored_threshold_is_derived_again_and_said(
+    trained, probe_dir, capsys, tmp_path, calibration, message
+):
+    """A threshold is derived data: the gallery loads, says why its stored one is not used, and
+    answers with one derived from its faces (a poisoned 0.2 gallery made `serve` refuse to start)."""
+    with np.load(trained, allow_pickle=False) as d:
+        arrays = {k: d[k] for k in d.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    meta["calibration"] = calibration
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    code, out, err = run(capsys, "infer", "--input", str(probe_dir), "--model", str(bad), "--align", "resize")
+    assert code == 0 and "open-set threshold 0.5000" in out, err
+
+
+@pytest.mark.parametrize(
     "change, message",
     [
         ({"format_version": "2"}, "format_version '2' is not an integer"),
-        ({"calibration": "0.5"}, "calibration must be a mapping"),
-        ({"calibration": {"threshold": -1, "source": "calibrated"}}, "calibration threshold must be"),
         ({"pipeline": {"margin": "32"}}, "margin must be a finite number"),
         ({"pipeline": "mtcnn"}, "pipeline must be a mapping"),
     ],

@@ -183,6 +183,6 @@ def test_store_copy_and_calibrate_from_the_command_line(tmp_path, trained, capsy
     assert "--overwrite" in capsys.readouterr().err
     assert main(["calibrate", "--model", dst]) == 0
     out = capsys.readouterr().out
-    assert "48 faces; open-set threshold" in out and "calibrated on the gallery for FAR 0.2" in out
+    assert "48 faces; open-set threshold" in out and "measured on this gallery's" in out and "FPIR 0.2" in out
     assert main(["infer", "--input", str(tmp_path), "--model", f"milvus:{tmp_path}/none.db", "--quiet"]) == 2
     assert "no gallery here" in capsys.readouterr().err

@@ -145,7 +145,7 @@ def run_cluster(args) -> int:
     if model:
         gallery = load_model(model, token=args.store_token)
         pipe = model_pipeline(args, gallery)
-        calibration = resolve_threshold(gallery, align=pipe.config.detector)
+        calibration = resolve_threshold(gallery, detector=pipe.config.detector)
     else:
         cluster_defaults(args)
         pipe = build_pipeline(args)
