@@ -5,11 +5,13 @@ python bench/reference.py embed --embedder facenet-casia --detector mtcnn --out 
     the subject face of every LFW image through one pipeline (LFW View 1's development training
     and test people together are all of LFW: the measurement takes the training people only, the
     open-set evaluation the test people only).
-python bench/reference.py measure --embeddings /tmp/ref/casia_mtcnn.npz [--part N]
+python bench/reference.py join --embeddings /tmp/ref/f_0.npz,/tmp/ref/f_1.npz [--part N] --out X.npz
+    shards of one ``embed`` run as one file, or one part of a fused pipeline's embeddings (each
+    part is stored scaled by sqrt(weight)) as that part's own pipeline: one run of a fused
+    pipeline gives its parts' embeddings too.
+python bench/reference.py measure --embeddings /tmp/ref/casia_mtcnn.npz
     the reference table of that pipeline from LFW View 1's development *training* people
-    (peopleDevTrain.txt) and written where facerec finds it. ``--part`` takes one part of a fused
-    embedding (each part is stored scaled by sqrt(weight)), so one run of a fused pipeline gives
-    its parts' tables too.
+    (peopleDevTrain.txt), written where facerec finds it (src/facerec/data/reference/).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def cmd_embed(args) -> int:
     from facerec.pipeline import Pipeline
 
     data = load_dataset(args.data or lfw_dir())
+    data.samples = data.samples[args.shard :: args.shards]  # dlib runs on one core: a shard per core
     pipe = Pipeline.create(
         embedder=args.embedder,
         detector=args.detector,
@@ -69,16 +72,24 @@ def cmd_embed(args) -> int:
 
 
 def load(path: str, part: int | None = None):
-    """(pipeline dict, precision, embeddings, names, fallback, command) from ``embed``'s file;
+    """(pipeline dict, precision, embeddings, names, fallback, command) from ``embed``'s file (or
+    its shards, comma-separated);
     ``part`` picks one part of a fused pipeline's embeddings, renormalised, as its own pipeline."""
     from facerec.embed import get_spec
     from facerec.embed.fusion import parse_parts
     from facerec.pipeline.config import alignment_parts
 
-    with np.load(path, allow_pickle=False) as f:
-        pipeline = json.loads(str(f["pipeline"]))
-        emb, names, fallback = f["embeddings"], f["names"], f["fallback"]
-        precision, command = str(f["precision"]), str(f["command"])
+    parts = []
+    for one in path.split(","):  # shards of one run
+        with np.load(one, allow_pickle=False) as f:
+            parts.append({k: f[k] for k in f.files})
+    pipeline = json.loads(str(parts[0]["pipeline"]))
+    precision, command = str(parts[0]["precision"]), str(parts[0]["command"])
+    files = np.concatenate([p["files"] for p in parts])
+    order = np.argsort(files, kind="stable")
+    emb = np.concatenate([p["embeddings"] for p in parts])[order]
+    names = np.concatenate([p["names"] for p in parts])[order]
+    fallback = np.concatenate([p["fallback"] for p in parts])[order]
     if part is not None:
         parts = parse_parts(pipeline["embedder"])
         dims = [get_spec(p.name).dim for p in parts]
@@ -99,6 +110,24 @@ def load(path: str, part: int | None = None):
     return pipeline, precision, emb.astype(np.float32), names, fallback, command
 
 
+def cmd_join(args) -> int:
+    pipeline, precision, emb, names, fallback, command = load(args.embeddings, args.part)
+    files = np.sort(np.concatenate([np.load(p, allow_pickle=False)["files"] for p in args.embeddings.split(",")]))
+    np.savez(
+        args.out,
+        files=files,
+        names=names,
+        embeddings=emb,
+        fallback=fallback,
+        seconds=0.0,
+        pipeline=json.dumps(pipeline),
+        precision=precision,
+        command=command,
+    )
+    print(f"{len(emb)} faces of {pipeline['embedder']}/{pipeline['detector']}/{pipeline['alignment']} -> {args.out}")
+    return 0
+
+
 def people_of(list_file: Path) -> set[str]:
     """The names in an LFW View 1 people file (a count line, then name<TAB>images)."""
     return {line.split("\t")[0] for line in list_file.read_text().splitlines()[1:] if line.strip()}
@@ -107,7 +136,7 @@ def people_of(list_file: Path) -> set[str]:
 def cmd_measure(args) -> int:
     from facerec.reference import measure_reference, reference_path
 
-    pipeline, precision, emb, names, fallback, command = load(args.embeddings, args.part)
+    pipeline, precision, emb, names, fallback, command = load(args.embeddings)
     root = Path(args.data or lfw_dir()).parent
     dev = people_of(root / "peopleDevTrain.txt")
     on = np.isin(names, sorted(dev))
@@ -156,12 +185,18 @@ def main() -> int:
     e.add_argument("--alignment", default="box")
     e.add_argument("--flip", action="store_true")
     e.add_argument("--precision", default="fp32")
+    e.add_argument("--shard", type=int, default=0)
+    e.add_argument("--shards", type=int, default=1)
     e.add_argument("--out", required=True)
     e.set_defaults(func=cmd_embed)
+    j = sub.add_parser("join")
+    j.add_argument("--embeddings", required=True, help="embed's files, comma-separated")
+    j.add_argument("--part", type=int, default=None, help="one part of a fused pipeline (0, 1)")
+    j.add_argument("--out", required=True)
+    j.set_defaults(func=cmd_join)
     m = sub.add_parser("measure")
     m.add_argument("--data", default=None)
     m.add_argument("--embeddings", required=True)
-    m.add_argument("--part", type=int, default=None, help="one part of a fused pipeline (0, 1)")
     m.add_argument("--out", default=None, help="default: the shipped table's place")
     m.set_defaults(func=cmd_measure)
     args = ap.parse_args()

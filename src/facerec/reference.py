@@ -10,7 +10,7 @@ carries a table measured on LFW View 1's development *training* people (``people
   distance is at most t (what ``verify`` promises);
 * ``person_far[m]``: the chance that a stranger's photo comes within t of *some* photo of one person
   enrolled with m photos (a person's photos are alike, so this is well below m * FAR(t));
-* ``tar``: the share of pairs of one person's photos within t.
+* ``tar``: the share of pairs of one person's photos within t (each person weighing the same).
 
 Strangers, in the per-person rates, are people, not photos: one photo of each reference person
 (4,038) stands for them, compared with the subsets of everyone else. Over all pairs of photos,
@@ -219,7 +219,7 @@ def measure_reference(embeddings: np.ndarray, labels: np.ndarray, *, metric: str
     n = len(emb)
     grid = np.round(np.arange(0.0, 2.0 + GRID_STEP / 2, GRID_STEP), 6)
     imp_hist = np.zeros(len(grid) + 1, np.int64)
-    gen_hist = np.zeros(len(grid) + 1, np.int64)
+    gen_hist = np.zeros(len(grid) + 1, np.float64)  # weighted: each person counts once, whatever their photos
     counts = np.bincount(labels)
     rng = np.random.default_rng(seed)
     # one photo of each person stands for them as a stranger: strangers are people, not photos
@@ -232,7 +232,12 @@ def measure_reference(embeddings: np.ndarray, labels: np.ndarray, *, metric: str
         upper = np.arange(n)[None, :] > (start + np.arange(len(d)))[:, None]  # each pair once
         same = labels[start : start + len(d), None] == labels[None, :]
         imp_hist += _hist(d[upper & ~same], grid)
-        gen_hist += _hist(d[upper & same], grid)
+        pairs = upper & same
+        rows = np.nonzero(pairs)[0]
+        person_pairs = counts[labels[start + rows]] * (counts[labels[start + rows]] - 1) / 2
+        gen_hist += np.bincount(
+            np.searchsorted(grid, d[pairs], side="left"), weights=1.0 / person_pairs, minlength=len(grid) + 1
+        )
     far, far_events = _cumulative(imp_hist)
     tar, _ = _cumulative(gen_hist)
     members = [np.flatnonzero(labels == p) for p in np.flatnonzero(counts >= 2)]
@@ -280,7 +285,7 @@ def measure_reference(embeddings: np.ndarray, labels: np.ndarray, *, metric: str
         "people": int(len(counts[counts > 0])),
         "images": n,
         "strangers": int(len(strangers)),
-        "genuine_pairs": int(gen_hist.sum()),
+        "genuine_people": int(round(gen_hist.sum())),
         "impostor_pairs": int(imp_hist.sum()),
     }
 
