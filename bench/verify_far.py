@@ -9,7 +9,6 @@ python bench/verify_far.py --embeddings /tmp/ref/casia_mtcnn.npz --json bench/re
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
