@@ -530,3 +530,32 @@ def test_cluster_on_an_empty_folder_writes_no_people_folder(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "no image files" in err and "nothing was written" in err
     assert not out.exists()
+
+
+def test_a_second_serve_on_one_milvus_lite_file_says_why_once_without_a_traceback(tmp_path, synthetic_npz):
+    """Milvus Lite logged its lock failure as a traceback before facerec's own message."""
+    uri = f"milvus:{tmp_path}/g.db"
+    make = (  # in a process of its own: Milvus Lite keeps a file locked for as long as its process lives
+        "import sys; sys.path.insert(0, sys.argv[1]); import conftest; from facerec.api import train; "
+        "train(sys.argv[2], embedder='fake', align='fake', margin=4, device='cpu', store=sys.argv[3], art_dir=None)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(TESTS.parent / "src")}
+    subprocess.run([sys.executable, "-c", make, str(TESTS), str(synthetic_npz), uri], check=True, timeout=120, env=env)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "serve.log", "ab") as log:
+        first = serve(uri, port, log)
+    try:
+        wait_up(base, first)
+        second = subprocess.run(
+            [sys.executable, "-m", "facerec", "serve", "--model", uri, "--port", str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert second.returncode == 2 and "another process holds the lock" in second.stderr, second.stderr[-2000:]
+        assert "Traceback" not in second.stderr and second.stderr.count("Milvus Lite could not open") == 1
+    finally:
+        first.kill()
+        first.wait(10)

@@ -267,7 +267,7 @@ def gallery_threshold(
     module's docstring): from its own leave-one-out ``distances`` when there are enough of them,
     else from the pipeline's reference calibration, else the embedder's default. Never fails on
     the data: every gallery gets a threshold, and the reason for it."""
-    from .reference import reference_for
+    from .reference import pipeline_name, reference_for
 
     fpir = check_rate(fpir, "fpir")
     counts = np.asarray(photo_counts, np.int64)
@@ -288,7 +288,9 @@ def gallery_threshold(
         )
     else:
         name = (
-            "the model records no pipeline" if pipeline is None else f"no reference calibration for {_name(pipeline)}"
+            "the model records no pipeline"
+            if pipeline is None
+            else f"no reference calibration for {pipeline_name(pipeline)}"
         )
         base = Calibration(
             default_threshold(default_euclidean, metric),
@@ -349,11 +351,6 @@ def _copies_note(n: int) -> str:
     )
 
 
-def _name(pipeline) -> str:
-    p = pipeline if isinstance(pipeline, dict) else pipeline.to_dict()
-    return f"{p['embedder']}/{p['detector']}/{p.get('alignment', 'box')}" + ("/flip" if p.get("flip") else "")
-
-
 def open_set_calibration(
     gallery, *, fpir: float | None = None, distances: SortedDistances | None = None, pipeline=None
 ) -> Calibration:
@@ -390,7 +387,7 @@ def verification_threshold(
     else the embedder's documented equal-error threshold, said to carry no measured rate."""
     from .embed import get_spec
     from .pipeline.config import DEFAULT_VERIFY_FAR
-    from .reference import reference_for
+    from .reference import pipeline_name, reference_for
 
     if threshold is not None:
         return explicit_calibration(threshold, pipeline, metric)
@@ -400,7 +397,7 @@ def verification_threshold(
         return Calibration(
             default_threshold(get_spec(pipeline.embedder).default_threshold, metric),
             "default",
-            reason=f"no reference calibration for {_name(pipeline)}: {pipeline.embedder}'s LFW equal-error "
+            reason=f"no reference calibration for {pipeline_name(pipeline)}: {pipeline.embedder}'s LFW equal-error "
             "threshold (about 1 in 100 pairs of different people pass on LFW; not measured for this pipeline)",
         )
     t = ref.threshold_at_far(far)
@@ -503,7 +500,11 @@ def refresh_calibration(gallery) -> None:
     cal = gallery.calibration
     if cal is not None and cal.source == "explicit":
         return
-    new = open_set_calibration(gallery)
+    try:
+        new = open_set_calibration(gallery)
+    except InputError as exc:  # an embedder this install does not know: the gallery still loads
+        log.warning("the open-set threshold stays as stored: %s", exc)
+        return
     if cal is None or new.threshold != cal.threshold:
         new.incremental = cal is not None and cal.source == "calibrated"
         gallery.calibration = new

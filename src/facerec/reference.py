@@ -81,8 +81,7 @@ class Reference:
 
     @property
     def name(self) -> str:
-        p = self.pipeline
-        return f"{p['embedder']}/{p['detector']}/{p.get('alignment', 'box')}" + ("/flip" if p.get("flip") else "")
+        return pipeline_name(self.pipeline)
 
     def describe(self) -> str:
         return f"reference calibration of {self.name} on LFW View 1's development people" + (
@@ -185,22 +184,36 @@ def available() -> list[dict]:
 
 def reference_for(config) -> Reference | None:
     """The table for pipeline ``config`` (a :class:`~facerec.pipeline.PipelineConfig` or its
-    dict): measured for it exactly, else for the same embedder, weights, crop and flip with another
-    detector (said so: detectors frame faces alike, the embedder decides the distances), else none.
-    Precision is not part of the key: int8's embeddings are within cosine 0.996 of fp32's."""
+    dict): measured for it exactly; else for the same embedder, weights and crop with another
+    detector (detectors frame faces alike; the embedder decides the distances), the same flip
+    first; else none. A borrowed table says so. Precision is not part of the key: int8's
+    embeddings are within cosine 0.996 of fp32's."""
     p = config if isinstance(config, dict) else config.to_dict()
     exact = _read(reference_path(p))
     if exact is not None and exact.get("pipeline", {}).get("weights_id") == p.get("weights_id"):
         return Reference.from_dict(exact)
-    same = (p["embedder"], p.get("weights_id"), p.get("alignment", "box"), bool(p.get("flip")))
+    same = (p["embedder"], p.get("weights_id"), p.get("alignment", "box"))
+    found = []
     for path in sorted(REFERENCE_DIR.glob("*.json")):
         d = _read(path)
         if d is None or d.get("format") != FORMAT:
             continue
         q = d["pipeline"]
-        if (q["embedder"], q.get("weights_id"), q.get("alignment", "box"), bool(q.get("flip"))) == same:
-            return Reference.from_dict(d, f"measured with detector {q['detector']}, used for {p['detector']}")
-    return None
+        if (q["embedder"], q.get("weights_id"), q.get("alignment", "box")) == same:
+            found.append((bool(q.get("flip")) != bool(p.get("flip")), q["detector"] != p["detector"], path.name, d))
+    if not found:
+        return None
+    _, _, _, d = min(found, key=lambda f: f[:3])
+    q = d["pipeline"]
+    what = [f"detector {q['detector']}"] if q["detector"] != p["detector"] else []
+    what += [f"flip {'on' if q.get('flip') else 'off'}"] if bool(q.get("flip")) != bool(p.get("flip")) else []
+    return Reference.from_dict(d, f"measured with {' and '.join(what)}, used for {pipeline_name(p)}")
+
+
+def pipeline_name(pipeline) -> str:
+    """``embedder/detector/alignment[/flip]``: how a pipeline is named in every message."""
+    p = pipeline if isinstance(pipeline, dict) else pipeline.to_dict()
+    return f"{p['embedder']}/{p['detector']}/{p.get('alignment', 'box')}" + ("/flip" if p.get("flip") else "")
 
 
 # -- measuring (bench/reference.py) ------------------------------------------------------------------

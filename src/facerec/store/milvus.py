@@ -130,12 +130,14 @@ class MilvusStore(Store):
             # reopened collection not loaded yet); every failure that matters reaches the caller as
             # a StoreError naming the gallery
             logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+            lite_log = _LiteStartFailures()
             try:
-                self._client = MilvusClient(self.client_uri, **kw)
+                with lite_log:
+                    self._client = MilvusClient(self.client_uri, **kw)
             except Exception as exc:  # noqa: BLE001 - every connection failure is the same to a caller
                 if self.lite:
                     raise StoreError(
-                        f"{self.uri}: Milvus Lite could not open {self.client_uri} ({_first_line(exc)}); it opens a "
+                        f"{self.uri}: Milvus Lite could not open {self.client_uri} ({lite_log.reason or _first_line(exc)}); it opens a "
                         "gallery in one process at a time: stop the other one (a running facerec serve?), or keep "
                         "the gallery on a Milvus server (http://host:19530) to share it"
                     ) from None
@@ -528,6 +530,30 @@ def _latest(hits: list[dict]) -> list[dict]:
     for h in sorted(hits, key=lambda h: h["changed_ms"]):
         latest[h["face_id"]] = h
     return list(latest.values())
+
+
+class _LiteStartFailures(logging.Handler):
+    """While a Milvus Lite connection opens, keeps what Milvus Lite logs when its server cannot
+    start (a traceback on stderr, before our own message) as one line for that message instead."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.reason = ""
+        self._logger = logging.getLogger("milvus_lite")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.reason = _first_line(record.exc_info[1])
+
+    def __enter__(self):
+        self._propagate = self._logger.propagate
+        self._logger.addHandler(self)
+        self._logger.propagate = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._logger.removeHandler(self)
+        self._logger.propagate = self._propagate
 
 
 def _first_line(exc) -> str:
