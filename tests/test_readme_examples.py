@@ -46,8 +46,9 @@ def test_detect_embed_verify_block(tmp_path):
     (tmp_path / "a.jpg").symlink_to(lfw_image("Colin_Powell", 1))
     (tmp_path / "b.jpg").symlink_to(lfw_image("Colin_Powell", 2))
     out = run_block(readme_blocks()[0], tmp_path).split()
-    assert out[0] == "1" and out[1:3] == ["(1,", "512)"] and out[3] == "True" and out[5] == "default"
-    assert 0 < float(out[4]) < 1.13
+    # verify at the reference's FAR 1e-3 (0.987 for CASIA FaceNet with MTCNN)
+    assert out[0] == "1" and out[1:3] == ["(1,", "512)"] and out[3] == "True" and out[5] == "reference"
+    assert 0 < float(out[4]) < 0.99
 
 
 def test_train_identify_block(tmp_path):
