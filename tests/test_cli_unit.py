@@ -246,7 +246,7 @@ def test_stranger_is_unknown_with_candidates_and_closed_set_restores_the_seed(tm
         "0.2",
     )
     assert code == 0, err
-    assert "about 1 in 5 strangers would be named someone (measured on this gallery)" in out
+    assert "about 1 in 5 strangers would be named someone (measured on this gallery; 6 people, 48 faces)" in out
     probe = tmp_path / "stranger"
     probe.mkdir()
     Image.fromarray(person_image(99, 0)).save(probe / "stranger.png")

@@ -135,7 +135,8 @@ class Calibration:
         """What the threshold promises, in words a user reads ("about 1 in 100 strangers ...")."""
         if self.fpir is not None and self.source in ("calibrated", "reference"):
             where = "measured on this gallery" if self.source == "calibrated" else self.reference
-            return f"about {plain_rate(self.fpir)} strangers would be named someone ({where})"
+            size = f"{self.people:,} {'person' if self.people == 1 else 'people'}, {self.faces:,} faces"
+            return f"about {plain_rate(self.fpir)} strangers would be named someone ({where}; {size})"
         if self.far is not None and self.source in ("calibrated", "reference"):
             tar = f"; {self.tar:.1%} of pairs of one person's photos pass" if self.tar is not None else ""
             return f"about {plain_rate(self.far)} pairs of different people would be called the same person ({self.reference or 'measured'}{tar})"
