@@ -352,6 +352,14 @@ def _copies_note(n: int) -> str:
     )
 
 
+def stored_fpir(cal: Calibration | None) -> float | None:
+    """The stranger rate a stored calibration was made for (0.2's gallery calibrations kept it as
+    ``far``: their leave-one-out quantile was a stranger rate), or None."""
+    if cal is None:
+        return None
+    return cal.fpir or (cal.far if cal.source == "calibrated" else None)
+
+
 def open_set_calibration(
     gallery, *, fpir: float | None = None, distances: SortedDistances | None = None, pipeline=None
 ) -> Calibration:
@@ -365,7 +373,7 @@ def open_set_calibration(
     from .pipeline.config import DEFAULT_FPIR
 
     stored = gallery.calibration
-    fpir = fpir or (stored.fpir or stored.far if stored is not None else None) or DEFAULT_FPIR
+    fpir = fpir or stored_fpir(stored) or DEFAULT_FPIR
     own = pipeline is None
     pipeline = gallery.pipeline if own else pipeline
     if own and distances is None and len(gallery) and not np.isnan(gallery.impostor_d_).any():

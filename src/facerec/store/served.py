@@ -32,6 +32,7 @@ from ..calibrate import (
     open_set_calibration,
     per_sample_distances,
     resolve_threshold,
+    stored_fpir,
 )
 from ..errors import InputError, NotEnrolledError, SaveError, StoreUnavailable
 from ..gallery import COLUMNS, Gallery, face_key
@@ -101,7 +102,7 @@ class ServedGallery:
         self.store = store
         self.gallery = gallery if gallery is not None else store.load()
         cal = self.gallery.calibration
-        self.fpir = fpir or (cal and (cal.fpir or (cal.far if cal.source == "calibrated" else None))) or DEFAULT_FPIR
+        self.fpir = fpir or stored_fpir(cal) or DEFAULT_FPIR
         self._lock = RWLock()
         self._writers = threading.Lock()  # one change at a time, in arrival order; syncs too
         self.sync_error: str | None = None
