@@ -123,6 +123,9 @@ def test_the_gate_names_why_it_rejects():
     assert gate.reason(ok) is None
     assert "too small" in gate.reason(gate.measure(img, (10, 10, 30, 30), 0.99, marks))
     assert "cut off" in gate.reason(gate.measure(img, (-60, 10, 60, 118), 0.99, marks))
+    # a face that fills the picture (an ID photo, a cropped face) is not cut, though its box overshoots
+    portrait = gate.measure(img, (-12, -20, 136, 132), 0.99, marks)
+    assert portrait["inside"] == 1.0 and gate.reason(portrait) is None
     assert "unsure" in gate.reason(gate.measure(img, (10, 10, 118, 118), 0.5, marks))
     blurred = cv2.GaussianBlur(img, (0, 0), 4)
     assert "blurred" in gate.reason(gate.measure(blurred, (10, 10, 118, 118), 0.99, marks))

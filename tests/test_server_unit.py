@@ -34,7 +34,7 @@ def png(image: np.ndarray) -> bytes:
 def test_identify_runs_through_the_batched_pipeline(client):
     service = client.app.state.service
     with service.pipelines.get() as pipe:
-        assert isinstance(pipe, Pipeline) and isinstance(pipe.detector, FakeDetector)
+        assert isinstance(pipe, Pipeline) and isinstance(pipe.detector.inner, FakeDetector)
         assert pipe.config.detector == "fake" and pipe.config.margin == 4
     FakeDetector.batches.clear()
     r = client.post("/v1/identify", files={"image": ("p.png", png(person_image(3, 60)), "image/png")})

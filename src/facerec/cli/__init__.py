@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import FacerecError
+from ..errors import FacerecError, NoFaceError
 from ..text import printable
-from .common import EXIT_ERROR
+from .common import EXIT_ERROR, NO_FACE_REMEDY
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     try:
         return args.func(args)
+    except NoFaceError as exc:
+        print(f"error: {printable(str(exc))} ({NO_FACE_REMEDY})", file=sys.stderr)
+        return EXIT_ERROR
     except FacerecError as exc:
         print(f"error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_ERROR

@@ -11,6 +11,11 @@ from ..pipeline.config import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, D
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
 
+#: What "no face found" tells the user to try: every detector already searches a face that fills
+#: the frame on a padded copy, so an image it still misses may be an aligned crop of a face.
+NO_FACE_REMEDY = "if these are already aligned face crops, --align resize takes each whole image as the face"
+
+
 def add(parser: argparse.ArgumentParser, *flags: str, **kw) -> None:
     """Accept both the seed's ``--out_dir`` and the conventional ``--out-dir`` spelling."""
     names = list(flags)

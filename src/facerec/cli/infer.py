@@ -7,7 +7,17 @@ import sys
 
 from ..pipeline.config import DEFAULT_TOPK
 from ..text import printable
-from .common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, add, model_pipeline, pipeline_args, positive_int, store_token_arg
+from .common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    NO_FACE_REMEDY,
+    add,
+    model_pipeline,
+    pipeline_args,
+    positive_int,
+    store_token_arg,
+)
 from .video import add_video_args
 
 
@@ -129,6 +139,8 @@ def print_table(report, gallery) -> None:
     )
     if total:
         print(f"Accuracy: {correct}/{total} = {correct / total:.4f}")
+    if any(not img.error and not img.faces for img in report.images):
+        print(f"(no face found in some images: {NO_FACE_REMEDY})")
 
 
 def print_json(report, gallery) -> None:

@@ -6,7 +6,16 @@ import sys
 
 from ..pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FPIR, DEFAULT_K, DEFAULT_MARGIN
 from ..text import printable
-from .common import EXIT_OK, EXIT_PARTIAL, add, note_deprecations, pipeline_args, positive_int, store_token_arg
+from .common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    NO_FACE_REMEDY,
+    add,
+    note_deprecations,
+    pipeline_args,
+    positive_int,
+    store_token_arg,
+)
 
 
 def add_parser(sub) -> None:
@@ -93,7 +102,7 @@ def run(args) -> int:
     )
     if r.no_face:
         shown = ", ".join(r.no_face[:10]) + (" ..." if len(r.no_face) > 10 else "")
-        print(f"no face found in {len(r.no_face)} images (not enrolled): {shown}")
+        print(f"no face found in {len(r.no_face)} images (not enrolled): {shown} ({NO_FACE_REMEDY})")
     for err in r.errors:
         print(f"error: {printable(err)}", file=sys.stderr)
     cal = r.gallery.calibration
