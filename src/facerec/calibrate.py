@@ -361,30 +361,26 @@ def stored_fpir(cal: Calibration | None) -> float | None:
 
 
 def open_set_calibration(
-    gallery, *, fpir: float | None = None, distances: SortedDistances | None = None, pipeline=None
+    gallery, *, fpir: float | None = None, distances: SortedDistances | None = None
 ) -> Calibration:
     """The open-set threshold of ``gallery`` as it is now, at ``fpir`` (default: the one it was
     calibrated for, else :data:`~facerec.pipeline.config.DEFAULT_FPIR`). ``distances``: the
     gallery's sorted leave-one-out distances when the caller keeps them (a served gallery); else
-    they are sorted from the gallery's per-face columns, when computed. ``pipeline``: another
-    pipeline than the gallery's (a query whose faces are found otherwise): the reference only, as
-    the gallery's own distances were measured under its own pipeline."""
+    they are sorted from the gallery's per-face columns, when computed."""
     from .embed import get_spec
     from .pipeline.config import DEFAULT_FPIR
 
-    stored = gallery.calibration
-    fpir = fpir or stored_fpir(stored) or DEFAULT_FPIR
-    own = pipeline is None
-    pipeline = gallery.pipeline if own else pipeline
-    if own and distances is None and len(gallery) and not np.isnan(gallery.impostor_d_).any():
+    fpir = fpir or stored_fpir(gallery.calibration) or DEFAULT_FPIR
+    if distances is None and len(gallery) and not np.isnan(gallery.impostor_d_).any():
         distances = SortedDistances(gallery.genuine_d_, gallery.impostor_d_)
+    pipeline = gallery.pipeline
     return gallery_threshold(
         pipeline=pipeline,
         metric=gallery.metric,
         photo_counts=gallery.photo_counts(),
         fpir=min(fpir, 0.5),
         default_euclidean=get_spec(pipeline.embedder).default_threshold if pipeline is not None else 1.0,
-        distances=distances if own else None,
+        distances=distances,
     )
 
 
@@ -529,11 +525,9 @@ def resolve_threshold(
 ) -> Calibration | None:
     """The threshold a query uses: none for ``closed_set``; ``threshold`` when given; else the
     gallery's calibration when the query's faces are found as the gallery's were (derived anew
-    when ``fpir`` asks for another rate than the stored one); else the reference calibration of the
-    query's pipeline for the gallery's size (a gallery's own measurement under one detector does
-    not transfer to another)."""
-    from dataclasses import replace
-
+    when ``fpir`` asks for another rate than the stored one); else the embedder's 1:1 threshold,
+    said to carry no measured rate (faces found by two detectors are compared: no table measures
+    that)."""
     if closed_set:
         return None
     if threshold is not None:
@@ -548,10 +542,20 @@ def resolve_threshold(
         return open_set_calibration(gallery, fpir=fpir)
     if gallery.pipeline is None:
         raise InputError("the model records no pipeline, so no default threshold applies; pass a threshold")
-    cal = open_set_calibration(gallery, fpir=fpir, pipeline=replace(gallery.pipeline, detector=detector))
-    note = f"the gallery's faces were found with {trained}, this query's with {detector}"
-    cal.reason = f"{note}; {cal.reason}" if cal.reason else note
-    return cal
+    from .embed import get_spec
+
+    # Distances between faces cut two ways (the seed's demo enrols whole LFW images, `--align
+    # resize`, and searches MTCNN's crops) are larger for everyone, the enrolled person included: no
+    # table measures them, and a same-pipeline threshold would turn most known people away.
+    return Calibration(
+        default_threshold(get_spec(gallery.pipeline.embedder).default_threshold, gallery.metric),
+        "default",
+        people=gallery.people_count,
+        faces=len(gallery),
+        reason=f"the gallery's faces were found with {trained}, this query's with {detector}: no rate was "
+        "measured for distances between the two, so the embedder's 1:1 equal-error threshold; query with "
+        f"--align {trained} for a measured promise",
+    )
 
 
 def _real(v) -> bool:
