@@ -6,8 +6,9 @@ face the padded retry found has its box inside the image."""
 import numpy as np
 import pytest
 
-from facerec.align import box_iou, by_prominence
+from facerec.align import by_prominence
 from facerec.images import load_image
+from facerec.people.quality import FILLS_PICTURE
 from facerec.pipeline import Pipeline, create_detector
 from facerec.pipeline.batch import ImageBatch
 
@@ -24,7 +25,7 @@ def tight(image: np.ndarray, box) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def tight_crops():
-    """The first 30 images of View 2's pairs, each cropped to its subject, colour and grey: 60 crops."""
+    """The first 50 images of View 2's pairs, each cropped to its subject, colour and grey: 100 crops."""
     lfw = require_lfw()
     names = []
     for line in (LFW_HOME / "pairs.txt").read_text().splitlines()[1:]:
@@ -33,11 +34,11 @@ def tight_crops():
             path = lfw / person / f"{person}_{int(n):04d}.jpg"
             if path not in names:
                 names.append(path)
-        if len(names) >= 30:
+        if len(names) >= 50:
             break
     mtcnn = create_detector("mtcnn", pad_misses=False)
     crops = []
-    for path in names[:30]:
+    for path in names[:50]:
         image = load_image(path)
         (faces,) = mtcnn.detect(ImageBatch([image]))
         face = tight(image, by_prominence(faces, image.shape[1], image.shape[0])[0].box)
@@ -48,28 +49,35 @@ def tight_crops():
 
 @pytest.mark.parametrize("name", ["mtcnn", "yunet"])
 def test_every_detector_finds_the_face_that_fills_the_frame(tight_crops, name):
+    """Measured on all 7,701 pair images (bench/tight_crops.py): MTCNN with the retry 100% in
+    colour, 99.5% in grey (alone: 99.4% / 91.2%); YuNet 100% / 99.9%. Here: >= 98% (two misses of 100)."""
     det = create_detector(name)
-    retried = 0
-    for crop in tight_crops:
+    missed = retried = 0
+    for k, crop in enumerate(tight_crops):
         h, w = crop.shape[:2]
         (faces,) = det.detect(ImageBatch([crop]))
-        assert faces, f"{name} found no face in a {w}x{h} tight crop"
-        subject = by_prominence(faces, w, h)[0]
-        # the face is the frame: the subject covers most of it, wherever the box came from
-        assert box_iou(subject.box, (0, 0, w, h)) > 0.5
+        if not faces:
+            assert k % 2 == 1, f"{name} found no face in a {w}x{h} colour tight crop"
+            missed += 1
+            continue
+        # the face is the frame: the subject's box covers most of it (the gate's FILLS_PICTURE)
+        x1, y1, x2, y2 = by_prominence(faces, w, h)[0].box
+        assert (min(x2, w) - max(x1, 0)) * (min(y2, h) - max(y1, 0)) >= FILLS_PICTURE * w * h
         if not det.inner.detect(ImageBatch([crop]))[0]:  # found only on the padded copy
             retried += 1
-            x1, y1, x2, y2 = subject.box
             assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
-    if name == "mtcnn":  # MTCNN alone misses some of these (the grey ones most): the retry was exercised
-        assert retried > 0
+    assert missed <= 0.02 * len(tight_crops)
+    if name == "mtcnn":  # MTCNN alone misses some of these (the grey ones): the retry was exercised
+        assert retried >= 1
 
 
 def test_the_pipeline_embeds_a_tight_crop_as_its_subject(tight_crops, casia):
     pipe = Pipeline.create(embedder=casia, detector="mtcnn", device="cpu")
     results = pipe.run(tight_crops, subject_only=True)
-    assert all(r.error is None and len(r.faces) == 1 and r.faces[0].is_subject for r in results)
-    # the colour and grey crops of one image are one person: nearer each other than to the next image
-    emb = np.stack([r.faces[0].embedding for r in results])
-    same = np.linalg.norm(emb[0::2] - emb[1::2], axis=1)
+    assert all(r.error is None for r in results) and sum(not r.faces for r in results) <= 0.02 * len(results)
+    found = [k for k, r in enumerate(results) if r.faces]
+    assert all(results[k].faces[0].is_subject for k in found)
+    # the colour and grey crops of one image are one person: their embeddings lie close
+    pairs = [(k, k + 1) for k in range(0, len(results), 2) if k in found and k + 1 in found]
+    same = [np.linalg.norm(results[a].faces[0].embedding - results[b].faces[0].embedding) for a, b in pairs]
     assert np.median(same) < 0.8
