@@ -140,6 +140,16 @@ def lfw_env(tmp_path_factory):
     return env
 
 
+@pytest.fixture(scope="module")
+def lfw_workdir(lfw_env, tmp_path_factory):
+    """A module's work folder, with LFW and the caches of :func:`lfw_env` in this process's environment."""
+    mp = pytest.MonkeyPatch()
+    for key in ("SCIKIT_LEARN_DATA", "FACEREC_HOME"):
+        mp.setenv(key, lfw_env[key])
+    yield tmp_path_factory.mktemp("lfw-work")
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def casia():
     """The real CASIA FaceNet, loaded once per session."""

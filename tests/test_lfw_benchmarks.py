@@ -21,12 +21,8 @@ PAIRS_FOLD1_FLOOR = {
 
 
 @pytest.fixture(scope="module")
-def env(lfw_env, tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    for key in ("SCIKIT_LEARN_DATA", "FACEREC_HOME"):
-        mp.setenv(key, lfw_env[key])
-    yield tmp_path_factory.mktemp("bench")
-    mp.undo()
+def env(lfw_workdir):
+    return lfw_workdir
 
 
 @pytest.mark.parametrize("setting", sorted(PAIRS_FOLD1_FLOOR), ids="-".join)

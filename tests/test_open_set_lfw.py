@@ -15,12 +15,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
-def env(lfw_env, tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    for key in ("SCIKIT_LEARN_DATA", "FACEREC_HOME"):
-        mp.setenv(key, lfw_env[key])
-    yield tmp_path_factory.mktemp("open-set")
-    mp.undo()
+def env(lfw_workdir):
+    return lfw_workdir
 
 
 def test_strangers_named_stay_near_one_in_a_hundred_at_every_gallery_size(env, capsys):
