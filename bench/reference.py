@@ -72,7 +72,7 @@ def cmd_embed(args) -> int:
 
 
 def load(path: str, part: int | None = None):
-    """(pipeline dict, precision, embeddings, names, fallback, command) from ``embed``'s file (or
+    """(pipeline dict, precision, embeddings, names, fallback, command, files) from ``embed``'s file (or
     its shards, comma-separated);
     ``part`` picks one part of a fused pipeline's embeddings, renormalised, as its own pipeline."""
     from facerec.embed import get_spec
@@ -107,12 +107,11 @@ def load(path: str, part: int | None = None):
             "alignment": alignment,
         }
         command += f"  (part {part}: {spec.name})"
-    return pipeline, precision, emb.astype(np.float32), names, fallback, command
+    return pipeline, precision, emb.astype(np.float32), names, fallback, command, files[order]
 
 
 def cmd_join(args) -> int:
-    pipeline, precision, emb, names, fallback, command = load(args.embeddings, args.part)
-    files = np.sort(np.concatenate([np.load(p, allow_pickle=False)["files"] for p in args.embeddings.split(",")]))
+    pipeline, precision, emb, names, fallback, command, files = load(args.embeddings, args.part)
     np.savez(
         args.out,
         files=files,
@@ -136,7 +135,7 @@ def people_of(list_file: Path) -> set[str]:
 def cmd_measure(args) -> int:
     from facerec.reference import measure_reference, reference_path
 
-    pipeline, precision, emb, names, fallback, command = load(args.embeddings)
+    pipeline, precision, emb, names, fallback, command, _ = load(args.embeddings)
     root = Path(args.data or lfw_dir()).parent
     dev = people_of(root / "peopleDevTrain.txt")
     on = np.isin(names, sorted(dev))

@@ -31,8 +31,7 @@ def main() -> int:
     ap.add_argument("--data", default=None, help="LFW's lfw_funneled folder (default: scikit-learn's)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    pipeline, precision, emb, _, _, command = load(args.embeddings)
-    files = np.sort(np.concatenate([np.load(p)["files"] for p in args.embeddings.split(",")]))
+    pipeline, precision, emb, _, _, command, files = load(args.embeddings)
     index = {Path(p).name: i for i, p in enumerate(files)}
     root = Path(args.data or lfw_dir())
     pairs = read_pairs(root.parent / "pairs.txt", root)

@@ -172,16 +172,6 @@ def _read(path: Path) -> dict | None:
         return None
 
 
-def available() -> list[dict]:
-    """The pipelines with a shipped table."""
-    out = []
-    for path in sorted(REFERENCE_DIR.glob("*.json")):
-        d = _read(path)
-        if d is not None and d.get("format") == FORMAT:
-            out.append(d["pipeline"])
-    return out
-
-
 def reference_for(config) -> Reference | None:
     """The table for pipeline ``config`` (a :class:`~facerec.pipeline.PipelineConfig` or its
     dict): measured for it exactly; else for the same embedder, weights and crop with another
