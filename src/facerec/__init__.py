@@ -16,8 +16,8 @@ For many images build one :class:`Pipeline` and call its ``detect``/``embed``/``
 
 __version__ = "0.2.0"
 
-from .api import detect, embed, identify_image, load_model, train, verify  # noqa: E402
-from .errors import (  # noqa: E402
+from facerec.api import detect, embed, identify_image, load_model, train, verify  # noqa: E402
+from facerec.errors import (  # noqa: E402
     DataError,
     FacerecError,
     ImageError,
@@ -27,9 +27,9 @@ from .errors import (  # noqa: E402
     NotFittedError,
     WeightsError,
 )
-from .gallery import Gallery  # noqa: E402
-from .pipeline import Face, Pipeline, PipelineConfig  # noqa: E402
-from .verify import Verification  # noqa: E402
+from facerec.gallery import Gallery  # noqa: E402
+from facerec.pipeline import Face, Pipeline, PipelineConfig  # noqa: E402
+from facerec.verify import Verification  # noqa: E402
 
 __all__ = [
     "DataError",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibrate import (
+from facerec.calibrate import (
     Calibration,
     check_rate,
     open_set_calibration,
@@ -22,14 +22,14 @@ from .calibrate import (
     resolve_threshold,
     verification_threshold,
 )
-from .datasets import Sample, collect_inputs, label_from_filename, load_dataset
-from .errors import DataError, ImageError, InputError
-from .gallery import Gallery
-from .identify import Prediction, identify
-from .images import DEFAULT_MAX_PIXELS
-from .paths import atomic_write_bytes
-from .pipeline import Face, ImageResult, Pipeline
-from .pipeline.config import (
+from facerec.datasets import Sample, collect_inputs, label_from_filename, load_dataset
+from facerec.errors import DataError, ImageError, InputError
+from facerec.gallery import Gallery
+from facerec.identify import Prediction, identify
+from facerec.images import DEFAULT_MAX_PIXELS
+from facerec.paths import atomic_write_bytes
+from facerec.pipeline import Face, ImageResult, Pipeline
+from facerec.pipeline.config import (
     DEFAULT_ALIGNMENT,
     DEFAULT_DETECTOR,
     DEFAULT_EMBEDDER,
@@ -38,16 +38,16 @@ from .pipeline.config import (
     DEFAULT_MARGIN,
     DEFAULT_TOPK,
 )
-from .verify import Verification, verify_results
+from facerec.verify import Verification, verify_results
 
 
 def detect(image, *, detector: str = DEFAULT_DETECTOR, device: str = "auto") -> list[Face]:
     """Every face in ``image`` (a path, bytes or uint8 (H, W, 3) RGB array), most prominent first;
     each :class:`~facerec.pipeline.Face` has ``.box`` (x1, y1, x2, y2), ``.landmarks`` and ``.score``."""
-    from .embed.base import resolve_device
-    from .pipeline.batch import ImageBatch
-    from .pipeline.core import as_sample, faces_from
-    from .pipeline.detectors import create_detector
+    from facerec.embed.base import resolve_device
+    from facerec.pipeline.batch import ImageBatch
+    from facerec.pipeline.core import as_sample, faces_from
+    from facerec.pipeline.detectors import create_detector
 
     device = resolve_device(device)
     det = create_detector(detector, device=device, batch_size=1)
@@ -190,7 +190,7 @@ def train(
     if model_path is None and out_dir is not None:
         model_path = Path(out_dir) / f"knn_{tag}.npz"
     if store is not None:  # a database (milvus:… or a server URI) instead of a model file
-        from .store import open_store
+        from facerec.store import open_store
 
         with open_store(store, writer=True, token=store_token) as st:
             st.save(gallery)
@@ -209,7 +209,7 @@ def train(
 def load_model(path: str | os.PathLike, *, token: str | None = None) -> Gallery:
     """Load a saved gallery (safe: no code runs) from a model file or a store URI
     (``milvus:./g.db``, ``http://host:19530``; see :mod:`facerec.store`)."""
-    from .store import is_store_uri, open_store
+    from facerec.store import is_store_uri, open_store
 
     if not is_store_uri(path):
         return Gallery.load(path)

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import InputError
+from facerec.errors import InputError
 
 log = logging.getLogger("facerec.calibrate")
 
@@ -268,7 +268,7 @@ def gallery_threshold(
     module's docstring): from its own leave-one-out ``distances`` when there are enough of them,
     else from the pipeline's reference calibration, else the embedder's default. Never fails on
     the data: every gallery gets a threshold, and the reason for it."""
-    from .reference import pipeline_name, reference_for
+    from facerec.reference import pipeline_name, reference_for
 
     fpir = check_rate(fpir, "fpir")
     counts = np.asarray(photo_counts, np.int64)
@@ -367,8 +367,8 @@ def open_set_calibration(
     calibrated for, else :data:`~facerec.pipeline.config.DEFAULT_FPIR`). ``distances``: the
     gallery's sorted leave-one-out distances when the caller keeps them (a served gallery); else
     they are sorted from the gallery's per-face columns, when computed."""
-    from .embed import get_spec
-    from .pipeline.config import DEFAULT_FPIR
+    from facerec.embed import get_spec
+    from facerec.pipeline.config import DEFAULT_FPIR
 
     fpir = fpir or stored_fpir(gallery.calibration) or DEFAULT_FPIR
     if distances is None and len(gallery) and not np.isnan(gallery.impostor_d_).any():
@@ -390,9 +390,9 @@ def verification_threshold(
     """The 1:1 threshold: ``threshold`` when given; else the distance at pairwise ``far`` (default
     :data:`~facerec.pipeline.config.DEFAULT_VERIFY_FAR`) in the pipeline's reference calibration;
     else the embedder's documented equal-error threshold, said to carry no measured rate."""
-    from .embed import get_spec
-    from .pipeline.config import DEFAULT_VERIFY_FAR
-    from .reference import pipeline_name, reference_for
+    from facerec.embed import get_spec
+    from facerec.pipeline.config import DEFAULT_VERIFY_FAR
+    from facerec.reference import pipeline_name, reference_for
 
     if threshold is not None:
         return explicit_calibration(threshold, pipeline, metric)
@@ -411,7 +411,7 @@ def verification_threshold(
 
 def explicit_calibration(threshold: float, pipeline=None, metric: str = "euclidean") -> Calibration:
     """A threshold given by hand, with what the reference says it buys between two photos, when known."""
-    from .reference import reference_for
+    from facerec.reference import reference_for
 
     t = check_threshold(threshold, "threshold")
     ref = reference_for(pipeline) if pipeline is not None else None
@@ -542,7 +542,7 @@ def resolve_threshold(
         return open_set_calibration(gallery, fpir=fpir)
     if gallery.pipeline is None:
         raise InputError("the model records no pipeline, so no default threshold applies; pass a threshold")
-    from .embed import get_spec
+    from facerec.embed import get_spec
 
     # Distances between faces cut two ways (the seed's demo enrols whole LFW images, `--align
     # resize`, and searches MTCNN's crops) are larger for everyone, the enrolled person included: no

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, ImageError
-from .images import MAX_IMAGE_FILE_BYTES, check_rgb_array, decode_image, is_image_path
-from .paths import read_regular_file
+from facerec.errors import DataError, ImageError
+from facerec.images import MAX_IMAGE_FILE_BYTES, check_rgb_array, decode_image, is_image_path
+from facerec.paths import read_regular_file
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .errors import WeightsError
+from facerec.errors import WeightsError
 
 RESNET = "dlib_face_recognition_resnet_model_v1.dat"
 SHAPE_5 = "shape_predictor_5_face_landmarks.dat"

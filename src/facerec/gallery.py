@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .calibrate import Calibration, refresh_calibration
-from .errors import InputError, ModelFileError, NotEnrolledError, NotFittedError
-from .growable import GrowableArray
-from .index import METRICS, create_index
-from .paths import atomic_write_bytes
-from .pipeline.config import PipelineConfig
+from facerec import __version__
+from facerec.calibrate import Calibration, refresh_calibration
+from facerec.errors import InputError, ModelFileError, NotEnrolledError, NotFittedError
+from facerec.growable import GrowableArray
+from facerec.index import METRICS, create_index
+from facerec.paths import atomic_write_bytes
+from facerec.pipeline.config import PipelineConfig
 
 log = logging.getLogger("facerec.gallery")
 

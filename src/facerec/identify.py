@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .calibrate import Calibration
-from .errors import InputError
-from .gallery import Gallery
+from facerec.calibrate import Calibration
+from facerec.errors import InputError
+from facerec.gallery import Gallery
 
 UNKNOWN = "unknown"
 #: A nearest enrolled sample this close (Euclidean; d^2/2 in cosine distance) is the query's own image: the same pixels give a distance of

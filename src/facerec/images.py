@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
-from .paths import read_regular_file
+from facerec.errors import ImageError
+from facerec.paths import read_regular_file
 
 #: Largest image decoded by default: 100 megapixels (a 12,000 x 8,000 photo).
 DEFAULT_MAX_PIXELS = 100_000_000

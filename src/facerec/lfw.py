@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import DataError, InputError
-from .paths import atomic_write_bytes, facerec_home
+from facerec.errors import DataError, InputError
+from facerec.paths import atomic_write_bytes, facerec_home
 
 #: Default crop of the 250x250 deep-funneled images: the central 160x160 (rows/cols 45-205),
 #: kept at full resolution. It matches what MTCNN + a 32 px margin cuts around an LFW face,

@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .errors import InputError
-from .text import printable, scripts
+from facerec.errors import InputError
+from facerec.text import printable, scripts
 
 MAX_NAME_CHARS = 64
 #: What may join the words of a name, besides letters, marks and digits.

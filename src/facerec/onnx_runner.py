@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WeightsError
+from facerec.errors import WeightsError
 
 
 class OnnxRunner:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .calibrate import Calibration, pairwise_distances
-from .embed.base import l2_normalize
-from .errors import NoFaceError
-from .pipeline.results import ImageResult
+from facerec.calibrate import Calibration, pairwise_distances
+from facerec.embed.base import l2_normalize
+from facerec.errors import NoFaceError
+from facerec.pipeline.results import ImageResult
 
 
 @dataclass

@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import WeightsError
-from .paths import atomic_write_bytes, facerec_home
+from facerec.errors import WeightsError
+from facerec.paths import atomic_write_bytes, facerec_home
 
 DOWNLOAD_TIMEOUT_S = 60
 

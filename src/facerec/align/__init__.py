@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .base import Detection, box_iou, by_prominence, margin_crop, prominence, resize_rgb
+from facerec.align.base import Detection, box_iou, by_prominence, margin_crop, prominence, resize_rgb
 
 __all__ = ["Detection", "box_iou", "by_prominence", "margin_crop", "prominence", "resize_rgb"]

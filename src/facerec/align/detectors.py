@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .base import Detection
+from facerec.align.base import Detection
 
 #: Images larger than this (longest side, px) are detected on a downscaled copy; boxes are
 #: mapped back and crops are cut from the full-resolution image.

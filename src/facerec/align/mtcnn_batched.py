@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Detection
-from .nms import batched_nms
+from facerec.align.base import Detection
+from facerec.align.nms import batched_nms
 
 
 class BatchedMTCNN:
@@ -60,7 +60,7 @@ class BatchedMTCNN:
     # -- public ---------------------------------------------------------------------------
     def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
         """Every face in each uint8 (H, W, 3) image, largest first (the detector interface)."""
-        from .detectors import detect_in_batches
+        from facerec.align.detectors import detect_in_batches
 
         def batch(arr):
             boxes, scores, points, owner = (t.cpu().numpy() for t in self.detect_tensor(self.to_tensor(arr)))

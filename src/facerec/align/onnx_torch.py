@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WeightsError
+from facerec.errors import WeightsError
 
 GRAPH_KEY = "__graph__"  # the npz entry holding the nodes, as UTF-8 JSON bytes
 OPERATORS = ("Conv", "Relu", "Sigmoid", "MaxPool", "Resize", "Add", "Transpose", "Reshape")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WeightsError
+from facerec.errors import WeightsError
 
 STRIDES = (8, 16, 32)
 DIVISOR = 32  # the network's input sides must be multiples of this (its coarsest stride)
@@ -132,8 +132,8 @@ def torch_network(model_path: Path, sha256: str, device: str):
     build). The graph is converted once (needs ``onnx``) and cached in ``FACEREC_HOME/weights``,
     named by the model's sha256; a damaged cached conversion is made anew; where that folder cannot
     be written the conversion is kept in memory for this process only."""
-    from ..paths import atomic_write_bytes, facerec_home
-    from .onnx_torch import convert, load_module
+    from facerec.paths import atomic_write_bytes, facerec_home
+    from facerec.align.onnx_torch import convert, load_module
 
     cached = facerec_home() / "weights" / f"{Path(model_path).stem}-{sha256[:12]}.torch{TORCH_RECIPE}.npz"
     damage = None

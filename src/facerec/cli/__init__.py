@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import FacerecError, NoFaceError
-from ..text import printable
-from .common import EXIT_ERROR, NO_FACE_REMEDY
+from facerec.errors import FacerecError, NoFaceError
+from facerec.text import printable
+from facerec.cli.common import EXIT_ERROR, NO_FACE_REMEDY
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import data, evaluate, infer, ingest, people, serve, store, train, verify
+    from facerec.cli import data, evaluate, infer, ingest, people, serve, store, train, verify
 
     parser = argparse.ArgumentParser(prog="facerec", description="Face recognition with evidence.")
     sub = parser.add_subparsers(dest="command", required=True)

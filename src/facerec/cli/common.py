@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..embed.base import PRECISIONS
-from ..pipeline.config import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_MARGIN
+from facerec.embed.base import PRECISIONS
+from facerec.pipeline.config import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_MARGIN
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -38,8 +38,8 @@ def positive_int(text: str) -> int:
 
 def alignment_arg(value: str) -> str:
     """``--alignment``: one of ALIGNMENTS, or A+B of them (a fused embedder's, checked against it later)."""
-    from ..errors import InputError
-    from ..pipeline.config import alignment_parts
+    from facerec.errors import InputError
+    from facerec.pipeline.config import alignment_parts
 
     try:
         alignment_parts(value, len(value.split("+")))
@@ -50,7 +50,7 @@ def alignment_arg(value: str) -> str:
 
 def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, flip: bool = True) -> None:
     """The pipeline's options. ``embedder_default`` None: a command that follows its model's."""
-    from ..pipeline.detectors import detector_names
+    from facerec.pipeline.detectors import detector_names
 
     follows = embedder_default is None
     add(
@@ -147,7 +147,7 @@ def cache_dir(args):
 
 def build_pipeline(args, *, embedder: str | None = None, flip: bool | None = None):
     """The pipeline the options describe (a command without a model)."""
-    from ..pipeline import Pipeline
+    from facerec.pipeline import Pipeline
 
     note_deprecations(args)
     return Pipeline.create(
@@ -168,7 +168,7 @@ def build_pipeline(args, *, embedder: str | None = None, flip: bool | None = Non
 
 def model_pipeline(args, gallery):
     """The pipeline whose embeddings compare with ``gallery``'s; --embedder must agree with it."""
-    from ..pipeline import Pipeline
+    from facerec.pipeline import Pipeline
 
     note_deprecations(args)
     extra = {"embedder": args.embedder} if args.embedder else {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, add
+from facerec.cli.common import EXIT_OK, add
 
 
 def add_parsers(sub) -> None:
@@ -22,7 +22,7 @@ def add_parsers(sub) -> None:
 
 
 def prepare_lfw(args) -> int:
-    from ..lfw import prepare_lfw as prepare
+    from facerec.lfw import prepare_lfw as prepare
 
     r = prepare(
         args.out,
@@ -41,7 +41,7 @@ def prepare_lfw(args) -> int:
 
 
 def embedders(args) -> int:
-    from ..embed import embedder_names, get_spec
+    from facerec.embed import embedder_names, get_spec
 
     for name in embedder_names():
         s = get_spec(name)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, InputError
-from ..evaluate.common import embed_paths, embed_samples, pyplot, run_all, save_figure, write_json
-from ..evaluate.gallery_sizes import RULES
-from ..pipeline.config import DEFAULT_FPIR
-from .common import add, build_pipeline, pipeline_args
+from facerec.errors import DataError, InputError
+from facerec.evaluate.common import embed_paths, embed_samples, pyplot, run_all, save_figure, write_json
+from facerec.evaluate.gallery_sizes import RULES
+from facerec.pipeline.config import DEFAULT_FPIR
+from facerec.cli.common import add, build_pipeline, pipeline_args
 
 
 def add_parsers(sub) -> None:
@@ -79,7 +79,7 @@ def add_parsers(sub) -> None:
     common(p, "bench/results/open_set.json")
     p.set_defaults(func=cmd_open_set)
 
-    from ..people.algorithms import ALGORITHMS, DEFAULT_ALGORITHM
+    from facerec.people.algorithms import ALGORITHMS, DEFAULT_ALGORITHM
 
     p = evs.add_parser(
         "cluster", help="people discovery: pairwise and BCubed F1 of the grouping, with the baselines, same run"
@@ -100,7 +100,7 @@ def _pipe(args):
 
 
 def _default_lfw_dir() -> Path:
-    from ..lfw import sklearn_data_home
+    from facerec.lfw import sklearn_data_home
 
     home = sklearn_data_home(None)
     return Path(home) / "lfw_home" / "lfw_funneled"
@@ -111,7 +111,7 @@ def _plot_path(args) -> Path:
 
 
 def cmd_pairs(args) -> int:
-    from ..evaluate.pairs import evaluate_pairs, read_pairs
+    from facerec.evaluate.pairs import evaluate_pairs, read_pairs
 
     lfw_dir = Path(args.lfw_dir) if args.lfw_dir else _default_lfw_dir()
     pairs_file = Path(args.pairs) if args.pairs else lfw_dir.parent / "pairs.txt"
@@ -170,7 +170,7 @@ def cmd_pairs(args) -> int:
 
 
 def _load_embedded(args, select=None):
-    from ..datasets import load_dataset
+    from facerec.datasets import load_dataset
 
     ds = load_dataset(args.data)
     if select is not None:
@@ -185,7 +185,7 @@ def _load_embedded(args, select=None):
 
 
 def cmd_identify(args) -> int:
-    from ..evaluate.identification import closed_set
+    from facerec.evaluate.identification import closed_set
 
     ds, emb, labels, skipped, _ = _load_embedded(args)
     r = closed_set(emb, labels, ds.names, folds=args.folds, k=args.k, metric=args.metric)
@@ -235,7 +235,7 @@ def cmd_identify(args) -> int:
 
 
 def cmd_open_set(args) -> int:
-    from ..evaluate.identification import open_set
+    from facerec.evaluate.identification import open_set
 
     if args.gallery_sizes:
         return cmd_open_set_by_size(args)
@@ -328,10 +328,10 @@ def cmd_open_set_by_size(args) -> int:
     :mod:`facerec.evaluate.gallery_sizes`), one table row per rule, photos and size."""
     import json
 
-    from ..calibrate import check_rate
-    from ..datasets import load_dataset
-    from ..evaluate.gallery_sizes import by_gallery_size
-    from ..pipeline.config import PipelineConfig
+    from facerec.calibrate import check_rate
+    from facerec.datasets import load_dataset
+    from facerec.evaluate.gallery_sizes import by_gallery_size
+    from facerec.pipeline.config import PipelineConfig
 
     sizes = _int_list(args.gallery_sizes, "--gallery-sizes")
     photos = _int_list(args.photos_per_person, "--photos-per-person", allow_all=True)
@@ -422,11 +422,11 @@ def _table(rows) -> None:
 
 
 def cmd_cluster(args) -> int:
-    from ..datasets import load_dataset
-    from ..embed import get_spec
-    from ..evaluate.clustering import evaluate_clustering
-    from ..people.threshold import cluster_threshold
-    from .people import cluster_defaults, parse_threshold
+    from facerec.datasets import load_dataset
+    from facerec.embed import get_spec
+    from facerec.evaluate.clustering import evaluate_clustering
+    from facerec.people.threshold import cluster_threshold
+    from facerec.cli.people import cluster_defaults, parse_threshold
 
     cluster_defaults(args)
     args.threshold = parse_threshold(args.threshold)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-from ..pipeline.config import DEFAULT_TOPK
-from ..text import printable
-from .common import (
+from facerec.pipeline.config import DEFAULT_TOPK
+from facerec.text import printable
+from facerec.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_PARTIAL,
@@ -18,7 +18,7 @@ from .common import (
     positive_int,
     store_token_arg,
 )
-from .video import add_video_args
+from facerec.cli.video import add_video_args
 
 
 def add_parser(sub) -> None:
@@ -57,10 +57,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..api import infer, load_model
-    from ..calibrate import check_threshold, resolve_threshold
-    from ..errors import InputError
-    from ..video import is_video
+    from facerec.api import infer, load_model
+    from facerec.calibrate import check_threshold, resolve_threshold
+    from facerec.errors import InputError
+    from facerec.video import is_video
 
     if args.source and args.input and args.source != args.input:
         raise InputError(f"two inputs given ({args.source} and --input {args.input}): give one")
@@ -75,7 +75,7 @@ def run(args) -> int:
         gallery, threshold=args.threshold, closed_set=args.closed_set, detector=pipe.config.detector, fpir=args.fpir
     )
     if is_video(args.input):
-        from .video import run_video
+        from facerec.cli.video import run_video
 
         return run_video(args, gallery, pipe, calibration)
     report = infer(args.input, gallery, pipe, topk=args.topk, calibration=calibration, quiet=args.quiet)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import sys
 
-from ..embed.base import PRECISIONS
-from ..text import printable
-from .common import EXIT_OK, EXIT_PARTIAL, add, alignment_arg, positive_int, store_token_arg
+from facerec.embed.base import PRECISIONS
+from facerec.text import printable
+from facerec.cli.common import EXIT_OK, EXIT_PARTIAL, add, alignment_arg, positive_int, store_token_arg
 
 
 def add_parser(sub) -> None:
-    from ..ingest import DEFAULT_INGEST_BATCH, ENGINES
+    from facerec.ingest import DEFAULT_INGEST_BATCH, ENGINES
 
     p = sub.add_parser(
         "ingest",
@@ -39,8 +39,8 @@ def add_parser(sub) -> None:
     add(
         p, "--embedder", default=None, help="a new store's embedder (default facenet-vggface2); an existing store's own"
     )
-    from ..pipeline.config import ALIGNMENTS
-    from ..pipeline.detectors import detector_names
+    from facerec.pipeline.config import ALIGNMENTS
+    from facerec.pipeline.detectors import detector_names
 
     add(p, "--align", choices=detector_names(), default=None, help="the detector (default mtcnn; a store's own)")
     add(
@@ -64,8 +64,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..ingest import ingest
-    from ..paths import atomic_write_bytes
+    from facerec.ingest import ingest
+    from facerec.paths import atomic_write_bytes
 
     r = ingest(
         args.source,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..text import printable
-from .common import (
+from facerec.text import printable
+from facerec.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_PARTIAL,
@@ -34,7 +34,7 @@ GATE_FLAGS = (
 
 def parse_threshold(text: str) -> float | str:
     """``--threshold``: auto, or a distance."""
-    from ..errors import InputError
+    from facerec.errors import InputError
 
     if text == "auto":
         return text
@@ -52,8 +52,8 @@ def cluster_defaults(args) -> None:
 
 
 def add_parsers(sub) -> None:
-    from ..people.algorithms import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_MIN_FACES
-    from ..people.quality import QualityGate
+    from facerec.people.algorithms import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_MIN_FACES
+    from facerec.people.quality import QualityGate
 
     gate = QualityGate()
     p = sub.add_parser(
@@ -132,11 +132,11 @@ def add_parsers(sub) -> None:
 
 
 def run_cluster(args) -> int:
-    from ..api import load_model
-    from ..calibrate import resolve_threshold
-    from ..people.book import Book
-    from ..people.discover import discover
-    from ..people.quality import QualityGate
+    from facerec.api import load_model
+    from facerec.calibrate import resolve_threshold
+    from facerec.people.book import Book
+    from facerec.people.discover import discover
+    from facerec.people.quality import QualityGate
 
     gate = QualityGate(args.min_face_size, args.min_score, args.min_sharpness, args.max_yaw, args.min_inside)
     threshold = parse_threshold(args.threshold)
@@ -190,7 +190,7 @@ def run_cluster(args) -> int:
 
 
 def run_name(args) -> int:
-    from ..people.naming import name_cluster
+    from facerec.people.naming import name_cluster
 
     r = name_cluster(args.out, args.cluster_id, args.name, model=args.model, token=args.store_token)
     made = " (a new gallery)" if r.created else ""
@@ -202,7 +202,7 @@ def run_name(args) -> int:
 
 
 def run_merge(args) -> int:
-    from ..people.naming import merge_clusters
+    from facerec.people.naming import merge_clusters
 
     n = merge_clusters(args.out, args.a, args.b)
     print(f"cluster {args.b} joined cluster {args.a}: {n} faces; later runs keep them together")
@@ -210,7 +210,7 @@ def run_merge(args) -> int:
 
 
 def run_reject(args) -> int:
-    from ..people.naming import reject_face
+    from facerec.people.naming import reject_face
 
     reject_face(args.out, args.cluster_id, args.face_id, model=args.model, token=args.store_token)
     print(f"face {args.face_id} is not {printable(args.cluster_id)}: it left, and later runs keep it apart")
@@ -218,7 +218,7 @@ def run_reject(args) -> int:
 
 
 def run_list(args) -> int:
-    from ..people.book import Book
+    from facerec.people.book import Book
 
     a = Book.open(args.out).load_clusters()
     if not a:

@@ -6,12 +6,12 @@ import math
 import os
 import sys
 
-from ..errors import InputError
-from .common import EXIT_OK, add, positive_int, store_token_arg
+from facerec.errors import InputError
+from facerec.cli.common import EXIT_OK, add, positive_int, store_token_arg
 
 
 def add_parser(sub) -> None:
-    from ..server.limits import Limits
+    from facerec.server.limits import Limits
 
     d = Limits()
     p = sub.add_parser("serve", help="HTTP service and web page: identify, verify, enrol")
@@ -108,11 +108,11 @@ def api_key(args) -> str | None:
 def run(args) -> int:
     import socket
 
-    from ..server import Limits, create_app, is_loopback
-    from ..server.protocol import quiet_accept_errors, raise_file_limit, uvicorn_config
+    from facerec.server import Limits, create_app, is_loopback
+    from facerec.server.protocol import quiet_accept_errors, raise_file_limit, uvicorn_config
 
     if args.fpir is not None:
-        from ..calibrate import check_rate
+        from facerec.calibrate import check_rate
 
         check_rate(args.fpir, "--fpir")
     key = api_key(args)

@@ -3,7 +3,7 @@ the open-set threshold from every face)."""
 
 from __future__ import annotations
 
-from .common import EXIT_OK, add, store_token_arg
+from facerec.cli.common import EXIT_OK, add, store_token_arg
 
 
 def add_parsers(sub) -> None:
@@ -39,7 +39,7 @@ def add_parsers(sub) -> None:
 
 
 def run_copy(args) -> int:
-    from ..store.copy import copy_gallery
+    from facerec.store.copy import copy_gallery
 
     r = copy_gallery(args.src, args.dst, token=args.store_token, overwrite=args.overwrite)
     print(
@@ -50,8 +50,8 @@ def run_copy(args) -> int:
 
 
 def run_calibrate(args) -> int:
-    from ..calibrate import check_rate
-    from ..store import ServedGallery, open_store
+    from facerec.calibrate import check_rate
+    from facerec.store import ServedGallery, open_store
 
     if args.fpir is not None:
         check_rate(args.fpir, "--fpir")

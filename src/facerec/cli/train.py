@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from ..pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FPIR, DEFAULT_K, DEFAULT_MARGIN
-from ..text import printable
-from .common import (
+from facerec.pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FPIR, DEFAULT_K, DEFAULT_MARGIN
+from facerec.text import printable
+from facerec.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
     NO_FACE_REMEDY,
@@ -65,9 +65,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..api import train
-    from ..calibrate import check_rate
-    from ..index import parse_index_params
+    from facerec.api import train
+    from facerec.calibrate import check_rate
+    from facerec.index import parse_index_params
 
     note_deprecations(args)
     check_rate(args.fpir, "--fpir")

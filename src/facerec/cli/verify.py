@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 
-from ..errors import InputError
-from ..pipeline.config import DEFAULT_EMBEDDER, DEFAULT_VERIFY_FAR
-from ..text import printable
-from .common import EXIT_OK, add, build_pipeline, model_pipeline, pipeline_args, store_token_arg
+from facerec.errors import InputError
+from facerec.pipeline.config import DEFAULT_EMBEDDER, DEFAULT_VERIFY_FAR
+from facerec.text import printable
+from facerec.cli.common import EXIT_OK, add, build_pipeline, model_pipeline, pipeline_args, store_token_arg
 
 
 def add_parser(sub) -> None:
@@ -33,10 +33,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..api import load_model
-    from ..calibrate import check_rate, check_threshold, verification_threshold
-    from ..datasets import Sample, collect_inputs
-    from ..verify import verify_results
+    from facerec.api import load_model
+    from facerec.calibrate import check_rate, check_threshold, verification_threshold
+    from facerec.datasets import Sample, collect_inputs
+    from facerec.verify import verify_results
 
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")

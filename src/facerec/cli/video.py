@@ -6,13 +6,13 @@ import json
 import sys
 from pathlib import Path
 
-from ..text import printable
-from .common import EXIT_OK, EXIT_PARTIAL, add, positive_int
+from facerec.text import printable
+from facerec.cli.common import EXIT_OK, EXIT_PARTIAL, add, positive_int
 
 
 def add_video_args(p) -> None:
-    from ..video.analyze import DETECT_SIDE, MIN_DETECTIONS
-    from ..video.source import RECONNECTS
+    from facerec.video.analyze import DETECT_SIDE, MIN_DETECTIONS
+    from facerec.video.source import RECONNECTS
 
     g = p.add_argument_group("video (a .mp4/.mkv/.avi/.webm/.mov file, a stream URL or webcam:N)")
     add(g, "--every", type=positive_int, default=1, help="detect faces every N frames (tracks carry between)")
@@ -43,9 +43,9 @@ def add_video_args(p) -> None:
 
 
 def run_video(args, gallery, pipe, calibration) -> int:
-    from ..errors import InputError
-    from ..video import VideoOptions, analyze_video, open_video
-    from ..video.annotate import VideoWriter, annotate_file, draw
+    from facerec.errors import InputError
+    from facerec.video import VideoOptions, analyze_video, open_video
+    from facerec.video.annotate import VideoWriter, annotate_file, draw
 
     spec = args.input
     if args.max_seconds is not None and not args.max_seconds > 0:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from facerec.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def register_embedder(spec: EmbedderSpec, factory: Callable[..., Embedder]) -> N
 def embedder_names() -> list[str]:
     """The registered embedders and the measured fused pairs (any ``A+B`` works)."""
     _load_builtins()
-    from .fusion import FUSION_WEIGHTS
+    from facerec.embed.fusion import FUSION_WEIGHTS
 
     fused = {"+".join(parts) for parts in FUSION_WEIGHTS}
     return sorted({n for n, (spec, _) in _REGISTRY.items() if not spec.parts} | fused)
@@ -87,7 +87,7 @@ def get_spec(name: str) -> EmbedderSpec:
     """The spec of ``name``: a registered embedder, or ``A+B`` fused from registered ones."""
     _load_builtins()
     if name not in _REGISTRY and isinstance(name, str) and "+" in name:
-        from .fusion import create_fused, fused_spec
+        from facerec.embed.fusion import create_fused, fused_spec
 
         register_embedder(fused_spec(name, get_spec), create_fused)
     try:
@@ -121,7 +121,7 @@ def create_embedder(
 
 def _load_builtins() -> None:
     # Importing the built-in modules registers them; they import no heavy library at top level.
-    from . import dlib_resnet, facenet  # noqa: F401
+    from facerec.embed import dlib_resnet, facenet  # noqa: F401
 
 
 def resolve_device(device: str) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dlib_models import RESNET, dlib_model_path, import_dlib
-from .base import Embedder, EmbedderSpec, l2_normalize, register_embedder
+from facerec.dlib_models import RESNET, dlib_model_path, import_dlib
+from facerec.embed.base import Embedder, EmbedderSpec, l2_normalize, register_embedder
 
 DLIB = EmbedderSpec(
     name="dlib",

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, WeightsError
-from ..paths import torch_home
-from .base import Embedder, EmbedderSpec, l2_normalize, register_embedder, resolve_device
-from .fold import fold_batchnorm, unfolded_state
+from facerec.errors import InputError, WeightsError
+from facerec.paths import torch_home
+from facerec.embed.base import Embedder, EmbedderSpec, l2_normalize, register_embedder, resolve_device
+from facerec.embed.fold import fold_batchnorm, unfolded_state
 
 VGGFACE2_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
 
@@ -89,8 +89,8 @@ class FaceNetEmbedder(Embedder):
         self._runner = None
         self.weights_digest = None  # names the ONNX graphs and int8 ranges: hashed only where they are used
         if self.runtime == "onnxruntime":
-            from ..onnx_runner import OnnxRunner
-            from .onnx_runtime import ensure_graph, source_digest
+            from facerec.onnx_runner import OnnxRunner
+            from facerec.embed.onnx_runtime import ensure_graph, source_digest
 
             self.weights_digest = source_digest(state)
 
@@ -174,7 +174,7 @@ def _load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str, **op
 def _load_casia(spec: EmbedderSpec, *, weights: str | None, device: str, **options) -> Embedder:
     from facenet_pytorch import InceptionResnetV1
 
-    from .casia_weights import casia_state_dict
+    from facerec.embed.casia_weights import casia_state_dict
 
     if weights:
         import torch

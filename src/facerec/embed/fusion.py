@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
-from .base import Embedder, EmbedderSpec
+from facerec.errors import InputError
+from facerec.embed.base import Embedder, EmbedderSpec
 
 # (part, part) -> weights, measured by `python bench/fusion.py` (the weight each of LFW View 2's
 # folds chooses on its nine training folds; the median of the ten). FaceNet's small weight is
@@ -106,7 +106,7 @@ class FusedEmbedder(Embedder):
 
 
 def create_fused(spec: EmbedderSpec, *, weights: str | None, device: str, **options) -> FusedEmbedder:
-    from .base import create_embedder, get_spec
+    from facerec.embed.base import create_embedder, get_spec
 
     if weights:
         raise InputError(f"{spec.name}: --weights names one network's file; a fused embedder takes its parts' own")

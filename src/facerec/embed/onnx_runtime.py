@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, WeightsError
-from ..paths import facerec_home
+from facerec.errors import InputError, WeightsError
+from facerec.paths import facerec_home
 
 RANGES_PACKAGE = "facerec.embed.data"
 INPUT, OUTPUT = "crops", "embedding"  # the graph's tensor names: float (n, 3, S, S) 0..255 -> (n, d) unit rows

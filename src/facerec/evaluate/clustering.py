@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from ..people.algorithms import ALGORITHMS, cluster, relabel
-from ..people.metrics import scores
+from facerec.people.algorithms import ALGORITHMS, cluster, relabel
+from facerec.people.metrics import scores
 
 IMMICH_MAX_COSINE, IMMICH_MIN_FACES = 0.5, 3
 FACE_RECOGNITION_DLIB_THRESHOLD = 0.5

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import Sample
-from ..paths import atomic_write_bytes
-from ..pipeline import Pipeline
+from facerec.datasets import Sample
+from facerec.paths import atomic_write_bytes
+from facerec.pipeline import Pipeline
 
 
 @dataclass

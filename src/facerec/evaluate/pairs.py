@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..embed.base import l2_normalize
-from ..errors import DataError
+from facerec.embed.base import l2_normalize
+from facerec.errors import DataError
 
 
 @dataclass

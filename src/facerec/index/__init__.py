@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import inspect
 
-from ..errors import InputError
-from .base import METRICS, SearchIndex
-from .exact import ExactIndex
-from .faiss_index import HNSWIndex, IVFIndex
-from .people import PeopleIndex
+from facerec.errors import InputError
+from facerec.index.base import METRICS, SearchIndex
+from facerec.index.exact import ExactIndex
+from facerec.index.faiss_index import HNSWIndex, IVFIndex
+from facerec.index.people import PeopleIndex
 
 BACKENDS = {cls.name: cls for cls in (ExactIndex, HNSWIndex, IVFIndex, PeopleIndex)}
 

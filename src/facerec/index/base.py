@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ..errors import InputError
+from facerec.errors import InputError
 
 METRICS = ("euclidean", "cosine")
 

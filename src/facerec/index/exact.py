@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
-from .base import SearchIndex, unit_rows
+from facerec.errors import InputError
+from facerec.index.base import SearchIndex, unit_rows
 
 
 class ExactIndex(SearchIndex):

@@ -6,8 +6,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..errors import InputError
-from .base import SearchIndex, unit_rows
+from facerec.errors import InputError
+from facerec.index.base import SearchIndex, unit_rows
 
 
 def import_faiss():

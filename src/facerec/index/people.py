@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
-from ..growable import GrowableArray
-from .base import SearchIndex, unit_rows
-from .faiss_index import import_faiss, ivf_cells, threads_for
+from facerec.errors import InputError
+from facerec.growable import GrowableArray
+from facerec.index.base import SearchIndex, unit_rows
+from facerec.index.faiss_index import import_faiss, ivf_cells, threads_for
 
 
 class PeopleIndex(SearchIndex):

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import os
 
-from ..errors import InputError, StoreError
-from ..pipeline.config import DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_K, DEFAULT_MARGIN
-from .sink import IngestReport, StoreSink
-from .source import Item, read_source
+from facerec.errors import InputError, StoreError
+from facerec.pipeline.config import DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_K, DEFAULT_MARGIN
+from facerec.ingest.sink import IngestReport, StoreSink
+from facerec.ingest.source import Item, read_source
 
 ENGINES = ("local", "ray")
 DEFAULT_INGEST_BATCH = 64  # images per batch through every stage (one detection batch)
@@ -55,10 +55,10 @@ def ingest(
     decides it, and an option that disagrees with it is refused. ``workers``: face actors (Ray;
     default one per GPU, or one per node on CPUs). ``on_batch(sink)``: called after each batch is
     stored (tests, progress displays)."""
-    from ..gallery import Gallery
-    from ..pipeline.core import config_for
-    from ..pipeline.detectors import detector_names
-    from ..store import is_store_uri, open_store
+    from facerec.gallery import Gallery
+    from facerec.pipeline.core import config_for
+    from facerec.pipeline.detectors import detector_names
+    from facerec.store import is_store_uri, open_store
 
     if engine not in ENGINES:
         raise InputError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -125,11 +125,11 @@ def ingest(
         known = st.face_ids() if existed else None
         sink = StoreSink(st, report, insert=not existed, quiet=quiet)
         if engine == "local":
-            from .engines import run_local
+            from facerec.ingest.engines import run_local
 
             run_local(items, sink, options=options, known=known, batch_size=batch_size, on_batch=on_batch)
         else:
-            from .engines import run_ray
+            from facerec.ingest.engines import run_ray
 
             report.workers = run_ray(
                 items,
@@ -151,7 +151,7 @@ def ingest(
 
 def _recalibrate(store) -> str:
     """The open-set threshold from every named face (as ``facerec calibrate`` does)."""
-    from ..store import ServedGallery
+    from facerec.store import ServedGallery
 
     served = ServedGallery(store, gallery=store.load(), sync_s=0)
     cal = served.recalibrate()

@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..errors import InputError
-from .sink import StoreSink
-from .source import Item
-from .stages import FaceStage, decode_batch
+from facerec.errors import InputError
+from facerec.ingest.sink import StoreSink
+from facerec.ingest.source import Item
+from facerec.ingest.stages import FaceStage, decode_batch
 
 #: The Ray release this was built and measured with (requirements.txt pins it).
 RAY_VERSION = "2.60.0"

@@ -13,10 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..datasets import scan_files
-from ..errors import DataError
-from ..images import is_image_path
-from ..names import InvalidName, check_name
+from facerec.datasets import scan_files
+from facerec.errors import DataError
+from facerec.images import is_image_path
+from facerec.names import InvalidName, check_name
 
 MANIFEST_SUFFIXES = (".csv", ".parquet", ".pq")
 #: A manifest's path and person column names (any case).

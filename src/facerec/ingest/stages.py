@@ -17,11 +17,11 @@ import urllib.request
 
 import numpy as np
 
-from ..datasets import Sample
-from ..errors import FacerecError, ImageError
-from ..gallery import face_key
-from ..images import DEFAULT_MAX_PIXELS, decode_image
-from .source import is_url
+from facerec.datasets import Sample
+from facerec.errors import FacerecError, ImageError
+from facerec.gallery import face_key
+from facerec.images import DEFAULT_MAX_PIXELS, decode_image
+from facerec.ingest.source import is_url
 
 #: The most bytes read from one URL (a photo, not a video or a disk image).
 MAX_URL_BYTES = 64 << 20
@@ -116,7 +116,7 @@ class FaceStage:
     """
 
     def __init__(self, options: dict, threads: int | None = None):
-        from ..pipeline import Pipeline
+        from facerec.pipeline import Pipeline
 
         if threads:
             import cv2

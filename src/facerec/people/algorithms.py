@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
-from .metrics import UNGROUPED
+from facerec.errors import InputError
+from facerec.people.metrics import UNGROUPED
 
 ALGORITHMS = ("average", "chinese-whispers", "dbscan", "hdbscan")
 DEFAULT_ALGORITHM = "average"

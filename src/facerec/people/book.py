@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, InputError
-from ..paths import atomic_write_bytes
+from facerec.errors import DataError, InputError
+from facerec.paths import atomic_write_bytes
 
 BOOK_VERSION = 1
 QUALITY_FIELDS = ("size", "score", "sharpness", "yaw", "inside")

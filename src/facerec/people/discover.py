@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import Sample, collect_inputs
-from ..errors import InputError
-from ..gallery import face_key
-from .algorithms import DEFAULT_ALGORITHM, DEFAULT_MIN_FACES, cluster
-from .book import QUALITY_FIELDS, Book, Faces, locked
-from .metrics import UNGROUPED
-from .quality import QualityGate
-from .threshold import cluster_threshold
+from facerec.datasets import Sample, collect_inputs
+from facerec.errors import InputError
+from facerec.gallery import face_key
+from facerec.people.algorithms import DEFAULT_ALGORITHM, DEFAULT_MIN_FACES, cluster
+from facerec.people.book import QUALITY_FIELDS, Book, Faces, locked
+from facerec.people.metrics import UNGROUPED
+from facerec.people.quality import QualityGate
+from facerec.people.threshold import cluster_threshold
 
 GROUP_TOO_SMALL = "fewer similar faces than --min-faces"
 
@@ -169,14 +169,14 @@ def discover(
     )
     book.pipeline = config
     if model:
-        from .naming import gallery_name
+        from facerec.people.naming import gallery_name
 
         book.model = gallery_name(model)
     book.save_faces(stored)
     book.save_clusters(answer)
     book.save()
     if thumbnails:
-        from .sheet import write_sheet
+        from facerec.people.sheet import write_sheet
 
         write_sheet(book.path / "index.html", answer)
     return Discovery(answer, book.path, found.images, len(stored) - len(before))
@@ -205,7 +205,7 @@ def assign_known(faces: Faces, gallery, calibration, book: Book) -> np.ndarray:
     person = np.full(len(faces), "", dtype=object)
     if gallery is None or not len(faces):
         return person
-    from ..identify import identify
+    from facerec.identify import identify
 
     enrolled = dict(zip((str(f) for f in gallery.face_ids_), (gallery.names_[i] for i in gallery.labels_)))
     refused = {(c["face"], c["person"]) for c in book.cannot_link if c.get("person")}

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
-from ..names import check_name
-from .book import Book, locked
+from facerec.errors import InputError
+from facerec.names import check_name
+from facerec.people.book import Book, locked
 
 
 @dataclass
@@ -42,7 +42,7 @@ def name_cluster(
     when omitted; made when it does not exist yet), and record the cluster as that person.
     ``served``: a :class:`~facerec.store.ServedGallery` to enrol through instead (the service's,
     which holds its gallery's write lock)."""
-    from ..pipeline.config import PipelineConfig
+    from facerec.pipeline.config import PipelineConfig
 
     name = check_name(name)  # the API's rule: a name given here can be addressed there
     book = Book.open(folder)
@@ -78,9 +78,9 @@ def name_cluster(
 def _enrol_into(model: str, token, config, name: str, got, columns) -> tuple[bool, int, int]:
     """Enrol ``got``'s faces as ``name`` in the gallery ``model``, made when missing:
     (made, faces added, the person's faces now)."""
-    from ..calibrate import open_set_calibration, per_sample_distances
-    from ..gallery import Gallery
-    from ..store import ServedGallery, open_store
+    from facerec.calibrate import open_set_calibration, per_sample_distances
+    from facerec.gallery import Gallery
+    from facerec.store import ServedGallery, open_store
 
     with open_store(model, writer=True, token=token) as store:
         if not store.exists():
@@ -122,7 +122,7 @@ def reject_face(
 ):
     """ "``face_id`` is not this person": it leaves the cluster (or the named person, whose gallery
     forgets it) and never joins those faces (or that person) again."""
-    from ..store import ServedGallery, open_store
+    from facerec.store import ServedGallery, open_store
 
     book = Book.open(folder)
     answer = book.load_clusters()
@@ -162,7 +162,7 @@ def reject_face(
 def gallery_name(model: str) -> str:
     """How the folder records its gallery: a store URI as given, a model file as an absolute path
     (so a run from another directory finds it)."""
-    from ..store import is_store_uri
+    from facerec.store import is_store_uri
 
     return str(model) if is_store_uri(model) else os.path.abspath(str(model))
 
@@ -180,6 +180,6 @@ def _same_gallery(book: Book, model: str) -> str:
 
 
 def _sheet(book: Book, answer: dict) -> None:
-    from .sheet import write_sheet
+    from facerec.people.sheet import write_sheet
 
     write_sheet(book.path / "index.html", answer)

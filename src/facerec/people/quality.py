@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from facerec.errors import InputError
 
 SHARPNESS_SIDE = 64  # px: the face is measured at this size, so the blur measure does not depend on its size
 # A face whose box covers at least this share of the picture is the picture (an ID or badge photo,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from ..paths import atomic_write_bytes
+from facerec.paths import atomic_write_bytes
 
 THUMB = 96  # px
 PER_ROW = 24  # faces shown per cluster (nearest its centre first); the count says how many more

@@ -50,7 +50,7 @@ def impostor_threshold(emb: np.ndarray, labels: np.ndarray, far: float = CLUSTER
 
 def cluster_threshold(config, *, threshold: float | str | None = None, gallery=None) -> ClusterThreshold:
     """The threshold a clustering with pipeline ``config`` uses (see the module's docstring)."""
-    from ..embed import get_spec
+    from facerec.embed import get_spec
 
     if threshold not in (None, "auto"):
         value = float(threshold)
@@ -60,7 +60,7 @@ def cluster_threshold(config, *, threshold: float | str | None = None, gallery=N
         return ClusterThreshold(
             value, "gallery", f"pairwise FAR {CLUSTER_FAR:g} among the gallery's {gallery.people_count} people"
         )
-    from ..reference import reference_for
+    from facerec.reference import reference_for
 
     ref = reference_for(config)
     if ref is not None:

@@ -1,9 +1,9 @@
 """The one pipeline of named stages: decoder -> detector -> cropper -> embedder (+ optional cache)."""
 
-from .config import PipelineConfig
-from .core import Pipeline
-from .detectors import Detector, create_detector, detector_names, register_detector
-from .results import Face, ImageResult
+from facerec.pipeline.config import PipelineConfig
+from facerec.pipeline.core import Pipeline
+from facerec.pipeline.detectors import Detector, create_detector, detector_names, register_detector
+from facerec.pipeline.results import Face, ImageResult
 
 __all__ = [
     "Detector",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..paths import atomic_write_bytes
-from .results import Face
+from facerec.paths import atomic_write_bytes
+from facerec.pipeline.results import Face
 
 
 class FaceCache:

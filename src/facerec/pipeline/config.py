@@ -7,7 +7,7 @@ import json
 import math
 from dataclasses import MISSING, asdict, dataclass, fields
 
-from ..errors import InputError
+from facerec.errors import InputError
 
 DEFAULT_EMBEDDER = "facenet-vggface2"  # the seed's InceptionResnetV1(pretrained="vggface2")
 DEFAULT_DETECTOR = "mtcnn"  # the batched tensor MTCNN

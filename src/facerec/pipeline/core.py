@@ -15,16 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..align.base import Detection, by_prominence
-from ..datasets import Sample
-from ..embed import Embedder, create_embedder, get_spec
-from ..embed.base import l2_normalize, resolve_device
-from ..errors import ImageError, InputError
-from ..images import DEFAULT_MAX_PIXELS, check_rgb_array
-from ..progress import progress
-from .batch import ImageBatch
-from .cache import FaceCache
-from .config import (
+from facerec.align.base import Detection, by_prominence
+from facerec.datasets import Sample
+from facerec.embed import Embedder, create_embedder, get_spec
+from facerec.embed.base import l2_normalize, resolve_device
+from facerec.errors import ImageError, InputError
+from facerec.images import DEFAULT_MAX_PIXELS, check_rgb_array
+from facerec.progress import progress
+from facerec.pipeline.batch import ImageBatch
+from facerec.pipeline.cache import FaceCache
+from facerec.pipeline.config import (
     DEFAULT_ALIGNMENT,
     DEFAULT_BATCH_SIZE,
     DEFAULT_DETECTOR,
@@ -32,11 +32,11 @@ from .config import (
     DEFAULT_MARGIN,
     PipelineConfig,
 )
-from .croppers import cropper_for
-from .croppers import to_uint8 as _to_uint8
-from .decode import Decoder
-from .detectors import Detector, create_detector
-from .results import Face, ImageResult
+from facerec.pipeline.croppers import cropper_for
+from facerec.pipeline.croppers import to_uint8 as _to_uint8
+from facerec.pipeline.decode import Decoder
+from facerec.pipeline.detectors import Detector, create_detector
+from facerec.pipeline.results import Face, ImageResult
 
 BATCH_PIXELS = 64e6  # pixels per detection batch: bounds memory when photos are large
 # reading threads feeding nvJPEG: more contend for the GIL with the thread that launches detection's
@@ -278,7 +278,7 @@ class Pipeline:
 
     def identify(self, image, gallery, *, topk: int = 5, threshold: float | None = None, closed_set: bool = False):
         """Every face in one image with its prediction; see :func:`facerec.api.identify_image`."""
-        from ..api import identify_image
+        from facerec.api import identify_image
 
         return identify_image(image, gallery, pipeline=self, topk=topk, threshold=threshold, closed_set=closed_set)
 

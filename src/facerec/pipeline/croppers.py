@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..align.base import Detection, resize_rgb
-from ..errors import InputError
-from .batch import ImageBatch
+from facerec.align.base import Detection, resize_rgb
+from facerec.errors import InputError
+from facerec.pipeline.batch import ImageBatch
 
 #: Host photos larger than this are cropped face by face from host memory, so that the full-size
 #: picture never becomes a float tensor (a 40-megapixel photo would take 480 MB).
@@ -73,7 +73,7 @@ class DlibChipCropper:
     detector box, then ``get_face_chip`` (similarity transform, padding 0.25)."""
 
     def __init__(self, size: int = 150, padding: float = 0.25):
-        from ..dlib_models import SHAPE_5, dlib_model_path, import_dlib
+        from facerec.dlib_models import SHAPE_5, dlib_model_path, import_dlib
 
         self._dlib = import_dlib()
         self._predictor = self._dlib.shape_predictor(str(dlib_model_path(SHAPE_5)))
@@ -107,7 +107,7 @@ class FivePointCropper:
     crop's centre, as the margin crop would (the box fills ``size - margin`` of the crop)."""
 
     def __init__(self, style: str, size: int, margin: float, fallback):
-        from ..align.five_point import DEFAULT_MARGIN_OF_TEMPLATE, template_for
+        from facerec.align.five_point import DEFAULT_MARGIN_OF_TEMPLATE, template_for
 
         template = template_for(style, size)
         if style == "margin":
@@ -117,7 +117,7 @@ class FivePointCropper:
         self.template, self.size, self.fallback = template, size, fallback
 
     def crop(self, batch: ImageBatch, faces: list[tuple[int, Detection]]) -> np.ndarray:
-        from ..align.five_point import warp
+        from facerec.align.five_point import warp
 
         plain = [k for k, (_, d) in enumerate(faces) if d.landmarks is None]
         out = np.empty((len(faces), self.size, self.size, 3), np.uint8)
@@ -150,10 +150,10 @@ class FusedCropper:
 
 def cropper_for(spec, *, margin: float, whole_image: bool = False, alignment: str = "box"):
     """The cropper an embedder's spec asks for (each part's, for a fused embedder)."""
-    from .config import alignment_parts
+    from facerec.pipeline.config import alignment_parts
 
     if spec.parts:
-        from ..embed import get_spec
+        from facerec.embed import get_spec
 
         parts = [get_spec(name) for name, _ in spec.parts]
         aligns = alignment_parts(alignment, len(parts))

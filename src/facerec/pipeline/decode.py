@@ -11,9 +11,9 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..datasets import Sample
-from ..errors import FacerecError, InputError
-from ..jpeg_header import read_jpeg_header
+from facerec.datasets import Sample
+from facerec.errors import FacerecError, InputError
+from facerec.jpeg_header import read_jpeg_header
 
 DECODERS = ("auto", "pil", "nvjpeg")
 

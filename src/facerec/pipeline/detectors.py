@@ -17,11 +17,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..align.base import Detection
-from ..align.detectors import DETECT_MAX_SIDE, downscale, downscaled_batches
-from ..errors import InputError, WeightsError
-from ..weights import ModelFile, model_path
-from .batch import ImageBatch
+from facerec.align.base import Detection
+from facerec.align.detectors import DETECT_MAX_SIDE, downscale, downscaled_batches
+from facerec.errors import InputError, WeightsError
+from facerec.weights import ModelFile, model_path
+from facerec.pipeline.batch import ImageBatch
 
 
 class Detector(ABC):
@@ -39,7 +39,7 @@ class BatchedMTCNNDetector(Detector):
     name = "mtcnn"
 
     def __init__(self, device: str = "cpu", batch_size: int = 64):
-        from ..align.mtcnn_batched import BatchedMTCNN
+        from facerec.align.mtcnn_batched import BatchedMTCNN
 
         self.net = BatchedMTCNN(device=device, batch_size=batch_size)
         self.id = f"mtcnn-batched-{self.net.min_face_size}-{self.net.thresholds}-{DETECT_MAX_SIDE}"
@@ -123,7 +123,7 @@ class DlibHOGDetector(HostDetector):
     name = "dlib"
 
     def __init__(self, device: str = "cpu", batch_size: int = 1, upsample: int = 1):
-        from ..dlib_models import import_dlib
+        from facerec.dlib_models import import_dlib
 
         self._detector = import_dlib().get_frontal_face_detector()
         self.upsample = upsample
@@ -291,8 +291,8 @@ class YuNetDetector(Detector):
     ):
         import torch
 
-        from ..align.yunet import Decoder, batched_graph, torch_network
-        from ..onnx_runner import OnnxRunner
+        from facerec.align.yunet import Decoder, batched_graph, torch_network
+        from facerec.onnx_runner import OnnxRunner
 
         if runtime not in ("auto", "torch"):
             raise InputError(f"runtime must be auto or torch, got {runtime!r}")
@@ -313,7 +313,7 @@ class YuNetDetector(Detector):
     def detect(self, batch: ImageBatch) -> list[list[Detection]]:
         if self._net is not None:
             return self._detect_on_device(batch)
-        from ..align.yunet import network_input, padded_size
+        from facerec.align.yunet import network_input, padded_size
 
         out: list[list[Detection]] = [[] for _ in range(len(batch))]
         for chunk, small, scales in downscaled_batches(batch.host, self.batch_size, YUNET_BATCH_PIXELS):
@@ -327,7 +327,7 @@ class YuNetDetector(Detector):
         import torch
         import torch.nn.functional as F
 
-        from ..align.yunet import padded_size
+        from facerec.align.yunet import padded_size
 
         x, scale = search_tensor(batch)
         h, w = x.shape[2:]
@@ -406,7 +406,7 @@ class ReframedYuNetDetector(Detector):
     name = "yunet+onet"
 
     def __init__(self, device: str = "cpu", batch_size: int = 64, weights_dir=None):
-        from ..align.mtcnn_batched import BatchedMTCNN
+        from facerec.align.mtcnn_batched import BatchedMTCNN
 
         self.first = YuNetDetector(weights_dir=weights_dir)
         self.mtcnn = BatchedMTCNN(device="cpu", batch_size=batch_size)  # a few 48x48 crops: the CPU suffices

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..datasets import Sample
+from facerec.datasets import Sample
 
 
 @dataclass

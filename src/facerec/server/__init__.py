@@ -3,7 +3,7 @@
 ``app`` builds the application, ``routes`` holds the endpoints (the store and pipelines
 injected), ``models`` their response types, ``limits`` what a request may carry."""
 
-from .app import create_app, serving
-from .limits import Limits, check_name, is_loopback
+from facerec.server.app import create_app, serving
+from facerec.server.limits import Limits, check_name, is_loopback
 
 __all__ = ["Limits", "check_name", "create_app", "is_loopback", "serving"]

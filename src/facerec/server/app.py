@@ -66,21 +66,21 @@ def create_app(
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from .. import __version__
-    from ..embed import get_spec
-    from ..pipeline import Pipeline
-    from ..store import ServedGallery, open_store
-    from ..store.served import SYNC_S
-    from . import docs, routes
-    from .limits import HTTPError, Limits
-    from .security import LOOPBACK_HOSTS, Gate
+    from facerec import __version__
+    from facerec.embed import get_spec
+    from facerec.pipeline import Pipeline
+    from facerec.store import ServedGallery, open_store
+    from facerec.store.served import SYNC_S
+    from facerec.server import docs, routes
+    from facerec.server.limits import HTTPError, Limits
+    from facerec.server.security import LOOPBACK_HOSTS, Gate
 
     limits = limits or Limits()
     store = open_store(model, writer=True, token=store_token)
     try:
         gallery = store.load()
         if gallery.pipeline is None:
-            from ..errors import ModelFileError
+            from facerec.errors import ModelFileError
 
             raise ModelFileError(f"{store.uri}: the model records no pipeline; retrain it with this facerec")
         spec = get_spec(gallery.pipeline.embedder)
@@ -96,12 +96,12 @@ def create_app(
 
     folder = None
     if people is not None:
-        from .clusters import PeopleFolder
+        from facerec.server.clusters import PeopleFolder
 
         try:
             folder = PeopleFolder(people)
             if folder.pipeline is not None and folder.pipeline != gallery.pipeline.to_dict():
-                from ..errors import InputError
+                from facerec.errors import InputError
 
                 # the service embeds new photos with the gallery's pipeline: the folder's faces must match it
                 differ = sorted(k for k, v in gallery.pipeline.to_dict().items() if folder.pipeline.get(k) != v)
@@ -154,7 +154,7 @@ def create_app(
         api_key=api_key,
     )
     app.include_router(routes.router)
-    from .clusters import clusters
+    from facerec.server.clusters import clusters
 
     app.include_router(clusters)
     docs.mount(app)
@@ -202,7 +202,7 @@ def serving(app, host: str = "127.0.0.1"):
     with socket.socket() as sock:
         sock.bind((host, 0))
         port = sock.getsockname()[1]
-    from .protocol import uvicorn_config
+    from facerec.server.protocol import uvicorn_config
 
     server = uvicorn.Server(uvicorn_config(app, host=host, port=port))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -14,9 +14,9 @@ from pathlib import Path
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from ..errors import InputError
-from .limits import HTTPError, check_name
-from .routes import ERRORS, Service, service
+from facerec.errors import InputError
+from facerec.server.limits import HTTPError, check_name
+from facerec.server.routes import ERRORS, Service, service
 
 FACES_SHOWN = 8  # thumbnails per cluster in a listing
 MAX_CLUSTERS = 200  # clusters in one listing
@@ -29,7 +29,7 @@ class PeopleFolder:
     """The service's people folder, its change lock and a bounded thumbnail cache."""
 
     def __init__(self, path: str | Path):
-        from ..people.book import Book
+        from facerec.people.book import Book
 
         self.path = Path(path)
         book = Book.open(self.path)
@@ -41,7 +41,7 @@ class PeopleFolder:
         self._thumbs_lock = threading.Lock()  # listings run in several worker threads
 
     def thumbnail(self, face: dict, cache: dict) -> str:
-        from ..people.sheet import thumbnail
+        from facerec.people.sheet import thumbnail
 
         fid = face["face_id"]
         with self._thumbs_lock:
@@ -110,7 +110,7 @@ async def list_clusters(limit: int = 50, svc: Service = Depends(service)):
     folder = folder_of(svc)
 
     def work():
-        from ..people.book import Book
+        from facerec.people.book import Book
 
         answer = Book.open(folder.path).load_clusters()
         cache: dict = {}
@@ -144,7 +144,7 @@ def _change(svc: Service, fn):
 
 @clusters.post("/{cluster_id}/name", response_model=NamedCluster)
 async def name(cluster_id: str, body: NameBody, svc: Service = Depends(service)):
-    from ..people.naming import name_cluster
+    from facerec.people.naming import name_cluster
 
     person = check_name(body.name)
 
@@ -157,7 +157,7 @@ async def name(cluster_id: str, body: NameBody, svc: Service = Depends(service))
 
 @clusters.post("/{cluster_id}/merge", response_model=Changed)
 async def merge(cluster_id: str, body: MergeBody, svc: Service = Depends(service)):
-    from ..people.naming import merge_clusters
+    from facerec.people.naming import merge_clusters
 
     def fn(folder):
         return Changed(cluster=body.into, size=merge_clusters(folder.path, body.into, cluster_id))
@@ -167,8 +167,8 @@ async def merge(cluster_id: str, body: MergeBody, svc: Service = Depends(service
 
 @clusters.post("/{cluster_id}/reject", response_model=Changed)
 async def reject(cluster_id: str, body: RejectBody, svc: Service = Depends(service)):
-    from ..people.book import Book
-    from ..people.naming import reject_face
+    from facerec.people.book import Book
+    from facerec.people.naming import reject_face
 
     def fn(folder):
         reject_face(folder.path, cluster_id, body.face_id, served=svc.store)

@@ -30,7 +30,7 @@ def swagger_dir() -> Path | None:
 def mount(app) -> None:
     from fastapi.responses import HTMLResponse, Response
 
-    from .limits import HTTPError
+    from facerec.server.limits import HTTPError
 
     @app.get("/docs", include_in_schema=False)
     def docs_page():

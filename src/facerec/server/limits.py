@@ -3,8 +3,8 @@
 import ipaddress
 from dataclasses import dataclass
 
-from .. import names
-from ..errors import InputError
+from facerec import names
+from facerec.errors import InputError
 
 CONTENT_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff"}
 VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/avi"}
@@ -71,7 +71,7 @@ class EmbedBudget:
         return getattr(self._pipeline, name)
 
     def embed(self, image, faces):
-        from ..video.source import VideoOverBudget
+        from facerec.video.source import VideoOverBudget
 
         self.used += len(faces)
         if self.used > self.limit:

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from fastapi import APIRouter, Depends, Request, UploadFile
 
-from ..embed import EmbedderSpec
-from ..errors import FacerecError, ImageError, InputError, NoFaceError, NotEnrolledError, SaveError, StoreUnavailable
-from ..images import decode_image, peek_size
-from ..store import ServedGallery
-from ..text import printable
-from . import models
-from .limits import CONTENT_TYPES, VIDEO_TYPES, EmbedBudget, HTTPError, Limits, check_name
-from .security import AUTHORIZED
+from facerec.embed import EmbedderSpec
+from facerec.errors import FacerecError, ImageError, InputError, NoFaceError, NotEnrolledError, SaveError, StoreUnavailable
+from facerec.images import decode_image, peek_size
+from facerec.store import ServedGallery
+from facerec.text import printable
+from facerec.server import models
+from facerec.server.limits import CONTENT_TYPES, VIDEO_TYPES, EmbedBudget, HTTPError, Limits, check_name
+from facerec.server.security import AUTHORIZED
 
 #: How much lower (nice) the image workers run than the event loop.
 WORKER_NICE = 5
@@ -270,7 +270,7 @@ class PixelBudget:
 
 def faces_of(svc: Service, pipe, up: Upload, image: np.ndarray):
     """Every face of one decoded upload; more than ``max_faces`` is refused before any is embedded."""
-    from ..datasets import Sample
+    from facerec.datasets import Sample
 
     result = pipe.run([Sample(up.label, image)], max_faces=svc.limits.max_faces)[0]
     if result.error:
@@ -279,7 +279,7 @@ def faces_of(svc: Service, pipe, up: Upload, image: np.ndarray):
 
 
 def _identify(svc: Service, up: Upload, topk: int) -> models.Identified:
-    from ..identify import identify
+    from facerec.identify import identify
 
     image = PixelBudget(svc.limits).decode(up)
     with svc.pipelines.get() as pipe:
@@ -315,7 +315,7 @@ def _identify(svc: Service, up: Upload, topk: int) -> models.Identified:
 
 
 def _verify(svc: Service, a: Upload, b: Upload) -> models.Verified:
-    from ..calibrate import pairwise_distances, verification_threshold
+    from facerec.calibrate import pairwise_distances, verification_threshold
 
     budget, templates = PixelBudget(svc.limits), []
     with svc.pipelines.get() as pipe:
@@ -342,7 +342,7 @@ def _verify(svc: Service, a: Upload, b: Upload) -> models.Verified:
 def _enrol(svc: Service, name: str, uploads: list[Upload]) -> models.Enrolled:
     import hashlib
 
-    from ..gallery import face_key
+    from facerec.gallery import face_key
 
     vectors, ids, skipped, face_ids, boxes = [], [], [], [], []
     budget = PixelBudget(svc.limits)
@@ -382,9 +382,9 @@ def _identify_video(svc: Service, up: Upload, every: int, topk: int) -> models.V
     import tempfile
     from pathlib import Path
 
-    from ..video import VideoOptions, open_video
-    from ..video.analyze import decide, follow_faces, tracker_config
-    from ..video.source import VideoError, VideoOverBudget
+    from facerec.video import VideoOptions, open_video
+    from facerec.video.analyze import decide, follow_faces, tracker_config
+    from facerec.video.source import VideoError, VideoOverBudget
 
     lim = svc.limits
     options = VideoOptions(every=every, topk=topk)

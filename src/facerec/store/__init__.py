@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 
-from .base import Changes, Store
-from .served import GalleryStore, RWLock, ServedGallery
+from facerec.store.base import Changes, Store
+from facerec.store.served import GalleryStore, RWLock, ServedGallery
 
 
 def is_store_uri(uri: str | os.PathLike) -> bool:
     """Whether ``uri`` names a database store rather than a model file."""
-    from .milvus import is_milvus_uri
+    from facerec.store.milvus import is_milvus_uri
 
     return is_milvus_uri(str(uri))
 
@@ -24,10 +24,10 @@ def open_store(uri: str | os.PathLike, *, writer: bool = False, token: str | Non
     """The store ``uri`` names. ``writer``: this process will change it (a file store then takes
     its exclusive lock). ``token``: a Milvus server's (default ``$FACEREC_MILVUS_TOKEN``)."""
     if is_store_uri(uri):
-        from .milvus import MilvusStore
+        from facerec.store.milvus import MilvusStore
 
         return MilvusStore(str(uri), token=token)
-    from .file import FileStore
+    from facerec.store.file import FileStore
 
     return FileStore(uri, writer=writer)
 

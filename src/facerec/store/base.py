@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..gallery import Gallery
+from facerec.gallery import Gallery
 
 
 @dataclass

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..calibrate import ensure_distances
-from ..errors import StoreError
-from . import open_store
+from facerec.calibrate import ensure_distances
+from facerec.errors import StoreError
+from facerec.store import open_store
 
 
 @dataclass

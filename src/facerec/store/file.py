@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import StoreError
-from ..gallery import Gallery
-from ..paths import real_path
-from .base import Store
+from facerec.errors import StoreError
+from facerec.gallery import Gallery
+from facerec.paths import real_path
+from facerec.store.base import Store
 
 
 class FileStore(Store):

@@ -29,10 +29,10 @@ import time
 
 import numpy as np
 
-from ..calibrate import refresh_calibration
-from ..errors import ModelFileError, StoreError, StoreUnavailable
-from ..gallery import COLUMNS, Gallery
-from .base import Changes, Store
+from facerec.calibrate import refresh_calibration
+from facerec.errors import ModelFileError, StoreError, StoreUnavailable
+from facerec.gallery import COLUMNS, Gallery
+from facerec.store.base import Changes, Store
 
 DEFAULT_COLLECTION = "faces"
 #: The name of a face that belongs to nobody yet.

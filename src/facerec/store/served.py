@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..calibrate import (
+from facerec.calibrate import (
     Calibration,
     SortedDistances,
     distances_for_new,
@@ -34,10 +34,10 @@ from ..calibrate import (
     resolve_threshold,
     stored_fpir,
 )
-from ..errors import InputError, NotEnrolledError, SaveError, StoreUnavailable
-from ..gallery import COLUMNS, Gallery, face_key
-from ..pipeline.config import DEFAULT_FPIR
-from .base import Store
+from facerec.errors import InputError, NotEnrolledError, SaveError, StoreUnavailable
+from facerec.gallery import COLUMNS, Gallery, face_key
+from facerec.pipeline.config import DEFAULT_FPIR
+from facerec.store.base import Store
 
 log = logging.getLogger("facerec.store")
 
@@ -308,7 +308,7 @@ class ServedGallery:
     @staticmethod
     def _rows_for(g, emb, name, sample_ids, columns) -> dict:
         """The rows an enrolment writes, as :meth:`Gallery.rows` gives them."""
-        from ..gallery import make_columns
+        from facerec.gallery import make_columns
 
         cols = make_columns(len(emb), np.array(sample_ids, dtype=object), columns)
         return {

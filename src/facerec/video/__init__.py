@@ -1,8 +1,8 @@
 """Video: frames from files and streams, faces followed across frames, one answer per track."""
 
-from .analyze import VideoOptions, VideoReport, analyze_video
-from .source import VideoError, is_live, is_video, open_video
-from .tracker import TrackerConfig
+from facerec.video.analyze import VideoOptions, VideoReport, analyze_video
+from facerec.video.source import VideoError, is_live, is_video, open_video
+from facerec.video.tracker import TrackerConfig
 
 __all__ = [
     "VideoError",

@@ -12,13 +12,13 @@ from functools import partial
 
 import numpy as np
 
-from ..align.base import Detection
-from ..errors import InputError
-from ..identify import UNKNOWN, identify
-from ..pipeline.batch import ImageBatch
-from ..pipeline.core import faces_from
-from .source import Frame, VideoSource
-from .tracker import Observation, Track, Tracker, TrackerConfig
+from facerec.align.base import Detection
+from facerec.errors import InputError
+from facerec.identify import UNKNOWN, identify
+from facerec.pipeline.batch import ImageBatch
+from facerec.pipeline.core import faces_from
+from facerec.video.source import Frame, VideoSource
+from facerec.video.tracker import Observation, Track, Tracker, TrackerConfig
 
 DETECT_SIDE = 960  # frames are searched for faces at this longest side (1080p and 720p -> 960x540); crops come from the full frame
 MIN_DETECTIONS = 2  # a track seen at fewer detection steps is dropped as a flicker (a false detection)
@@ -189,7 +189,7 @@ def follow_faces(
 ) -> Followed:
     """Detect every ``options.every`` frames and follow the faces; ``label(observation)`` (a
     prediction) names the views as they come, for ``on_frame``'s running labels."""
-    from ..errors import InputError
+    from facerec.errors import InputError
 
     follow = Tracker(tracker)
     running: dict[int, list] = {}

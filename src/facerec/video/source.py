@@ -18,8 +18,8 @@ from queue import Queue
 
 import numpy as np
 
-from ..errors import InputError
-from ..text import printable
+from facerec.errors import InputError
+from facerec.text import printable
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".avi", ".webm", ".mov"})
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "tcp://", "udp://", "srt://")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError
+from facerec.errors import InputError
 
 IOU_MIN = 0.2  # overlap with the predicted box for a match on overlap alone
 AMBIGUOUS_IOU = 0.05  # a face overlapping two tracks this much (or a track two faces) is a crossing
