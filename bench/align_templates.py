@@ -59,11 +59,11 @@ def main(argv=None) -> int:
     import cv2
     from PIL import Image
 
+    from facerec.align.croppers import MarginCropper
     from facerec.align.five_point import similarity
-    from facerec.dlib_models import SHAPE_5, dlib_model_path, import_dlib
-    from facerec.pipeline.batch import ImageBatch
-    from facerec.pipeline.croppers import MarginCropper
-    from facerec.pipeline.detectors import create_detector
+    from facerec.detect.registry import create_detector
+    from facerec.image_batch import ImageBatch
+    from facerec.runtime.dlib_models import SHAPE_5, dlib_model_path, import_dlib
 
     dlib = import_dlib()
     predictor = dlib.shape_predictor(str(dlib_model_path(SHAPE_5)))

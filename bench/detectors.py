@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from facerec.align import box_iou  # noqa: E402
+from facerec.detect import box_iou  # noqa: E402
 from pipeline import image_batches, lfw_paths, timed  # noqa: E402
 
 from common import machine, print_table, write_json  # noqa: E402
@@ -26,7 +26,7 @@ from common import machine, print_table, write_json  # noqa: E402
 
 def subjects(detector, batches) -> tuple[float, list]:
     """(images/s, each image's most prominent box or None)."""
-    from facerec.align import by_prominence
+    from facerec.detect import by_prominence
 
     found = []
 
@@ -56,8 +56,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
+    from facerec.detect import create_detector
     from facerec.images import load_image
-    from facerec.pipeline import create_detector
 
     paths = lfw_paths(args.lfw_dir, args.limit)
     imgs = [load_image(p) for p in paths]

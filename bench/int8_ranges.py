@@ -25,8 +25,8 @@ from common import machine, print_table, write_json
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from facerec.embed import onnx_runtime  # noqa: E402
-from facerec.onnx_runner import OnnxRunner  # noqa: E402
 from facerec.pipeline import Pipeline  # noqa: E402
+from facerec.runtime.onnx_runner import OnnxRunner  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "facerec" / "embed" / "data"
 

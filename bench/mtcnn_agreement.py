@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from facerec.align import box_iou  # noqa: E402
+from facerec.detect import box_iou  # noqa: E402
 from pipeline import lfw_paths, sync  # noqa: E402
 
 from common import machine, print_table, write_json  # noqa: E402
@@ -29,8 +29,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
-    from facerec.align.detectors import MTCNNDetector
-    from facerec.align.mtcnn_batched import BatchedMTCNN
+    from facerec.detect.mtcnn_net import BatchedMTCNN
+    from facerec.detect.scale import MTCNNDetector
     from facerec.images import load_image
 
     paths = lfw_paths(args.lfw_dir, 0)

@@ -110,7 +110,7 @@ def baseline(paths: list[str], device: str, embedder) -> float:
 
 
 def image_batches(imgs: list, batch: int, device: str) -> list:
-    from facerec.pipeline.batch import ImageBatch
+    from facerec.image_batch import ImageBatch
 
     batches = [ImageBatch(imgs[s : s + batch], device) for s in range(0, len(imgs), batch)]
     for b in batches:
@@ -252,7 +252,7 @@ def main(argv=None) -> int:
     from facerec.pipeline.core import GPU_DECODE_THREADS
 
     cuda = args.device.startswith("cuda")
-    from facerec.embed.base import fast_bf16
+    from facerec.runtime.device import fast_bf16
 
     # auto: bf16 where the hardware runs it natively (a GPU, or a CPU with AMX-BF16), else fp32
     precision = args.precision if args.precision != "auto" else ("bf16" if fast_bf16(args.device) else "fp32")

@@ -27,7 +27,7 @@ cp "$(dirname "$LFW")/pairs.txt" .gpu/pairs.txt
 mkdir -p .gpu/models .gpu/home
 cp ../shared/models/yunet/face_detection_yunet_2026may.onnx .gpu/models/ 2>/dev/null || echo "no YuNet model file in ../shared/models/yunet"
 FACEREC_HOME=.gpu/home "$PY" -c "import sys; sys.path.insert(0, 'src')
-from facerec.align.yunet import torch_network
+from facerec.detect.yunet_net import torch_network
 from facerec.pipeline.detectors import YUNET
 torch_network('.gpu/models/' + YUNET.filename, YUNET.sha256, 'cpu')" || echo "YuNet not converted: gpu_check.sh will convert it if the GPU machine has onnx"
 # the street clip (2.4 MB) for the video step, which also needs PyAV and OpenCV there

@@ -75,9 +75,9 @@ def load(path: str, part: int | None = None):
     """(pipeline dict, precision, embeddings, names, fallback, command, files) from ``embed``'s file (or
     its shards, comma-separated);
     ``part`` picks one part of a fused pipeline's embeddings, renormalised, as its own pipeline."""
+    from facerec.align.croppers import alignment_parts
     from facerec.embed import get_spec
     from facerec.embed.fusion import parse_parts
-    from facerec.pipeline.config import alignment_parts
 
     parts = []
     for one in path.split(","):  # shards of one run
@@ -133,7 +133,7 @@ def people_of(list_file: Path) -> set[str]:
 
 
 def cmd_measure(args) -> int:
-    from facerec.reference import measure_reference, reference_path
+    from facerec.gallery.reference import measure_reference, reference_path
 
     pipeline, precision, emb, names, fallback, command, _ = load(args.embeddings)
     root = Path(args.data or lfw_dir()).parent

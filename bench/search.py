@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from facerec.index import create_index  # noqa: E402
+from facerec.gallery.index import create_index  # noqa: E402
 
 from common import machine, print_table, write_json  # noqa: E402
 
@@ -170,7 +170,7 @@ SEARCH_PARAMS = {"nprobe", "ef_search", "people"}  # set on a built index; anyth
 
 def parse_backend(spec: str) -> tuple[str, dict]:
     """``faiss-ivf:nprobe=64,nlist=4096`` -> ("faiss-ivf", {"nprobe": 64, "nlist": 4096})."""
-    from facerec.index import parse_index_params
+    from facerec.gallery.index import parse_index_params
 
     name, _, rest = spec.partition(":")
     return name, parse_index_params([kv for kv in rest.split(";") if kv]) if rest else {}

@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     import torch
     from PIL import Image
 
-    import facerec.align.mtcnn_batched as new_mtcnn
+    from facerec.detect import mtcnn_net as new_mtcnn
     from facerec.embed import create_embedder
 
     tmp = tempfile.TemporaryDirectory()

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from facerec.gallery import Gallery  # noqa: E402
-from facerec.identify import identify  # noqa: E402
+from facerec.gallery.identify import identify  # noqa: E402
 from facerec.pipeline.config import PipelineConfig  # noqa: E402
 from search import LFW_DIFF, LFW_SAME, synthetic  # noqa: E402
 

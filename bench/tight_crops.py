@@ -119,7 +119,7 @@ def inside(box, width: int, height: int) -> bool:
 
 
 def frame_iou(box, width: int, height: int) -> float:
-    from facerec.align import box_iou
+    from facerec.detect import box_iou
 
     return box_iou(box, (0.0, 0.0, float(width), float(height)))
 
@@ -196,17 +196,17 @@ def cmd_detect(args) -> int:
 
 
 def pad_settings() -> dict:
-    from facerec.pipeline.detectors import PAD_GREY, PAD_MODE, PAD_SHARE
+    from facerec.detect.padding import PAD_GREY, PAD_MODE, PAD_SHARE
 
     return {"share": PAD_SHARE, "mode": PAD_MODE, "grey": PAD_GREY}
 
 
 def cmd_sweep(args) -> int:
     """Each padding on the images of a sample that the detector alone misses."""
+    from facerec.detect import create_detector
+    from facerec.detect.padding import PaddedRetry
+    from facerec.image_batch import ImageBatch
     from facerec.images import load_image
-    from facerec.pipeline import create_detector
-    from facerec.pipeline.batch import ImageBatch
-    from facerec.pipeline.detectors import PaddedRetry
 
     rng = np.random.default_rng(0)
     rows = []
@@ -244,7 +244,7 @@ def cmd_sweep(args) -> int:
 
 def by_subject(faces, img: np.ndarray) -> float:
     """The subject's IoU with the whole frame (a tight crop's face is nearly the frame)."""
-    from facerec.align import by_prominence
+    from facerec.detect import by_prominence
 
     h, w = img.shape[:2]
     return frame_iou(by_prominence(faces, w, h)[0].box, w, h)

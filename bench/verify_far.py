@@ -21,8 +21,8 @@ from common import machine, print_table, write_json  # noqa: E402
 
 
 def main() -> int:
-    from facerec.calibrate import verification_threshold
     from facerec.evaluate.pairs import read_pairs
+    from facerec.gallery.calibration import verification_threshold
     from facerec.pipeline.config import DEFAULT_VERIFY_FAR, PipelineConfig
     from reference import lfw_dir, load
 

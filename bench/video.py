@@ -85,7 +85,7 @@ def pipeline(g, device: str, precision: str):
 def per_frame(path: Path, g, pipe, cal) -> dict:
     """The baseline: no tracker; every frame's faces detected, embedded and identified."""
 
-    from facerec.identify import identify
+    from facerec.gallery.identify import identify
     from facerec.video import VideoOptions, open_video
     from facerec.video.analyze import _detect
 
@@ -130,7 +130,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
-    from facerec.calibrate import resolve_threshold
+    from facerec.gallery.calibration import resolve_threshold
     from facerec.video import VideoOptions, analyze_video, open_video
 
     rows = []

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facerec.align import Detection
+from facerec.detect import Detection, Detector, register_detector
 from facerec.embed import Embedder, EmbedderSpec, register_embedder
 from facerec.embed.base import l2_normalize
-from facerec.pipeline import Detector, register_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FACEREC_SHARED_DATA", ROOT.parent / "shared" / "data"))

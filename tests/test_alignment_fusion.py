@@ -1,6 +1,6 @@
 """5-point alignment, fused embedders and model-file fetching, without model weights: the
 similarity transform, the five-point cropper and its fallback, ``A+B`` naming and weights, the
-fused vector's geometry, and the download/hash rules of :mod:`facerec.weights`."""
+fused vector's geometry, and the download/hash rules of :mod:`facerec.runtime.weights`."""
 
 import hashlib
 import math
@@ -8,16 +8,16 @@ import math
 import numpy as np
 import pytest
 
-from facerec.align import Detection
+from facerec.align.croppers import FivePointCropper, MarginCropper, create_cropper
 from facerec.align.five_point import TEMPLATES, similarity, template_for, warp
+from facerec.detect import Detection
 from facerec.embed import Embedder, EmbedderSpec, get_spec, register_embedder
 from facerec.embed.base import l2_normalize
 from facerec.embed.fusion import FusedEmbedder, parse_parts
 from facerec.errors import InputError, WeightsError
+from facerec.image_batch import ImageBatch
 from facerec.pipeline import Pipeline, PipelineConfig
-from facerec.pipeline.batch import ImageBatch
-from facerec.pipeline.croppers import FivePointCropper, MarginCropper, create_cropper
-from facerec.weights import ModelFile, model_path
+from facerec.runtime.weights import ModelFile, model_path
 
 from conftest import person_image
 
@@ -195,7 +195,7 @@ def test_fused_flip_is_done_part_by_part():
 def test_a_fused_gallery_trains_and_identifies(synthetic_npz, tmp_path):
     from facerec import train
     from facerec.gallery import Gallery
-    from facerec.identify import identify
+    from facerec.gallery.identify import identify
 
     path = tmp_path / "fused.npz"
     train(synthetic_npz, embedder="fake+fake2", align="fake", margin=4, device="cpu", model_path=path, far=0.2)
@@ -277,7 +277,7 @@ def test_model_file_found_in_the_named_folder_and_its_hash_checked(home, tmp_pat
 
 def test_model_file_downloaded_into_the_cache_once(home, monkeypatch):
     calls = []
-    monkeypatch.setattr("facerec.weights._download", lambda url: calls.append(url) or DATA)
+    monkeypatch.setattr("facerec.runtime.weights._download", lambda url: calls.append(url) or DATA)
     path = model_path(MODEL)
     assert path == home / "models" / "tiny.onnx" and path.read_bytes() == DATA
     assert model_path(MODEL) == path and len(calls) == 1  # the second time from the cache
@@ -287,13 +287,13 @@ def test_offline_or_wrong_download_names_the_remedies_and_caches_nothing(home, m
     def offline(url):
         raise OSError("Temporary failure in name resolution")
 
-    monkeypatch.setattr("facerec.weights._download", offline)
+    monkeypatch.setattr("facerec.runtime.weights._download", offline)
     with pytest.raises(WeightsError) as err:
         model_path(MODEL)
     message = str(err.value)
     assert "tiny.onnx is not in" in message and "name resolution" in message
     assert "--weights-dir" in message and "$FACEREC_MODELS" in message and MODEL.urls[0] in message
-    monkeypatch.setattr("facerec.weights._download", lambda url: b"an error page")
+    monkeypatch.setattr("facerec.runtime.weights._download", lambda url: b"an error page")
     with pytest.raises(WeightsError, match="expected"):
         model_path(MODEL)
     assert not (home / "models" / "tiny.onnx").exists()

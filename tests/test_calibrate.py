@@ -3,14 +3,9 @@
 import numpy as np
 import pytest
 
-from facerec.calibrate import (
-    SortedDistances,
-    gallery_threshold,
-    loo_distances,
-    pairwise_distances,
-    per_sample_distances,
-)
 from facerec.errors import InputError
+from facerec.gallery.calibration import SortedDistances, gallery_threshold, loo_distances, per_sample_distances
+from facerec.gallery.distance import pairwise_distances
 
 
 def calibrate(x, y, *, fpir, default_euclidean, metric="euclidean"):
@@ -75,8 +70,8 @@ def test_small_gallery_falls_back_and_says_why():
 
 
 def test_calibration_only_applies_to_the_alignment_it_was_measured_on():
-    from facerec.calibrate import Calibration, resolve_threshold
     from facerec.gallery import Gallery
+    from facerec.gallery.calibration import Calibration, resolve_threshold
 
     from conftest import FAKE  # registers the fake embedder
 

@@ -66,7 +66,7 @@ def test_unfolded_state_of_a_bf16_model_keeps_its_function(network):
 def test_fused_cpu_network_keeps_the_function_and_the_state(network):
     """The oneDNN-fused network (each conv with its ReLU, each block's residual sum) computes the
     folded network's embeddings, shares its state dict, and leaves it untouched."""
-    from facerec.embed.fused import fuse_for_cpu
+    from facerec.embed.onednn import fuse_for_cpu
 
     folded = fold_batchnorm(copy.deepcopy(network)).to(memory_format=torch.channels_last)
     before = {k: v.clone() for k, v in folded.state_dict().items()}
@@ -83,6 +83,6 @@ def test_fused_cpu_network_keeps_the_function_and_the_state(network):
 
 
 def test_an_unfolded_network_is_not_fused(network):
-    from facerec.embed.fused import fuse_for_cpu
+    from facerec.embed.onednn import fuse_for_cpu
 
     assert fuse_for_cpu(copy.deepcopy(network)) is None  # its BNs sit between conv and ReLU

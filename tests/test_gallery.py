@@ -5,7 +5,7 @@ import pytest
 
 from facerec.errors import InputError, ModelFileError, NotEnrolledError, NotFittedError
 from facerec.gallery import Gallery
-from facerec.identify import identify
+from facerec.gallery.identify import identify
 from facerec.pipeline import PipelineConfig
 
 PIPE = PipelineConfig("fake", "fake-v1", "resize", 32, 32.0, 3)
@@ -121,7 +121,7 @@ def test_failed_save_keeps_earlier_file(tmp_path, gallery, monkeypatch):
 
 
 def test_subject_is_the_large_central_face_not_just_the_largest():
-    from facerec.align import Detection, by_prominence
+    from facerec.detect import Detection, by_prominence
 
     bystander = Detection((0, 0, 110, 130), 0.99)  # largest, in the corner
     subject = Detection((80, 70, 170, 180), 0.99)  # a little smaller, centred in 250x250

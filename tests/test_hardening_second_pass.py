@@ -314,7 +314,7 @@ def test_a_10000_frame_16x16_video_is_refused_and_identify_still_answers(live, t
 
 def test_a_video_over_the_frame_budget_is_refused_before_decoding_and_while_decoding(tmp_path):
     from facerec.video import open_video
-    from facerec.video.source import VideoOverBudget
+    from facerec.video.frames import VideoOverBudget
 
     video = tiny_frames_video(tmp_path / "long.mkv", 300, 100)  # 3 s: within any length limit
     with pytest.raises(VideoOverBudget, match="300 frames, over the limit of 200 frames"):
@@ -327,7 +327,7 @@ def test_a_video_over_the_frame_budget_is_refused_before_decoding_and_while_deco
 
 def test_faces_embedded_per_video_are_budgeted():
     from facerec.server.limits import EmbedBudget
-    from facerec.video.source import VideoOverBudget
+    from facerec.video.frames import VideoOverBudget
 
     class Pipe:
         detector = "the detector"

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from facerec.calibrate import Calibration
 from facerec.errors import InputError
 from facerec.gallery import Gallery
-from facerec.identify import identify
+from facerec.gallery.calibration import Calibration
+from facerec.gallery.identify import identify
 
 
 def unit(v):

@@ -6,7 +6,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from facerec.errors import InputError
 from facerec.gallery import Gallery
-from facerec.index import BACKENDS, create_index, parse_index_params
+from facerec.gallery.index import BACKENDS, create_index, parse_index_params
 
 
 def clustered(n_people=60, per_person=5, dim=64, seed=0):

@@ -146,12 +146,12 @@ def test_strangers_are_unknown_and_known_people_still_recognised(model, lfw20, c
 @pytest.mark.parametrize("embedder", EMBEDDERS)
 def test_verify_agrees_with_lfw_pairs(env, embedder, tmp_path, capsys):
     """20 matched + 20 mismatched pairs of pairs.txt's first fold, the embedder's default threshold."""
-    from facerec.calibrate import Calibration
     from facerec.datasets import Sample
     from facerec.embed import get_spec
     from facerec.evaluate.pairs import read_pairs
+    from facerec.gallery.calibration import Calibration
+    from facerec.gallery.verify import verify_results
     from facerec.pipeline import Pipeline
-    from facerec.verify import verify_results
 
     pairs = read_pairs(LFW_HOME / "pairs.txt", LFW_DIR)
     chosen = [p for p in pairs if p.same][:20] + [p for p in pairs if not p.same][:20]
@@ -171,7 +171,7 @@ def test_verify_agrees_with_lfw_pairs(env, embedder, tmp_path, capsys):
         == 0
     )
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    from facerec.calibrate import verification_threshold
+    from facerec.gallery.calibration import verification_threshold
 
     expected = verification_threshold(pipe.config)  # FAR 1e-3 where a reference exists (CASIA), else the default
     assert out["same"] is True and out["threshold_source"] == expected.source and out["far"] == expected.far

@@ -161,8 +161,8 @@ def test_no_face_fallback_gives_dlib_its_own_chip(tmp_path):
 
 def test_cascade_takes_hog_faces_and_mtcnn_where_hog_finds_none():
     """--align dlib+mtcnn: dlib's HOG boxes where HOG finds a face; MTCNN's on a face HOG misses."""
-    from facerec.pipeline import create_detector
-    from facerec.pipeline.batch import ImageBatch
+    from facerec.detect import create_detector
+    from facerec.image_batch import ImageBatch
 
     found = load_image(lfw_image("Colin_Powell", 1))
     missed = load_image(lfw_image("Billy_Andrade", 1))  # turned face: HOG finds nothing
@@ -178,8 +178,8 @@ def test_cascade_takes_hog_faces_and_mtcnn_where_hog_finds_none():
 
 @pytest.mark.parametrize("detector", ["mtcnn", "mtcnn-reference", "dlib", "dlib+mtcnn", "yunet"])
 def test_images_smaller_than_a_face_are_no_face_never_a_crash(detector):
-    from facerec.pipeline import create_detector
-    from facerec.pipeline.batch import ImageBatch
+    from facerec.detect import create_detector
+    from facerec.image_batch import ImageBatch
 
     det = create_detector(detector, device="cpu")
     for h, w in ((1, 1), (5, 5), (11, 40), (19, 19), (15, 300)):

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torchvision.ops import batched_nms as torchvision_batched_nms
 
-import facerec.align.nms as nms_module
-from facerec.align.nms import batched_nms
+from facerec.detect import nms as nms_module
+from facerec.detect.nms import batched_nms
 
 
 def _random_boxes(gen, images: int, boxes: int):

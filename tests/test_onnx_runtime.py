@@ -8,7 +8,7 @@ import pytest
 
 from facerec.embed import onnx_runtime as ort_mod
 from facerec.errors import InputError, WeightsError
-from facerec.onnx_runner import OnnxRunner
+from facerec.runtime.onnx_runner import OnnxRunner
 
 from conftest import lfw_image
 

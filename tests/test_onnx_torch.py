@@ -4,8 +4,8 @@ ONNX Runtime computes, frees the batch, and refuses what it cannot follow, namin
 import numpy as np
 import pytest
 
-from facerec.align.onnx_torch import convert, load_module
 from facerec.errors import WeightsError
+from facerec.runtime.onnx_torch import convert, load_module
 
 onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")

@@ -10,7 +10,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from facerec.calibrate import (
+from facerec.gallery import Gallery
+from facerec.gallery.calibration import (
     SortedDistances,
     gallery_threshold,
     open_set_calibration,
@@ -18,10 +19,9 @@ from facerec.calibrate import (
     plain_rate,
     resolve_threshold,
 )
-from facerec.gallery import Gallery
-from facerec.identify import identify
+from facerec.gallery.identify import identify
+from facerec.gallery.reference import Reference, measure_reference
 from facerec.pipeline.config import PipelineConfig
-from facerec.reference import Reference, measure_reference
 
 FAKE_PIPE = PipelineConfig("fake", "fake-v1", "fake", 32, 0.0, 16)
 
@@ -44,7 +44,7 @@ def table():
 @pytest.fixture
 def with_reference(table, tmp_path, monkeypatch):
     """The synthetic table installed as the fake pipeline's reference."""
-    import facerec.reference as reference
+    import facerec.gallery.reference as reference
 
     monkeypatch.setattr(reference, "REFERENCE_DIR", tmp_path)
     reference._read.cache_clear()
@@ -166,7 +166,7 @@ def test_a_gallery_whose_stored_threshold_is_damaged_still_loads(tmp_path, caplo
 
 def test_stored_thresholds_are_derived_again_for_the_size_now(with_reference, tmp_path):
     """A 0.2 gallery kept the 1:1 default (1 in 10 strangers named at two people): loading re-derives it."""
-    from facerec.calibrate import Calibration
+    from facerec.gallery.calibration import Calibration
 
     g, _ = big_gallery(people=2)
     g.calibration = Calibration(0.5, "default", reason="gallery too small to calibrate")
@@ -207,7 +207,7 @@ def unit(v):
 
 
 def test_two_faces_of_one_photo_are_never_both_named_the_same_person():
-    from facerec.calibrate import Calibration
+    from facerec.gallery.calibration import Calibration
 
     g, a, b = two_people()
     near_ann = unit(a + 0.1 * b)  # nearest Ann, Bob a little further

@@ -40,9 +40,9 @@ def test_strangers_named_stay_near_one_in_a_hundred_at_every_gallery_size(env, c
 
 
 def test_verify_at_its_default_accepts_about_one_in_a_thousand_mismatched_pairs(env):
-    from facerec.calibrate import verification_threshold
     from facerec.evaluate.common import embed_paths
     from facerec.evaluate.pairs import read_pairs
+    from facerec.gallery.calibration import verification_threshold
     from facerec.pipeline import Pipeline
 
     pairs = [p for p in read_pairs(LFW_HOME / "pairs.txt", LFW_DIR) if p.fold < 2]  # 1,200 pairs

@@ -1,15 +1,15 @@
 """Faces that fill the frame: every detector from ``create_detector`` searches again on a padded
-copy where it found nothing (:class:`facerec.pipeline.detectors.PaddedRetry`)."""
+copy where it found nothing (:class:`facerec.detect.padding.PaddedRetry`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from facerec.align import Detection
-from facerec.pipeline import Detector, Pipeline, create_detector, register_detector
-from facerec.pipeline.batch import ImageBatch
-from facerec.pipeline.detectors import PAD_GREY, PaddedRetry, pad_px, padded, unpadded
+from facerec.detect import Detection, Detector, create_detector, register_detector
+from facerec.detect.padding import PAD_GREY, PaddedRetry, pad_px, padded, unpadded
+from facerec.image_batch import ImageBatch
+from facerec.pipeline import Pipeline
 
 from conftest import FakeDetector
 

@@ -6,11 +6,11 @@ face the padded retry found has its box inside the image."""
 import numpy as np
 import pytest
 
-from facerec.align import by_prominence
+from facerec.detect import by_prominence, create_detector
+from facerec.image_batch import ImageBatch
 from facerec.images import load_image
 from facerec.people.quality import FILLS_PICTURE
-from facerec.pipeline import Pipeline, create_detector
-from facerec.pipeline.batch import ImageBatch
+from facerec.pipeline import Pipeline
 
 from conftest import LFW_HOME, require_lfw
 

@@ -107,7 +107,7 @@ def test_names_last_when_1000_new_photos_arrive(fast_pipe, tmp_path):
     photos are theirs."""
     pipe = fast_pipe
     from facerec.api import load_model
-    from facerec.calibrate import resolve_threshold
+    from facerec.gallery.calibration import resolve_threshold
     from facerec.people.discover import discover
     from facerec.people.naming import name_cluster
 
@@ -176,7 +176,7 @@ def test_the_service_lists_names_merges_and_rejects_clusters(served_model, tmp_p
     import httpx
 
     from facerec.api import load_model
-    from facerec.calibrate import resolve_threshold
+    from facerec.gallery.calibration import resolve_threshold
     from facerec.people.discover import discover
     from facerec.pipeline import Pipeline
     from facerec.server import create_app, serving

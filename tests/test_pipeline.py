@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facerec.align import Detection, by_prominence, prominence
 from facerec.datasets import Sample
+from facerec.detect import Detection, by_prominence, prominence
 from facerec.errors import ImageError, InputError
 from facerec.pipeline import Pipeline, PipelineConfig
 from facerec.pipeline.decode import Decoder

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from facerec.api import load_model, train
-from facerec.calibrate import per_sample_distances
 from facerec.errors import ModelFileError, StoreError
+from facerec.gallery.calibration import per_sample_distances
 from facerec.store import ServedGallery, open_store
 from facerec.store.copy import copy_gallery
 

@@ -107,7 +107,7 @@ def test_faces_entering_far_apart_are_separate_tracks():
     ],
 )
 def test_the_vote(votes, want):
-    from facerec.identify import Prediction
+    from facerec.gallery.identify import Prediction
     from facerec.video.analyze import _vote
 
     views = [
@@ -207,7 +207,7 @@ def test_a_truncated_stream_keeps_its_frames_and_says_where_it_stopped(tmp_path)
 
 
 def test_a_file_over_the_length_limit_is_refused(tmp_path):
-    from facerec.video.source import VideoTooLong
+    from facerec.video.frames import VideoTooLong
 
     path = write_video(tmp_path / "long.mp4", person_frames(50))
     with pytest.raises(VideoTooLong, match="over the limit of 1 s"):

@@ -97,7 +97,7 @@ def test_name_a_cluster_then_see_the_name_on_a_new_photo(browser, served_model, 
     from selenium.webdriver.support.ui import WebDriverWait
 
     from facerec.api import load_model
-    from facerec.calibrate import resolve_threshold
+    from facerec.gallery.calibration import resolve_threshold
     from facerec.people.discover import discover
     from facerec.pipeline import Pipeline
     from facerec.server import create_app, serving

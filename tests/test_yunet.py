@@ -1,6 +1,6 @@
 """YuNet on real LFW images: its boxes agree with MTCNN's, its landmarks are in MTCNN's order,
 5-point alignment from them verifies LFW pairs, and its model file is found (or refused) by the
-rules of :mod:`facerec.weights`. The model comes from ``$FACEREC_MODELS`` (conftest points it at
+rules of :mod:`facerec.runtime.weights`. The model comes from ``$FACEREC_MODELS`` (conftest points it at
 ``../shared/models/yunet``)."""
 
 import json
@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from facerec.align import box_iou
 from facerec.cli import main
+from facerec.detect import box_iou, create_detector
+from facerec.image_batch import ImageBatch
 from facerec.images import load_image
-from facerec.pipeline import Pipeline, create_detector
-from facerec.pipeline.batch import ImageBatch
+from facerec.pipeline import Pipeline
 
 from conftest import LFW_DIR, LFW_HOME, SHARED_DATA, require_lfw
 
@@ -28,7 +28,7 @@ def lfw_sample():
 
 
 def test_yunet_agrees_with_mtcnn_and_its_landmarks_are_in_mtcnn_order(lfw_sample):
-    from facerec.align import by_prominence
+    from facerec.detect import by_prominence
 
     yunet, mtcnn = create_detector("yunet"), create_detector("mtcnn")
     agree = 0
@@ -91,7 +91,7 @@ def test_batched_yunet_finds_what_opencvs_yunet_finds(lfw_sample):
 
 
 def test_yunet_nms_keeps_the_best_of_overlapping_boxes():
-    from facerec.align.yunet import greedy_nms
+    from facerec.detect.yunet_net import greedy_nms
 
     rects = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 5, 5], [0, 0, 0, 0], [50, 50, 0, 0]], np.int32)
     # IoU(0, 1) = 81 / 119 = 0.68: suppressed; two empty rects count as the same box (cv::NMSBoxes)
@@ -102,7 +102,7 @@ def test_yunet_nms_keeps_the_best_of_overlapping_boxes():
 
 def test_onet_frames_yunets_faces_as_mtcnn_does(lfw_sample):
     """yunet+onet keeps YuNet's faces, scores and landmarks and moves each box towards MTCNN's."""
-    from facerec.align import by_prominence
+    from facerec.detect import by_prominence
 
     yunet, reframed, mtcnn = create_detector("yunet"), create_detector("yunet+onet"), create_detector("mtcnn")
     before, after = [], []
@@ -122,7 +122,7 @@ def test_onet_frames_yunets_faces_as_mtcnn_does(lfw_sample):
 
 
 def test_reframing_keeps_a_box_outside_its_image():
-    from facerec.align.mtcnn_batched import BatchedMTCNN
+    from facerec.detect.mtcnn_net import BatchedMTCNN
 
     image = np.full((100, 120, 3), 128, np.uint8)
     boxes = [(200.0, 200.0, 260.0, 270.0), (20.0, 10.0, 80.0, 90.0)]
@@ -145,11 +145,11 @@ def test_yunet_pipeline_fills_in_every_face_field(lfw_sample):
 def test_dlib_with_yunet_landmarks_verifies_lfw_pairs(tmp_path):
     """20 matched + 20 mismatched pairs of pairs.txt's first fold, dlib's default threshold, the
     face aligned by YuNet's own five points (no dlib landmark model)."""
-    from facerec.calibrate import Calibration
     from facerec.datasets import Sample
     from facerec.embed import get_spec
     from facerec.evaluate.pairs import read_pairs
-    from facerec.verify import verify_results
+    from facerec.gallery.calibration import Calibration
+    from facerec.gallery.verify import verify_results
 
     pairs = read_pairs(LFW_HOME / "pairs.txt", require_lfw())
     chosen = [p for p in pairs if p.same][:20] + [p for p in pairs if not p.same][:20]
@@ -177,7 +177,7 @@ def test_weights_dir_and_the_offline_message(tmp_path, monkeypatch, capsys):
     def offline(url):
         raise OSError("no route to host")
 
-    monkeypatch.setattr("facerec.weights._download", offline)
+    monkeypatch.setattr("facerec.runtime.weights._download", offline)
     capsys.readouterr()
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -190,7 +190,7 @@ def test_yunet_in_pytorch_finds_what_onnx_runtime_finds(lfw_sample, tmp_path, mo
     """The GPU's path (YuNet's graph converted to PyTorch, the batch as one tensor), run here on the
     CPU: the same faces as the ONNX Runtime path; the conversion is cached by the model's hash, and
     a damaged one is made anew."""
-    from facerec.pipeline.detectors import YuNetDetector
+    from facerec.detect.yunet import YuNetDetector
 
     monkeypatch.setenv("FACEREC_HOME", str(tmp_path))
     torch_path = YuNetDetector(runtime="torch")
@@ -215,7 +215,7 @@ def test_yunet_in_pytorch_finds_what_onnx_runtime_finds(lfw_sample, tmp_path, mo
 
 
 def test_yunet_in_pytorch_with_a_cache_it_cannot_write(lfw_sample, tmp_path, monkeypatch):
-    from facerec.pipeline.detectors import YuNetDetector
+    from facerec.detect.yunet import YuNetDetector
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

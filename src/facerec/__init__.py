@@ -5,7 +5,7 @@ The library in five lines (models load when a function is called, never at impor
     import facerec
     faces = facerec.detect("group.jpg")                    # boxes, landmarks, scores
     vectors = facerec.embed("group.jpg", embedder="facenet-casia")
-    print(facerec.verify("a.jpg", "b.jpg", embedder="facenet-casia").same)
+    print(facerec.gallery.verify("a.jpg", "b.jpg", embedder="facenet-casia").same)
 
     gallery = facerec.train("people/", embedder="facenet-casia").gallery  # folder per person, or .npz
     for face in facerec.identify_image("photo.jpg", gallery):
@@ -14,10 +14,9 @@ The library in five lines (models load when a function is called, never at impor
 For many images build one :class:`Pipeline` and call its ``detect``/``embed``/``identify``.
 """
 
-__version__ = "0.2.0"
-
-from facerec.api import detect, embed, identify_image, load_model, train, verify  # noqa: E402
-from facerec.errors import (  # noqa: E402
+from facerec._version import __version__
+from facerec.api import detect, embed, identify_image, load_model, train, verify
+from facerec.errors import (
     DataError,
     FacerecError,
     ImageError,
@@ -27,9 +26,9 @@ from facerec.errors import (  # noqa: E402
     NotFittedError,
     WeightsError,
 )
-from facerec.gallery import Gallery  # noqa: E402
-from facerec.pipeline import Face, Pipeline, PipelineConfig  # noqa: E402
-from facerec.verify import Verification  # noqa: E402
+from facerec.gallery import Gallery
+from facerec.gallery.verify import Verification
+from facerec.pipeline import Face, Pipeline, PipelineConfig
 
 __all__ = [
     "DataError",

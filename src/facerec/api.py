@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facerec.calibrate import (
+from facerec.datasets import Sample, collect_inputs, label_from_filename, load_dataset
+from facerec.errors import DataError, ImageError, InputError
+from facerec.gallery import Gallery
+from facerec.gallery.calibration import (
     Calibration,
     check_rate,
     open_set_calibration,
@@ -22,10 +25,8 @@ from facerec.calibrate import (
     resolve_threshold,
     verification_threshold,
 )
-from facerec.datasets import Sample, collect_inputs, label_from_filename, load_dataset
-from facerec.errors import DataError, ImageError, InputError
-from facerec.gallery import Gallery
-from facerec.identify import Prediction, identify
+from facerec.gallery.identify import Prediction, identify
+from facerec.gallery.verify import Verification, verify_results
 from facerec.images import DEFAULT_MAX_PIXELS
 from facerec.paths import atomic_write_bytes
 from facerec.pipeline import Face, ImageResult, Pipeline
@@ -38,16 +39,15 @@ from facerec.pipeline.config import (
     DEFAULT_MARGIN,
     DEFAULT_TOPK,
 )
-from facerec.verify import Verification, verify_results
 
 
 def detect(image, *, detector: str = DEFAULT_DETECTOR, device: str = "auto") -> list[Face]:
     """Every face in ``image`` (a path, bytes or uint8 (H, W, 3) RGB array), most prominent first;
     each :class:`~facerec.pipeline.Face` has ``.box`` (x1, y1, x2, y2), ``.landmarks`` and ``.score``."""
-    from facerec.embed.base import resolve_device
-    from facerec.pipeline.batch import ImageBatch
+    from facerec.detect.registry import create_detector
+    from facerec.image_batch import ImageBatch
     from facerec.pipeline.core import as_sample, faces_from
-    from facerec.pipeline.detectors import create_detector
+    from facerec.runtime.device import resolve_device
 
     device = resolve_device(device)
     det = create_detector(detector, device=device, batch_size=1)
@@ -148,8 +148,8 @@ def train(
 
     The most prominent face (large and central) of each image is enrolled; images with no face are
     listed in the report, never replaced by a resize. The open-set threshold names at most ``fpir``
-    of strangers (``far`` is its older name), for the gallery's size (see :mod:`facerec.calibrate`). ``index`` picks the search
-    backend (see :mod:`facerec.index`), stored with the model. Files are written only when asked:
+    of strangers (``far`` is its older name), for the gallery's size (see :mod:`facerec.gallery.calibration`). ``index`` picks the search
+    backend (see :mod:`facerec.gallery.index`), stored with the model. Files are written only when asked:
     the model to ``model_path`` (or ``out_dir``/knn_<embedder>_<data>.npz), the embeddings artefact
     and (unless ``cache`` is False) the content cache under ``art_dir``; each atomically. ``pipeline`` overrides the one the
     other options would build.
@@ -270,7 +270,7 @@ def infer(
 ) -> InferReport:
     """Identify every face in an image or a folder of images (recursive).
 
-    ``calibration`` None is closed set; see :func:`facerec.calibrate.resolve_threshold`."""
+    ``calibration`` None is closed set; see :func:`facerec.gallery.calibration.resolve_threshold`."""
     if topk < 1:
         raise InputError(f"topk must be >= 1, got {topk}")
     files, skipped = collect_inputs(inputs)

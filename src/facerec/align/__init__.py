@@ -1,7 +1,9 @@
-"""Face geometry shared by the pipeline's stages: detections, the subject rule, crops."""
+"""Alignment: cut each detected face the way its embedder was trained — FaceNet's margin box, the
+five landmarks onto a template, dlib's chip — at the embedder's input size."""
 
 from __future__ import annotations
 
-from facerec.align.base import Detection, box_iou, by_prominence, margin_crop, prominence, resize_rgb
+from facerec.align.croppers import create_cropper, cropper_for
+from facerec.align.crops import margin_crop, resize_rgb
 
-__all__ = ["Detection", "box_iou", "by_prominence", "margin_crop", "prominence", "resize_rgb"]
+__all__ = ["create_cropper", "cropper_for", "margin_crop", "resize_rgb"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from facerec.cli.common import EXIT_ERROR, NO_FACE_REMEDY
 from facerec.errors import FacerecError, NoFaceError
 from facerec.text import printable
-from facerec.cli.common import EXIT_ERROR, NO_FACE_REMEDY
 
 
 def build_parser() -> argparse.ArgumentParser:

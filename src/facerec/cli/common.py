@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facerec.embed.base import PRECISIONS
-from facerec.pipeline.config import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_MARGIN
+from facerec.align.croppers import ALIGNMENTS
+from facerec.embed.registry import PRECISIONS
+from facerec.pipeline.config import DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_MARGIN
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -38,8 +39,8 @@ def positive_int(text: str) -> int:
 
 def alignment_arg(value: str) -> str:
     """``--alignment``: one of ALIGNMENTS, or A+B of them (a fused embedder's, checked against it later)."""
+    from facerec.align.croppers import alignment_parts
     from facerec.errors import InputError
-    from facerec.pipeline.config import alignment_parts
 
     try:
         alignment_parts(value, len(value.split("+")))
@@ -50,7 +51,7 @@ def alignment_arg(value: str) -> str:
 
 def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, flip: bool = True) -> None:
     """The pipeline's options. ``embedder_default`` None: a command that follows its model's."""
-    from facerec.pipeline.detectors import detector_names
+    from facerec.detect.registry import detector_names
 
     follows = embedder_default is None
     add(

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from facerec.cli.common import add, build_pipeline, pipeline_args
 from facerec.errors import DataError, InputError
 from facerec.evaluate.common import embed_paths, embed_samples, pyplot, run_all, save_figure, write_json
 from facerec.evaluate.gallery_sizes import RULES
 from facerec.pipeline.config import DEFAULT_FPIR
-from facerec.cli.common import add, build_pipeline, pipeline_args
 
 
 def add_parsers(sub) -> None:
@@ -328,9 +328,9 @@ def cmd_open_set_by_size(args) -> int:
     :mod:`facerec.evaluate.gallery_sizes`), one table row per rule, photos and size."""
     import json
 
-    from facerec.calibrate import check_rate
     from facerec.datasets import load_dataset
     from facerec.evaluate.gallery_sizes import by_gallery_size
+    from facerec.gallery.calibration import check_rate
     from facerec.pipeline.config import PipelineConfig
 
     sizes = _int_list(args.gallery_sizes, "--gallery-sizes")
@@ -422,11 +422,11 @@ def _table(rows) -> None:
 
 
 def cmd_cluster(args) -> int:
+    from facerec.cli.people import cluster_defaults, parse_threshold
     from facerec.datasets import load_dataset
     from facerec.embed import get_spec
     from facerec.evaluate.clustering import evaluate_clustering
     from facerec.people.threshold import cluster_threshold
-    from facerec.cli.people import cluster_defaults, parse_threshold
 
     cluster_defaults(args)
     args.threshold = parse_threshold(args.threshold)

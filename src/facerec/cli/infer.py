@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import sys
 
-from facerec.pipeline.config import DEFAULT_TOPK
-from facerec.text import printable
 from facerec.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -19,6 +17,8 @@ from facerec.cli.common import (
     store_token_arg,
 )
 from facerec.cli.video import add_video_args
+from facerec.pipeline.config import DEFAULT_TOPK
+from facerec.text import printable
 
 
 def add_parser(sub) -> None:
@@ -58,8 +58,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from facerec.api import infer, load_model
-    from facerec.calibrate import check_threshold, resolve_threshold
     from facerec.errors import InputError
+    from facerec.gallery.calibration import check_threshold, resolve_threshold
     from facerec.video import is_video
 
     if args.source and args.input and args.source != args.input:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import sys
 
-from facerec.embed.base import PRECISIONS
-from facerec.text import printable
 from facerec.cli.common import EXIT_OK, EXIT_PARTIAL, add, alignment_arg, positive_int, store_token_arg
+from facerec.embed.registry import PRECISIONS
+from facerec.text import printable
 
 
 def add_parser(sub) -> None:
@@ -39,8 +39,8 @@ def add_parser(sub) -> None:
     add(
         p, "--embedder", default=None, help="a new store's embedder (default facenet-vggface2); an existing store's own"
     )
-    from facerec.pipeline.config import ALIGNMENTS
-    from facerec.pipeline.detectors import detector_names
+    from facerec.align.croppers import ALIGNMENTS
+    from facerec.detect.registry import detector_names
 
     add(p, "--align", choices=detector_names(), default=None, help="the detector (default mtcnn; a store's own)")
     add(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from facerec.text import printable
 from facerec.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -17,6 +16,7 @@ from facerec.cli.common import (
     pipeline_args,
     store_token_arg,
 )
+from facerec.text import printable
 
 #: the pipeline that clustered all of LFW best here (README "People discovery": pairwise F1 0.971 against
 #: dlib five-point + flip's 0.931, BCubed 0.917 against 0.915), and embeds ten times faster
@@ -133,7 +133,7 @@ def add_parsers(sub) -> None:
 
 def run_cluster(args) -> int:
     from facerec.api import load_model
-    from facerec.calibrate import resolve_threshold
+    from facerec.gallery.calibration import resolve_threshold
     from facerec.people.book import Book
     from facerec.people.discover import discover
     from facerec.people.quality import QualityGate

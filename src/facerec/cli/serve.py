@@ -6,8 +6,8 @@ import math
 import os
 import sys
 
-from facerec.errors import InputError
 from facerec.cli.common import EXIT_OK, add, positive_int, store_token_arg
+from facerec.errors import InputError
 
 
 def add_parser(sub) -> None:
@@ -112,7 +112,7 @@ def run(args) -> int:
     from facerec.server.protocol import quiet_accept_errors, raise_file_limit, uvicorn_config
 
     if args.fpir is not None:
-        from facerec.calibrate import check_rate
+        from facerec.gallery.calibration import check_rate
 
         check_rate(args.fpir, "--fpir")
     key = api_key(args)

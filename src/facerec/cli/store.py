@@ -50,7 +50,7 @@ def run_copy(args) -> int:
 
 
 def run_calibrate(args) -> int:
-    from facerec.calibrate import check_rate
+    from facerec.gallery.calibration import check_rate
     from facerec.store import ServedGallery, open_store
 
     if args.fpir is not None:

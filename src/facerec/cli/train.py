@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from facerec.pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FPIR, DEFAULT_K, DEFAULT_MARGIN
-from facerec.text import printable
 from facerec.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -16,6 +14,8 @@ from facerec.cli.common import (
     positive_int,
     store_token_arg,
 )
+from facerec.pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FPIR, DEFAULT_K, DEFAULT_MARGIN
+from facerec.text import printable
 
 
 def add_parser(sub) -> None:
@@ -66,8 +66,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from facerec.api import train
-    from facerec.calibrate import check_rate
-    from facerec.index import parse_index_params
+    from facerec.gallery.calibration import check_rate
+    from facerec.gallery.index import parse_index_params
 
     note_deprecations(args)
     check_rate(args.fpir, "--fpir")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 
+from facerec.cli.common import EXIT_OK, add, build_pipeline, model_pipeline, pipeline_args, store_token_arg
 from facerec.errors import InputError
 from facerec.pipeline.config import DEFAULT_EMBEDDER, DEFAULT_VERIFY_FAR
 from facerec.text import printable
-from facerec.cli.common import EXIT_OK, add, build_pipeline, model_pipeline, pipeline_args, store_token_arg
 
 
 def add_parser(sub) -> None:
@@ -34,9 +34,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from facerec.api import load_model
-    from facerec.calibrate import check_rate, check_threshold, verification_threshold
     from facerec.datasets import Sample, collect_inputs
-    from facerec.verify import verify_results
+    from facerec.gallery.calibration import check_rate, check_threshold, verification_threshold
+    from facerec.gallery.verify import verify_results
 
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")

@@ -6,13 +6,13 @@ import json
 import sys
 from pathlib import Path
 
-from facerec.text import printable
 from facerec.cli.common import EXIT_OK, EXIT_PARTIAL, add, positive_int
+from facerec.text import printable
 
 
 def add_video_args(p) -> None:
     from facerec.video.analyze import DETECT_SIDE, MIN_DETECTIONS
-    from facerec.video.source import RECONNECTS
+    from facerec.video.frames import RECONNECTS
 
     g = p.add_argument_group("video (a .mp4/.mkv/.avi/.webm/.mov file, a stream URL or webcam:N)")
     add(g, "--every", type=positive_int, default=1, help="detect faces every N frames (tracks carry between)")

@@ -1,5 +1,32 @@
-"""Embedders: face crop -> L2-normalised vector. Backends register by name."""
+"""Embedders: face crop -> L2-normalised vector. One module per backend; the built-in ones are
+registered below, one line each, the same call a plugin makes. :mod:`facerec.embed.registry` is
+the leaf they all import: it imports no backend."""
 
-from facerec.embed.base import Embedder, EmbedderSpec, create_embedder, embedder_names, get_spec, register_embedder
+from __future__ import annotations
 
-__all__ = ["Embedder", "EmbedderSpec", "create_embedder", "embedder_names", "get_spec", "register_embedder"]
+from facerec.embed import dlib_resnet, facenet, fusion
+from facerec.embed.base import Embedder, EmbedderSpec
+from facerec.embed.registry import (
+    PRECISIONS,
+    create_embedder,
+    embedder_names,
+    get_spec,
+    register_composer,
+    register_embedder,
+)
+
+register_embedder(facenet.VGGFACE2, facenet.load_vggface2)
+register_embedder(facenet.CASIA, facenet.load_casia)
+register_embedder(dlib_resnet.DLIB, dlib_resnet.load_dlib)
+register_composer(fusion.compose, fusion.measured_names)
+
+__all__ = [
+    "PRECISIONS",
+    "Embedder",
+    "EmbedderSpec",
+    "create_embedder",
+    "embedder_names",
+    "get_spec",
+    "register_composer",
+    "register_embedder",
+]

@@ -1,9 +1,8 @@
-"""The embedder interface, its spec, and the registry every backend registers in."""
+"""The embedder interface and its spec: what a pipeline must know about an embedder before loading it."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,92 +63,6 @@ class Embedder(ABC):
                 f"{self.spec.name} expects uint8 crops of shape (n, {s}, {s}, 3), got {crops.dtype} {crops.shape}"
             )
         return crops
-
-
-_REGISTRY: dict[str, tuple[EmbedderSpec, Callable[..., Embedder]]] = {}
-
-
-def register_embedder(spec: EmbedderSpec, factory: Callable[..., Embedder]) -> None:
-    """Register a backend; ``factory(spec, weights=..., device=...)`` builds it."""
-    _REGISTRY[spec.name] = (spec, factory)
-
-
-def embedder_names() -> list[str]:
-    """The registered embedders and the measured fused pairs (any ``A+B`` works)."""
-    _load_builtins()
-    from facerec.embed.fusion import FUSION_WEIGHTS
-
-    fused = {"+".join(parts) for parts in FUSION_WEIGHTS}
-    return sorted({n for n, (spec, _) in _REGISTRY.items() if not spec.parts} | fused)
-
-
-def get_spec(name: str) -> EmbedderSpec:
-    """The spec of ``name``: a registered embedder, or ``A+B`` fused from registered ones."""
-    _load_builtins()
-    if name not in _REGISTRY and isinstance(name, str) and "+" in name:
-        from facerec.embed.fusion import create_fused, fused_spec
-
-        register_embedder(fused_spec(name, get_spec), create_fused)
-    try:
-        return _REGISTRY[name][0]
-    except KeyError:
-        raise InputError(
-            f"unknown embedder {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}, or fuse two as A+B"
-        ) from None
-
-
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")  # int8: CPU only (ONNX Runtime)
-
-
-def create_embedder(
-    name: str, *, weights: str | None = None, device: str = "auto", precision: str = "fp32", compile: bool = False
-) -> Embedder:
-    """Build the embedder registered as ``name``; weights load now, not at import.
-
-    ``precision`` bf16/fp16 and ``compile`` (``torch.compile``) are speed options of the PyTorch
-    embedders; fp32 is the reference. A backend that cannot honour them says so.
-    """
-    spec = get_spec(name)
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    options = {} if (precision == "fp32" and not compile) else {"precision": precision, "compile": compile}
-    # a fused embedder passes them on to the parts that take them
-    if options and not spec.speed_options:
-        raise InputError(f"the {name} embedder runs in fp32 only: it has no precision or compile options")
-    return _REGISTRY[name][1](spec, weights=weights, device=device, **options)
-
-
-def _load_builtins() -> None:
-    # Importing the built-in modules registers them; they import no heavy library at top level.
-    from facerec.embed import dlib_resnet, facenet  # noqa: F401
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` picks CUDA when available; an explicit ``cuda`` without a GPU is an error."""
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise InputError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device cuda was asked for, but PyTorch sees no CUDA GPU; use cpu or auto")
-    return device
-
-
-def fast_bf16(device: str) -> bool:
-    """Whether ``device`` runs bf16 matrix work natively: a CUDA GPU that supports it, or a CPU with
-    AMX-BF16 tiles (Intel Sapphire Rapids and later; oneDNN then runs FaceNet ~2.7x faster than
-    fp32). Elsewhere bf16 is emulated and slower than fp32."""
-    if device.startswith("cuda"):
-        import torch
-
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        with open("/proc/cpuinfo") as f:
-            return any(line.startswith("flags") and " amx_bf16" in line for line in f)
-    except OSError:
-        return False
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

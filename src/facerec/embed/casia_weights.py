@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from facerec.embed.tf_graph import GraphFormatError, read_graph
 from facerec.errors import WeightsError
 from facerec.paths import atomic_write_bytes, facerec_home
-from facerec.embed.tf_graph import GraphFormatError, read_graph
 
 WEIGHTS_ID = "facenet-20180408-102900-casia-webface"
 _BN_EPS = 1e-3  # facenet-pytorch's BatchNorm eps, matching the TF model

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facerec.dlib_models import RESNET, dlib_model_path, import_dlib
-from facerec.embed.base import Embedder, EmbedderSpec, l2_normalize, register_embedder
+from facerec.embed.base import Embedder, EmbedderSpec, l2_normalize
+from facerec.runtime.dlib_models import RESNET, dlib_model_path, import_dlib
 
 DLIB = EmbedderSpec(
     name="dlib",
@@ -34,9 +34,6 @@ class DlibEmbedder(Embedder):
         return l2_normalize(np.array([np.asarray(v) for v in vectors], np.float32))
 
 
-def _load(spec: EmbedderSpec, *, weights: str | None, device: str) -> Embedder:
+def load_dlib(spec: EmbedderSpec, *, weights: str | None, device: str) -> Embedder:
     # dlib's own CPU code embeds whatever the device: on a GPU machine detection still runs there
     return DlibEmbedder(spec, weights or dlib_model_path(RESNET))
-
-
-register_embedder(DLIB, _load)

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from facerec.embed.base import Embedder, EmbedderSpec, l2_normalize
+from facerec.embed.fold import fold_batchnorm, unfolded_state
 from facerec.errors import InputError, WeightsError
 from facerec.paths import torch_home
-from facerec.embed.base import Embedder, EmbedderSpec, l2_normalize, register_embedder, resolve_device
-from facerec.embed.fold import fold_batchnorm, unfolded_state
+from facerec.runtime.device import resolve_device
 
 VGGFACE2_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
 
@@ -89,8 +90,8 @@ class FaceNetEmbedder(Embedder):
         self._runner = None
         self.weights_digest = None  # names the ONNX graphs and int8 ranges: hashed only where they are used
         if self.runtime == "onnxruntime":
-            from facerec.onnx_runner import OnnxRunner
             from facerec.embed.onnx_runtime import ensure_graph, source_digest
+            from facerec.runtime.onnx_runner import OnnxRunner
 
             self.weights_digest = source_digest(state)
 
@@ -144,7 +145,7 @@ class FaceNetEmbedder(Embedder):
             return torch.nn.functional.normalize(self.model(x).float(), dim=1)
 
 
-def _load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str, **options) -> Embedder:
+def load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str, **options) -> Embedder:
     import torch
 
     cached = torch_home() / "checkpoints" / Path(VGGFACE2_URL).name
@@ -171,7 +172,7 @@ def _load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str, **op
     return FaceNetEmbedder(spec, state, resolve_device(device), **options)
 
 
-def _load_casia(spec: EmbedderSpec, *, weights: str | None, device: str, **options) -> Embedder:
+def load_casia(spec: EmbedderSpec, *, weights: str | None, device: str, **options) -> Embedder:
     from facenet_pytorch import InceptionResnetV1
 
     from facerec.embed.casia_weights import casia_state_dict
@@ -188,14 +189,10 @@ def _load_casia(spec: EmbedderSpec, *, weights: str | None, device: str, **optio
     return FaceNetEmbedder(spec, state, resolve_device(device), **options)
 
 
-register_embedder(VGGFACE2, _load_vggface2)
-register_embedder(CASIA, _load_casia)
-
-
 def pytorch_reference(name: str, *, weights: str | None = None, device: str = "cpu") -> FaceNetEmbedder:
     """The FaceNet embedder ``name`` in fp32 on PyTorch's own runtime, also on a CPU (where fp32
     otherwise runs on ONNX Runtime): the reference the ONNX graphs are checked and timed against."""
-    load = {"facenet-casia": _load_casia, "facenet-vggface2": _load_vggface2}
+    load = {"facenet-casia": load_casia, "facenet-vggface2": load_vggface2}
     if name not in load:
         raise InputError(f"no PyTorch reference for {name!r}: only {', '.join(load)} run on ONNX Runtime")
     spec = CASIA if name == CASIA.name else VGGFACE2

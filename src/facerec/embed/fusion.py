@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facerec.errors import InputError
 from facerec.embed.base import Embedder, EmbedderSpec
+from facerec.errors import InputError
 
 # (part, part) -> weights, measured by `python bench/fusion.py` (the weight each of LFW View 2's
 # folds chooses on its nine training folds; the median of the ten). FaceNet's small weight is
@@ -106,7 +106,7 @@ class FusedEmbedder(Embedder):
 
 
 def create_fused(spec: EmbedderSpec, *, weights: str | None, device: str, **options) -> FusedEmbedder:
-    from facerec.embed.base import create_embedder, get_spec
+    from facerec.embed.registry import create_embedder, get_spec
 
     if weights:
         raise InputError(f"{spec.name}: --weights names one network's file; a fused embedder takes its parts' own")
@@ -115,3 +115,15 @@ def create_fused(spec: EmbedderSpec, *, weights: str | None, device: str, **opti
         mine = options if get_spec(name).speed_options else {}
         parts.append(create_embedder(name, device=device, **mine))
     return FusedEmbedder(spec, parts)
+
+
+def compose(name: str, get_spec):
+    """The registry's hook: ``A+B`` -> (spec, factory); None for a name without ``+``."""
+    if "+" not in name:
+        return None
+    return fused_spec(name, get_spec), create_fused
+
+
+def measured_names() -> list[str]:
+    """The pairs whose weights were measured (any ``A+B`` works)."""
+    return ["+".join(parts) for parts in FUSION_WEIGHTS]

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from facerec.calibrate import Calibration, default_threshold, open_set_calibration, per_sample_distances
 from facerec.errors import DataError
 from facerec.gallery import Gallery
-from facerec.identify import identify
+from facerec.gallery.calibration import Calibration, default_threshold, open_set_calibration, per_sample_distances
+from facerec.gallery.identify import identify
 
 #: The decision rules compared: ``facerec`` (what train does: the reference for the gallery's size,
 #: or the gallery's own measurement once big enough), ``per-face`` (a union bound: pairwise FAR =
@@ -34,7 +34,7 @@ def threshold_by_rule(gallery: Gallery, rule: str, fpir: float, default_euclidea
     if rule == "facerec":
         return open_set_calibration(gallery, fpir=fpir)
     if rule == "per-face":
-        from facerec.reference import reference_for
+        from facerec.gallery.reference import reference_for
 
         ref = reference_for(gallery.pipeline)
         if ref is None:

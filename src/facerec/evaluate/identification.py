@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from facerec.calibrate import pairwise_distances
 from facerec.errors import DataError
 from facerec.gallery import Gallery
-from facerec.identify import identify
+from facerec.gallery.distance import pairwise_distances
+from facerec.gallery.identify import identify
 
 
 def _rank_people(dist: np.ndarray, labels: np.ndarray, n_people: int) -> np.ndarray:
@@ -151,9 +151,9 @@ def open_set(
 
 def _deployed(embeddings, labels, enrol, probe, impostors, metric, far, k, pipeline) -> dict:
     """train (gallery + its threshold for stranger rate ``far``) and infer (k-NN vote, unknown above it)."""
-    from facerec.calibrate import open_set_calibration, per_sample_distances
     from facerec.gallery import Gallery
-    from facerec.identify import identify
+    from facerec.gallery.calibration import open_set_calibration, per_sample_distances
+    from facerec.gallery.identify import identify
 
     names = [str(i) for i in range(int(labels.max()) + 1)]
     gallery = Gallery(k=k, metric=metric, pipeline=pipeline)

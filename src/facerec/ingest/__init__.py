@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 
 from facerec.errors import InputError, StoreError
-from facerec.pipeline.config import DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_K, DEFAULT_MARGIN
 from facerec.ingest.sink import IngestReport, StoreSink
 from facerec.ingest.source import Item, read_source
+from facerec.pipeline.config import DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_K, DEFAULT_MARGIN
 
 ENGINES = ("local", "ray")
 DEFAULT_INGEST_BATCH = 64  # images per batch through every stage (one detection batch)
@@ -55,9 +55,9 @@ def ingest(
     decides it, and an option that disagrees with it is refused. ``workers``: face actors (Ray;
     default one per GPU, or one per node on CPUs). ``on_batch(sink)``: called after each batch is
     stored (tests, progress displays)."""
+    from facerec.detect.registry import detector_names
     from facerec.gallery import Gallery
     from facerec.pipeline.core import config_for
-    from facerec.pipeline.detectors import detector_names
     from facerec.store import is_store_uri, open_store
 
     if engine not in ENGINES:

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from facerec.gallery import COLUMNS
-from facerec.store.milvus import BATCH, UNNAMED
+from facerec.gallery.estimator import COLUMNS
 from facerec.ingest.stages import FACE, FAILED, NO_FACE, SKIPPED, ingest_face_id
+from facerec.store.milvus import BATCH, UNNAMED
 
 #: Seconds between progress lines.
 PROGRESS_EVERY_S = 5.0

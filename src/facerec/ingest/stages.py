@@ -19,7 +19,7 @@ import numpy as np
 
 from facerec.datasets import Sample
 from facerec.errors import FacerecError, ImageError
-from facerec.gallery import face_key
+from facerec.gallery.estimator import face_key
 from facerec.images import DEFAULT_MAX_PIXELS, decode_image
 from facerec.ingest.source import is_url
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from facerec.datasets import Sample, collect_inputs
 from facerec.errors import InputError
-from facerec.gallery import face_key
+from facerec.gallery.estimator import face_key
 from facerec.people.algorithms import DEFAULT_ALGORITHM, DEFAULT_MIN_FACES, cluster
 from facerec.people.book import QUALITY_FIELDS, Book, Faces, locked
 from facerec.people.metrics import UNGROUPED
@@ -205,7 +205,7 @@ def assign_known(faces: Faces, gallery, calibration, book: Book) -> np.ndarray:
     person = np.full(len(faces), "", dtype=object)
     if gallery is None or not len(faces):
         return person
-    from facerec.identify import identify
+    from facerec.gallery.identify import identify
 
     enrolled = dict(zip((str(f) for f in gallery.face_ids_), (gallery.names_[i] for i in gallery.labels_)))
     refused = {(c["face"], c["person"]) for c in book.cannot_link if c.get("person")}

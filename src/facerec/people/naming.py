@@ -78,8 +78,8 @@ def name_cluster(
 def _enrol_into(model: str, token, config, name: str, got, columns) -> tuple[bool, int, int]:
     """Enrol ``got``'s faces as ``name`` in the gallery ``model``, made when missing:
     (made, faces added, the person's faces now)."""
-    from facerec.calibrate import open_set_calibration, per_sample_distances
     from facerec.gallery import Gallery
+    from facerec.gallery.calibration import open_set_calibration, per_sample_distances
     from facerec.store import ServedGallery, open_store
 
     with open_store(model, writer=True, token=token) as store:

@@ -6,7 +6,7 @@ Two sources, best first:
 1. A gallery with enough people (``--model``): the quantile at :data:`CLUSTER_FAR` of the
    distances between faces of *different* enrolled people. The user's own faces, camera and
    pipeline calibrate it.
-2. The pipeline's reference calibration (:mod:`facerec.reference`, the same table that
+2. The pipeline's reference calibration (:mod:`facerec.gallery.reference`, the same table that
    identification and verification use): the distance at pairwise FAR :data:`CLUSTER_FAR` on LFW
    View 1's development people.
 
@@ -60,7 +60,7 @@ def cluster_threshold(config, *, threshold: float | str | None = None, gallery=N
         return ClusterThreshold(
             value, "gallery", f"pairwise FAR {CLUSTER_FAR:g} among the gallery's {gallery.people_count} people"
         )
-    from facerec.reference import reference_for
+    from facerec.gallery.reference import reference_for
 
     ref = reference_for(config)
     if ref is not None:

@@ -7,6 +7,7 @@ import json
 import math
 from dataclasses import MISSING, asdict, dataclass, fields
 
+from facerec.align.croppers import alignment_parts
 from facerec.errors import InputError
 
 DEFAULT_EMBEDDER = "facenet-vggface2"  # the seed's InceptionResnetV1(pretrained="vggface2")
@@ -18,30 +19,7 @@ DEFAULT_TOPK = 5  # neighbours shown as evidence
 DEFAULT_FPIR = 0.01  # share of strangers the open-set threshold may name someone (1 in 100)
 DEFAULT_VERIFY_FAR = 0.001  # share of pairs of different people verify may call the same (1 in 1,000)
 FACE_ORDERS = ("prominence",)
-# How a face is cut from its image: ``box`` (the embedder's own crop around the detector's box: a
-# margin crop for FaceNet, dlib's landmark model inside the box for dlib) or ``five-point`` (the
-# detector's five landmarks mapped onto the embedder's template, :mod:`facerec.align.five_point`).
-ALIGNMENTS = ("box", "five-point")
 DEFAULT_ALIGNMENT = "box"
-
-
-def alignment_parts(alignment: str, parts: int) -> list[str]:
-    """Each part's alignment: one for all, or a fused embedder's ``A+B`` (e.g. ``box+five-point``:
-    FaceNet on its box crop, dlib on its five-point chip), one per part in the embedder's order."""
-    names = alignment.split("+") if isinstance(alignment, str) else [alignment]
-    bad = [a for a in names if a not in ALIGNMENTS]
-    if bad:
-        raise InputError(
-            f"alignment must be one of {ALIGNMENTS} or A+B of them for a fused embedder, got {alignment!r}"
-        )
-    if len(names) == 1:
-        return names * parts
-    if len(names) != parts:
-        raise InputError(
-            f"alignment {alignment!r} names {len(names)} parts, but the embedder has {parts}"
-            + ("" if parts > 1 else ": per-part alignment is for fused embedders (A+B)")
-        )
-    return names
 
 
 @dataclass(frozen=True)

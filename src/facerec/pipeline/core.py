@@ -15,14 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from facerec.align.base import Detection, by_prominence
+from facerec.align.croppers import cropper_for
+from facerec.align.croppers import to_uint8 as _to_uint8
 from facerec.datasets import Sample
+from facerec.detect.base import Detection, Detector, by_prominence
+from facerec.detect.registry import create_detector
 from facerec.embed import Embedder, create_embedder, get_spec
-from facerec.embed.base import l2_normalize, resolve_device
+from facerec.embed.base import l2_normalize
 from facerec.errors import ImageError, InputError
+from facerec.image_batch import ImageBatch
 from facerec.images import DEFAULT_MAX_PIXELS, check_rgb_array
-from facerec.progress import progress
-from facerec.pipeline.batch import ImageBatch
 from facerec.pipeline.cache import FaceCache
 from facerec.pipeline.config import (
     DEFAULT_ALIGNMENT,
@@ -32,11 +34,10 @@ from facerec.pipeline.config import (
     DEFAULT_MARGIN,
     PipelineConfig,
 )
-from facerec.pipeline.croppers import cropper_for
-from facerec.pipeline.croppers import to_uint8 as _to_uint8
 from facerec.pipeline.decode import Decoder
-from facerec.pipeline.detectors import Detector, create_detector
 from facerec.pipeline.results import Face, ImageResult
+from facerec.progress import progress
+from facerec.runtime.device import resolve_device
 
 BATCH_PIXELS = 64e6  # pixels per detection batch: bounds memory when photos are large
 # reading threads feeding nvJPEG: more contend for the GIL with the thread that launches detection's
@@ -69,7 +70,7 @@ class Pipeline:
         cache_dir: a folder for the content-addressed cache (image content + configuration);
             None: no cache.
         weights_dir: a folder searched first for downloadable model files (YuNet's), before
-            ``$FACEREC_MODELS`` and the model cache (:mod:`facerec.weights`).
+            ``$FACEREC_MODELS`` and the model cache (:mod:`facerec.runtime.weights`).
     """
 
     def __init__(
@@ -275,12 +276,6 @@ class Pipeline:
         if getattr(self.embedder, "parts", None) is not None:
             return self._embed([np.asarray(c) for c in crops])
         return self._embed(np.asarray(crops))
-
-    def identify(self, image, gallery, *, topk: int = 5, threshold: float | None = None, closed_set: bool = False):
-        """Every face in one image with its prediction; see :func:`facerec.api.identify_image`."""
-        from facerec.api import identify_image
-
-        return identify_image(image, gallery, pipeline=self, topk=topk, threshold=threshold, closed_set=closed_set)
 
     def limit_caches(self, entries: int) -> None:
         """Keep at most ``entries`` images in each in-memory cache (a long-running server: repeated

@@ -66,14 +66,14 @@ def create_app(
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from facerec import __version__
+    from facerec._version import __version__
     from facerec.embed import get_spec
     from facerec.pipeline import Pipeline
-    from facerec.store import ServedGallery, open_store
-    from facerec.store.served import SYNC_S
     from facerec.server import docs, routes
     from facerec.server.limits import HTTPError, Limits
     from facerec.server.security import LOOPBACK_HOSTS, Gate
+    from facerec.store import ServedGallery, open_store
+    from facerec.store.served import SYNC_S
 
     limits = limits or Limits()
     store = open_store(model, writer=True, token=store_token)

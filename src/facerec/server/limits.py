@@ -71,7 +71,7 @@ class EmbedBudget:
         return getattr(self._pipeline, name)
 
     def embed(self, image, faces):
-        from facerec.video.source import VideoOverBudget
+        from facerec.video.frames import VideoOverBudget
 
         self.used += len(faces)
         if self.used > self.limit:

@@ -19,13 +19,21 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request, UploadFile
 
 from facerec.embed import EmbedderSpec
-from facerec.errors import FacerecError, ImageError, InputError, NoFaceError, NotEnrolledError, SaveError, StoreUnavailable
+from facerec.errors import (
+    FacerecError,
+    ImageError,
+    InputError,
+    NoFaceError,
+    NotEnrolledError,
+    SaveError,
+    StoreUnavailable,
+)
 from facerec.images import decode_image, peek_size
-from facerec.store import ServedGallery
-from facerec.text import printable
 from facerec.server import models
 from facerec.server.limits import CONTENT_TYPES, VIDEO_TYPES, EmbedBudget, HTTPError, Limits, check_name
 from facerec.server.security import AUTHORIZED
+from facerec.store import ServedGallery
+from facerec.text import printable
 
 #: How much lower (nice) the image workers run than the event loop.
 WORKER_NICE = 5
@@ -279,7 +287,7 @@ def faces_of(svc: Service, pipe, up: Upload, image: np.ndarray):
 
 
 def _identify(svc: Service, up: Upload, topk: int) -> models.Identified:
-    from facerec.identify import identify
+    from facerec.gallery.identify import identify
 
     image = PixelBudget(svc.limits).decode(up)
     with svc.pipelines.get() as pipe:
@@ -315,7 +323,8 @@ def _identify(svc: Service, up: Upload, topk: int) -> models.Identified:
 
 
 def _verify(svc: Service, a: Upload, b: Upload) -> models.Verified:
-    from facerec.calibrate import pairwise_distances, verification_threshold
+    from facerec.gallery.calibration import verification_threshold
+    from facerec.gallery.distance import pairwise_distances
 
     budget, templates = PixelBudget(svc.limits), []
     with svc.pipelines.get() as pipe:
@@ -342,7 +351,7 @@ def _verify(svc: Service, a: Upload, b: Upload) -> models.Verified:
 def _enrol(svc: Service, name: str, uploads: list[Upload]) -> models.Enrolled:
     import hashlib
 
-    from facerec.gallery import face_key
+    from facerec.gallery.estimator import face_key
 
     vectors, ids, skipped, face_ids, boxes = [], [], [], [], []
     budget = PixelBudget(svc.limits)
@@ -384,7 +393,7 @@ def _identify_video(svc: Service, up: Upload, every: int, topk: int) -> models.V
 
     from facerec.video import VideoOptions, open_video
     from facerec.video.analyze import decide, follow_faces, tracker_config
-    from facerec.video.source import VideoError, VideoOverBudget
+    from facerec.video.frames import VideoError, VideoOverBudget
 
     lim = svc.limits
     options = VideoOptions(every=every, topk=topk)

@@ -1,7 +1,7 @@
 """What every gallery store does, whatever holds the rows: a model file, Milvus Lite, a Milvus server.
 
 A store keeps the gallery's rows (one per enrolled face: embedding, person, sample id and the
-:data:`~facerec.gallery.COLUMNS`) and its header (the pipeline that made the embeddings, k, the
+:data:`~facerec.gallery.estimator.COLUMNS`) and its header (the pipeline that made the embeddings, k, the
 metric, the calibration's provenance). The service searches an in-process copy of the rows
 (:class:`~facerec.store.served.ServedGallery`) and writes each change through the store before it
 answers; a shared store (a database server) also tells each replica what the others changed.

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facerec.calibrate import ensure_distances
 from facerec.errors import StoreError
+from facerec.gallery.calibration import ensure_distances
 from facerec.store import open_store
 
 

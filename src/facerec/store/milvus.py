@@ -29,9 +29,10 @@ import time
 
 import numpy as np
 
-from facerec.calibrate import refresh_calibration
 from facerec.errors import ModelFileError, StoreError, StoreUnavailable
-from facerec.gallery import COLUMNS, Gallery
+from facerec.gallery import Gallery
+from facerec.gallery.calibration import refresh_calibration
+from facerec.gallery.estimator import COLUMNS
 from facerec.store.base import Changes, Store
 
 DEFAULT_COLLECTION = "faces"

@@ -9,7 +9,7 @@ A change is acknowledged only once the store holds it. A database store (Milvus)
 new or changed rows first, then the copy shows them; a file store rewrites the whole file after
 the copy changed, and undoes the change in memory if the save fails. Either way a failed change
 leaves memory and storage as they were. The open-set threshold follows every change in O(changed
-faces) (:func:`facerec.calibrate.distances_for_new`); ``recalibrate`` recomputes it from scratch.
+faces) (:func:`facerec.gallery.calibration.distances_for_new`); ``recalibrate`` recomputes it from scratch.
 
 With a shared store (a Milvus server), a background thread applies what other replicas wrote,
 every ``sync_s`` seconds.
@@ -24,7 +24,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from facerec.calibrate import (
+from facerec.errors import InputError, NotEnrolledError, SaveError, StoreUnavailable
+from facerec.gallery import Gallery
+from facerec.gallery.calibration import (
     Calibration,
     SortedDistances,
     distances_for_new,
@@ -34,8 +36,7 @@ from facerec.calibrate import (
     resolve_threshold,
     stored_fpir,
 )
-from facerec.errors import InputError, NotEnrolledError, SaveError, StoreUnavailable
-from facerec.gallery import COLUMNS, Gallery, face_key
+from facerec.gallery.estimator import COLUMNS, face_key
 from facerec.pipeline.config import DEFAULT_FPIR
 from facerec.store.base import Store
 
@@ -308,7 +309,7 @@ class ServedGallery:
     @staticmethod
     def _rows_for(g, emb, name, sample_ids, columns) -> dict:
         """The rows an enrolment writes, as :meth:`Gallery.rows` gives them."""
-        from facerec.gallery import make_columns
+        from facerec.gallery.estimator import make_columns
 
         cols = make_columns(len(emb), np.array(sample_ids, dtype=object), columns)
         return {

@@ -12,12 +12,12 @@ from functools import partial
 
 import numpy as np
 
-from facerec.align.base import Detection
+from facerec.detect.base import Detection
 from facerec.errors import InputError
-from facerec.identify import UNKNOWN, identify
-from facerec.pipeline.batch import ImageBatch
+from facerec.gallery.identify import UNKNOWN, identify
+from facerec.image_batch import ImageBatch
 from facerec.pipeline.core import faces_from
-from facerec.video.source import Frame, VideoSource
+from facerec.video.frames import Frame, VideoSource
 from facerec.video.tracker import Observation, Track, Tracker, TrackerConfig
 
 DETECT_SIDE = 960  # frames are searched for faces at this longest side (1080p and 720p -> 960x540); crops come from the full frame

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from facerec.errors import InputError, SaveError
-from facerec.identify import UNKNOWN
-from facerec.video.source import VideoSource
+from facerec.gallery.identify import UNKNOWN
+from facerec.video.frames import VideoSource
 
 KNOWN = (40, 200, 60)  # RGB: a named person's box
 STRANGER = (230, 160, 30)  # RGB: an unknown face's box

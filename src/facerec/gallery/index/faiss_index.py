@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from facerec.errors import InputError
-from facerec.index.base import SearchIndex, unit_rows
+from facerec.gallery.index.base import SearchIndex, unit_rows
 
 
 def import_faiss():

@@ -5,7 +5,7 @@ A stranger searched against N enrolled faces gets N chances, so one threshold ca
 gallery: it is derived from the gallery's size each time the gallery changes.
 
 * While the gallery is too small to measure itself (fewer than ``MIN_IMPOSTORS_BELOW / fpir`` faces,
-  e.g. a family's photos), from the pipeline's reference calibration (:mod:`facerec.reference`):
+  e.g. a family's photos), from the pipeline's reference calibration (:mod:`facerec.gallery.reference`):
   measured once on LFW View 1's development people, it gives each person's chance of matching a
   stranger by their photo count, and the threshold is where the gallery's FPIR meets the target.
 * Once it is big enough, from the gallery's own leave-one-out distances: for each enrolled face,
@@ -29,8 +29,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from facerec.errors import InputError
+from facerec.gallery.distance import pairwise_distances
 
-log = logging.getLogger("facerec.calibrate")
+log = logging.getLogger("facerec.gallery.calibration")
 
 SOURCES = ("calibrated", "reference", "default", "explicit")
 
@@ -143,14 +144,6 @@ class Calibration:
         if self.source == "explicit":
             return "set by hand: " + (self.reason or "no error rate was measured for it")
         return f"no measured error rate: {self.reason}"
-
-
-def pairwise_distances(a: np.ndarray, b: np.ndarray, metric: str = "euclidean") -> np.ndarray:
-    """Distances between rows of a (n, d) and b (m, d), float32 (n, m); inputs L2-normalised."""
-    sim = a @ b.T
-    if metric == "cosine":
-        return (1.0 - sim).astype(np.float32)
-    return np.sqrt(np.maximum(2.0 - 2.0 * sim, 0.0)).astype(np.float32)
 
 
 def loo_distances(
@@ -268,7 +261,7 @@ def gallery_threshold(
     module's docstring): from its own leave-one-out ``distances`` when there are enough of them,
     else from the pipeline's reference calibration, else the embedder's default. Never fails on
     the data: every gallery gets a threshold, and the reason for it."""
-    from facerec.reference import pipeline_name, reference_for
+    from facerec.gallery.reference import pipeline_name, reference_for
 
     fpir = check_rate(fpir, "fpir")
     counts = np.asarray(photo_counts, np.int64)
@@ -391,8 +384,8 @@ def verification_threshold(
     :data:`~facerec.pipeline.config.DEFAULT_VERIFY_FAR`) in the pipeline's reference calibration;
     else the embedder's documented equal-error threshold, said to carry no measured rate."""
     from facerec.embed import get_spec
+    from facerec.gallery.reference import pipeline_name, reference_for
     from facerec.pipeline.config import DEFAULT_VERIFY_FAR
-    from facerec.reference import pipeline_name, reference_for
 
     if threshold is not None:
         return explicit_calibration(threshold, pipeline, metric)
@@ -411,7 +404,7 @@ def verification_threshold(
 
 def explicit_calibration(threshold: float, pipeline=None, metric: str = "euclidean") -> Calibration:
     """A threshold given by hand, with what the reference says it buys between two photos, when known."""
-    from facerec.reference import reference_for
+    from facerec.gallery.reference import reference_for
 
     t = check_threshold(threshold, "threshold")
     ref = reference_for(pipeline) if pipeline is not None else None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from facerec.align.base import Detection
+from facerec.detect.base import Detection
+from facerec.image_batch import ImageBatch
 
 #: Images larger than this (longest side, px) are detected on a downscaled copy; boxes are
 #: mapped back and crops are cut from the full-resolution image.
@@ -48,3 +49,19 @@ def detect_in_batches(images: list[np.ndarray], batch_size: int, detect_batch) -
             ]
             out[i] = sorted(dets, key=lambda d: d.area, reverse=True)
     return out
+
+
+def search_tensor(batch: ImageBatch):
+    """The batch as one float tensor (n, 3, h, w) 0..255 on its device, its longest side at most
+    DETECT_MAX_SIDE, and the factor that maps coordinates in it back to the images."""
+    scale = max(batch.height, batch.width) / DETECT_MAX_SIDE
+    if scale <= 1:
+        return batch.tensor, 1.0
+    if batch.on_host:  # a large photo: the copy is made on the host, so the full-size picture
+        # never becomes a float tensor
+        small = [downscale(img, DETECT_MAX_SIDE)[0] for img in batch.host]
+        return ImageBatch(small, batch.device).tensor, batch.width / small[0].shape[1]
+    import torch.nn.functional as F
+
+    size = (max(1, round(batch.height / scale)), max(1, round(batch.width / scale)))
+    return F.interpolate(batch.tensor, size=size, mode="bilinear", antialias=True, align_corners=False), scale

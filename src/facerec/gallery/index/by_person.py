@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from facerec.errors import InputError
-from facerec.growable import GrowableArray
-from facerec.index.base import SearchIndex, unit_rows
-from facerec.index.faiss_index import import_faiss, ivf_cells, threads_for
+from facerec.gallery.growable import GrowableArray
+from facerec.gallery.index.base import SearchIndex, unit_rows
+from facerec.gallery.index.faiss_index import import_faiss, ivf_cells, threads_for
 
 
 class PeopleIndex(SearchIndex):

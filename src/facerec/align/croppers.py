@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from facerec.align.base import Detection, resize_rgb
+from facerec.align.crops import resize_rgb
+from facerec.detect.base import Detection
 from facerec.errors import InputError
-from facerec.pipeline.batch import ImageBatch
+from facerec.image_batch import ImageBatch
 
 #: Host photos larger than this are cropped face by face from host memory, so that the full-size
 #: picture never becomes a float tensor (a 40-megapixel photo would take 480 MB).
@@ -73,7 +74,7 @@ class DlibChipCropper:
     detector box, then ``get_face_chip`` (similarity transform, padding 0.25)."""
 
     def __init__(self, size: int = 150, padding: float = 0.25):
-        from facerec.dlib_models import SHAPE_5, dlib_model_path, import_dlib
+        from facerec.runtime.dlib_models import SHAPE_5, dlib_model_path, import_dlib
 
         self._dlib = import_dlib()
         self._predictor = self._dlib.shape_predictor(str(dlib_model_path(SHAPE_5)))
@@ -150,7 +151,6 @@ class FusedCropper:
 
 def cropper_for(spec, *, margin: float, whole_image: bool = False, alignment: str = "box"):
     """The cropper an embedder's spec asks for (each part's, for a fused embedder)."""
-    from facerec.pipeline.config import alignment_parts
 
     if spec.parts:
         from facerec.embed import get_spec
@@ -176,3 +176,28 @@ def create_cropper(style: str, *, size: int, margin: float, whole_image: bool = 
     if style == "dlib-chip":
         return DlibChipCropper(size)
     raise InputError(f"unknown crop style {style!r}")
+
+
+# How a face is cut from its image: ``box`` (the embedder's own crop around the detector's box: a
+# margin crop for FaceNet, dlib's landmark model inside the box for dlib) or ``five-point`` (the
+# detector's five landmarks mapped onto the embedder's template, :mod:`facerec.align.five_point`).
+ALIGNMENTS = ("box", "five-point")
+
+
+def alignment_parts(alignment: str, parts: int) -> list[str]:
+    """Each part's alignment: one for all, or a fused embedder's ``A+B`` (e.g. ``box+five-point``:
+    FaceNet on its box crop, dlib on its five-point chip), one per part in the embedder's order."""
+    names = alignment.split("+") if isinstance(alignment, str) else [alignment]
+    bad = [a for a in names if a not in ALIGNMENTS]
+    if bad:
+        raise InputError(
+            f"alignment must be one of {ALIGNMENTS} or A+B of them for a fused embedder, got {alignment!r}"
+        )
+    if len(names) == 1:
+        return names * parts
+    if len(names) != parts:
+        raise InputError(
+            f"alignment {alignment!r} names {len(names)} parts, but the embedder has {parts}"
+            + ("" if parts > 1 else ": per-part alignment is for fused embedders (A+B)")
+        )
+    return names

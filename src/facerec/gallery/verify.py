@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facerec.calibrate import Calibration, pairwise_distances
 from facerec.embed.base import l2_normalize
 from facerec.errors import NoFaceError
+from facerec.gallery.calibration import Calibration
+from facerec.gallery.distance import pairwise_distances
 from facerec.pipeline.results import ImageResult
 
 

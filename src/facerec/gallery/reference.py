@@ -213,7 +213,7 @@ def measure_reference(embeddings: np.ndarray, labels: np.ndarray, *, metric: str
     random photo subsets of each size in :data:`PERSON_PHOTOS` of each person seen in two photos
     or more, each compared with one random photo of every other person (the strangers). O(n^2 d) time, n^2
     float32 memory (9,525 faces: 0.4 GB)."""
-    from facerec.calibrate import pairwise_distances
+    from facerec.gallery.distance import pairwise_distances
 
     if metric != "euclidean":
         raise ValueError("reference tables are measured in Euclidean distance")

@@ -133,7 +133,7 @@ def torch_network(model_path: Path, sha256: str, device: str):
     named by the model's sha256; a damaged cached conversion is made anew; where that folder cannot
     be written the conversion is kept in memory for this process only."""
     from facerec.paths import atomic_write_bytes, facerec_home
-    from facerec.align.onnx_torch import convert, load_module
+    from facerec.runtime.onnx_torch import convert, load_module
 
     cached = facerec_home() / "weights" / f"{Path(model_path).stem}-{sha256[:12]}.torch{TORCH_RECIPE}.npz"
     damage = None

@@ -8,7 +8,7 @@ table (the same area resampling facenet-pytorch applies box by box; ``roi_align`
 sampling moved the final box below IoU 0.9 on 3% of LFW images), NMS runs for all images of a
 batch at once (:mod:`.nms`: the same answers as ``torchvision.ops.batched_nms``, without its
 per-image loop on large batches); the embedder's crops are cut afterwards by the pipeline's
-cropper (:mod:`facerec.pipeline.croppers`). The geometry (pyramid, box
+cropper (:mod:`facerec.align.croppers`). The geometry (pyramid, box
 regression, squaring, integer padding, thresholds) follows facenet-pytorch's ``detect_face`` so
 the same faces come out (checked against facenet-pytorch on LFW by the tests).
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facerec.align.base import Detection
-from facerec.align.nms import batched_nms
+from facerec.detect.base import Detection
+from facerec.detect.nms import batched_nms
 
 
 class BatchedMTCNN:
@@ -60,7 +60,7 @@ class BatchedMTCNN:
     # -- public ---------------------------------------------------------------------------
     def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
         """Every face in each uint8 (H, W, 3) image, largest first (the detector interface)."""
-        from facerec.align.detectors import detect_in_batches
+        from facerec.detect.scale import detect_in_batches
 
         def batch(arr):
             boxes, scores, points, owner = (t.cpu().numpy() for t in self.detect_tensor(self.to_tensor(arr)))

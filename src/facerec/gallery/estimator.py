@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facerec import __version__
-from facerec.calibrate import Calibration, refresh_calibration
+from facerec._version import __version__
 from facerec.errors import InputError, ModelFileError, NotEnrolledError, NotFittedError
-from facerec.growable import GrowableArray
-from facerec.index import METRICS, create_index
+from facerec.gallery.calibration import Calibration, refresh_calibration
+from facerec.gallery.growable import GrowableArray
+from facerec.gallery.index import METRICS, create_index
 from facerec.paths import atomic_write_bytes
 from facerec.pipeline.config import PipelineConfig
 

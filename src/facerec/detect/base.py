@@ -1,11 +1,14 @@
-"""Detections, the subject rule and the crops cut around faces."""
+"""What every detector returns and implements: a :class:`Detection` per face, the :class:`Detector`
+interface, and the subject rule (the most prominent face)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+
+from facerec.image_batch import ImageBatch
 
 
 @dataclass
@@ -53,22 +56,12 @@ def by_prominence(detections: list[Detection], width: int, height: int) -> list[
     return [detections[i] for i in np.argsort(-score, kind="stable")]
 
 
-def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize to (size, size) with Pillow's antialiased bilinear filter."""
-    if image.shape[0] == size and image.shape[1] == size:
-        return np.ascontiguousarray(image)
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+class Detector(ABC):
+    """Finds faces. ``id`` names the detector and its settings (it keys the content cache)."""
 
+    name: str
+    id: str
 
-def margin_crop(image: np.ndarray, box, size: int, margin: float) -> np.ndarray:
-    """FaceNet's crop: the box grown by ``margin`` pixels *of the output crop*, clipped to the
-    image, resized to (size, size). Same geometry as facenet-pytorch's ``extract_face``."""
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = box
-    mx = margin * (x2 - x1) / max(size - margin, 1)
-    my = margin * (y2 - y1) / max(size - margin, 1)
-    left, top = int(max(x1 - mx / 2, 0)), int(max(y1 - my / 2, 0))
-    right, bottom = int(min(x2 + mx / 2, w)), int(min(y2 + my / 2, h))
-    if right <= left or bottom <= top:
-        left, top, right, bottom = 0, 0, w, h
-    return resize_rgb(np.ascontiguousarray(image[top:bottom, left:right]), size)
+    @abstractmethod
+    def detect(self, batch: ImageBatch) -> list[list[Detection]]:
+        """Every face of each image in ``batch``, in any order; [] for an image without one."""

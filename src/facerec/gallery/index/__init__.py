@@ -10,10 +10,10 @@ from __future__ import annotations
 import inspect
 
 from facerec.errors import InputError
-from facerec.index.base import METRICS, SearchIndex
-from facerec.index.exact import ExactIndex
-from facerec.index.faiss_index import HNSWIndex, IVFIndex
-from facerec.index.people import PeopleIndex
+from facerec.gallery.index.base import METRICS, SearchIndex
+from facerec.gallery.index.by_person import PeopleIndex
+from facerec.gallery.index.exact import ExactIndex
+from facerec.gallery.index.faiss_index import HNSWIndex, IVFIndex
 
 BACKENDS = {cls.name: cls for cls in (ExactIndex, HNSWIndex, IVFIndex, PeopleIndex)}
 

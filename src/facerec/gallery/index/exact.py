@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from facerec.errors import InputError
-from facerec.index.base import SearchIndex, unit_rows
+from facerec.gallery.index.base import SearchIndex, unit_rows
 
 
 class ExactIndex(SearchIndex):

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from facerec.calibrate import Calibration
 from facerec.errors import InputError
 from facerec.gallery import Gallery
+from facerec.gallery.calibration import Calibration
 
 UNKNOWN = "unknown"
 #: A nearest enrolled sample this close (Euclidean; d^2/2 in cosine distance) is the query's own image: the same pixels give a distance of
@@ -72,7 +72,7 @@ def identify(
         embeddings: float32 (n, d), from the gallery's pipeline.
         topk: neighbours reported as evidence (independent of the gallery's voting k).
         calibration: the open-set threshold; None means closed set (always the nearest person),
-            as the seed did. See :func:`facerec.calibrate.resolve_threshold`.
+            as the seed did. See :func:`facerec.gallery.calibration.resolve_threshold`.
     The vote is the majority of the k nearest samples; a tie goes to the tied person with
     the nearest sample (scikit-learn's own predict would pick the smaller label). Two rules keep
     the vote from overriding clear evidence:
