@@ -67,7 +67,7 @@ def cmd_embed(args) -> int:
     data = load_dataset(args.data or lfw_dir())
     samples = data.samples[args.shard :: args.shards]
     pipe = Pipeline.create(
-        embedder=args.embedder, detector=args.align, alignment=args.alignment, flip=args.flip, device="cpu"
+        embedder=args.embedder, detector=args.detector, alignment=args.alignment, flip=args.flip, device="cpu"
     )
     t0 = time.perf_counter()
     emb = embed_samples(pipe, samples, quiet=False)
@@ -270,7 +270,7 @@ def main() -> int:
     from facerec.cli.people import CLUSTER_ALIGNMENT, CLUSTER_DETECTOR, CLUSTER_EMBEDDER, CLUSTER_FLIP
 
     e.add_argument("--embedder", default=CLUSTER_EMBEDDER)
-    e.add_argument("--align", default=CLUSTER_DETECTOR)
+    e.add_argument("--detector", "--align", default=CLUSTER_DETECTOR)
     e.add_argument("--alignment", default=CLUSTER_ALIGNMENT)
     e.add_argument("--flip", action="store_true", default=CLUSTER_FLIP)
     s = sub.add_parser("scale")

@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source", help="a photo folder (or any source facerec ingest takes)")
     ap.add_argument("--embedder", default="facenet-casia")
-    ap.add_argument("--align", default="yunet")
+    ap.add_argument("--detector", "--align", default="yunet")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--sample", type=int, default=2000, help="stored faces used as search queries")
     ap.add_argument("--k", type=int, default=5)
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
-    extra = ["--embedder", args.embedder, "--align", args.align]
+    extra = ["--embedder", args.embedder, "--detector", args.detector]
     if args.batch_size:
         extra += ["--batch-size", str(args.batch_size)]
     with tempfile.TemporaryDirectory() as tmp:

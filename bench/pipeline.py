@@ -217,7 +217,9 @@ def main(argv=None) -> int:
         help="repeat the image list up to N (for a carried subset of LFW: same compute per image)",
     )
     ap.add_argument("--embedder", default="facenet-casia")
-    ap.add_argument("--align", default="mtcnn", help="the pipeline's detector (the baseline is always MTCNN's)")
+    ap.add_argument(
+        "--detector", "--align", default="mtcnn", help="the pipeline's detector (the baseline is always MTCNN's)"
+    )
     ap.add_argument("--alignment", default="box", help="box or five-point (the detector's landmarks)")
     ap.add_argument("--weights", default=None, help="the embedder's weights file (else its default source)")
     ap.add_argument(
@@ -272,7 +274,7 @@ def main(argv=None) -> int:
     base_paths = paths[: args.baseline_limit] if args.baseline_limit else paths
     print(
         f"{len(paths)} LFW images on {args.device} ({machine().get('gpu') or machine()['cpu']}); "
-        f"{args.align} ({args.alignment}), precision {precision}, detection batch {batch}, decoder {decoder}, {workers} workers",
+        f"{args.detector} ({args.alignment}), precision {precision}, detection batch {batch}, decoder {decoder}, {workers} workers",
         flush=True,
     )
 
@@ -284,7 +286,7 @@ def main(argv=None) -> int:
     embedder, _ = make_embedder(args.embedder, args.device, precision, args.compile, args.weights)
     pipe = Pipeline.create(
         embedder=embedder,
-        detector=args.align,
+        detector=args.detector,
         alignment=args.alignment,
         device=args.device,
         batch_size=batch,
@@ -381,7 +383,7 @@ def main(argv=None) -> int:
             "stages": stages,
             "precision": precision,
             "weights": weights,
-            "align": args.align,
+            "detector": args.detector,
             "alignment": args.alignment,
             "detection_batch": batch,
             "embed_batch": embed_batch,

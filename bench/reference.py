@@ -77,7 +77,7 @@ def load(path: str, part: int | None = None):
     ``part`` picks one part of a fused pipeline's embeddings, renormalised, as its own pipeline."""
     from facerec.align.croppers import alignment_parts
     from facerec.embed import get_spec
-    from facerec.embed.fusion import parse_parts
+    from facerec.embed.fused import parse_parts
 
     parts = []
     for one in path.split(","):  # shards of one run

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import statistics
 import subprocess
 import sys
@@ -32,13 +33,17 @@ from common import machine, print_table, write_json  # noqa: E402
 
 
 def reference_package(ref: str, into: Path):
-    """``src/facerec`` at git ``ref``, importable as ``facerec_ref`` (its imports are relative)."""
+    """``src/facerec`` at git ``ref``, importable as ``facerec_ref``: its own absolute imports
+    (``facerec.x``) are renamed so the copy never reaches into this tree."""
     data = subprocess.run(["git", "archive", ref, "src/facerec"], cwd=ROOT, capture_output=True, check=True).stdout
     with tarfile.open(fileobj=BytesIO(data)) as tar:
         tar.extractall(into, filter="data")
     (into / "src" / "facerec").rename(into / "facerec_ref")
+    for py in (into / "facerec_ref").rglob("*.py"):
+        py.write_text(re.sub(r"\bfacerec(?=[.\s])", "facerec_ref", py.read_text()))
     sys.path.insert(0, str(into))
-    return importlib.import_module("facerec_ref")
+    importlib.import_module("facerec_ref")
+    return into / "facerec_ref"
 
 
 def timed(fn) -> float:
@@ -91,7 +96,9 @@ def main(argv=None) -> int:
 
     tmp = tempfile.TemporaryDirectory()
     ref = reference_package(args.ref, Path(tmp.name))
-    ref_mtcnn = importlib.import_module("facerec_ref.align.mtcnn_batched")
+    # the batched MTCNN lived in align/ before the cut by stage (0.3), in detect/ since
+    old_home = "facerec_ref.align.mtcnn_batched" if (ref / "align" / "mtcnn_batched.py").exists() else None
+    ref_mtcnn = importlib.import_module(old_home or "facerec_ref.detect.mtcnn_net")
     ref_embed = importlib.import_module("facerec_ref.embed")
 
     paths = lfw_paths(args.lfw_dir, args.limit)

@@ -260,7 +260,7 @@ def cmd_pairs(args) -> int:
 
     lfw_dir = Path(lfw_paths(args.lfw_dir, 1)[0]).parents[1]
     sets = {"uncropped": lfw_dir} | {v: Path(args.crops) / v / "lfw_funneled" for v in args.variants.split(",")}
-    pipe = Pipeline.create(embedder=args.embedder, detector=args.align, device="cpu")
+    pipe = Pipeline.create(embedder=args.embedder, detector=args.detector, device="cpu")
     wrapped = pipe.detector
     rows = []
     for label, folder in sets.items():
@@ -296,7 +296,7 @@ def cmd_pairs(args) -> int:
         {
             "machine": machine(),
             "embedder": args.embedder,
-            "align": args.align,
+            "detector": args.detector,
             "folds": args.folds,
             "note": "no_face: images with no face found, embedded from their central crop (evaluate's fallback); "
             "retry False: the detector alone (facerec before the padded retry)",
@@ -345,7 +345,7 @@ def cmd_speed(args) -> int:
     from facerec.pipeline import Pipeline
 
     paths = lfw_paths(args.lfw_dir, args.limit)
-    pipe = Pipeline.create(embedder=args.embedder, detector=args.align, device="cpu")
+    pipe = Pipeline.create(embedder=args.embedder, detector=args.detector, device="cpu")
     wrapped = pipe.detector
     pipe.run(paths[:64])  # warm-up: first calls allocate and plan
     rates: dict[bool, list[float]] = {False: [], True: []}
@@ -368,14 +368,14 @@ def cmd_speed(args) -> int:
     ]
     print_table(rows, ["retry", "img_s_median", "no_face"])
     ratio = rows[1]["img_s_median"] / rows[0]["img_s_median"]
-    print(f"{len(paths)} LFW images, {args.embedder} + {args.align}: with the retry {ratio:.3f}x the speed without")
+    print(f"{len(paths)} LFW images, {args.embedder} + {args.detector}: with the retry {ratio:.3f}x the speed without")
     write_json(
         args.json,
         {
             "machine": machine(),
             "images": len(paths),
             "embedder": args.embedder,
-            "align": args.align,
+            "detector": args.detector,
             "rows": rows,
             "ratio": ratio,
             "pad": pad_settings(),
@@ -407,7 +407,7 @@ def main(argv=None) -> int:
     sub.choices["sweep"].add_argument("--shares", default="0.1,0.2,0.3,0.5")
     pairs = sub.choices["pairs"]
     pairs.add_argument("--embedder", default="facenet-casia")
-    pairs.add_argument("--align", default="mtcnn")
+    pairs.add_argument("--detector", "--align", default="mtcnn")
     pairs.add_argument("--folds", type=int, default=10, help="the first N folds of View 2")
     lfw = sub.add_parser("lfw", help="faces found on every untouched LFW image, the retry off and on")
     lfw.add_argument("--limit", type=int, default=0, help="first N LFW images (0 = all 13,233)")
@@ -418,7 +418,7 @@ def main(argv=None) -> int:
     speed.add_argument("--limit", type=int, default=1000, help="first N LFW images")
     speed.add_argument("--repeats", type=int, default=3)
     speed.add_argument("--embedder", default="facenet-casia")
-    speed.add_argument("--align", default="mtcnn")
+    speed.add_argument("--detector", "--align", default="mtcnn")
     speed.add_argument("--json", default=None)
     speed.set_defaults(func=cmd_speed)
     for p in sub.choices.values():

@@ -66,7 +66,7 @@ def gallery(work: Path, device: str, lfw_dir: str | None = None):
         for f in sorted((lfw / person).glob("*.jpg"))[:5]:
             (people / person / f.name).symlink_to(f)
     facerec.train(
-        people, embedder="facenet-casia", align="yunet", device=device, model_path=work / "g.npz", out_dir=None
+        people, embedder="facenet-casia", detector="yunet", device=device, model_path=work / "g.npz", out_dir=None
     )
     return Gallery.load(work / "g.npz")
 

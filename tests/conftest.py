@@ -184,7 +184,7 @@ def _small_gallery(tmp_path_factory, align: str) -> Path:
     report = facerec.train(
         root / "people",
         embedder="facenet-casia",
-        align=align,
+        detector=align,
         device="cpu",
         model_path=root / "model.npz",
         out_dir=None,

@@ -33,7 +33,7 @@ def png(image: np.ndarray) -> bytes:
 @pytest.fixture
 def model(tmp_path, synthetic_npz):
     path = tmp_path / "model.npz"
-    train(synthetic_npz, embedder="fake", align="fake", margin=4, device="cpu", model_path=path, far=0.2)
+    train(synthetic_npz, embedder="fake", detector="fake", margin=4, device="cpu", model_path=path, far=0.2)
     return path
 
 
@@ -405,7 +405,7 @@ def test_a_per_person_milvus_search_works_for_a_non_ascii_name(tmp_path, synthet
         names[0] = "山田 花子"
         np.savez(tmp_path / "jp.npz", X=data["X"], y=data["y"], names=np.array(names))
     lite = f"milvus:{tmp_path}/g.db"
-    train(tmp_path / "jp.npz", store=lite, embedder="fake", align="fake", margin=4, device="cpu", far=0.2)
+    train(tmp_path / "jp.npz", store=lite, embedder="fake", detector="fake", margin=4, device="cpu", far=0.2)
     with open_store(lite) as store:
         g = store.load()
         vector = g.embeddings_[g.labels_ == g.names_.index("山田 花子")][:1]
@@ -537,7 +537,7 @@ def test_a_second_serve_on_one_milvus_lite_file_says_why_once_without_a_tracebac
     uri = f"milvus:{tmp_path}/g.db"
     make = (  # in a process of its own: Milvus Lite keeps a file locked for as long as its process lives
         "import sys; sys.path.insert(0, sys.argv[1]); import conftest; from facerec.api import train; "
-        "train(sys.argv[2], embedder='fake', align='fake', margin=4, device='cpu', store=sys.argv[3], art_dir=None)"
+        "train(sys.argv[2], embedder='fake', detector='fake', margin=4, device='cpu', store=sys.argv[3], art_dir=None)"
     )
     env = {**os.environ, "PYTHONPATH": str(TESTS.parent / "src")}
     subprocess.run([sys.executable, "-c", make, str(TESTS), str(synthetic_npz), uri], check=True, timeout=120, env=env)

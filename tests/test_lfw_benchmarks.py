@@ -58,7 +58,7 @@ def test_evaluate_pairs_contract_and_floor(env, setting, capsys):
     r = json.loads(out.read_text())
     assert {"accuracy_mean", "accuracy_std", "auc", "eer", "tar_at_far", "pairs", "embedder"} <= set(r)
     assert set(r["tar_at_far"]) == {"0.01", "0.001"} and r["pairs"] == 600 and r["embedder"] == embedder
-    assert (r["align"], r["precision"]) == (align, precision)
+    assert (r["detector"], r["precision"]) == (align, precision)
     assert out.with_suffix(".png").stat().st_size > 10_000
     print(capsys.readouterr().out)
     assert r["accuracy_mean"] >= PAIRS_FOLD1_FLOOR[setting]

@@ -35,7 +35,7 @@ def dataset(tmp_path_factory):
 @pytest.fixture(params=["file", "milvus-lite"])
 def model(request, tmp_path, dataset):
     where = {"model_path": tmp_path / "g.npz"} if request.param == "file" else {"store": f"milvus:{tmp_path}/g.db"}
-    train(dataset, embedder="fake", align="fake", margin=4, device="cpu", art_dir=None, **where)
+    train(dataset, embedder="fake", detector="fake", margin=4, device="cpu", art_dir=None, **where)
     return str(where.get("model_path") or where["store"])
 
 
@@ -99,7 +99,7 @@ def test_a_person_of_the_group_photo_is_named_at_most_once(tmp_path):
     (tmp_path / "people" / "Someone").mkdir(parents=True)
     Image.fromarray(crop).save(tmp_path / "people" / "Someone" / "face.png")
     report = facerec.train(
-        tmp_path / "people", embedder="facenet-casia", align="mtcnn", device="cpu", model_path=tmp_path / "g.npz"
+        tmp_path / "people", embedder="facenet-casia", detector="mtcnn", device="cpu", model_path=tmp_path / "g.npz"
     )
     assert report.enrolled == 1 and report.gallery.calibration.source == "reference"
     results = facerec.identify_image(str(photo), report.gallery)

@@ -29,7 +29,7 @@ def png(image: np.ndarray) -> bytes:
 @pytest.fixture
 def model(tmp_path, synthetic_npz):
     path = tmp_path / "model.npz"
-    train(synthetic_npz, embedder="fake", align="fake", margin=4, device="cpu", model_path=path, far=0.2)
+    train(synthetic_npz, embedder="fake", detector="fake", margin=4, device="cpu", model_path=path, far=0.2)
     return path
 
 

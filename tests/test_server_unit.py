@@ -20,7 +20,7 @@ def client(tmp_path, synthetic_npz):
     from facerec.server import create_app
 
     model = tmp_path / "model.npz"
-    train(synthetic_npz, embedder="fake", align="fake", margin=4, device="cpu", model_path=model, far=0.2)
+    train(synthetic_npz, embedder="fake", detector="fake", margin=4, device="cpu", model_path=model, far=0.2)
     with TestClient(create_app(model, device="cpu", workers=1), base_url="http://127.0.0.1") as c:
         yield c
 

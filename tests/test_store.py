@@ -19,7 +19,7 @@ pytest.importorskip("milvus_lite")
 @pytest.fixture
 def trained(tmp_path, synthetic_npz):
     """The same data trained into a model file and into Milvus Lite."""
-    kw = dict(embedder="fake", align="fake", margin=4, device="cpu", far=0.2)
+    kw = dict(embedder="fake", detector="fake", margin=4, device="cpu", far=0.2)
     train(synthetic_npz, model_path=tmp_path / "m.npz", **kw)
     lite = f"milvus:{tmp_path}/g.db"
     train(synthetic_npz, store=lite, **kw)

@@ -52,7 +52,7 @@ def npz(tmp_path, people: int, per: int) -> Path:
     return path
 
 
-KW = dict(embedder="fake", align="fake", margin=4, device="cpu", far=0.2)
+KW = dict(embedder="fake", detector="fake", margin=4, device="cpu", far=0.2)
 
 
 def enrol(base, name, person, variants=(90, 91), client=httpx):

@@ -281,7 +281,7 @@ def test_a_stream_that_never_answers_gives_up_after_the_bounded_tries():
 @pytest.fixture
 def fake_model(tmp_path, synthetic_npz):
     model = tmp_path / "model.npz"
-    train(synthetic_npz, embedder="fake", align="fake", margin=4, device="cpu", model_path=model, far=0.2)
+    train(synthetic_npz, embedder="fake", detector="fake", margin=4, device="cpu", model_path=model, far=0.2)
     return model
 
 

@@ -120,7 +120,7 @@ def train(
     data: str | os.PathLike,
     *,
     embedder: str = DEFAULT_EMBEDDER,
-    align: str = DEFAULT_DETECTOR,
+    detector: str = DEFAULT_DETECTOR,
     alignment: str = DEFAULT_ALIGNMENT,
     margin: float = DEFAULT_MARGIN,
     k: int = DEFAULT_K,
@@ -160,7 +160,7 @@ def train(
     gallery = Gallery(k=k, metric=metric, index=index, index_params=index_params)
     pipe = pipeline or Pipeline.create(
         embedder=embedder,
-        detector=align,
+        detector=detector,
         alignment=alignment,
         margin=margin,
         weights=weights,
@@ -240,7 +240,7 @@ class ImageReport:
 class InferReport:
     images: list[ImageReport]
     skipped: list[str]
-    align_note: str | None = None
+    detector_note: str | None = None
     calibration: Calibration | None = None
 
     @property

@@ -15,7 +15,7 @@ from facerec.paths import atomic_write_bytes, facerec_home
 
 #: Default crop of the 250x250 deep-funneled images: the central 160x160 (rows/cols 45-205),
 #: kept at full resolution. It matches what MTCNN + a 32 px margin cuts around an LFW face,
-#: so ``--align resize`` sees the same framing FaceNet was trained on, and MTCNN still has
+#: so ``--detector resize`` sees the same framing FaceNet was trained on, and MTCNN still has
 #: context to find the face. (scikit-learn's default, 125x94 at half size = 62x47 px, is
 #: far too small and tight for FaceNet.)
 DEFAULT_SLICE = (slice(45, 205), slice(45, 205))

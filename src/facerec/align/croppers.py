@@ -5,7 +5,7 @@ resampled on the device with ``roi_align`` (the same geometry as facenet-pytorch
 its embeddings agree with PIL-resized crops to cosine >= 0.997). ``dlib-chip``: dlib's 5-landmark
 similarity alignment, as dlib's ResNet was trained. With ``alignment="five-point"`` the detector's
 own five landmarks go onto the style's template (:mod:`facerec.align.five_point`): no landmark model
-runs, and the face is turned upright. A whole-image "detection" (``--align resize``) is resized as
+runs, and the face is turned upright. A whole-image "detection" (``--detector resize``) is resized as
 it is, whatever the style.
 """
 

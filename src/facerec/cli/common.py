@@ -14,7 +14,7 @@ EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
 #: What "no face found" tells the user to try: every detector already searches a face that fills
 #: the frame on a padded copy, so an image it still misses may be an aligned crop of a face.
-NO_FACE_REMEDY = "if these are already aligned face crops, --align resize takes each whole image as the face"
+NO_FACE_REMEDY = "if these are already aligned face crops, --detector resize takes each whole image as the face"
 
 
 def add(parser: argparse.ArgumentParser, *flags: str, **kw) -> None:
@@ -56,7 +56,9 @@ def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, f
     follows = embedder_default is None
     add(
         p,
+        "--detector",
         "--align",
+        dest="detector",
         choices=detector_names(),
         default=None if follows else DEFAULT_DETECTOR,
         help=f"the detector: {DEFAULT_DETECTOR} (default{': the model' + chr(39) + 's' if follows else ''}; "
@@ -153,7 +155,7 @@ def build_pipeline(args, *, embedder: str | None = None, flip: bool | None = Non
     note_deprecations(args)
     return Pipeline.create(
         embedder=embedder or args.embedder,
-        detector=args.align or DEFAULT_DETECTOR,
+        detector=args.detector or DEFAULT_DETECTOR,
         margin=DEFAULT_MARGIN if args.margin is None else args.margin,
         weights=args.weights,
         device=args.device,
@@ -176,7 +178,7 @@ def model_pipeline(args, gallery):
     return Pipeline.for_model(
         gallery,
         **extra,
-        detector=args.align,
+        detector=args.detector,
         margin=args.margin,
         weights=args.weights,
         device=args.device,

@@ -129,7 +129,7 @@ def cmd_pairs(args) -> int:
     fpr, tpr = r.pop("roc")
     r.update(
         embedder=args.embedder,
-        align=args.align,
+        detector=args.detector,
         margin=pipe.config.margin,
         metric=args.metric,
         flip=args.flip,
@@ -156,7 +156,7 @@ def cmd_pairs(args) -> int:
         print("  one fold only: its threshold was chosen on the same pairs, so accuracy is optimistic")
     rows = [
         ("embedder", args.embedder),
-        ("align / margin", f"{args.align} / {pipe.config.margin:g}"),
+        ("detector / margin", f"{args.detector} / {pipe.config.margin:g}"),
         ("metric, flip, mean-sub", f"{args.metric}, {args.flip}, {args.subtract_mean}"),
         ("accuracy", f"{100 * r['accuracy_mean']:.2f}% ± {100 * r['accuracy_std']:.2f}"),
         ("ROC AUC", f"{r['auc']:.4f}"),
@@ -192,7 +192,7 @@ def cmd_identify(args) -> int:
     pred, true = r.pop("_pred"), r.pop("_true")
     r.update(
         embedder=args.embedder,
-        align=args.align,
+        detector=args.detector,
         metric=args.metric,
         flip=args.flip,
         precision=args.precision,
@@ -265,7 +265,7 @@ def cmd_open_set(args) -> int:
     grid, fnir = r.pop("_curve")
     r.update(
         embedder=args.embedder,
-        align=args.align,
+        detector=args.detector,
         metric=args.metric,
         flip=args.flip,
         precision=args.precision,

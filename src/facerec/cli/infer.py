@@ -79,8 +79,8 @@ def run(args) -> int:
 
         return run_video(args, gallery, pipe, calibration)
     report = infer(args.input, gallery, pipe, topk=args.topk, calibration=calibration, quiet=args.quiet)
-    if report.align_note:
-        print(report.align_note, file=sys.stderr)
+    if report.detector_note:
+        print(report.detector_note, file=sys.stderr)
     (print_json if args.format == "json" else print_table)(report, gallery)
     for img in report.images:
         if img.error:

@@ -42,7 +42,15 @@ def add_parser(sub) -> None:
     from facerec.align.croppers import ALIGNMENTS
     from facerec.detect.registry import detector_names
 
-    add(p, "--align", choices=detector_names(), default=None, help="the detector (default mtcnn; a store's own)")
+    add(
+        p,
+        "--detector",
+        "--align",
+        dest="detector",
+        choices=detector_names(),
+        default=None,
+        help="the detector (default mtcnn; a store's own)",
+    )
     add(
         p,
         "--alignment",
@@ -72,7 +80,7 @@ def run(args) -> int:
         args.store,
         engine=args.engine,
         embedder=args.embedder,
-        detector=args.align,
+        detector=args.detector,
         margin=args.margin,
         flip=args.flip,
         alignment=args.alignment,

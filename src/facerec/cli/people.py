@@ -47,7 +47,7 @@ def parse_threshold(text: str) -> float | str:
 def cluster_defaults(args) -> None:
     """The clustering pipeline's defaults where the options leave them open (no gallery to follow)."""
     args.embedder = args.embedder or CLUSTER_EMBEDDER
-    args.align = args.align or CLUSTER_DETECTOR
+    args.detector = args.detector or CLUSTER_DETECTOR
     args.alignment = args.alignment or CLUSTER_ALIGNMENT
 
 

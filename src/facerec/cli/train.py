@@ -74,7 +74,7 @@ def run(args) -> int:
     r = train(
         args.data,
         embedder=args.embedder,
-        align=args.align,
+        detector=args.detector,
         margin=DEFAULT_MARGIN if args.margin is None else args.margin,
         k=args.k,
         metric=args.metric,
@@ -98,7 +98,7 @@ def run(args) -> int:
     g = r.gallery
     print(
         f"enrolled {r.enrolled}/{r.images} images of {r.people} people "
-        f"({g.pipeline.embedder}, align {g.pipeline.detector}, k={g.k}, {g.metric}, index {g.index})"
+        f"({g.pipeline.embedder}, detector {g.pipeline.detector}, k={g.k}, {g.metric}, index {g.index})"
     )
     if r.no_face:
         shown = ", ".join(r.no_face[:10]) + (" ..." if len(r.no_face) > 10 else "")

@@ -7,7 +7,7 @@ from facerec.image_batch import ImageBatch
 
 
 class WholeImageDetector(Detector):
-    """No detection: the whole image is the face (the seed's ``--align resize``)."""
+    """No detection: the whole image is the face (``--detector resize``, the seed's ``--align resize``)."""
 
     name = "resize"
     id = "resize"

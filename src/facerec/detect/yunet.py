@@ -118,7 +118,7 @@ class OpenCVYuNetDetector(HostDetector):
 
         if not hasattr(cv2, "FaceDetectorYN") or int(cv2.__version__.split(".")[0]) < 5:
             raise WeightsError(
-                f"--align yunet-opencv needs opencv-python-headless >= 5 (found {cv2.__version__}): "
+                f"--detector yunet-opencv needs opencv-python-headless >= 5 (found {cv2.__version__}): "
                 "pip install -r requirements.txt"
             )
         path = model_path(YUNET, weights_dir)

@@ -4,7 +4,7 @@ the leaf they all import: it imports no backend."""
 
 from __future__ import annotations
 
-from facerec.embed import dlib_resnet, facenet, fusion
+from facerec.embed import dlib_resnet, facenet, fused
 from facerec.embed.base import Embedder, EmbedderSpec
 from facerec.embed.registry import (
     PRECISIONS,
@@ -18,7 +18,7 @@ from facerec.embed.registry import (
 register_embedder(facenet.VGGFACE2, facenet.load_vggface2)
 register_embedder(facenet.CASIA, facenet.load_casia)
 register_embedder(dlib_resnet.DLIB, dlib_resnet.load_dlib)
-register_composer(fusion.compose, fusion.measured_names)
+register_composer(fused.compose, fused.measured_names)
 
 __all__ = [
     "PRECISIONS",

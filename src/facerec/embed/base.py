@@ -26,7 +26,7 @@ class EmbedderSpec:
             too small to calibrate its own.
         description: one line for ``facerec embedders``.
         speed_options: whether it takes ``precision`` and ``compile`` (the PyTorch embedders).
-        parts: a fused embedder's (part name, weight) pairs (:mod:`.fusion`); empty otherwise.
+        parts: a fused embedder's (part name, weight) pairs (:mod:`.fused`); empty otherwise.
     """
 
     name: str

@@ -109,7 +109,7 @@ class FaceNetEmbedder(Embedder):
         # channels-last in every precision: oneDNN runs it ~30% faster on an AVX2 CPU (same results
         # to 1e-7), and tensor cores want it on a GPU
         model = model.eval().to(device).to(self._dtype).to(memory_format=torch.channels_last)
-        # The oneDNN-fused network (:mod:`.fused`) is not used: measured on this project's 2-core
+        # The oneDNN post-op network (:mod:`.onednn`) is not used: measured on this project's 2-core
         # CPU (2026-12-03, torch 2.14.1, one run), it took 185 ms for one face against the eager
         # folded network's 52 ms, 569 against 400 ms for 16 and 1,609 against 1,554 for 64: its
         # prepacked weights fit one batch size and oneDNN reorders them again for the others.

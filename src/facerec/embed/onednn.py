@@ -1,4 +1,4 @@
-"""InceptionResnetV1 on a CPU with oneDNN post-op fusion: each convolution does its ReLU, and each
+"""InceptionResnetV1 on a CPU with oneDNN post-ops: each convolution does its ReLU, and each
 residual block's last convolution also its scaled shortcut sum, in the same pass.
 
 After batch-norm folding (:mod:`.fold`) a CPU forward pass spends ~80% of its time in oneDNN
@@ -9,9 +9,9 @@ convolutions) applies those as oneDNN post-ops, on the output tile still in cach
 reordered once into oneDNN's blocked layout instead of on every call. The block's ``scale`` goes
 into that convolution's weights and bias (``(W x + b) * s = (s W) x + s b``).
 
-The fused network shares its parameters with the folded one (same state-dict keys, so
+The post-op network shares its parameters with the folded one (same state-dict keys, so
 :func:`.fold.unfolded_state` still reads it); only the prepacked weights are extra.
-:func:`fuse_for_cpu` checks the result against the unfused network and returns ``None`` where the
+:func:`fuse_for_cpu` checks the result against the plain network and returns ``None`` where the
 op is missing or disagrees, so callers keep the eager network.
 """
 
@@ -25,7 +25,7 @@ def _pair(v) -> list[int]:
     return list(v) if isinstance(v, (tuple, list)) else [v, v]
 
 
-class _FusedConv:
+class _PostOpConv:
     """``conv`` (times ``scale``), then ``+ residual`` if given, then ReLU if ``relu``: one oneDNN
     call with the weights prepacked. A plain callable, not a module: the parameters stay
     registered once, under the module that holds ``conv``."""
@@ -51,19 +51,19 @@ class _FusedConv:
         )
 
 
-class _FusedBasicConv(nn.Module):
+class _PostOpBasicConv(nn.Module):
     """facenet-pytorch's ``BasicConv2d`` (conv, folded BN, ReLU) as one call; keys ``conv.*``."""
 
     def __init__(self, basic):
         super().__init__()
         self.conv = basic.conv
-        self._fused = _FusedConv(basic.conv, relu=True)
+        self._conv = _PostOpConv(basic.conv, relu=True)
 
     def forward(self, x):
-        return self._fused(x)
+        return self._with_post_ops(x)
 
 
-class _FusedBlock(nn.Module):
+class _PostOpBlock(nn.Module):
     """A residual block (Block35, Block17, Block8): branches, concatenation, then
     ``relu(conv(cat) * scale + x)`` in one call. The block's children under their own names."""
 
@@ -71,16 +71,16 @@ class _FusedBlock(nn.Module):
         super().__init__()
         self.branches = [name for name in ("branch0", "branch1", "branch2") if hasattr(block, name)]
         for name in self.branches:
-            setattr(self, name, _fused(getattr(block, name)))
+            setattr(self, name, _with_post_ops(getattr(block, name)))
         self.conv2d = block.conv2d
-        self._last = _FusedConv(block.conv2d, relu=not getattr(block, "noReLU", False), scale=float(block.scale))
+        self._last = _PostOpConv(block.conv2d, relu=not getattr(block, "noReLU", False), scale=float(block.scale))
 
     def forward(self, x):
         return self._last(torch.cat([getattr(self, name)(x) for name in self.branches], 1), x)
 
 
-def _fused(module):
-    """``module`` with its BasicConv2d and residual blocks fused: containers are copied (shallow,
+def _with_post_ops(module):
+    """``module`` with its BasicConv2d and residual blocks given post-ops: containers are copied (shallow,
     their parameters shared), ``module`` itself is left as it is."""
     import copy
 
@@ -89,30 +89,30 @@ def _fused(module):
     if isinstance(module, BasicConv2d):
         if not isinstance(module.bn, nn.Identity) or not isinstance(module.relu, nn.ReLU):
             raise TypeError("BasicConv2d with its batch norm unfolded")
-        return _FusedBasicConv(module)
+        return _PostOpBasicConv(module)
     if isinstance(module, (Block35, Block17, Block8)):
-        return _FusedBlock(module)
+        return _PostOpBlock(module)
     if not module._modules:
         return module
     out = copy.copy(module)
-    out._modules = {name: _fused(child) for name, child in module._modules.items()}
+    out._modules = {name: _with_post_ops(child) for name, child in module._modules.items()}
     return out
 
 
 def fuse_for_cpu(model, check_input=None):
-    """A fused InceptionResnetV1 from a batch-norm-folded, eval-mode, float32 one on the CPU
+    """An InceptionResnetV1 with post-ops from a batch-norm-folded, eval-mode, float32 one on the CPU
     (``model`` itself is left as it is; the two share their parameters), or ``None`` where this
-    PyTorch lacks the oneDNN ops, the network is not folded, or the fused network's embeddings of
+    PyTorch lacks the oneDNN ops, the network is not folded, or the post-op network's embeddings of
     ``check_input`` (default: two random images) differ from ``model``'s beyond float rounding."""
     if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
         return None
     try:
-        fused = _fused(model)
+        net = _with_post_ops(model)
         x = check_input if check_input is not None else torch.rand(2, 3, 160, 160) * 2 - 1
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             want = nn.functional.normalize(model(x), dim=1)
-            got = nn.functional.normalize(fused(x), dim=1)
+            got = nn.functional.normalize(net(x), dim=1)
     except (RuntimeError, AttributeError, TypeError):
         return None
-    return fused if bool(((want * got).sum(1) > 0.99999).all()) else None
+    return net if bool(((want * got).sum(1) > 0.99999).all()) else None

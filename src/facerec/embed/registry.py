@@ -16,7 +16,7 @@ def register_embedder(spec: EmbedderSpec, factory: Callable[..., Embedder]) -> N
     _REGISTRY[spec.name] = (spec, factory)
 
 
-# Names no backend registered that may still be built from registered ones (``A+B`` fusion): each
+# Names no backend registered that may still be built from registered ones (``A+B``, a fused embedder): each
 # composer turns such a name into (spec, factory), or returns None; ``listed()`` names the ones worth
 # showing a user (the measured pairs).
 _COMPOSERS: list[tuple[Callable, Callable[[], list[str]]]] = []

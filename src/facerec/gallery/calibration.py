@@ -537,7 +537,7 @@ def resolve_threshold(
         raise InputError("the model records no pipeline, so no default threshold applies; pass a threshold")
     from facerec.embed import get_spec
 
-    # Distances between faces cut two ways (the seed's demo enrols whole LFW images, `--align
+    # Distances between faces cut two ways (the seed's demo enrols whole LFW images, `--detector
     # resize`, and searches MTCNN's crops) are larger for everyone, the enrolled person included: no
     # table measures them, and a same-pipeline threshold would turn most known people away.
     return Calibration(
@@ -547,7 +547,7 @@ def resolve_threshold(
         faces=len(gallery),
         reason=f"the gallery's faces were found with {trained}, this query's with {detector}: no rate was "
         "measured for distances between the two, so the embedder's 1:1 equal-error threshold; query with "
-        f"--align {trained} for a measured promise",
+        f"--detector {trained} for a measured promise",
     )
 
 

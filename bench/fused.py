@@ -1,16 +1,16 @@
-"""LFW View 2 for two embedders and their fusion, with the fusion weight chosen on training folds.
+"""LFW View 2 for two embedders and the fused pair, with the pair's weight chosen on training folds.
 
 Each part embeds the 7,701 pair images through the one pipeline (its content cache under
 ``--art_dir``, which ``facerec evaluate pairs`` shares: a part measured there costs nothing here).
-The fused vector is exactly what the ``A+B`` embedder computes (:class:`facerec.embed.fusion.FusedEmbedder`:
+The fused vector is exactly what the ``A+B`` embedder computes (:class:`facerec.embed.fused.FusedEmbedder`:
 sqrt(w) a, sqrt(1 - w) b), so its squared distance is w d_a^2 + (1 - w) d_b^2. For each of the ten
 folds the weight and the threshold are both chosen on the nine other folds (the weight maximising
 their accuracy, ties to the middle), then the fold is scored: nothing is tuned on the pairs it is
 tested on. The weight to ship is the median of the ten choices (printed; it goes into
-:data:`facerec.embed.fusion.FUSION_WEIGHTS`).
+:data:`facerec.embed.fused.FUSED_WEIGHTS`).
 
-    python bench/fusion.py --parts facenet-casia,dlib --align yunet --alignment five-point --flip \
-        --json bench/reported/fusion_casia_dlib_yunet.json
+    python bench/fused.py --parts facenet-casia,dlib --align yunet --alignment five-point --flip \
+        --json bench/reported/fused_casia_dlib_yunet.json
 """
 
 from __future__ import annotations
@@ -63,9 +63,14 @@ def fused_folds(da2, db2, same, folds) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", default="facenet-casia,dlib")
-    ap.add_argument("--align", default="yunet")
+    ap.add_argument("--detector", "--align", default="yunet")
     ap.add_argument("--alignment", default="five-point", choices=("box", "five-point"))
-    ap.add_argument("--part-align", default=None, help="per part detectors, comma separated (default: --align)")
+    ap.add_argument(
+        "--part-detector",
+        "--part-align",
+        default=None,
+        help="per part detectors, comma separated (default: --detector)",
+    )
     ap.add_argument("--part-alignment", default=None, help="per part alignments, comma separated")
     ap.add_argument("--flip", action="store_true")
     ap.add_argument("--lfw-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/lfw_home/lfw_funneled"))
@@ -73,7 +78,7 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=None)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    from facerec.embed.fusion import FusedEmbedder  # noqa: F401 (the formula below is its combine())
+    from facerec.embed.fused import FusedEmbedder  # noqa: F401 (the formula below is its combine())
     from facerec.evaluate.common import embed_paths
     from facerec.evaluate.pairs import evaluate_pairs, read_pairs
     from facerec.pipeline import Pipeline
@@ -84,7 +89,7 @@ def main(argv=None) -> int:
         pairs = [p for p in pairs if p.fold < args.folds]
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
     names = args.parts.split(",")
-    aligns = (args.part_align or ",".join([args.align] * len(names))).split(",")
+    aligns = (args.part_detector or ",".join([args.detector] * len(names))).split(",")
     alignments = (args.part_alignment or ",".join([args.alignment] * len(names))).split(",")
     rows, emb, seconds = [], {}, {}
     for name, align, alignment in zip(names, aligns, alignments):
@@ -100,7 +105,7 @@ def main(argv=None) -> int:
             rows.append(
                 {
                     "embedder": name,
-                    "align": align,
+                    "detector": align,
                     "alignment": alignment,
                     "mean_sub": sub,
                     "accuracy": round(100 * r["accuracy_mean"], 2),
@@ -123,7 +128,7 @@ def main(argv=None) -> int:
     rows.append(
         {
             "embedder": "+".join(names),
-            "align": ",".join(aligns),
+            "detector": ",".join(aligns),
             "alignment": ",".join(alignments),
             "mean_sub": False,
             "accuracy": round(100 * fused["accuracy_mean"], 2),
@@ -134,14 +139,25 @@ def main(argv=None) -> int:
             "weight": fused["weight"],
         }
     )
-    cols = ["embedder", "align", "alignment", "mean_sub", "accuracy", "std", "auc", "tar_far_1e-3", "no_face", "weight"]
+    cols = [
+        "embedder",
+        "detector",
+        "alignment",
+        "mean_sub",
+        "accuracy",
+        "std",
+        "auc",
+        "tar_far_1e-3",
+        "no_face",
+        "weight",
+    ]
     print_table(rows, cols)
     print(f"fused: weight of {names[0]} per fold {fused['fold_weight']} -> ship {fused['weight']}")
     write_json(
         args.json,
         {
             "machine": machine(),
-            "command": "python bench/fusion.py " + " ".join(argv or sys.argv[1:]),
+            "command": "python bench/fused.py " + " ".join(argv or sys.argv[1:]),
             "images": len(paths),
             "pairs": len(pairs),
             "flip": args.flip,

@@ -13,7 +13,7 @@ from facerec.align.five_point import TEMPLATES, similarity, template_for, warp
 from facerec.detect import Detection
 from facerec.embed import Embedder, EmbedderSpec, get_spec, register_embedder
 from facerec.embed.base import l2_normalize
-from facerec.embed.fusion import FusedEmbedder, parse_parts
+from facerec.embed.fused import FusedEmbedder, parse_parts
 from facerec.errors import InputError, WeightsError
 from facerec.image_batch import ImageBatch
 from facerec.pipeline import Pipeline, PipelineConfig
@@ -198,7 +198,7 @@ def test_a_fused_gallery_trains_and_identifies(synthetic_npz, tmp_path):
     from facerec.gallery.identify import identify
 
     path = tmp_path / "fused.npz"
-    train(synthetic_npz, embedder="fake+fake2", align="fake", margin=4, device="cpu", model_path=path, far=0.2)
+    train(synthetic_npz, embedder="fake+fake2", detector="fake", margin=4, device="cpu", model_path=path, far=0.2)
     g = Gallery.load(path)
     assert g.pipeline.embedder == "fake+fake2" and g.dim == 24
     pipe = Pipeline.for_model(g, device="cpu")
@@ -228,7 +228,7 @@ def test_a_fused_embedder_aligns_each_part_its_own_way(synthetic_npz, tmp_path):
     train(
         synthetic_npz,
         embedder="fake+fake2",
-        align="fake",
+        detector="fake",
         margin=4,
         device="cpu",
         model_path=path,

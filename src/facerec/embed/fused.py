@@ -4,12 +4,12 @@ and store takes the result unchanged.
 
 Part i is scaled by sqrt(w_i) with the weights summing to 1, so the fused vector is a unit vector
 too and its squared Euclidean distance is the weighted sum of the parts' squared distances
-(its cosine similarity the weighted sum of theirs): score-level fusion, done once at embedding
+(its cosine similarity the weighted sum of theirs): the scores combined once at embedding
 time. Two networks trained on different data (FaceNet on CASIA-WebFace, dlib's ResNet on its own
-3 million faces) err on different pairs, which is what fusion gains from.
+3 million faces) err on different pairs, which is what a fused embedder gains from.
 
-Weights come from :data:`FUSION_WEIGHTS` (measured on LFW's training folds only, see
-``bench/fusion.py``), or are equal for a pair never measured. ``A*0.3+B`` names a weight
+Weights come from :data:`FUSED_WEIGHTS` (measured on LFW's training folds only, see
+``bench/fused.py``), or are equal for a pair never measured. ``A*0.3+B`` names a weight
 explicitly (the others share what is left).
 """
 
@@ -23,11 +23,11 @@ import numpy as np
 from facerec.embed.base import Embedder, EmbedderSpec
 from facerec.errors import InputError
 
-# (part, part) -> weights, measured by `python bench/fusion.py` (the weight each of LFW View 2's
+# (part, part) -> weights, measured by `python bench/fused.py` (the weight each of LFW View 2's
 # folds chooses on its nine training folds; the median of the ten). FaceNet's small weight is
-# mostly scale: its d^2 spreads ~7x wider than dlib's (bench/reported/fusion_casia_dlib_yunet.json:
+# mostly scale: its d^2 spreads ~7x wider than dlib's (bench/reported/fused_casia_dlib_yunet.json:
 # YuNet, five-point, flip; 99.22% +- 0.35 against dlib's 99.12% alone).
-FUSION_WEIGHTS: dict[tuple[str, ...], tuple[float, ...]] = {("facenet-casia", "dlib"): (0.045, 0.955)}
+FUSED_WEIGHTS: dict[tuple[str, ...], tuple[float, ...]] = {("facenet-casia", "dlib"): (0.045, 0.955)}
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ def parse_parts(name: str) -> list[Part]:
             given.append(None)
     if len(set(names)) != len(names):
         raise InputError(f"{name!r}: a part appears twice")
-    if all(g is None for g in given) and tuple(names) in FUSION_WEIGHTS:
-        return [Part(n, w) for n, w in zip(names, FUSION_WEIGHTS[tuple(names)])]
+    if all(g is None for g in given) and tuple(names) in FUSED_WEIGHTS:
+        return [Part(n, w) for n, w in zip(names, FUSED_WEIGHTS[tuple(names)])]
     fixed = sum(g for g in given if g is not None)
     free = [i for i, g in enumerate(given) if g is None]
     if fixed >= 1 or (not free and not math.isclose(fixed, 1.0)):
@@ -126,4 +126,4 @@ def compose(name: str, get_spec):
 
 def measured_names() -> list[str]:
     """The pairs whose weights were measured (any ``A+B`` works)."""
-    return ["+".join(parts) for parts in FUSION_WEIGHTS]
+    return ["+".join(parts) for parts in FUSED_WEIGHTS]
