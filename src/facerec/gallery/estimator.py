@@ -1,19 +1,15 @@
-"""The gallery: enrolled embeddings, who they belong to, and the pipeline that made them.
-
-Saved as a plain ``.npz`` (arrays + a JSON header); loading never unpickles, so a model
-file cannot run code. The header records the pipeline so a mismatched use is refused.
+"""The gallery as an estimator: enrolled embeddings, who they belong to, and the pipeline that made
+them; ``fit``/``add``/``remove`` change it, ``kneighbors`` searches it. The header records the
+pipeline so a mismatched use is refused; :mod:`facerec.gallery.file_format` writes it to a file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import logging
 import os
 import secrets
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +17,12 @@ import numpy as np
 from facerec._version import __version__
 from facerec.errors import InputError, ModelFileError, NotEnrolledError, NotFittedError
 from facerec.gallery.calibration import Calibration, refresh_calibration
+from facerec.gallery.file_format import FORMAT, FORMAT_VERSION, check_header, read_npz, write_npz
 from facerec.gallery.growable import GrowableArray
 from facerec.gallery.index import METRICS, create_index
-from facerec.paths import atomic_write_bytes
 from facerec.pipeline.config import PipelineConfig
 
 log = logging.getLogger("facerec.gallery")
-
-FORMAT = "facerec-gallery"
-FORMAT_VERSION = 1
 
 #: Per-face columns beside the embedding, label and sample id, each stored by every backend:
 #: a stable face id (the key a retried or replicated write is recognised by), where the face came
@@ -367,13 +360,7 @@ class Gallery:
     def from_header(cls, meta: object, source: str) -> Gallery:
         """An empty gallery configured as ``meta`` (:meth:`header`) says; ModelFileError naming
         ``source`` when the header is not facerec's or is damaged."""
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ModelFileError(f"{source}: not a facerec model")
-        version = meta.get("format_version", 0)
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise ModelFileError(f"{source}: damaged model (format_version {version!r} is not an integer)")
-        if version > FORMAT_VERSION:
-            raise ModelFileError(f"{source}: made by a newer facerec (format {version}); upgrade facerec")
+        meta = check_header(meta, source)
         try:
             index = meta.get("index") or {"backend": "exact", "params": {}}  # files from before backends
             g = cls(
@@ -448,54 +435,21 @@ class Gallery:
         if self.pipeline is not None and self.pipeline.dim != self.dim:
             raise ModelFileError(f"{source}: header says dim {self.pipeline.dim} but embeddings have {self.dim}")
 
-    # -- the .npz file -----------------------------------------------------------------------
+    # -- the .npz file (its layout: facerec.gallery.file_format) -----------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically (temp file, then rename): an earlier file survives any failure."""
         self.check_fitted()
+        columns = {c: self.column(c) for c in COLUMNS}
         meta = {**self.header(), "names": self.names_}
-        buf = io.BytesIO()
-        np.savez(
-            buf,
-            meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
-            embeddings=self.embeddings_,
-            labels=self.labels_,
-            sample_ids=np.array(self.sample_ids_, dtype=str),
-            face_ids=np.array(self.face_ids_, dtype=str),
-            sources=np.array(self.column("source"), dtype=str),
-            boxes=self.column("box"),
-            enrolled_ms=self.column("enrolled_ms"),
-            genuine_d=self.genuine_d_,
-            impostor_d=self.impostor_d_,
-        )
-        path = Path(path)
-        atomic_write_bytes(path, buf.getvalue())
-        return path
+        return write_npz(path, meta, self.embeddings_, self.labels_, self.sample_ids_, columns)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Gallery:
-        path = Path(path)
-        if not path.is_file():
-            raise ModelFileError(f"{path}: no such model file (train one with `facerec train`)")
-        if not zipfile.is_zipfile(path):
-            raise ModelFileError(f"{path}: not a facerec model file (not an .npz archive)")
-        files = {"face_ids": "face_id", "sources": "source", "boxes": "box", "enrolled_ms": "enrolled_ms"}
-        files.update(genuine_d="genuine_d", impostor_d="impostor_d")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if "meta" not in data.files:
-                    raise ModelFileError(f"{path}: not a facerec model (no header)")
-                meta = json.loads(bytes(data["meta"]).decode())
-                emb, labels, ids = data["embeddings"], data["labels"], data["sample_ids"]
-                columns = {col: data[key] for key, col in files.items() if key in data.files}  # 0.1/0.2 files lack them
-        except ModelFileError:
-            raise
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
-            raise ModelFileError(f"{path}: not a facerec model file ({type(exc).__name__}: {exc})") from None
+        meta, emb, labels, ids, columns = read_npz(path)
         g = cls.from_header(meta, str(path))
         names = meta.get("names")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ModelFileError(f"{path}: damaged model file (names must be a list of strings)")
-        ids = ids.tolist()
         columns.setdefault("face_id", [face_key(i, s) for i, s in enumerate(ids)])  # stable for older files
         try:
             g.fit(emb, labels, names, ids, columns)
