@@ -5,7 +5,7 @@ The library in five lines (models load when a function is called, never at impor
     import facerec
     faces = facerec.detect("group.jpg")                    # boxes, landmarks, scores
     vectors = facerec.embed("group.jpg", embedder="facenet-casia")
-    print(facerec.gallery.verify("a.jpg", "b.jpg", embedder="facenet-casia").same)
+    print(facerec.verify("a.jpg", "b.jpg", embedder="facenet-casia").same)
 
     gallery = facerec.train("people/", embedder="facenet-casia").gallery  # folder per person, or .npz
     for face in facerec.identify_image("photo.jpg", gallery):
