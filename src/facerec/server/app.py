@@ -5,29 +5,10 @@ A thin edge over the library: the app holds a :class:`~facerec.store.ServedGalle
 and limit requests, and map library errors to JSON ``{"error": message}`` with a 4xx status.
 """
 
-import queue
 from contextlib import contextmanager
 from pathlib import Path
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
-
-
-class PipelinePool:
-    """A few independent pipelines (models are not all safe to call from two threads at once),
-    checked out one request at a time: ``size`` requests embed in parallel."""
-
-    def __init__(self, make, size: int):
-        self._free: queue.Queue = queue.Queue()
-        for _ in range(max(1, size)):
-            self._free.put(make())
-
-    @contextmanager
-    def get(self):
-        pipe = self._free.get()
-        try:
-            yield pipe
-        finally:
-            self._free.put(pipe)
 
 
 def create_app(
@@ -72,6 +53,7 @@ def create_app(
     from facerec.server import docs, routes
     from facerec.server.limits import HTTPError, Limits
     from facerec.server.security import LOOPBACK_HOSTS, Gate
+    from facerec.server.service import PipelinePool, Service
     from facerec.store import ServedGallery, open_store
     from facerec.store.served import SYNC_S
 
@@ -96,19 +78,11 @@ def create_app(
 
     folder = None
     if people is not None:
-        from facerec.server.clusters import PeopleFolder
+        from facerec.people.served import ServedPeopleFolder
 
         try:
-            folder = PeopleFolder(people)
-            if folder.pipeline is not None and folder.pipeline != gallery.pipeline.to_dict():
-                from facerec.errors import InputError
-
-                # the service embeds new photos with the gallery's pipeline: the folder's faces must match it
-                differ = sorted(k for k, v in gallery.pipeline.to_dict().items() if folder.pipeline.get(k) != v)
-                raise InputError(
-                    f"{people}: its faces come from another pipeline than {store.uri}'s ({', '.join(differ)} differ); "
-                    f"run `facerec cluster PHOTOS --model {store.uri} --out {people}` with a new folder"
-                )
+            # the service embeds new photos with the gallery's pipeline: the folder's faces must match it
+            folder = ServedPeopleFolder(people, gallery_pipeline=gallery.pipeline.to_dict(), gallery_uri=store.uri)
         except BaseException:
             served.close()
             raise
@@ -133,7 +107,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    service = routes.Service(
+    service = Service(
         store=served,
         limits=limits,
         spec=spec,

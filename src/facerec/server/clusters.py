@@ -2,57 +2,24 @@
 started with (``facerec serve --people DIR``), and naming, merging and rejecting them from the page.
 
 Naming enrols the cluster's faces through the served gallery (the service holds its write lock),
-so the name answers ``/v1/identify`` at once. Changes to the folder are one at a time (a lock) and
-each is written atomically; one service per people folder.
+so the name answers ``/v1/identify`` at once. The folder's work is
+:class:`facerec.people.served.ServedPeopleFolder`'s; one service per people folder.
 """
 
 from __future__ import annotations
-
-import threading
-from pathlib import Path
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from facerec.errors import InputError
+from facerec.people.served import Listing, ServedPeopleFolder
 from facerec.server.limits import HTTPError, check_name
-from facerec.server.routes import ERRORS, Service, service
+from facerec.server.routes import Service, service
+from facerec.server.statuses import ERRORS, in_worker
 
-FACES_SHOWN = 8  # thumbnails per cluster in a listing
 MAX_CLUSTERS = 200  # clusters in one listing
-THUMB_CACHE = 4096  # thumbnails kept in memory (face id -> data URL)
 
 clusters = APIRouter(prefix="/v1/clusters", responses=ERRORS)
-
-
-class PeopleFolder:
-    """The service's people folder, its change lock and a bounded thumbnail cache."""
-
-    def __init__(self, path: str | Path):
-        from facerec.people.book import Book
-
-        self.path = Path(path)
-        book = Book.open(self.path)
-        if not (self.path / "clusters.json").is_file():
-            raise InputError(f"{self.path}: no clusters.json; run `facerec cluster PHOTOS --out {self.path}` first")
-        self.pipeline = book.pipeline
-        self.lock = threading.Lock()  # one change at a time
-        self._thumbs: dict[str, str] = {}
-        self._thumbs_lock = threading.Lock()  # listings run in several worker threads
-
-    def thumbnail(self, face: dict, cache: dict) -> str:
-        from facerec.people.sheet import thumbnail
-
-        fid = face["face_id"]
-        with self._thumbs_lock:
-            if fid in self._thumbs:
-                return self._thumbs[fid]
-        made = thumbnail(face["file"], face["box"], cache)  # decoding outside the lock
-        with self._thumbs_lock:
-            while len(self._thumbs) >= THUMB_CACHE:
-                del self._thumbs[next(iter(self._thumbs))]
-            self._thumbs[fid] = made
-        return made
 
 
 class ClusterFace(BaseModel):
@@ -97,7 +64,7 @@ class Changed(BaseModel):
     size: int
 
 
-def folder_of(svc: Service) -> PeopleFolder:
+def folder_of(svc: Service) -> ServedPeopleFolder:
     if svc.people is None:
         raise HTTPError(404, "this service has no people folder: start it with `facerec serve --people DIR`")
     return svc.people
@@ -108,71 +75,61 @@ async def list_clusters(limit: int = 50, svc: Service = Depends(service)):
     if not 1 <= limit <= MAX_CLUSTERS:
         raise HTTPError(422, f"limit must be between 1 and {MAX_CLUSTERS}, got {limit}")
     folder = folder_of(svc)
-
-    def work():
-        from facerec.people.book import Book
-
-        answer = Book.open(folder.path).load_clusters()
-        cache: dict = {}
-        out = []
-        for cid, faces in list(answer.get("clusters", {}).items())[:limit]:
-            shown = [
-                ClusterFace(face_id=f["face_id"], file=Path(f["file"]).name, thumbnail=folder.thumbnail(f, cache))
-                for f in faces[:FACES_SHOWN]
-            ]
-            out.append(Cluster(id=cid, size=len(faces), faces=shown))
-        return Clusters(clusters=out, total=len(answer.get("clusters", {})), named=len(answer.get("people", {})))
-
-    return await svc.run(work)
+    return await in_worker(svc, lambda: listed(folder.listing(limit)))
 
 
-def _change(svc: Service, fn):
-    """Run a folder change under its lock; a missing cluster or face is a 404."""
-    folder = folder_of(svc)
+def listed(r: Listing) -> Clusters:
+    return Clusters(
+        clusters=[
+            Cluster(
+                id=c.id,
+                size=c.size,
+                faces=[ClusterFace(face_id=f.face_id, file=f.file, thumbnail=f.thumbnail) for f in c.faces],
+            )
+            for c in r.clusters
+        ],
+        total=r.total,
+        named=r.named,
+    )
 
-    def work():
-        with folder.lock:
-            try:
-                return fn(folder)
-            except InputError as exc:
-                msg = str(exc)
-                status = 404 if "no cluster" in msg or "is not in" in msg else 409 if "another facerec" in msg else 400
-                raise HTTPError(status, msg) from None
 
-    return svc.run(work)
+def _refused_change(exc: Exception) -> HTTPError | None:
+    """A missing cluster or face is a 404; a second writer on the folder (another facerec) a 409."""
+    if not isinstance(exc, InputError):
+        return None
+    msg = str(exc)
+    return HTTPError(
+        404 if "no cluster" in msg or "is not in" in msg else 409 if "another facerec" in msg else 400, msg
+    )
 
 
 @clusters.post("/{cluster_id}/name", response_model=NamedCluster)
 async def name(cluster_id: str, body: NameBody, svc: Service = Depends(service)):
-    from facerec.people.naming import name_cluster
-
     person = check_name(body.name)
+    folder = folder_of(svc)
 
-    def fn(folder):
-        r = name_cluster(folder.path, cluster_id, person, served=svc.store)
+    def work():
+        r = folder.name(cluster_id, person, served=svc.store)
         return NamedCluster(cluster=r.cluster, name=r.name, added=r.enrolled, images=r.total)
 
-    return await _change(svc, fn)
+    return await in_worker(svc, work, first=_refused_change)
 
 
 @clusters.post("/{cluster_id}/merge", response_model=Changed)
 async def merge(cluster_id: str, body: MergeBody, svc: Service = Depends(service)):
-    from facerec.people.naming import merge_clusters
+    folder = folder_of(svc)
 
-    def fn(folder):
-        return Changed(cluster=body.into, size=merge_clusters(folder.path, body.into, cluster_id))
+    def work():
+        return Changed(cluster=body.into, size=folder.merge(cluster_id, body.into))
 
-    return await _change(svc, fn)
+    return await in_worker(svc, work, first=_refused_change)
 
 
 @clusters.post("/{cluster_id}/reject", response_model=Changed)
 async def reject(cluster_id: str, body: RejectBody, svc: Service = Depends(service)):
-    from facerec.people.book import Book
-    from facerec.people.naming import reject_face
+    folder = folder_of(svc)
 
-    def fn(folder):
-        reject_face(folder.path, cluster_id, body.face_id, served=svc.store)
-        left = Book.open(folder.path).load_clusters()["clusters"].get(cluster_id, [])
-        return Changed(cluster=cluster_id, size=len(left))
+    def work():
+        return Changed(cluster=cluster_id, size=folder.reject(cluster_id, body.face_id, served=svc.store))
 
-    return await _change(svc, fn)
+    return await in_worker(svc, work, first=_refused_change)
