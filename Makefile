@@ -8,10 +8,10 @@ export SCIKIT_LEARN_DATA ?= $(if $(wildcard $(SHARED_LFW)/lfw_home),$(SHARED_LFW
 
 .PHONY: setup demo test test-fast test-integration lint browser clean
 
-$(BIN)/facerec: requirements.txt requirements-test.txt pyproject.toml
+# pyproject.toml is the one dependency list: the package, every extra, and the test tools.
+$(BIN)/facerec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -r requirements.txt -r requirements-test.txt
-	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q -e '.[all,test]'
 	touch $@
 
 setup: $(BIN)/facerec
