@@ -1,4 +1,11 @@
-"""Shared fixtures: a deterministic fake embedder, real LFW data, and session-scoped real models."""
+"""The tests' one conftest: tiers by folder, a deterministic fake detector and embedder, real LFW data,
+session-scoped real models, and the helpers and fixtures several test files share.
+
+Tiers: ``unit/`` (the fakes only, no model weights), ``integration/`` (real weights on real LFW
+images: marked ``integration``) and ``system/`` (the slow ones: the CLI end to end, the service as
+a process, the page in a browser, the Milvus server, Ray, the LFW protocols, load: marked
+``slow``). The Makefile selects by marker: ``-m "not slow and not integration"`` (test-fast),
+``-m "integration and not slow"`` (test-integration), no ``-m`` (everything)."""
 
 from __future__ import annotations
 
@@ -12,7 +19,8 @@ from facerec.detect import Detection, Detector, register_detector
 from facerec.embed import Embedder, EmbedderSpec, register_embedder
 from facerec.embed.base import l2_normalize
 
-ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent  # this folder: serve_fake.py and this conftest live here
+ROOT = TESTS.parent
 SHARED_DATA = Path(os.environ.get("FACEREC_SHARED_DATA", ROOT.parent / "shared" / "data"))
 LFW_HOME = SHARED_DATA / "lfw_home"
 LFW_DIR = LFW_HOME / "lfw_funneled"
@@ -96,6 +104,20 @@ def _det(x1, y1, x2, y2):
 
 register_detector("fake", FakeDetector)
 
+# A test's tier is the folder it is in; these are the markers each folder implies.
+FOLDER_MARKS = {"unit": (), "integration": ("integration",), "system": ("slow",)}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        try:
+            folder = item.path.relative_to(TESTS).parts[0]
+        except ValueError:
+            continue
+        for name in FOLDER_MARKS.get(folder, ()):
+            item.add_marker(name)
+
 
 def person_image(person: int, variant: int, size: int = 64) -> np.ndarray:
     """A synthetic 'face' of a person: a colour pattern unique to the person, lightly perturbed."""
@@ -104,6 +126,15 @@ def person_image(person: int, variant: int, size: int = 64) -> np.ndarray:
     img = np.kron(base, np.ones((size // 2, size // 2, 1))).astype(np.float32)
     img += rng.normal(0, 6, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def clusters(people=20, per=10, spread=0.15, dim=16, seed=0):
+    """Unit embeddings of ``people`` people, ``per`` each, around random centres: (x, labels)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(people, dim))
+    x = np.repeat(centers, per, axis=0) + rng.normal(scale=spread, size=(people * per, dim)) * np.sqrt(dim) / 4
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), np.repeat(np.arange(people), per)
 
 
 @pytest.fixture
@@ -192,3 +223,47 @@ def _small_gallery(tmp_path_factory, align: str) -> Path:
     )
     assert report.enrolled == 30
     return root / "model.npz"
+
+
+# -- gallery stores: the same questions, the same answers -------------------------------------------
+def queries(tmp_path):
+    """Held-out photos of the enrolled people, and strangers."""
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    from PIL import Image
+
+    for p in list(range(6)) + [40, 41]:
+        for v in (50, 51):
+            Image.fromarray(person_image(p, v)).save(folder / f"q{p}_{v}.png")
+    return folder
+
+
+def answers(model, folder, capsys):
+    """``facerec infer --format json`` as a user runs it: every face's answer and evidence."""
+    import json
+
+    from facerec.cli import main
+
+    capsys.readouterr()
+    code = main(
+        [
+            "infer",
+            "--input",
+            str(folder),
+            "--model",
+            str(model),
+            "--device",
+            "cpu",
+            "--topk",
+            "3",
+            "--format",
+            "json",
+            "--art_dir",
+            "",
+            "--quiet",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return sorted(json.dumps(r, sort_keys=True) for r in rows if "face" in r)  # one per face

@@ -8,7 +8,7 @@ from facerec.cli import main
 
 from conftest import LFW_DIR, LFW_HOME
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = pytest.mark.integration  # real weights too (slow: the folder, conftest.py)
 
 # First fold of View 2 (600 pairs); threshold chosen on that same fold (one fold only).
 # (embedder, detector, precision) -> floor. The fast CPU setting, YuNet framed by O-Net with int8

@@ -14,7 +14,6 @@ from PIL import Image
 
 from conftest import SHARED_DATA, require_lfw
 
-pytestmark = pytest.mark.slow
 CASIA_MTCNN_FAR_1E4 = 0.9
 pytest.importorskip("dlib")
 

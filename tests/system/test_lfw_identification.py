@@ -20,7 +20,7 @@ from facerec.cli import main
 
 from conftest import LFW_DIR, LFW_HOME
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = pytest.mark.integration  # real weights too (slow: the folder, conftest.py)
 
 CLOSED_SET_FLOOR = {"facenet-casia": 0.975, "dlib": 0.985}
 EMBEDDERS = sorted(CLOSED_SET_FLOOR)

@@ -16,8 +16,6 @@ from facerec.pipeline import Pipeline
 
 from conftest import LFW_DIR, LFW_HOME, SHARED_DATA, require_lfw
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def lfw_sample():

@@ -7,6 +7,8 @@ from facerec.errors import InputError
 from facerec.gallery.calibration import SortedDistances, gallery_threshold, loo_distances, per_sample_distances
 from facerec.gallery.distance import pairwise_distances
 
+from conftest import clusters
+
 
 def calibrate(x, y, *, fpir, default_euclidean, metric="euclidean"):
     """A gallery's own threshold, as train derives it, for a pipeline with no reference table."""
@@ -19,14 +21,6 @@ def calibrate(x, y, *, fpir, default_euclidean, metric="euclidean"):
         default_euclidean=default_euclidean,
         distances=SortedDistances(genuine, impostor),
     )
-
-
-def clusters(people=20, per=10, spread=0.15, dim=16, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(people, dim))
-    x = np.repeat(centers, per, axis=0) + rng.normal(scale=spread, size=(people * per, dim)) * np.sqrt(dim) / 4
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32), np.repeat(np.arange(people), per)
 
 
 def test_loo_distances_match_brute_force():

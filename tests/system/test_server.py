@@ -14,8 +14,6 @@ from PIL import Image
 
 from conftest import KNOWN, require_lfw
 
-pytestmark = pytest.mark.slow
-
 STRANGER = "Aaron_Eckhart"  # one image in LFW, not enrolled
 
 

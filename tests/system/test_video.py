@@ -13,7 +13,7 @@ import pytest
 
 from conftest import SHARED_DATA
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = pytest.mark.integration  # real weights too (slow: the folder, conftest.py)
 VIDEO = SHARED_DATA / "video" / "video.mp4"
 # Counted by hand on frames 0, 35, 70 and 104 (a contact sheet of the four): 14 different people
 # show a face large enough to see at some point of the clip. The tracker may split a person who

@@ -1,6 +1,6 @@
 """Gallery stores with the fake models: the model file and embedded Milvus Lite (real, in process).
 
-The Milvus server's replicas, crashes and outages are in test_store_server.py (slow)."""
+The Milvus server's replicas, crashes and outages are in system/test_store_server.py."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from facerec.gallery.calibration import per_sample_distances
 from facerec.store import ServedGallery, open_store
 from facerec.store.copy import copy_gallery
 
-from conftest import person_image
+from conftest import answers, person_image, queries
 
 pytest.importorskip("milvus_lite")
 
@@ -24,49 +24,6 @@ def trained(tmp_path, synthetic_npz):
     lite = f"milvus:{tmp_path}/g.db"
     train(synthetic_npz, store=lite, **kw)
     return tmp_path / "m.npz", lite
-
-
-def queries(tmp_path):
-    """Held-out photos of the enrolled people, and strangers."""
-    folder = tmp_path / "queries"
-    folder.mkdir()
-    from PIL import Image
-
-    for p in list(range(6)) + [40, 41]:
-        for v in (50, 51):
-            Image.fromarray(person_image(p, v)).save(folder / f"q{p}_{v}.png")
-    return folder
-
-
-def answers(model, folder, capsys):
-    """``facerec infer --format json`` as a user runs it: every face's answer and evidence."""
-    import json
-
-    from facerec.cli import main
-
-    capsys.readouterr()
-    code = main(
-        [
-            "infer",
-            "--input",
-            str(folder),
-            "--model",
-            str(model),
-            "--device",
-            "cpu",
-            "--topk",
-            "3",
-            "--format",
-            "json",
-            "--art_dir",
-            "",
-            "--quiet",
-        ]
-    )
-    out = capsys.readouterr().out
-    assert code == 0, out
-    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return sorted(json.dumps(r, sort_keys=True) for r in rows if "face" in r)  # one per face
 
 
 def test_milvus_lite_gallery_answers_as_the_file_gallery(tmp_path, trained, capsys):

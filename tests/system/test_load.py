@@ -3,14 +3,10 @@
 
 import json
 import sys
-from pathlib import Path
 
-import pytest
+from conftest import LFW_DIR, ROOT, require_lfw
 
-from conftest import LFW_DIR, require_lfw
-
-pytestmark = pytest.mark.slow
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def test_load_on_loopback(served_model, tmp_path):

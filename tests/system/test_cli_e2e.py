@@ -13,7 +13,7 @@ from PIL import Image
 
 from conftest import ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = pytest.mark.integration  # real weights too (slow: the folder, conftest.py)
 
 
 def sh(args, env, cwd, ok=(0,)):

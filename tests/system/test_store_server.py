@@ -19,14 +19,11 @@ from PIL import Image
 from facerec.api import load_model, train
 from facerec.errors import StoreUnavailable
 from facerec.store.server_process import MilvusServer, free_port
-from test_store import answers, queries
 
-from conftest import person_image
+from conftest import TESTS, answers, person_image, queries
 
-pytestmark = pytest.mark.slow
 pytest.importorskip("milvus")
 
-TESTS = Path(__file__).resolve().parent
 #: How long a replica may take to show another's change (a sync every 1 s, two Strong queries;
 #: 1.6-4.7 s measured on 2 busy cores).
 SYNC_BOUND_S = 10.0

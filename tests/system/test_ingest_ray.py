@@ -17,7 +17,6 @@ from facerec.store import open_store
 
 from conftest import KNOWN, require_lfw
 
-pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray")
 pytest.importorskip("milvus_lite")
 

@@ -11,8 +11,6 @@ from facerec.pipeline import Pipeline
 
 from conftest import lfw_image, require_lfw
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def casia_mtcnn():

@@ -18,10 +18,9 @@ from PIL import Image
 from facerec.api import train
 from facerec.store.server_process import free_port
 
-from conftest import person_image
+from conftest import TESTS, person_image
 
 BASE = "http://127.0.0.1"
-TESTS = Path(__file__).resolve().parent
 
 
 def png(image: np.ndarray) -> bytes:

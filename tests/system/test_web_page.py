@@ -10,8 +10,6 @@ import pytest
 
 from conftest import require_lfw
 
-pytestmark = pytest.mark.slow
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 

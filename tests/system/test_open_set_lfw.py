@@ -11,7 +11,7 @@ from facerec.cli import main
 
 from conftest import LFW_DIR, LFW_HOME
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = pytest.mark.integration  # real weights too (slow: the folder, conftest.py)
 
 
 @pytest.fixture(scope="module")

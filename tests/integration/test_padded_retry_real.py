@@ -14,8 +14,6 @@ from facerec.pipeline import Pipeline
 
 from conftest import LFW_HOME, require_lfw
 
-pytestmark = pytest.mark.integration
-
 
 def tight(image: np.ndarray, box) -> np.ndarray:
     h, w = image.shape[:2]

@@ -12,8 +12,6 @@ from facerec.images import load_image
 
 from conftest import lfw_image, require_lfw
 
-pytestmark = pytest.mark.integration
-
 
 def _center_crop(path):
     return load_image(path)[45:205, 45:205]

@@ -6,7 +6,8 @@ import pytest
 from facerec.errors import DataError
 from facerec.evaluate.identification import closed_set, open_set
 from facerec.evaluate.pairs import best_threshold, evaluate_pairs, read_pairs
-from test_calibrate import clusters
+
+from conftest import clusters
 
 
 def test_best_threshold_maximises_accuracy():

@@ -10,8 +10,6 @@ from facerec.embed import onnx_runtime as ort_mod
 from facerec.errors import InputError, WeightsError
 from facerec.runtime.onnx_runner import OnnxRunner
 
-from conftest import lfw_image
-
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
@@ -146,62 +144,3 @@ def test_cached_graphs_are_named_by_the_weights(tmp_path, monkeypatch):
     mtime = pa.stat().st_mtime_ns
     assert ort_mod.ensure_graph(a, weights_id="w", digest=da, input_size=32, precision="fp32") == pa
     assert pa.stat().st_mtime_ns == mtime  # the cached graph, not a new export
-
-
-# -- the real FaceNet --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def faces():
-    """Aligned CASIA crops of 4 LFW photos of 2 people, cut by the real pipeline (MTCNN)."""
-    from facerec.pipeline import Pipeline
-
-    pipe = Pipeline.create(embedder="facenet-casia", detector="mtcnn", device="cpu")
-    seen = []
-    real = pipe.embedder.embed_tensor
-    pipe.embedder.embed_tensor = lambda x: seen.append(x.float().numpy().copy()) or real(x)
-    paths = [lfw_image(p, n) for p in ("Colin_Powell", "Tony_Blair") for n in (1, 2)]
-    pipe.run([str(p) for p in paths], subject_only=True)
-    return np.concatenate(seen)
-
-
-@pytest.mark.integration
-def test_cpu_fp32_runs_onnx_runtime_with_pytorchs_numbers(faces):
-    from facerec.embed import create_embedder
-    from facerec.embed.facenet import pytorch_reference
-
-    fast = create_embedder("facenet-casia", device="cpu")
-    slow = pytorch_reference("facenet-casia")
-    assert (fast.runtime, slow.runtime) == ("onnxruntime", "torch")
-    x = torch.from_numpy(faces)
-    assert np.abs(fast.embed_tensor(x).numpy() - slow.embed_tensor(x).numpy()).max() < 1e-5
-    host = np.ascontiguousarray(faces.round().clip(0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
-    assert np.abs(fast.embed(host) - slow.embed(host)).max() < 1e-5
-
-
-@pytest.mark.integration
-def test_int8_facenet_agrees_with_fp32_and_keeps_people_apart(faces):
-    from facerec.embed import create_embedder
-
-    fp32 = create_embedder("facenet-casia", device="cpu").embed_tensor(torch.from_numpy(faces)).numpy()
-    int8 = create_embedder("facenet-casia", device="cpu", precision="int8").embed_tensor(torch.from_numpy(faces))
-    int8 = int8.numpy()
-    cos = (fp32 * int8).sum(1)
-    assert cos.min() > 0.99, cos
-    d = np.linalg.norm(int8[:, None] - int8[None], axis=2)
-    assert max(d[0, 1], d[2, 3]) < min(d[0, 2], d[0, 3], d[1, 2], d[1, 3])  # same person nearer than the other
-    with pytest.raises(InputError, match="int8 runs on the CPU only.*compile"):
-        create_embedder("facenet-casia", device="cpu", precision="int8", compile=True)
-
-
-@pytest.mark.integration
-def test_int8_and_fp32_faces_are_cached_apart(tmp_path):
-    from facerec.pipeline import Pipeline
-
-    image = str(lfw_image("Colin_Powell", 1))
-    kw = dict(embedder="facenet-casia", detector="yunet", device="cpu", cache_dir=tmp_path)
-    fp32 = Pipeline.create(**kw).embed(image)
-    int8 = Pipeline.create(precision="int8", **kw).embed(image)
-    assert len(list((tmp_path / "cache").glob("faces_facenet-casia_yunet_all_*.npz"))) == 2
-    assert not np.array_equal(fp32, int8) and (fp32 * int8).sum() > 0.99
-    assert np.array_equal(Pipeline.create(precision="int8", **kw).embed(image), int8)  # from its own cache

@@ -7,11 +7,7 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from conftest import KNOWN, ROOT, lfw_image, require_lfw
-
-pytestmark = pytest.mark.integration
 
 
 def readme_blocks() -> list[str]:
