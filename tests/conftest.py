@@ -137,15 +137,99 @@ def clusters(people=20, per=10, spread=0.15, dim=16, seed=0):
     return x.astype(np.float32), np.repeat(np.arange(people), per)
 
 
-@pytest.fixture
-def synthetic_npz(tmp_path) -> Path:
-    """6 people x 8 images, the seed's .npz layout."""
+def write_synthetic(folder: Path) -> Path:
+    """6 people x 8 images, the seed's .npz layout, as ``folder``/synthetic.npz."""
     X = np.stack([person_image(p, v) for p in range(6) for v in range(8)])
     y = np.repeat(np.arange(6), 8)
     names = np.array([f"person_{p}" for p in range(6)])
-    path = tmp_path / "synthetic.npz"
+    path = folder / "synthetic.npz"
     np.savez(path, X=X, y=y, names=names)
     return path
+
+
+@pytest.fixture
+def synthetic_npz(tmp_path) -> Path:
+    """6 people x 8 images, the seed's .npz layout."""
+    return write_synthetic(tmp_path)
+
+
+# -- the fake models trained, served and run from the command line ----------------------------------
+BASE = "http://127.0.0.1"  # the service's origin in the tests (TestClient's base_url, loopback servers)
+FAKE_TRAIN = dict(embedder="fake", detector="fake", margin=4, device="cpu", far=0.2)
+
+
+def png(image: np.ndarray) -> bytes:
+    """An image as the bytes of a PNG file, as a client uploads it."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def _fake_model_once(tmp_path_factory) -> Path:
+    from facerec.api import train
+
+    folder = tmp_path_factory.mktemp("fake-model")
+    path = folder / "model.npz"
+    train(write_synthetic(folder), model_path=path, **FAKE_TRAIN)
+    return path
+
+
+@pytest.fixture
+def fake_model(tmp_path, _fake_model_once) -> Path:
+    """``train(synthetic_npz, embedder="fake", detector="fake", margin=4, device="cpu", far=0.2)``
+    as tmp_path/model.npz: trained once a session, each test gets its own copy to change (the
+    training is deterministic: a copy differs from a fresh model only in its enrolment times)."""
+    import shutil
+
+    path = tmp_path / "model.npz"
+    shutil.copyfile(_fake_model_once, path)
+    return path
+
+
+@pytest.fixture
+def fake_client(fake_model):
+    """The service over :func:`fake_model` through Starlette's TestClient; ``.model_path`` is the model."""
+    from fastapi.testclient import TestClient
+
+    from facerec.server import create_app
+
+    with TestClient(create_app(fake_model, device="cpu", workers=1), base_url=BASE) as c:
+        c.model_path = fake_model
+        yield c
+
+
+@pytest.fixture
+def fake_server(fake_model):
+    """The service over :func:`fake_model` in a real uvicorn on a loopback port (connection-level
+    behaviour), in this process: (base URL, app, model path)."""
+    from facerec.server import create_app, serving
+
+    app = create_app(fake_model, device="cpu", workers=2)
+    app.state.service.ready.wait(60)
+    with serving(app) as base:
+        yield base, app, fake_model
+
+
+@pytest.fixture
+def fake_train_cli(capsys):
+    """``facerec train --data DATA FLAGS... --embedder fake --align resize`` in this process:
+    (exit code, stdout, stderr). ``embedder=``/``align=`` change those two flags, None leaves one out."""
+    from facerec.cli import main
+
+    def train_cli(data, *flags, embedder="fake", align="resize"):
+        argv = ["train", "--data", str(data), *flags]
+        argv += ["--embedder", embedder] if embedder is not None else []
+        argv += ["--align", align] if align is not None else []
+        code = main(argv)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return train_cli
 
 
 def require_lfw() -> Path:

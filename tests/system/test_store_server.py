@@ -2,7 +2,6 @@
 the same answers as a model file, replicas that share it, kill -9 of the service, the database
 going away and coming back. The fake detector and embedder keep the models out of it."""
 
-import io
 import os
 import signal
 import subprocess
@@ -14,13 +13,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
 
 from facerec.api import load_model, train
 from facerec.errors import StoreUnavailable
 from facerec.store.server_process import MilvusServer, free_port
 
-from conftest import TESTS, answers, person_image, queries
+from conftest import FAKE_TRAIN, TESTS, answers, person_image, png, queries
 
 pytest.importorskip("milvus")
 
@@ -36,20 +34,11 @@ def milvus(tmp_path_factory):
     server.stop()
 
 
-def png(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def npz(tmp_path, people: int, per: int) -> Path:
     X = np.stack([person_image(p, v) for p in range(people) for v in range(per)])
     path = tmp_path / f"d{people}.npz"
     np.savez(path, X=X, y=np.repeat(np.arange(people), per), names=np.array([f"person_{p}" for p in range(people)]))
     return path
-
-
-KW = dict(embedder="fake", detector="fake", margin=4, device="cpu", far=0.2)
 
 
 def enrol(base, name, person, variants=(90, 91), client=httpx):
@@ -58,9 +47,9 @@ def enrol(base, name, person, variants=(90, 91), client=httpx):
 
 
 def test_a_server_gallery_answers_as_the_file_gallery(tmp_path, milvus, synthetic_npz, capsys):
-    train(synthetic_npz, model_path=tmp_path / "m.npz", **KW)
+    train(synthetic_npz, model_path=tmp_path / "m.npz", **FAKE_TRAIN)
     uri = f"{milvus.uri}#same_answers"
-    train(synthetic_npz, store=uri, **KW)
+    train(synthetic_npz, store=uri, **FAKE_TRAIN)
     folder = queries(tmp_path)
     assert answers(uri, folder, capsys) == answers(tmp_path / "m.npz", folder, capsys)
     assert load_model(uri).people() == load_model(tmp_path / "m.npz").people()
@@ -70,7 +59,7 @@ def test_two_replicas_share_enrolments_and_removals(tmp_path, milvus):
     from facerec.server import create_app, serving
 
     uri = f"{milvus.uri}#replicas"
-    train(npz(tmp_path, 26, 3), store=uri, **KW)  # person_6 .. person_25 are the ones removed
+    train(npz(tmp_path, 26, 3), store=uri, **FAKE_TRAIN)  # person_6 .. person_25 are the ones removed
     apps = [create_app(uri, device="cpu", workers=2, sync_s=1.0) for _ in range(2)]
     for app in apps:
         app.state.service.ready.wait(60)
@@ -156,9 +145,9 @@ def _wait_up(base, proc, timeout=120):
 def test_kill_9_loses_no_acknowledged_enrolment(tmp_path, milvus, backend):
     model = tmp_path / "m.npz" if backend == "file" else f"{milvus.uri}#crash"
     if backend == "file":
-        train(npz(tmp_path, 6, 3), model_path=model, **KW)
+        train(npz(tmp_path, 6, 3), model_path=model, **FAKE_TRAIN)
     else:
-        train(npz(tmp_path, 6, 3), store=model, **KW)
+        train(npz(tmp_path, 6, 3), store=model, **FAKE_TRAIN)
     acked, sent = set(), set()
     rng = np.random.default_rng(0)
     port = free_port()
@@ -214,7 +203,7 @@ def test_the_database_going_away_gives_503_and_the_service_comes_back(tmp_path, 
     server = milvus
     try:
         uri = f"{server.uri}#outage"
-        train(npz(tmp_path, 6, 3), store=uri, **KW)
+        train(npz(tmp_path, 6, 3), store=uri, **FAKE_TRAIN)
         app = create_app(uri, device="cpu", workers=2, sync_s=1.0)
         app.state.service.ready.wait(60)
         with serving(app) as base:

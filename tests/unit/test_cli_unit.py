@@ -19,22 +19,9 @@ def run(capsys, *argv):
 
 
 @pytest.fixture
-def trained(tmp_path, synthetic_npz, capsys):
-    code, out, err = run(
-        capsys,
-        "train",
-        "--data",
-        str(synthetic_npz),
-        "--out_dir",
-        str(tmp_path / "models"),
-        "--art_dir",
-        str(tmp_path / "art"),
-        "--embedder",
-        "fake",
-        "--align",
-        "resize",
-        "--k",
-        "3",
+def trained(tmp_path, synthetic_npz, fake_train_cli):
+    code, out, err = fake_train_cli(
+        synthetic_npz, "--out_dir", str(tmp_path / "models"), "--art_dir", str(tmp_path / "art"), "--k", "3"
     )
     assert code == 0, err
     return tmp_path / "models" / "knn_fake_synthetic.npz"
@@ -144,24 +131,11 @@ def test_bad_files_in_folder_are_named_and_the_rest_processed(trained, probe_dir
     assert "Traceback" not in out + err
 
 
-def test_failed_train_leaves_earlier_model_untouched(tmp_path, trained, capsys):
+def test_failed_train_leaves_earlier_model_untouched(tmp_path, trained, fake_train_cli):
     before = trained.read_bytes()
     bad = tmp_path / "synthetic.npz"  # same data name -> same default model path
     bad.write_bytes(b"PK\x03\x04 broken zip")
-    code, _, err = run(
-        capsys,
-        "train",
-        "--data",
-        str(bad),
-        "--out_dir",
-        str(trained.parent),
-        "--embedder",
-        "fake",
-        "--align",
-        "resize",
-        "--art_dir",
-        str(tmp_path / "art"),
-    )
+    code, _, err = fake_train_cli(bad, "--out_dir", str(trained.parent), "--art_dir", str(tmp_path / "art"))
     assert code == 2 and "synthetic.npz" in err and "Traceback" not in err
     assert trained.read_bytes() == before
 
@@ -178,35 +152,18 @@ def test_not_a_model_file(tmp_path, probe_dir, capsys):
     assert code == 2 and "junk.npz: not a facerec model" in err
 
 
-def test_bad_options_are_clear(synthetic_npz, tmp_path, capsys):
-    code, _, err = run(capsys, "train", "--data", str(synthetic_npz), "--embedder", "nope", "--out_dir", str(tmp_path))
+def test_bad_options_are_clear(synthetic_npz, tmp_path, fake_train_cli):
+    code, _, err = fake_train_cli(synthetic_npz, "--out_dir", str(tmp_path), embedder="nope", align=None)
     assert code == 2 and "unknown embedder 'nope'" in err
-    code, _, err = run(
-        capsys, "train", "--data", str(synthetic_npz), "--embedder", "fake", "--k", "0", "--out_dir", str(tmp_path)
-    )
+    code, _, err = fake_train_cli(synthetic_npz, "--k", "0", "--out_dir", str(tmp_path), align=None)
     assert code == 2 and "--k: must be >= 1, got 0" in err
-    code, _, err = run(
-        capsys, "train", "--data", str(synthetic_npz), "--embedder", "fake", "--far", "5", "--out_dir", str(tmp_path)
-    )
+    code, _, err = fake_train_cli(synthetic_npz, "--far", "5", "--out_dir", str(tmp_path), align=None)
     assert code == 2 and "--fpir must be a rate between 0 and 1" in err
 
 
-def test_seed_spellings_and_dashed_spellings_both_work(tmp_path, synthetic_npz, capsys):
-    code, _, err = run(
-        capsys,
-        "train",
-        "--data",
-        str(synthetic_npz),
-        "--out-dir",
-        str(tmp_path / "m"),
-        "--art-dir",
-        str(tmp_path / "a"),
-        "--batch-size",
-        "5",
-        "--embedder",
-        "fake",
-        "--align",
-        "resize",
+def test_seed_spellings_and_dashed_spellings_both_work(tmp_path, synthetic_npz, fake_train_cli):
+    code, _, err = fake_train_cli(
+        synthetic_npz, "--out-dir", str(tmp_path / "m"), "--art-dir", str(tmp_path / "a"), "--batch-size", "5"
     )
     assert code == 0, err
     assert (tmp_path / "m" / "knn_fake_synthetic.npz").is_file()
@@ -228,22 +185,11 @@ def test_small_gallery_says_it_uses_the_default_threshold(trained, probe_dir, ca
     assert "open-set threshold 0.5000: no measured error rate: no reference calibration for fake/resize/box" in out
 
 
-def test_stranger_is_unknown_with_candidates_and_closed_set_restores_the_seed(tmp_path, synthetic_npz, capsys):
-    code, out, err = run(
-        capsys,
-        "train",
-        "--data",
-        str(synthetic_npz),
-        "--out_dir",
-        str(tmp_path / "m"),
-        "--art_dir",
-        str(tmp_path / "a"),
-        "--embedder",
-        "fake",
-        "--align",
-        "resize",
-        "--far",
-        "0.2",
+def test_stranger_is_unknown_with_candidates_and_closed_set_restores_the_seed(
+    tmp_path, synthetic_npz, capsys, fake_train_cli
+):
+    code, out, err = fake_train_cli(
+        synthetic_npz, "--out_dir", str(tmp_path / "m"), "--art_dir", str(tmp_path / "a"), "--far", "0.2"
     )
     assert code == 0, err
     assert "about 1 in 5 strangers would be named someone (measured on this gallery; 6 people, 48 faces)" in out
@@ -270,23 +216,8 @@ def test_stranger_is_unknown_with_candidates_and_closed_set_restores_the_seed(tm
     assert code == 2 and "--threshold must be a finite number > 0" in err
 
 
-def test_verify_same_and_different(tmp_path, synthetic_npz, capsys):
-    run(
-        capsys,
-        "train",
-        "--data",
-        str(synthetic_npz),
-        "--out_dir",
-        str(tmp_path / "m"),
-        "--art_dir",
-        str(tmp_path / "a"),
-        "--embedder",
-        "fake",
-        "--align",
-        "resize",
-        "--far",
-        "0.2",
-    )
+def test_verify_same_and_different(tmp_path, synthetic_npz, capsys, fake_train_cli):
+    fake_train_cli(synthetic_npz, "--out_dir", str(tmp_path / "m"), "--art_dir", str(tmp_path / "a"), "--far", "0.2")
     model = str(tmp_path / "m" / "knn_fake_synthetic.npz")
     a, a2, b = tmp_path / "a.png", tmp_path / "a2.png", tmp_path / "b.png"
     Image.fromarray(person_image(1, 100)).save(a)
@@ -315,27 +246,12 @@ def test_verify_same_and_different(tmp_path, synthetic_npz, capsys):
     assert code == 2 and "no image files found" in err
 
 
-def test_train_with_a_faiss_index_stores_it(tmp_path, synthetic_npz, probe_dir, capsys):
+def test_train_with_a_faiss_index_stores_it(tmp_path, synthetic_npz, probe_dir, capsys, fake_train_cli):
     model = tmp_path / "ivf.npz"
-    code, out, err = run(
-        capsys,
-        "train",
-        "--data",
-        str(synthetic_npz),
-        "--model",
-        str(model),
-        "--art_dir",
-        str(tmp_path / "art"),
-        "--embedder",
-        "fake",
-        "--align",
-        "resize",
-        "--index",
-        "faiss-ivf",
-        "--index-param",
-        "nlist=2",
-        "--index-param",
-        "nprobe=2",
+    code, out, err = fake_train_cli(
+        synthetic_npz,
+        *("--model", str(model), "--art_dir", str(tmp_path / "art")),
+        *("--index", "faiss-ivf", "--index-param", "nlist=2", "--index-param", "nprobe=2"),
     )
     assert code == 0, err
     assert "index faiss-ivf" in out
@@ -359,22 +275,9 @@ def test_train_with_a_faiss_index_stores_it(tmp_path, synthetic_npz, probe_dir, 
     assert code == 0 and "Accuracy: 3/3 = 1.0000" in out, err
 
 
-def test_train_refuses_a_bad_index_option_before_embedding(tmp_path, synthetic_npz, capsys):
-    code, out, err = run(
-        capsys,
-        "train",
-        "--data",
-        str(synthetic_npz),
-        "--out_dir",
-        str(tmp_path / "m"),
-        "--embedder",
-        "fake",
-        "--align",
-        "resize",
-        "--index",
-        "faiss-hnsw",
-        "--index-param",
-        "efs=3",
+def test_train_refuses_a_bad_index_option_before_embedding(tmp_path, synthetic_npz, fake_train_cli):
+    code, out, err = fake_train_cli(
+        synthetic_npz, "--out_dir", str(tmp_path / "m"), "--index", "faiss-hnsw", "--index-param", "efs=3"
     )
     assert code == 2 and "no option efs" in err and not (tmp_path / "m").exists()
 
@@ -397,15 +300,15 @@ def test_verify_with_a_bad_threshold_is_a_clean_error(trained, probe_dir, thresh
     assert "Traceback" not in proc.stderr and "--threshold must be a finite number > 0" in proc.stderr
 
 
-def test_fast_is_accepted_with_a_deprecation_note(tmp_path, synthetic_npz, capsys):
-    args = ["train", "--data", str(synthetic_npz), "--out_dir", str(tmp_path), "--embedder", "fake"]
-    code, out, err = run(capsys, *args, "--align", "resize", "--fast", "--art_dir", str(tmp_path / "a"))
+def test_fast_is_accepted_with_a_deprecation_note(tmp_path, synthetic_npz, fake_train_cli):
+    code, out, err = fake_train_cli(
+        synthetic_npz, "--out_dir", str(tmp_path), "--fast", "--art_dir", str(tmp_path / "a")
+    )
     assert code == 0 and "--fast is deprecated and does nothing" in err and "enrolled 48/48" in out
 
 
-def test_precision_is_refused_where_the_embedder_has_none(tmp_path, synthetic_npz, capsys):
-    args = ["train", "--data", str(synthetic_npz), "--out_dir", str(tmp_path), "--embedder", "fake"]
-    code, _, err = run(capsys, *args, "--align", "resize", "--precision", "bf16")
+def test_precision_is_refused_where_the_embedder_has_none(tmp_path, synthetic_npz, fake_train_cli):
+    code, _, err = fake_train_cli(synthetic_npz, "--out_dir", str(tmp_path), "--precision", "bf16")
     assert code == 2 and "fake" in err and "precision" in err
 
 

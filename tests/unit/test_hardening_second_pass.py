@@ -18,33 +18,7 @@ from PIL import Image
 from facerec.api import train
 from facerec.store.server_process import free_port
 
-from conftest import TESTS, person_image
-
-BASE = "http://127.0.0.1"
-
-
-def png(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-@pytest.fixture
-def model(tmp_path, synthetic_npz):
-    path = tmp_path / "model.npz"
-    train(synthetic_npz, embedder="fake", detector="fake", margin=4, device="cpu", model_path=path, far=0.2)
-    return path
-
-
-@pytest.fixture
-def client(model):
-    from fastapi.testclient import TestClient
-
-    from facerec.server import create_app
-
-    with TestClient(create_app(model, device="cpu", workers=1), base_url=BASE) as c:
-        c.model_path = model
-        yield c
+from conftest import BASE, FAKE_TRAIN, TESTS, person_image, png
 
 
 def serve(model, port: int, log) -> subprocess.Popen:
@@ -94,12 +68,12 @@ def identify_within(base: str, seconds: float, seed: int = 0) -> float:
 
 # -- 1. memory through incomplete uploads ------------------------------------------------------------
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the server's memory")
-def test_thirty_video_bodies_one_byte_short_stay_within_the_memory_bound(model, tmp_path):
+def test_thirty_video_bodies_one_byte_short_stay_within_the_memory_bound(fake_model, tmp_path):
     size, conns = 50_000_000, 30
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(tmp_path / "serve.log", "ab") as log:
-        proc = serve(model, port, log)
+        proc = serve(fake_model, port, log)
     try:
         wait_up(base, proc)
         identify_within(base, 5)  # warm: the first request builds the pipeline's caches
@@ -148,7 +122,7 @@ def test_thirty_video_bodies_one_byte_short_stay_within_the_memory_bound(model, 
         proc.wait(10)
 
 
-def test_a_body_spooled_to_disk_reaches_the_app_whole(model):
+def test_a_body_spooled_to_disk_reaches_the_app_whole(fake_model):
     """A body past the in-memory spool (here: a 3 MB enrolment) still arrives byte for byte."""
     from fastapi.testclient import TestClient
 
@@ -158,7 +132,7 @@ def test_a_body_spooled_to_disk_reaches_the_app_whole(model):
     files = [("images", (f"{i}.png", png(person_image(2, 90 + i)), "image/png")) for i in range(2)]
     files.append(("images", ("big.png", png(noise), "image/png")))
     assert sum(len(f[1][1]) for f in files) > 2**21
-    app = create_app(model, device="cpu", workers=1)
+    app = create_app(fake_model, device="cpu", workers=1)
     with TestClient(app, base_url=BASE) as c:
         r = c.post("/v1/people/Spooled/faces", files=files)
         assert r.status_code == 201, r.text  # a corrupted body would fail to decode (400)
@@ -177,19 +151,19 @@ def test_bodies_inside_the_app_past_the_budget_get_503():
 
 
 # -- 7. smaller: two Origin headers ------------------------------------------------------------------
-def test_two_origin_headers_are_refused_not_the_last_one_wins(client):
+def test_two_origin_headers_are_refused_not_the_last_one_wins(fake_client):
     files = [("images", ("0.png", png(person_image(2, 90)), "image/png"))]
-    r = client.post(
+    r = fake_client.post(
         "/v1/people/Mallory/faces", files=files, headers=[("Origin", "http://evil.example"), ("Origin", BASE)]
     )
     assert r.status_code == 400 and "origin header" in r.json()["error"]
-    assert "Mallory" not in {p["name"] for p in client.get("/v1/people").json()["people"]}
+    assert "Mallory" not in {p["name"] for p in fake_client.get("/v1/people").json()["people"]}
 
 
 # -- 3. a symlinked model path -----------------------------------------------------------------------
-def test_two_serves_one_through_a_symlink_are_one_writer_and_the_link_stays(model, tmp_path):
+def test_two_serves_one_through_a_symlink_are_one_writer_and_the_link_stays(fake_model, tmp_path):
     link = tmp_path / "current.npz"
-    link.symlink_to(model)
+    link.symlink_to(fake_model)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(tmp_path / "serve.log", "ab") as log:
@@ -199,12 +173,12 @@ def test_two_serves_one_through_a_symlink_are_one_writer_and_the_link_stays(mode
         for i, name in enumerate(("Linked", "Again")):
             files = [("images", (f"{j}.png", png(person_image(2 + i, 90 + j)), "image/png")) for j in range(2)]
             assert httpx.post(f"{base}/v1/people/{name}/faces", files=files, timeout=30).status_code == 201
-        assert link.is_symlink() and link.resolve() == model.resolve()  # the save replaced the target
+        assert link.is_symlink() and link.resolve() == fake_model.resolve()  # the save replaced the target
         from facerec.gallery import Gallery
 
-        assert {"Linked", "Again"} <= {n for n, _ in Gallery.load(model).people()}
+        assert {"Linked", "Again"} <= {n for n, _ in Gallery.load(fake_model).people()}
         second = subprocess.run(
-            [sys.executable, "-m", "facerec", "serve", "--model", str(model), "--port", str(free_port())],
+            [sys.executable, "-m", "facerec", "serve", "--model", str(fake_model), "--port", str(free_port())],
             capture_output=True,
             text=True,
             timeout=120,
@@ -217,13 +191,13 @@ def test_two_serves_one_through_a_symlink_are_one_writer_and_the_link_stays(mode
         first.wait(10)
 
 
-def test_a_store_through_a_symlink_locks_the_real_file(model, tmp_path):
+def test_a_store_through_a_symlink_locks_the_real_file(fake_model, tmp_path):
     from facerec.errors import StoreError
     from facerec.store.file import FileStore
 
     link = tmp_path / "link.npz"
-    link.symlink_to(model)
-    with FileStore(model, writer=True):
+    link.symlink_to(fake_model)
+    with FileStore(fake_model, writer=True):
         with pytest.raises(StoreError, match=r"through a link to .*model\.npz.*open for writing"):
             FileStore(link, writer=True)
     with FileStore(link, writer=True) as store:
@@ -275,18 +249,8 @@ def tiny_frames_video(path: Path, frames: int, fps: int) -> Path:
     return path
 
 
-@pytest.fixture
-def live(model):
-    from facerec.server import create_app, serving
-
-    app = create_app(model, device="cpu", workers=2)
-    app.state.service.ready.wait(60)
-    with serving(app) as base:
-        yield base, app
-
-
-def test_a_10000_frame_16x16_video_is_refused_and_identify_still_answers(live, tmp_path):
-    base, app = live
+def test_a_10000_frame_16x16_video_is_refused_and_identify_still_answers(fake_server, tmp_path):
+    base, app, _ = fake_server
     video = tiny_frames_video(tmp_path / "tiny.mkv", 10_000, 1000)
     answers = []
 
@@ -382,17 +346,17 @@ def test_names_that_cannot_be_addressed_or_mix_scripts_are_refused_everywhere(na
             read_source(tmp_path / "m.csv")
 
 
-def test_the_api_enrols_a_japanese_name_and_fullwidth_or_spaced_twins_are_one_person(client):
+def test_the_api_enrols_a_japanese_name_and_fullwidth_or_spaced_twins_are_one_person(fake_client):
     files = [("images", ("0.png", png(person_image(2, 90)), "image/png"))]
-    assert client.post("/v1/people/山田 花子/faces", files=files).status_code == 201
-    assert client.post("/v1/people/田中ハナ/faces", files=files).status_code == 201
-    assert client.post("/v1/people/Ada Lovelace/faces", files=files).status_code == 201
+    assert fake_client.post("/v1/people/山田 花子/faces", files=files).status_code == 201
+    assert fake_client.post("/v1/people/田中ハナ/faces", files=files).status_code == 201
+    assert fake_client.post("/v1/people/Ada Lovelace/faces", files=files).status_code == 201
     twin = [("images", ("1.png", png(person_image(2, 91)), "image/png"))]
-    r = client.post("/v1/people/Ａｄａ  Lovelace/faces", files=twin)
+    r = fake_client.post("/v1/people/Ａｄａ  Lovelace/faces", files=twin)
     assert r.status_code == 201 and r.json()["name"] == "Ada Lovelace" and r.json()["images"] == 2
-    people = {p["name"]: p["images"] for p in client.get("/v1/people").json()["people"]}
+    people = {p["name"]: p["images"] for p in fake_client.get("/v1/people").json()["people"]}
     assert people["Ada Lovelace"] == 2 and "Ａｄａ  Lovelace" not in people
-    assert client.delete("/v1/people/田中ハナ").status_code == 200
+    assert fake_client.delete("/v1/people/田中ハナ").status_code == 200
 
 
 def test_a_per_person_milvus_search_works_for_a_non_ascii_name(tmp_path, synthetic_npz):
@@ -404,7 +368,7 @@ def test_a_per_person_milvus_search_works_for_a_non_ascii_name(tmp_path, synthet
         names[0] = "山田 花子"
         np.savez(tmp_path / "jp.npz", X=data["X"], y=data["y"], names=np.array(names))
     lite = f"milvus:{tmp_path}/g.db"
-    train(tmp_path / "jp.npz", store=lite, embedder="fake", detector="fake", margin=4, device="cpu", far=0.2)
+    train(tmp_path / "jp.npz", store=lite, **FAKE_TRAIN)
     with open_store(lite) as store:
         g = store.load()
         vector = g.embeddings_[g.labels_ == g.names_.index("山田 花子")][:1]
@@ -505,17 +469,17 @@ def test_a_path_over_the_length_limit_is_a_reported_failure_not_the_end_of_the_s
 
 
 # -- 7. smaller: /healthz shows the store only to clients with the key --------------------------------
-def test_healthz_shows_the_store_uri_only_to_clients_with_the_key(model):
+def test_healthz_shows_the_store_uri_only_to_clients_with_the_key(fake_model):
     from fastapi.testclient import TestClient
 
     from facerec.server import create_app
 
-    with TestClient(create_app(model, device="cpu", workers=1, api_key="s3cret"), base_url=BASE) as c:
+    with TestClient(create_app(fake_model, device="cpu", workers=1, api_key="s3cret"), base_url=BASE) as c:
         anonymous = c.get("/healthz").json()
-        assert anonymous["status"] == "ok" and str(model) not in str(anonymous) and anonymous["store"] == ""
-        assert c.get("/healthz", headers={"X-API-Key": "s3cret"}).json()["store"] == str(model)
-    with TestClient(create_app(model, device="cpu", workers=1), base_url=BASE) as c:  # no key: nothing to hide
-        assert c.get("/healthz").json()["store"] == str(model)
+        assert anonymous["status"] == "ok" and str(fake_model) not in str(anonymous) and anonymous["store"] == ""
+        assert c.get("/healthz", headers={"X-API-Key": "s3cret"}).json()["store"] == str(fake_model)
+    with TestClient(create_app(fake_model, device="cpu", workers=1), base_url=BASE) as c:  # no key: nothing to hide
+        assert c.get("/healthz").json()["store"] == str(fake_model)
 
 
 # -- 7. smaller: cluster on an empty folder -----------------------------------------------------------

@@ -4,24 +4,14 @@ true to what was stored, and the gallery must load after a restart (fake detecto
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-from PIL import Image
 
 from facerec.api import load_model, train
 
-from conftest import person_image
+from conftest import BASE, person_image, png
 
-BASE = "http://127.0.0.1"
 PEOPLE, PHOTOS = 142, 4  # 568 faces: calibrated on the gallery's own distances
-
-
-def png(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -12,47 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facerec.api import train
 from facerec.gallery import Gallery
 
-from conftest import person_image
-
-BASE = "http://127.0.0.1"
-
-
-def png(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-@pytest.fixture
-def model(tmp_path, synthetic_npz):
-    path = tmp_path / "model.npz"
-    train(synthetic_npz, embedder="fake", detector="fake", margin=4, device="cpu", model_path=path, far=0.2)
-    return path
-
-
-@pytest.fixture
-def client(model):
-    from fastapi.testclient import TestClient
-
-    from facerec.server import create_app
-
-    with TestClient(create_app(model, device="cpu", workers=1), base_url=BASE) as c:
-        c.model_path = model
-        yield c
-
-
-@pytest.fixture
-def live(model):
-    """A real uvicorn server on a loopback port (connection-level behaviour)."""
-    from facerec.server import create_app, serving
-
-    app = create_app(model, device="cpu", workers=2)
-    app.state.service.ready.wait(60)
-    with serving(app) as base:
-        yield base, app, model
+from conftest import BASE, person_image, png
 
 
 def enrol(client, name, person=2, **kw):
@@ -65,32 +27,32 @@ def names(path) -> set:
 
 
 # -- 1. cross-site writes ----------------------------------------------------------------------------
-def test_cross_site_enrolment_is_refused(client):
-    r = enrol(client, "Mallory", headers={"Origin": "http://evil.example"})
+def test_cross_site_enrolment_is_refused(fake_client):
+    r = enrol(fake_client, "Mallory", headers={"Origin": "http://evil.example"})
     assert r.status_code == 403 and "cross-site" in r.json()["error"]
-    r = enrol(client, "Mallory", headers={"Sec-Fetch-Site": "cross-site"})
+    r = enrol(fake_client, "Mallory", headers={"Sec-Fetch-Site": "cross-site"})
     assert r.status_code == 403
-    assert "Mallory" not in names(client.model_path)
-    ok = enrol(client, "Alice", headers={"Origin": BASE, "Sec-Fetch-Site": "same-origin"})  # the page itself
+    assert "Mallory" not in names(fake_client.model_path)
+    ok = enrol(fake_client, "Alice", headers={"Origin": BASE, "Sec-Fetch-Site": "same-origin"})  # the page itself
     assert ok.status_code == 201, ok.text
 
 
-def test_dns_rebinding_host_is_refused(client):
-    assert enrol(client, "Bob").status_code == 201
-    r = client.delete("/v1/people/Bob", headers={"Host": "evil.example"})
+def test_dns_rebinding_host_is_refused(fake_client):
+    assert enrol(fake_client, "Bob").status_code == 201
+    r = fake_client.delete("/v1/people/Bob", headers={"Host": "evil.example"})
     assert r.status_code == 421 and "host" in r.json()["error"]
-    assert client.get("/healthz", headers={"Host": "evil.example:8000"}).status_code == 421
-    assert "Bob" in names(client.model_path)
-    assert client.get("/healthz", headers={"Host": "localhost:8000"}).status_code == 200
+    assert fake_client.get("/healthz", headers={"Host": "evil.example:8000"}).status_code == 421
+    assert "Bob" in names(fake_client.model_path)
+    assert fake_client.get("/healthz", headers={"Host": "localhost:8000"}).status_code == 200
 
 
 # -- 2. connection exhaustion ------------------------------------------------------------------------
-def test_idle_and_slowloris_connections_do_not_starve_healthz_or_identify(live, monkeypatch):
+def test_idle_and_slowloris_connections_do_not_starve_healthz_or_identify(fake_server, monkeypatch):
     from facerec.server import protocol
 
     monkeypatch.setattr(protocol, "HEAD_TIMEOUT", 2.0)
     monkeypatch.setattr(protocol, "BODY_TIMEOUT", 3.0)
-    base, _, _ = live
+    base, _, _ = fake_server
     host, port = base.removeprefix("http://").split(":")
     idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(200)]
     slow = []
@@ -153,7 +115,7 @@ def test_accept_errors_are_logged_once_per_interval():
 
 
 # -- 3. event-loop stalls and work bounds --------------------------------------------------------------
-def test_max_faces_is_enforced_before_any_embedding(client):
+def test_max_faces_is_enforced_before_any_embedding(fake_client):
     from facerec.pipeline import Pipeline
 
     from conftest import FAKE_INSTANCES
@@ -166,7 +128,7 @@ def test_max_faces_is_enforced_before_any_embedding(client):
     assert sum(f.calls for f in FAKE_INSTANCES) == before
 
 
-def test_a_full_queue_answers_503_with_retry_after(model):
+def test_a_full_queue_answers_503_with_retry_after(fake_model):
     from fastapi.testclient import TestClient
 
     from facerec.server import Limits, create_app
@@ -181,7 +143,7 @@ def test_a_full_queue_answers_503_with_retry_after(model):
         pipe.run = lambda *a, **k: (gate.wait(30), run(*a, **k))[1]
         return pipe
 
-    app = create_app(model, device="cpu", workers=1, limits=Limits(max_pending=2), pipeline_factory=slow_factory)
+    app = create_app(fake_model, device="cpu", workers=1, limits=Limits(max_pending=2), pipeline_factory=slow_factory)
     with TestClient(app, base_url=BASE) as c:
         files = {"image": ("p.png", png(person_image(1, 1)), "image/png")}
         out = []
@@ -200,12 +162,12 @@ def test_a_full_queue_answers_503_with_retry_after(model):
         assert [x.status_code for x in out] == [200, 200]
 
 
-def test_request_pixel_budget_counts_all_images_of_a_request(model):
+def test_request_pixel_budget_counts_all_images_of_a_request(fake_model):
     from fastapi.testclient import TestClient
 
     from facerec.server import Limits, create_app
 
-    app = create_app(model, device="cpu", workers=1, limits=Limits(max_request_pixels=64 * 64 * 3))
+    app = create_app(fake_model, device="cpu", workers=1, limits=Limits(max_request_pixels=64 * 64 * 3))
     with TestClient(app, base_url=BASE) as c:
         files = [("images", (f"{i}.png", png(person_image(3, i)), "image/png")) for i in range(4)]
         r = c.post("/v1/people/Carol/faces", files=files)
@@ -213,29 +175,29 @@ def test_request_pixel_budget_counts_all_images_of_a_request(model):
 
 
 # -- 4. failed saves --------------------------------------------------------------------------------
-def test_a_failed_save_rolls_back_and_says_so(client, monkeypatch):
-    before = client.get("/v1/people").json()
+def test_a_failed_save_rolls_back_and_says_so(fake_client, monkeypatch):
+    before = fake_client.get("/v1/people").json()
 
     def read_only(self, path):
         raise OSError(30, "Read-only file system")
 
     monkeypatch.setattr(Gallery, "save", read_only)
-    r = enrol(client, "Dave")
+    r = enrol(fake_client, "Dave")
     assert r.status_code == 500 and r.headers["content-type"] == "application/json"
     assert "could not be saved" in r.json()["error"] and "nothing was changed" in r.json()["error"]
-    assert client.get("/v1/people").json() == before  # not in memory either
-    r = client.delete("/v1/people/person_1")
+    assert fake_client.get("/v1/people").json() == before  # not in memory either
+    r = fake_client.delete("/v1/people/person_1")
     assert r.status_code == 500 and "nothing was changed" in r.json()["error"]
-    assert "person_1" in {p["name"] for p in client.get("/v1/people").json()["people"]}
+    assert "person_1" in {p["name"] for p in fake_client.get("/v1/people").json()["people"]}
     monkeypatch.undo()
-    assert enrol(client, "Erin").status_code == 201  # the next save holds Erin only: Dave never comes back
-    saved = names(client.model_path)
+    assert enrol(fake_client, "Erin").status_code == 201  # the next save holds Erin only: Dave never comes back
+    saved = names(fake_client.model_path)
     assert "Erin" in saved and "Dave" not in saved and "person_1" in saved
 
 
 # -- 5. oversized uploads ---------------------------------------------------------------------------
-def test_oversized_upload_gets_413_json_not_a_reset(live):
-    base, _, _ = live
+def test_oversized_upload_gets_413_json_not_a_reset(fake_server):
+    base, _, _ = fake_server
     body = b"\0" * (60 * 2**20)
     r = httpx.post(f"{base}/v1/identify", content=body, headers={"content-type": "image/png"}, timeout=30)
     assert r.status_code == 413 and "upload limit" in r.json()["error"]
@@ -248,10 +210,10 @@ def test_oversized_upload_gets_413_json_not_a_reset(live):
     assert r.status_code == 413 and "upload limit" in r.json()["error"]  # chunked: 413 too (was 400)
 
 
-def test_unauthenticated_body_is_not_read_before_401(model):
+def test_unauthenticated_body_is_not_read_before_401(fake_model):
     from facerec.server import create_app, serving
 
-    app = create_app(model, device="cpu", workers=1, api_key="s3cret")
+    app = create_app(fake_model, device="cpu", workers=1, api_key="s3cret")
     with serving(app) as base:
         host, port = base.removeprefix("http://").split(":")
         s = socket.create_connection((host, int(port)), timeout=10)
@@ -269,17 +231,19 @@ def test_unauthenticated_body_is_not_read_before_401(model):
 
 
 # -- 6./7. small images, exact matches ---------------------------------------------------------------
-def test_tiny_upload_is_no_face_not_a_crash(client):
+def test_tiny_upload_is_no_face_not_a_crash(fake_client):
     for size in ((5, 5), (15, 19)):
-        r = client.post("/v1/identify", files={"image": ("t.png", png(np.zeros((*size, 3), np.uint8)), "image/png")})
+        r = fake_client.post(
+            "/v1/identify", files={"image": ("t.png", png(np.zeros((*size, 3), np.uint8)), "image/png")}
+        )
         assert r.status_code == 200 and r.json()["faces"] == []
 
 
-def test_an_enrolled_photo_probed_again_names_its_person(client):
+def test_an_enrolled_photo_probed_again_names_its_person(fake_client):
     photo = person_image(5, 123)
     files = [("images", ("one.png", png(photo), "image/png"))]
-    assert client.post("/v1/people/Frank/faces", files=files).status_code == 201
-    r = client.post("/v1/identify", files={"image": ("same.png", png(photo), "image/png")})
+    assert fake_client.post("/v1/people/Frank/faces", files=files).status_code == 201
+    r = fake_client.post("/v1/identify", files={"image": ("same.png", png(photo), "image/png")})
     assert r.json()["faces"][0]["pred"] == "Frank"
 
 
@@ -293,27 +257,27 @@ def test_an_enrolled_photo_probed_again_names_its_person(client):
         (["--workers", "0"], "--workers: must be >= 1"),
     ],
 )
-def test_serve_numbers_are_validated(model, capsys, flags, message):
+def test_serve_numbers_are_validated(fake_model, capsys, flags, message):
     from facerec.cli import main
 
-    assert main(["serve", "--model", str(model), *flags]) == 2
+    assert main(["serve", "--model", str(fake_model), *flags]) == 2
     assert message in capsys.readouterr().err
 
 
-def test_a_port_in_use_is_a_clear_error_before_serving(model, capsys):
+def test_a_port_in_use_is_a_clear_error_before_serving(fake_model, capsys):
     from facerec.cli import main
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["serve", "--model", str(model), "--port", str(port)]) == 2
+        assert main(["serve", "--model", str(fake_model), "--port", str(port)]) == 2
     out, err = capsys.readouterr()
     assert "cannot listen on 127.0.0.1" in err and "serving" not in out
 
 
-def test_names_stored_as_a_string_are_refused(model, tmp_path):
-    with np.load(model, allow_pickle=False) as d:
+def test_names_stored_as_a_string_are_refused(fake_model, tmp_path):
+    with np.load(fake_model, allow_pickle=False) as d:
         arrays = {k: d[k] for k in d.files}
     meta = json.loads(bytes(arrays["meta"]).decode())
     meta["names"] = "".join(meta["names"])
@@ -327,41 +291,41 @@ def test_names_stored_as_a_string_are_refused(model, tmp_path):
 
 
 # -- 9. the smaller ones -----------------------------------------------------------------------------
-def test_terminal_escapes_in_upload_names_are_neutralised(client):
+def test_terminal_escapes_in_upload_names_are_neutralised(fake_client):
     evil = "a\x1b[2J\x1b]0;pwned\x07.png"
     files = [("images", (evil, png(person_image(4, 5)), "image/png"))]
-    assert client.post("/v1/people/Grace/faces", files=files).status_code == 201
-    g = Gallery.load(client.model_path)
+    assert fake_client.post("/v1/people/Grace/faces", files=files).status_code == 201
+    g = Gallery.load(fake_client.model_path)
     ids = [s for s in g.sample_ids_ if s.startswith("api:Grace")]
     assert ids and all("\x1b" not in s and "\x07" not in s for s in ids) and "\\x1b" in ids[0]
 
 
-def test_only_the_listed_formats_are_parsed(client):
+def test_only_the_listed_formats_are_parsed(fake_client):
     for fmt in ("PCX", "TGA", "ICO", "SGI"):
         buf = io.BytesIO()
         Image.fromarray(person_image(1, 3)).save(buf, format=fmt)
-        r = client.post("/v1/identify", files={"image": ("x.png", buf.getvalue(), "image/png")})
+        r = fake_client.post("/v1/identify", files={"image": ("x.png", buf.getvalue(), "image/png")})
         assert r.status_code == 400 and "not one of the formats read" in r.json()["error"], fmt
 
 
-def test_confusable_names_are_refused(client):
-    r = enrol(client, "G\u0435orge")  # Cyrillic е inside a Latin name
+def test_confusable_names_are_refused(fake_client):
+    r = enrol(fake_client, "G\u0435orge")  # Cyrillic е inside a Latin name
     assert r.status_code == 400 and "cyrillic" in r.json()["error"] and "latin" in r.json()["error"]
-    assert enrol(client, "Jos\u00e9 \u00d1\u00fa\u00f1ez").status_code == 201  # one script, accents and all
+    assert enrol(fake_client, "Jos\u00e9 \u00d1\u00fa\u00f1ez").status_code == 201  # one script, accents and all
 
 
-def test_security_headers_and_docs_without_a_cdn(client):
+def test_security_headers_and_docs_without_a_cdn(fake_client):
     for path in ("/", "/healthz", "/docs"):
-        r = client.get(path)
+        r = fake_client.get(path)
         assert r.status_code == 200, path
         assert "default-src 'self'" in r.headers["content-security-policy"]
         assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
-    page = client.get("/docs").text
+    page = fake_client.get("/docs").text
     assert "http" not in page.replace("/openapi.json", "")  # every asset from this server
-    assert client.get("/docs/swagger-ui-bundle.js").status_code == 200
+    assert fake_client.get("/docs/swagger-ui-bundle.js").status_code == 200
 
 
-def test_api_key_from_a_file_or_the_environment(model, tmp_path, monkeypatch):
+def test_api_key_from_a_file_or_the_environment(fake_model, tmp_path, monkeypatch):
     import argparse
 
     from facerec.cli.serve import api_key
@@ -374,7 +338,7 @@ def test_api_key_from_a_file_or_the_environment(model, tmp_path, monkeypatch):
     assert api_key(argparse.Namespace(api_key_file=None, api_key=None)) == "from-env"
 
 
-def test_healthz_answers_at_once_while_the_models_load(model):
+def test_healthz_answers_at_once_while_the_models_load(fake_model):
     from fastapi.testclient import TestClient
 
     from facerec.server import create_app
@@ -388,7 +352,7 @@ def test_healthz_answers_at_once_while_the_models_load(model):
         return Pipeline.for_model(gallery, device="cpu")
 
     t = time.monotonic()
-    app = create_app(model, device="cpu", workers=1, pipeline_factory=slow_factory)
+    app = create_app(fake_model, device="cpu", workers=1, pipeline_factory=slow_factory)
     with TestClient(app, base_url=BASE) as c:
         h = c.get("/healthz").json()
         assert h["ready"] is False and h["status"] == "ok" and time.monotonic() - t < 2
@@ -400,8 +364,8 @@ def test_healthz_answers_at_once_while_the_models_load(model):
 
 
 # -- found by review ---------------------------------------------------------------------------------
-def test_an_upload_cut_off_mid_body_enrols_nothing(live):
-    base, app, model = live
+def test_an_upload_cut_off_mid_body_enrols_nothing(fake_server):
+    base, app, model = fake_server
     host, port = base.removeprefix("http://").split(":")
     files = [("images", (f"{i}.png", png(person_image(2, 40 + i)), "image/png")) for i in range(3)]
     request = httpx.Request("POST", f"{base}/v1/people/Heidi/faces", files=files)
@@ -429,22 +393,22 @@ def test_a_cached_image_still_obeys_max_faces():
     assert again.faces == [] and again.error.endswith("2 faces, over the limit of 1 per image")
 
 
-def test_a_failed_recalibration_rolls_back_too(client, monkeypatch):
+def test_a_failed_recalibration_rolls_back_too(fake_client, monkeypatch):
     import facerec.store.served
 
-    before = client.get("/v1/people").json()
+    before = fake_client.get("/v1/people").json()
 
     def broken(*a, **k):
         raise MemoryError("no room for the leave-one-out distances")
 
     monkeypatch.setattr(facerec.store.served, "open_set_calibration", broken)
     with pytest.raises(MemoryError):
-        enrol(client, "Ivan")
-    assert client.get("/v1/people").json() == before
+        enrol(fake_client, "Ivan")
+    assert fake_client.get("/v1/people").json() == before
 
 
-def test_a_model_with_a_bad_calibration_rate_loads_with_its_threshold_derived_again(model, tmp_path, caplog):
-    with np.load(model, allow_pickle=False) as d:
+def test_a_model_with_a_bad_calibration_rate_loads_with_its_threshold_derived_again(fake_model, tmp_path, caplog):
+    with np.load(fake_model, allow_pickle=False) as d:
         arrays = {k: d[k] for k in d.files}
     meta = json.loads(bytes(arrays["meta"]).decode())
     meta["calibration"]["far"] = 2

@@ -11,7 +11,7 @@ from facerec.gallery.calibration import per_sample_distances
 from facerec.store import ServedGallery, open_store
 from facerec.store.copy import copy_gallery
 
-from conftest import answers, person_image, queries
+from conftest import FAKE_TRAIN, answers, person_image, queries
 
 pytest.importorskip("milvus_lite")
 
@@ -19,10 +19,9 @@ pytest.importorskip("milvus_lite")
 @pytest.fixture
 def trained(tmp_path, synthetic_npz):
     """The same data trained into a model file and into Milvus Lite."""
-    kw = dict(embedder="fake", detector="fake", margin=4, device="cpu", far=0.2)
-    train(synthetic_npz, model_path=tmp_path / "m.npz", **kw)
+    train(synthetic_npz, model_path=tmp_path / "m.npz", **FAKE_TRAIN)
     lite = f"milvus:{tmp_path}/g.db"
-    train(synthetic_npz, store=lite, **kw)
+    train(synthetic_npz, store=lite, **FAKE_TRAIN)
     return tmp_path / "m.npz", lite
 
 

@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facerec.api import train
 from facerec.video import VideoError, open_video
 from facerec.video.tracker import Tracker, TrackerConfig
 
-from conftest import person_image
+from conftest import BASE, person_image
 
 FPS = 25
 
@@ -278,13 +277,6 @@ def test_a_stream_that_never_answers_gives_up_after_the_bounded_tries():
 
 
 # -- the CLI and the service on the same file ------------------------------------------------------
-@pytest.fixture
-def fake_model(tmp_path, synthetic_npz):
-    model = tmp_path / "model.npz"
-    train(synthetic_npz, embedder="fake", detector="fake", margin=4, device="cpu", model_path=model, far=0.2)
-    return model
-
-
 def test_cli_and_http_give_the_same_tracks(tmp_path, fake_model, capsys):
     from fastapi.testclient import TestClient
 
@@ -315,7 +307,7 @@ def test_cli_and_http_give_the_same_tracks(tmp_path, fake_model, capsys):
     assert len(cli_tracks) == 1 and cli_tracks[0]["pred"] == "person_3" and cli_tracks[0]["frames"] == 20
     assert summary["people"] == {"person_3": [[0.0, cli_tracks[0]["end_s"]]]} and summary["every"] == 2
     assert len(list(open_video(out).frames())) == 40 and len(list(faces.glob("track_*_person_3.jpg"))) == 1
-    with TestClient(create_app(fake_model, device="cpu", workers=1), base_url="http://127.0.0.1") as c:
+    with TestClient(create_app(fake_model, device="cpu", workers=1), base_url=BASE) as c:
         r = c.post("/v1/identify-video?every=2", files={"video": ("walk.mp4", video.read_bytes(), "video/mp4")})
         assert r.status_code == 200, r.text
         assert r.json()["tracks"] == cli_tracks
@@ -333,7 +325,7 @@ def test_the_service_bounds_video_size_and_length(tmp_path, fake_model):
 
     video = write_video(tmp_path / "walk.mp4", person_frames(75))  # 3 s
     limits = Limits(max_video_seconds=2.0, max_video_bytes=video.stat().st_size + 10)
-    with TestClient(create_app(fake_model, device="cpu", workers=1, limits=limits), base_url="http://127.0.0.1") as c:
+    with TestClient(create_app(fake_model, device="cpu", workers=1, limits=limits), base_url=BASE) as c:
         r = c.post("/v1/identify-video", files={"video": ("walk.mp4", video.read_bytes(), "video/mp4")})
         assert r.status_code == 413 and "over the limit of 2 s" in r.json()["error"]
         big = video.read_bytes() + b"\0" * 2000
