@@ -16,15 +16,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facerec.errors import ImageError
+from facerec.limits import DEEP_BLOCK_PIXELS, DEFAULT_MAX_PIXELS, MAX_IMAGE_FILE_BYTES
 from facerec.paths import read_regular_file
 
-#: Largest image decoded by default: 100 megapixels (a 12,000 x 8,000 photo).
-DEFAULT_MAX_PIXELS = 100_000_000
-#: Largest image file read (an uncompressed 16-bit 100 MP TIFF is 600 MB; photos are far smaller).
-MAX_IMAGE_FILE_BYTES = 768 * 2**20
-#: A 16-bit, 32-bit or float image is rescaled to 8 bits this many pixels at a time: its working
-#: memory is a few MB whatever its size (whole-image float64 copies cost ~20 bytes a pixel).
-DEEP_BLOCK_PIXELS = 1 << 20
+# DEFAULT_MAX_PIXELS, MAX_IMAGE_FILE_BYTES and DEEP_BLOCK_PIXELS are set, with their reasons, in
+# facerec.limits; they stay importable from here (datasets reads one here)
 
 #: The formats read, whatever a file's name or an upload's declared type says: Pillow's other
 #: plugins (PCX, TGA, SGI, ICO, DDS, XBM, SPIDER, QOI, EPS through Ghostscript...) are never reached.

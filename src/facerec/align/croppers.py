@@ -17,10 +17,10 @@ from facerec.align.crops import resize_rgb
 from facerec.detect.base import Detection
 from facerec.errors import InputError
 from facerec.image_batch import ImageBatch
+from facerec.limits import HOST_CROP_PIXELS
 
-#: Host photos larger than this are cropped face by face from host memory, so that the full-size
-#: picture never becomes a float tensor (a 40-megapixel photo would take 480 MB).
-HOST_CROP_PIXELS = 4_000_000
+# Host photos larger than HOST_CROP_PIXELS (set in facerec.limits) are cropped face by face from
+# host memory, so that the full-size picture never becomes a float tensor.
 
 
 class MarginCropper:

@@ -7,10 +7,11 @@ from PIL import Image
 
 from facerec.detect.base import Detection
 from facerec.image_batch import ImageBatch
+from facerec.limits import DETECT_MAX_SIDE
 
-#: Images larger than this (longest side, px) are detected on a downscaled copy; boxes are
-#: mapped back and crops are cut from the full-resolution image.
-DETECT_MAX_SIDE = 1600
+# Images larger than DETECT_MAX_SIDE (longest side, px) are detected on a downscaled copy; boxes are
+# mapped back and crops are cut from the full-resolution image. The limit is set in facerec.limits
+# and stays importable from here (the detectors read it here).
 
 
 def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

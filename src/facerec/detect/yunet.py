@@ -10,6 +10,7 @@ from facerec.detect.host import HostDetector
 from facerec.detect.scale import DETECT_MAX_SIDE, downscaled_batches, search_tensor
 from facerec.errors import InputError, WeightsError
 from facerec.image_batch import ImageBatch
+from facerec.limits import YUNET_BATCH_PIXELS, YUNET_DEVICE_BATCH_PIXELS
 from facerec.runtime.weights import ModelFile, model_path
 
 YUNET = ModelFile(
@@ -23,16 +24,8 @@ YUNET = ModelFile(
 )
 YUNET_SCORE = 0.7  # MTCNN's last-stage threshold; LFW: a face in every pair image at this score
 YUNET_NMS = 0.3  # the OpenCV zoo demo's
-
-
-# At most this many pixels go through YuNet in one network call on the CPU: 8 LFW images (250x250).
-# Eight at a time ran 3% faster than one at a time, 32 at a time 10% slower (the activations
-# outgrow the cache); a large photo goes alone.
-YUNET_BATCH_PIXELS = 8 * 256 * 256
-
-
-# On a GPU, at most this many pixels per network call: 256 LFW images (padded to 256x256).
-YUNET_DEVICE_BATCH_PIXELS = 256 * 256 * 256
+# YuNet's pixels per network call, YUNET_BATCH_PIXELS on the CPU and YUNET_DEVICE_BATCH_PIXELS on a
+# GPU, are set with the measurements behind them in facerec.limits
 
 
 class YuNetDetector(Detector):

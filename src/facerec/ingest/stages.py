@@ -20,11 +20,10 @@ import numpy as np
 from facerec.datasets import Sample
 from facerec.errors import FacerecError, ImageError
 from facerec.gallery.estimator import face_key
-from facerec.images import DEFAULT_MAX_PIXELS, decode_image
+from facerec.images import decode_image
 from facerec.ingest.source import is_url
+from facerec.limits import DEFAULT_MAX_PIXELS, MAX_URL_BYTES
 
-#: The most bytes read from one URL (a photo, not a video or a disk image).
-MAX_URL_BYTES = 64 << 20
 URL_TIMEOUT_S = 30.0  # one read: a server that sends nothing for this long has stopped
 URL_DEADLINE_S = 120.0  # the whole download: a server trickling a byte at a time is cut off too
 URL_CHUNK = 64 << 10

@@ -24,7 +24,8 @@ from facerec.embed import Embedder, create_embedder, get_spec
 from facerec.embed.base import l2_normalize
 from facerec.errors import ImageError, InputError
 from facerec.image_batch import ImageBatch
-from facerec.images import DEFAULT_MAX_PIXELS, check_rgb_array
+from facerec.images import check_rgb_array
+from facerec.limits import DEFAULT_MAX_PIXELS, DETECT_BATCH_PIXELS
 from facerec.pipeline.cache import FaceCache
 from facerec.pipeline.config import (
     DEFAULT_ALIGNMENT,
@@ -39,7 +40,6 @@ from facerec.pipeline.results import Face, ImageResult
 from facerec.progress import progress
 from facerec.runtime.device import resolve_device
 
-BATCH_PIXELS = 64e6  # pixels per detection batch: bounds memory when photos are large
 # reading threads feeding nvJPEG: more contend for the GIL with the thread that launches detection's
 # kernels (H200, 13,233 LFW images end to end: 3,052 img/s with 6, 2,420 with 16)
 GPU_DECODE_THREADS = 6
@@ -348,7 +348,7 @@ class Pipeline:
         jobs = []
         for items in groups.values():
             batch0 = ImageBatch([items[0][2]], self.device)
-            step = max(1, min(self.batch_size, int(BATCH_PIXELS // (batch0.height * batch0.width))))
+            step = max(1, min(self.batch_size, int(DETECT_BATCH_PIXELS // (batch0.height * batch0.width))))
             for s in range(0, len(items), step):
                 chunk = items[s : s + step]
                 batch = ImageBatch([img for _, _, img in chunk], self.device)

@@ -16,11 +16,12 @@ from facerec.detect.base import Detection
 from facerec.errors import InputError
 from facerec.gallery.identify import UNKNOWN, identify
 from facerec.image_batch import ImageBatch
+from facerec.limits import VIDEO_DETECT_SIDE
 from facerec.pipeline.core import faces_from
 from facerec.video.frames import Frame, VideoSource
 from facerec.video.tracker import Observation, Track, Tracker, TrackerConfig
 
-DETECT_SIDE = 960  # frames are searched for faces at this longest side (1080p and 720p -> 960x540); crops come from the full frame
+DETECT_SIDE = VIDEO_DETECT_SIDE  # the longest side frames are searched at (facerec.limits says why)
 MIN_DETECTIONS = 2  # a track seen at fewer detection steps is dropped as a flicker (a false detection)
 MIN_FACE_PX = 16.0  # smaller faces are not tracked: too few pixels for the detector to be sure or to tell people apart
 CROP_MARGIN = 0.3  # the best face's saved crop: its box grown by this share on each side
