@@ -27,18 +27,11 @@ from facerec.gallery.calibration import (
 )
 from facerec.gallery.identify import Prediction, identify
 from facerec.gallery.verify import Verification, verify_results
-from facerec.images import DEFAULT_MAX_PIXELS
+from facerec.limits import DEFAULT_MAX_PIXELS
 from facerec.paths import atomic_write_bytes
 from facerec.pipeline import Face, ImageResult, Pipeline
-from facerec.pipeline.config import (
-    DEFAULT_ALIGNMENT,
-    DEFAULT_DETECTOR,
-    DEFAULT_EMBEDDER,
-    DEFAULT_FPIR,
-    DEFAULT_K,
-    DEFAULT_MARGIN,
-    DEFAULT_TOPK,
-)
+from facerec.pipeline.config import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_FPIR, DEFAULT_K, DEFAULT_TOPK
+from facerec.pipeline.options import PipelineOptions, as_options
 
 
 def detect(image, *, detector: str = DEFAULT_DETECTOR, device: str = "auto") -> list[Face]:
@@ -119,15 +112,9 @@ class TrainReport:
 def train(
     data: str | os.PathLike,
     *,
-    embedder: str = DEFAULT_EMBEDDER,
-    detector: str = DEFAULT_DETECTOR,
-    alignment: str = DEFAULT_ALIGNMENT,
-    margin: float = DEFAULT_MARGIN,
+    options: PipelineOptions | None = None,
     k: int = DEFAULT_K,
     metric: str = "euclidean",
-    weights: str | None = None,
-    device: str = "auto",
-    batch_size: int | None = None,
     out_dir: str | os.PathLike | None = None,
     model_path: str | os.PathLike | None = None,
     store: str | None = None,
@@ -135,42 +122,37 @@ def train(
     art_dir: str | os.PathLike | None = None,
     fpir: float = DEFAULT_FPIR,
     far: float | None = None,
-    flip: bool = False,
     index: str = "exact",
     index_params: dict | None = None,
-    precision: str = "fp32",
-    compile: bool = False,
     cache: bool = True,
     pipeline: Pipeline | None = None,
     quiet: bool = True,
+    **keywords,
 ) -> TrainReport:
     """Embed a labelled dataset (``.npz`` or folder-per-person) and fit a k-NN gallery.
 
-    The most prominent face (large and central) of each image is enrolled; images with no face are
-    listed in the report, never replaced by a resize. The open-set threshold names at most ``fpir``
-    of strangers (``far`` is its older name), for the gallery's size (see :mod:`facerec.gallery.calibration`). ``index`` picks the search
-    backend (see :mod:`facerec.gallery.index`), stored with the model. Files are written only when asked:
-    the model to ``model_path`` (or ``out_dir``/knn_<embedder>_<data>.npz), the embeddings artefact
-    and (unless ``cache`` is False) the content cache under ``art_dir``; each atomically. ``pipeline`` overrides the one the
-    other options would build.
+    The pipeline is the one ``options`` (a :class:`~facerec.pipeline.options.PipelineOptions`)
+    describe, with ``keywords`` (its fields: ``embedder=``, ``detector=``, ``margin=``,
+    ``device=``...) over them: ``train("people/", embedder="facenet-casia")``; ``pipeline``, one
+    already built, overrides both. The most prominent face (large and central) of each image is
+    enrolled; images with no face are listed in the report, never replaced by a resize. The
+    open-set threshold names at most ``fpir`` of strangers (``far`` is its older name), for the
+    gallery's size (see :mod:`facerec.gallery.calibration`). ``index`` picks the search backend
+    (see :mod:`facerec.gallery.index`), stored with the model. Files are written only when asked:
+    the model to ``model_path`` (or ``out_dir``/knn_<embedder>_<data>.npz), the embeddings
+    artefact under ``art_dir`` and the content cache in the options' ``cache_dir`` (default:
+    ``art_dir``; none when ``cache`` is False); each atomically.
     """
     fpir = check_rate(fpir if far is None else far, "fpir")
     dataset = load_dataset(data)
-    # validates k, metric and the index before any model loads
+    # validates k, metric and the index (and then the pipeline's options) before any model loads
     gallery = Gallery(k=k, metric=metric, index=index, index_params=index_params)
-    pipe = pipeline or Pipeline.create(
-        embedder=embedder,
-        detector=detector,
-        alignment=alignment,
-        margin=margin,
-        weights=weights,
-        device=device,
-        batch_size=batch_size,
-        flip=flip,
-        precision=precision,
-        compile=compile,
-        cache_dir=art_dir if cache else None,
-    )
+    options = as_options(options, **keywords)
+    if not cache:
+        options = options.replace(cache_dir=None)
+    elif options.cache_dir is None and art_dir:
+        options = options.replace(cache_dir=art_dir)
+    pipe = pipeline or Pipeline.create(options)
     results = pipe.run(dataset.samples, subject_only=True, quiet=quiet, desc="train")
     keep = [r for r in results if r.faces]
     no_face = [r.sample.id for r in results if not r.faces and r.error is None]

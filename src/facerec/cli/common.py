@@ -145,46 +145,42 @@ def note_deprecations(args) -> None:
 
 
 def cache_dir(args):
-    return None if getattr(args, "no_cache", False) or not args.art_dir else args.art_dir
+    return None if getattr(args, "no_cache", False) or not getattr(args, "art_dir", None) else args.art_dir
 
 
-def build_pipeline(args, *, embedder: str | None = None, flip: bool | None = None):
+def pipeline_options(args, **overrides):
+    """The one :class:`~facerec.pipeline.options.PipelineOptions` the command line describes, with
+    ``overrides`` over it. A choice the flags leave open stays None: the model's when a command
+    follows one, else the default. Commands without a flag get its default (ingest has no --compile)."""
+    from facerec.pipeline.options import PipelineOptions
+
+    note_deprecations(args)
+    return PipelineOptions(
+        embedder=args.embedder,
+        detector=args.detector,
+        margin=args.margin,
+        flip=getattr(args, "flip", None),
+        alignment=getattr(args, "alignment", None),
+        weights=args.weights,
+        weights_dir=args.weights_dir,
+        device=args.device,
+        precision=args.precision,
+        compile=getattr(args, "compile", False),
+        batch_size=args.batch_size,
+        cache_dir=cache_dir(args),
+    ).replace(**overrides)
+
+
+def build_pipeline(args, **overrides):
     """The pipeline the options describe (a command without a model)."""
     from facerec.pipeline import Pipeline
 
-    note_deprecations(args)
-    return Pipeline.create(
-        embedder=embedder or args.embedder,
-        detector=args.detector or DEFAULT_DETECTOR,
-        margin=DEFAULT_MARGIN if args.margin is None else args.margin,
-        weights=args.weights,
-        device=args.device,
-        precision=args.precision,
-        compile=args.compile,
-        flip=bool(getattr(args, "flip", False)) if flip is None else flip,
-        alignment=getattr(args, "alignment", DEFAULT_ALIGNMENT),
-        batch_size=args.batch_size,
-        cache_dir=cache_dir(args),
-        weights_dir=args.weights_dir,
-    )
+    return Pipeline.create(pipeline_options(args, **overrides))
 
 
 def model_pipeline(args, gallery):
-    """The pipeline whose embeddings compare with ``gallery``'s; --embedder must agree with it."""
+    """The pipeline whose embeddings compare with ``gallery``'s; --embedder must agree with it.
+    The gallery decides flip and alignment: the flags cluster has for a new pipeline do not apply."""
     from facerec.pipeline import Pipeline
 
-    note_deprecations(args)
-    extra = {"embedder": args.embedder} if args.embedder else {}
-    return Pipeline.for_model(
-        gallery,
-        **extra,
-        detector=args.detector,
-        margin=args.margin,
-        weights=args.weights,
-        device=args.device,
-        precision=args.precision,
-        compile=args.compile,
-        batch_size=args.batch_size,
-        cache_dir=cache_dir(args),
-        weights_dir=args.weights_dir,
-    )
+    return Pipeline.for_model(gallery, pipeline_options(args, flip=None, alignment=None))

@@ -6,7 +6,15 @@ from __future__ import annotations
 import json
 import sys
 
-from facerec.cli.common import EXIT_OK, EXIT_PARTIAL, add, alignment_arg, positive_int, store_token_arg
+from facerec.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add,
+    alignment_arg,
+    pipeline_options,
+    positive_int,
+    store_token_arg,
+)
 from facerec.embed.registry import PRECISIONS
 from facerec.text import printable
 
@@ -78,16 +86,8 @@ def run(args) -> int:
     r = ingest(
         args.source,
         args.store,
+        options=pipeline_options(args),
         engine=args.engine,
-        embedder=args.embedder,
-        detector=args.detector,
-        margin=args.margin,
-        flip=args.flip,
-        alignment=args.alignment,
-        weights=args.weights,
-        weights_dir=args.weights_dir,
-        device=args.device,
-        precision=args.precision,
         batch_size=args.batch_size,
         workers=args.workers,
         gpus_per_worker=args.gpus_per_worker,

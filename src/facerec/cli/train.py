@@ -9,12 +9,12 @@ from facerec.cli.common import (
     EXIT_PARTIAL,
     NO_FACE_REMEDY,
     add,
-    note_deprecations,
     pipeline_args,
+    pipeline_options,
     positive_int,
     store_token_arg,
 )
-from facerec.pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FPIR, DEFAULT_K, DEFAULT_MARGIN
+from facerec.pipeline.config import DEFAULT_EMBEDDER, DEFAULT_FPIR, DEFAULT_K
 from facerec.text import printable
 
 
@@ -69,18 +69,13 @@ def run(args) -> int:
     from facerec.gallery.calibration import check_rate
     from facerec.gallery.index import parse_index_params
 
-    note_deprecations(args)
+    options = pipeline_options(args)
     check_rate(args.fpir, "--fpir")
     r = train(
         args.data,
-        embedder=args.embedder,
-        detector=args.detector,
-        margin=DEFAULT_MARGIN if args.margin is None else args.margin,
+        options=options,
         k=args.k,
         metric=args.metric,
-        weights=args.weights,
-        device=args.device,
-        batch_size=args.batch_size,
         out_dir=args.out_dir,
         model_path=args.model,
         store=args.store,
@@ -88,11 +83,8 @@ def run(args) -> int:
         art_dir=args.art_dir,
         cache=not args.no_cache,
         fpir=args.fpir,
-        flip=args.flip,
         index=args.index,
         index_params=parse_index_params(args.index_param),
-        precision=args.precision,
-        compile=args.compile,
         quiet=args.quiet,
     )
     g = r.gallery

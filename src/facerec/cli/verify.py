@@ -7,7 +7,7 @@ import sys
 
 from facerec.cli.common import EXIT_OK, add, build_pipeline, model_pipeline, pipeline_args, store_token_arg
 from facerec.errors import InputError
-from facerec.pipeline.config import DEFAULT_EMBEDDER, DEFAULT_VERIFY_FAR
+from facerec.pipeline.config import DEFAULT_VERIFY_FAR
 from facerec.text import printable
 
 
@@ -53,7 +53,7 @@ def run(args) -> int:
         pipe = model_pipeline(args, gallery)
     else:
         metric = args.metric or "euclidean"
-        pipe = build_pipeline(args, embedder=args.embedder or DEFAULT_EMBEDDER, flip=False)
+        pipe = build_pipeline(args)  # an open --embedder: the default one
     cal = verification_threshold(pipe.config, far=args.far, threshold=args.threshold, metric=metric)
     sides = []
     for side in (args.a, args.b):

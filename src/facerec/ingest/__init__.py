@@ -17,7 +17,8 @@ import os
 from facerec.errors import InputError, StoreError
 from facerec.ingest.sink import IngestReport, StoreSink
 from facerec.ingest.source import Item, read_source
-from facerec.pipeline.config import DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_K, DEFAULT_MARGIN
+from facerec.pipeline.config import DEFAULT_K
+from facerec.pipeline.options import DEFAULT_CHOICES, PipelineOptions, as_options
 
 ENGINES = ("local", "ray")
 DEFAULT_INGEST_BATCH = 64  # images per batch through every stage (one detection batch)
@@ -27,16 +28,8 @@ def ingest(
     source: str | os.PathLike,
     store: str,
     *,
+    options: PipelineOptions | None = None,
     engine: str = "local",
-    embedder: str | None = None,
-    detector: str | None = None,
-    margin: float | None = None,
-    flip: bool | None = None,
-    alignment: str | None = None,
-    weights: str | None = None,
-    weights_dir: str | None = None,
-    device: str = "auto",
-    precision: str = "fp32",
     batch_size: int = DEFAULT_INGEST_BATCH,
     workers: int | None = None,
     gpus_per_worker: float = 0,
@@ -47,17 +40,20 @@ def ingest(
     store_token: str | None = None,
     quiet: bool = True,
     on_batch=None,
+    **keywords,
 ) -> IngestReport:
     """Every image ``source`` names (a folder, a list of paths or URLs, a CSV/Parquet manifest)
     into the Milvus store ``store`` (``milvus:./x.db`` or ``http://host:19530``).
 
-    A new store records the pipeline the options describe (defaults: the seed's); an existing one
-    decides it, and an option that disagrees with it is refused. ``workers``: face actors (Ray;
-    default one per GPU, or one per node on CPUs). ``on_batch(sink)``: called after each batch is
-    stored (tests, progress displays)."""
-    from facerec.detect.registry import detector_names
+    The pipeline is the one ``options`` (a :class:`~facerec.pipeline.options.PipelineOptions`)
+    describe, with ``keywords`` (its fields: ``embedder=``, ``detector=``, ``device=``...) over
+    them. A new store records the choices they make (open ones: the seed's defaults); an
+    existing one decides them, and a choice that disagrees with it is refused. ``batch_size``:
+    images per batch through every stage (the pipeline's detection batch too). ``workers``: face
+    actors (Ray; default one per GPU, or one per node on CPUs), each with one decoding thread
+    (images arrive decoded). ``on_batch(sink)``: called after each batch is stored (tests,
+    progress displays)."""
     from facerec.gallery import Gallery
-    from facerec.pipeline.core import config_for
     from facerec.store import is_store_uri, open_store
 
     if engine not in ENGINES:
@@ -75,8 +71,7 @@ def ingest(
             f"{store}: ingest writes to a Milvus store (milvus:./photos.db for Milvus Lite, http://host:19530 for "
             "a server); a model file is built by facerec train"
         )
-    if detector is not None and detector not in detector_names():
-        raise InputError(f"unknown detector {detector!r}; choose one of {', '.join(detector_names())}")
+    options = as_options(options, **keywords)  # checked before the source is read or the store opened
     items = read_source(source)
     report = IngestReport(engine=engine, source=str(source), store=str(store), images=len(items))
     with open_store(store, writer=True, token=store_token) as st:
@@ -84,42 +79,17 @@ def ingest(
         if existed:
             header_gallery = Gallery.from_header(st.header(), st.uri)
             config = header_gallery.pipeline
-            asked = {"embedder": embedder, "detector": detector, "margin": margin, "flip": flip, "alignment": alignment}
-            have = {
-                "embedder": config.embedder,
-                "detector": config.detector,
-                "margin": config.margin,
-                "flip": config.flip,
-                "alignment": config.alignment,
-            }
-            wrong = {k: v for k, v in asked.items() if v is not None and v != have[k]}
+            wrong = options.differences(config)
             if wrong:
+                have = {name: getattr(config, name) for name in DEFAULT_CHOICES}
                 raise InputError(
                     f"{st.uri} holds faces made with {have}; ingesting with {wrong} would mix embeddings that "
                     "do not compare (leave those options out to use the store's, or choose another store)"
                 )
         else:
-            config = config_for(
-                embedder or DEFAULT_EMBEDDER,
-                detector=detector or DEFAULT_DETECTOR,
-                margin=DEFAULT_MARGIN if margin is None else margin,
-                weights=weights,
-                flip=bool(flip),
-                alignment=alignment or DEFAULT_ALIGNMENT,
-            )
-        options = {
-            "embedder": config.embedder,
-            "detector": config.detector,
-            "margin": config.margin,
-            "flip": config.flip,
-            "alignment": config.alignment,
-            "weights": weights,
-            "weights_dir": weights_dir,
-            "device": device,
-            "precision": precision,
-            "batch_size": batch_size,
-            "workers": 1,  # the pipeline's own decoding threads: images arrive decoded
-        }
+            config = options.config()
+        # the store's choices; the pipeline's own decoding threads: one (images arrive decoded)
+        options = options.following(config).replace(batch_size=batch_size, workers=1)
         if not existed:
             st.create(Gallery(k=k, metric=metric, pipeline=config).header(), config.dim, expected=len(items))
         known = st.face_ids() if existed else None

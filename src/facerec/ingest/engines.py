@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 
@@ -18,6 +19,8 @@ from facerec.errors import InputError
 from facerec.ingest.sink import StoreSink
 from facerec.ingest.source import Item
 from facerec.ingest.stages import FaceStage, decode_batch
+from facerec.limits import DEFAULT_MAX_PIXELS
+from facerec.pipeline.options import PipelineOptions
 
 #: The Ray release this was built and measured with (requirements.txt pins it).
 RAY_VERSION = "2.60.0"
@@ -35,22 +38,25 @@ def columns_of(items: list[Item]) -> dict:
     }
 
 
-def run_local(items: list[Item], sink: StoreSink, *, options: dict, known, batch_size: int, on_batch=None) -> None:
+def run_local(
+    items: list[Item], sink: StoreSink, *, options: PipelineOptions, known, batch_size: int, on_batch=None
+) -> None:
     """Every stage in this process: batch i+1 is read and decoded while batch i is embedded."""
     stage = FaceStage(options)
     chunks = [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
+    decode = partial(decode_batch, known=known, max_pixels=options.max_pixels)
     with ThreadPoolExecutor(1) as ahead:
-        pending = ahead.submit(decode_batch, columns_of(chunks[0]), known=known) if chunks else None
+        pending = ahead.submit(decode, columns_of(chunks[0])) if chunks else None
         for c in range(len(chunks)):
             decoded = pending.result()
             if c + 1 < len(chunks):
-                pending = ahead.submit(decode_batch, columns_of(chunks[c + 1]), known=known)
+                pending = ahead.submit(decode, columns_of(chunks[c + 1]))
             sink.write(stage(decoded))
             if on_batch:
                 on_batch(sink)
 
 
-def _decode_task(batch: dict, known_ref=None) -> dict:
+def _decode_task(batch: dict, known_ref=None, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     known = None
     if known_ref is not None:
         import ray
@@ -58,7 +64,7 @@ def _decode_task(batch: dict, known_ref=None) -> dict:
         known = _KNOWN.get(known_ref[0].hex())
         if known is None:
             known = _KNOWN.setdefault(known_ref[0].hex(), ray.get(known_ref[0]))
-    return decode_batch(batch, known=known)
+    return decode_batch(batch, known=known, max_pixels=max_pixels)
 
 
 _KNOWN: dict = {}  # per worker process: the known face ids, fetched once per job
@@ -92,7 +98,7 @@ def run_ray(
     items: list[Item],
     sink: StoreSink,
     *,
-    options: dict,
+    options: PipelineOptions,
     known,
     batch_size: int,
     workers: int | None,
@@ -117,13 +123,13 @@ def run_ray(
             workers = workers or int(gpus // gpus_per_worker)
             actor = {"num_gpus": gpus_per_worker, "num_cpus": 1}
             threads = None
-            options = {**options, "device": "cuda"}
+            options = options.replace(device="cuda")
         else:
             workers = workers or nodes
             per = cpus / workers
             actor = {"num_cpus": round(max(0.1, per * ACTOR_CPU_SHARE), 3)}
             threads = max(1, math.floor(per))  # torch's threads: the cores this actor stands for
-            options = {**options, "device": "cpu"}
+            options = options.replace(device="cpu")
         known_ref = [ray.put(frozenset(known))] if known else None
         ds = ray.data.from_items(
             [{"path": it.path, "person": it.person or ""} for it in items],
@@ -131,7 +137,7 @@ def run_ray(
         )
         ds = ds.map_batches(
             _decode_task,
-            fn_kwargs={"known_ref": known_ref},
+            fn_kwargs={"known_ref": known_ref, "max_pixels": options.max_pixels},
             batch_size=batch_size,
             batch_format="numpy",
             num_cpus=DECODE_CPUS,

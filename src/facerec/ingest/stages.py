@@ -23,6 +23,7 @@ from facerec.gallery.estimator import face_key
 from facerec.images import decode_image
 from facerec.ingest.source import is_url
 from facerec.limits import DEFAULT_MAX_PIXELS, MAX_URL_BYTES
+from facerec.pipeline.options import PipelineOptions
 
 URL_TIMEOUT_S = 30.0  # one read: a server that sends nothing for this long has stopped
 URL_DEADLINE_S = 120.0  # the whole download: a server trickling a byte at a time is cut off too
@@ -110,11 +111,11 @@ class FaceStage:
     unnamed image gives every face.
 
     Args:
-        options: keyword arguments of :meth:`Pipeline.create` (embedder, detector, device...).
+        options: the pipeline's (the store's choices; on Ray, this actor's device).
         threads: torch's and OpenCV's threads in this process (None: leave them be).
     """
 
-    def __init__(self, options: dict, threads: int | None = None):
+    def __init__(self, options: PipelineOptions, threads: int | None = None):
         from facerec.pipeline import Pipeline
 
         if threads:
@@ -123,7 +124,7 @@ class FaceStage:
 
             torch.set_num_threads(threads)
             cv2.setNumThreads(threads)
-        self.pipeline = Pipeline.create(**options)
+        self.pipeline = Pipeline.create(options)
         self.dim = self.pipeline.config.dim
         self.node = _node_id()
 

@@ -14,6 +14,7 @@ DEFAULT_EMBEDDER = "facenet-vggface2"  # the seed's InceptionResnetV1(pretrained
 DEFAULT_DETECTOR = "mtcnn"  # the batched tensor MTCNN
 DEFAULT_MARGIN = 32.0  # pixels of the output crop around the detector box (facenet-pytorch's default)
 DEFAULT_BATCH_SIZE = 64  # images per detection batch on a CPU
+DEFAULT_GPU_BATCH_SIZE = 512  # images per detection batch on a GPU
 DEFAULT_K = 3  # the seed's k-NN
 DEFAULT_TOPK = 5  # neighbours shown as evidence
 DEFAULT_FPIR = 0.01  # share of strangers the open-set threshold may name someone (1 in 100)

@@ -20,22 +20,16 @@ from facerec.align.croppers import to_uint8 as _to_uint8
 from facerec.datasets import Sample
 from facerec.detect.base import Detection, Detector, by_prominence
 from facerec.detect.registry import create_detector
-from facerec.embed import Embedder, create_embedder, get_spec
+from facerec.embed import Embedder, create_embedder
 from facerec.embed.base import l2_normalize
 from facerec.errors import ImageError, InputError
 from facerec.image_batch import ImageBatch
 from facerec.images import check_rgb_array
-from facerec.limits import DEFAULT_MAX_PIXELS, DETECT_BATCH_PIXELS
+from facerec.limits import DETECT_BATCH_PIXELS
 from facerec.pipeline.cache import FaceCache
-from facerec.pipeline.config import (
-    DEFAULT_ALIGNMENT,
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_DETECTOR,
-    DEFAULT_EMBEDDER,
-    DEFAULT_MARGIN,
-    PipelineConfig,
-)
+from facerec.pipeline.config import DEFAULT_BATCH_SIZE, DEFAULT_GPU_BATCH_SIZE, PipelineConfig
 from facerec.pipeline.decode import Decoder
+from facerec.pipeline.options import PipelineOptions, as_options
 from facerec.pipeline.results import Face, ImageResult
 from facerec.progress import progress
 from facerec.runtime.device import resolve_device
@@ -49,47 +43,20 @@ CACHE_SAVE_EVERY = 2000  # images between cache checkpoints: an interrupted long
 
 class Pipeline:
     """Images -> every face with box, landmarks, score and embedding. Build with :meth:`create`
-    (or :meth:`for_model`); models load once per object, never at import. One object serves one
+    (or :meth:`for_model`) from a :class:`~facerec.pipeline.options.PipelineOptions` (or its
+    fields as keywords); models load once per object, never at import. One object serves one
     thread at a time (it batches and overlaps internally): a server keeps one per worker.
-
-    Args (of :meth:`create`, keyword-only):
-        embedder: a registered embedder's name (``facerec embedders``), or an Embedder already built.
-        detector: ``mtcnn`` (default), ``mtcnn-reference``, ``dlib``, ``dlib+mtcnn``, ``yunet``, ``resize``.
-        margin: the margin crop's border, px of the output crop.
-        weights: an explicit weights file for the embedder.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        precision, compile: ``fp32``/``bf16``/``fp16``/``int8`` (CPU) and ``torch.compile`` for embedders that
-            support them (the FaceNet ones).
-        flip: average each face's embedding with its mirror image's.
-        alignment: ``box`` (each embedder's own crop of the detector box) or ``five-point`` (the
-            detector's landmarks onto the embedder's template; YuNet and MTCNN have landmarks).
-        batch_size: images per detection batch (default 64; 512 on a GPU).
-        decoder: ``auto`` (nvJPEG on CUDA, else PIL), ``pil`` or ``nvjpeg``.
-        workers: decoding threads.
-        max_pixels: the largest image decoded (decompression bombs are refused).
-        cache_dir: a folder for the content-addressed cache (image content + configuration);
-            None: no cache.
-        weights_dir: a folder searched first for downloadable model files (YuNet's), before
-            ``$FACEREC_MODELS`` and the model cache (:mod:`facerec.runtime.weights`).
     """
 
     def __init__(
-        self,
-        config: PipelineConfig,
-        *,
-        detector: Detector,
-        embedder: Embedder,
-        device: str = "cpu",
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        decoder: str = "auto",
-        workers: int | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        cache_dir: str | os.PathLike | None = None,
+        self, config: PipelineConfig, *, detector: Detector, embedder: Embedder, options: PipelineOptions | None = None
     ):
-        if batch_size < 1:
-            raise InputError(f"batch size must be >= 1, got {batch_size}")
-        if max_pixels < 1:
-            raise InputError(f"max_pixels must be >= 1, got {max_pixels}")
+        """The stages already built; ``options`` (its device resolved, as :meth:`create` passes
+        it; default: the CPU) give the decoder, the batches and the cache."""
+        options = options or PipelineOptions(device="cpu")
+        device = resolve_device(options.device)
+        batch_size = options.batch_size or DEFAULT_BATCH_SIZE
+        self.options = options
         self.config, self.detector, self.embedder, self.device = config, detector, embedder, device
         self.cropper = cropper_for(
             embedder.spec,
@@ -97,85 +64,57 @@ class Pipeline:
             whole_image=getattr(detector, "whole_image", False),
             alignment=config.alignment,
         )
-        self.decoder = Decoder(decoder, device=device, max_pixels=max_pixels)
-        gpu = device.startswith("cuda")
+        self.decoder = Decoder(options.decoder, device=device, max_pixels=options.max_pixels)
+        workers = options.workers
         if workers is None:
+            gpu = device.startswith("cuda")
             workers = min(GPU_DECODE_THREADS, os.cpu_count() or 1) if gpu else CPU_DECODE_THREADS
-        if workers < 1:
-            raise InputError(f"decoding workers must be >= 1, got {workers}")
-        self.batch_size, self.workers, self.max_pixels = batch_size, workers, max_pixels
-        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.batch_size, self.workers, self.max_pixels = batch_size, workers, options.max_pixels
+        self.cache_dir = Path(options.cache_dir) if options.cache_dir else None
         self._caches: dict[bool, FaceCache] = {}
         self.cache_entries: int | None = None  # a bound on each in-memory cache (a long-running server)
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
-    def create(
-        cls,
-        *,
-        embedder: str | Embedder = DEFAULT_EMBEDDER,
-        detector: str = DEFAULT_DETECTOR,
-        margin: float = DEFAULT_MARGIN,
-        weights: str | os.PathLike | None = None,
-        device: str = "auto",
-        precision: str = "fp32",
-        compile: bool = False,
-        flip: bool = False,
-        alignment: str = DEFAULT_ALIGNMENT,
-        batch_size: int | None = None,
-        decoder: str = "auto",
-        workers: int | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        cache_dir: str | os.PathLike | None = None,
-        weights_dir: str | os.PathLike | None = None,
-    ) -> Pipeline:
-        built = not isinstance(embedder, str)  # an Embedder object already built (a benchmark's)
-        spec = embedder.spec if built else get_spec(embedder)
-        device = resolve_device(device)
-        if batch_size is None:
-            batch_size = 512 if device.startswith("cuda") else DEFAULT_BATCH_SIZE
-        if batch_size < 1:
-            raise InputError(f"batch size must be >= 1, got {batch_size}")
-        config = config_for(spec, detector=detector, margin=margin, weights=weights, flip=flip, alignment=alignment)
-        det = create_detector(detector, device=device, batch_size=batch_size, weights_dir=weights_dir)
+    def create(cls, options: PipelineOptions | None = None, /, **keywords) -> Pipeline:
+        """The pipeline ``options`` describe, open choices at their defaults; ``keywords`` (any
+        :class:`~facerec.pipeline.options.PipelineOptions` field) over them:
+        ``Pipeline.create(embedder="facenet-casia", device="cpu")``."""
+        opts = as_options(options, **keywords).with_defaults()
+        device = resolve_device(opts.device)
+        batch_size = opts.batch_size or (DEFAULT_GPU_BATCH_SIZE if device.startswith("cuda") else DEFAULT_BATCH_SIZE)
+        opts = opts.replace(device=device, batch_size=batch_size)
+        config = opts.config()
+        det = create_detector(opts.detector, device=device, batch_size=batch_size, weights_dir=opts.weights_dir)
         model = (
-            embedder
-            if built
-            else create_embedder(
-                embedder,
-                weights=None if weights is None else str(weights),
+            create_embedder(
+                opts.embedder,
+                weights=None if opts.weights is None else str(opts.weights),
                 device=device,
-                precision=precision,
-                compile=compile,
+                precision=opts.precision,
+                compile=opts.compile,
             )
+            if isinstance(opts.embedder, str)
+            else opts.embedder  # an Embedder object already built (a benchmark's)
         )
-        return cls(
-            config,
-            detector=det,
-            embedder=model,
-            device=device,
-            batch_size=batch_size,
-            decoder=decoder,
-            workers=workers,
-            max_pixels=max_pixels,
-            cache_dir=cache_dir,
-        )
+        return cls(config, detector=det, embedder=model, options=opts)
 
     @classmethod
-    def for_model(cls, gallery, *, detector: str | None = None, margin: float | None = None, **options) -> Pipeline:
-        """The pipeline whose embeddings compare with ``gallery``'s: its embedder, weights, margin
-        and flip; ``detector`` defaults to the gallery's. Refuses other weights (``weights=``)."""
+    def for_model(cls, gallery, options: PipelineOptions | None = None, /, **keywords) -> Pipeline:
+        """The pipeline whose embeddings compare with ``gallery``'s: its embedder, weights, margin,
+        flip and alignment; the detector and margin are the gallery's unless the options choose.
+        Refuses another embedder or other weights, and a flip or alignment other than the gallery's."""
         p = gallery.pipeline
         if p is None:
             raise InputError("the gallery records no pipeline; build one with Pipeline.create(embedder=...)")
-        options.setdefault("embedder", p.embedder)
-        pipe = cls.create(
-            detector=detector or p.detector,
-            margin=p.margin if margin is None else margin,
-            flip=p.flip,
-            alignment=p.alignment,
-            **options,
-        )
+        opts = as_options(options, **keywords)
+        # a flip or an alignment of its own would change every embedding against the gallery's
+        # (a run may choose its detector and margin: infer --detector, --margin)
+        wrong = {k: v for k, v in opts.differences(p).items() if k in ("flip", "alignment")}
+        if wrong:
+            have = {k: getattr(p, k) for k in wrong}
+            raise InputError(f"the gallery's faces were embedded with {have}; this run asks for {wrong}")
+        pipe = cls.create(opts.following(p))
         gallery.check_pipeline(embedder=pipe.config.embedder, weights_id=pipe.config.weights_id, dim=pipe.config.dim)
         return pipe
 
@@ -437,25 +376,6 @@ def _precision(embedder) -> str:
         names = [_precision(p) for p in parts]
         return "fp32" if set(names) == {"fp32"} else "+".join(names)
     return getattr(embedder, "precision", "fp32")
-
-
-def config_for(
-    spec,
-    *,
-    detector: str = DEFAULT_DETECTOR,
-    margin: float = DEFAULT_MARGIN,
-    weights: str | os.PathLike | None = None,
-    flip: bool = False,
-    alignment: str = DEFAULT_ALIGNMENT,
-) -> PipelineConfig:
-    """The configuration :meth:`Pipeline.create` gives for an embedder's spec (or name), without
-    loading a model: what a store's header records before any worker has built the pipeline."""
-    if isinstance(spec, str):
-        spec = get_spec(spec)
-    weights_id = spec.weights_id if not weights else f"{spec.weights_id}:{Path(weights).name}"
-    return PipelineConfig(
-        spec.name, weights_id, detector, spec.input_size, float(margin), spec.dim, bool(flip), alignment=alignment
-    )
 
 
 def faces_from(detections: list[Detection], width: int, height: int, *, subject_only: bool = False) -> list[Face]:
