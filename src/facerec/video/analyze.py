@@ -258,7 +258,12 @@ def decide(source: VideoSource, followed: Followed, gallery, calibration, option
 
 
 def _detect(pipeline, image: np.ndarray, opts: VideoOptions) -> list:
-    """The frame's faces, found on a copy at ``detect_side`` and mapped back to the frame."""
+    """The frame's faces, found on a copy at ``detect_side`` and mapped back to the frame.
+
+    The copy is made here with OpenCV's INTER_AREA, not by the detectors' own downscaling
+    (:func:`facerec.detect.scale.downscale`, PIL's bilinear), on purpose: on the test clip (105
+    frames of 1080p, YuNet) PIL's copy changed the faces found in 17 frames (657 faces >= 16 px
+    against 663) and took 19 ms a frame against 1 ms, every frame of a video."""
     import cv2
 
     h, w = image.shape[:2]
