@@ -3,7 +3,8 @@
 With ``alignment="box"`` (the default): ``margin`` (FaceNet): the detector box grown by a margin of the output crop, clipped to the image,
 resampled on the device with ``roi_align`` (the same geometry as facenet-pytorch's ``extract_face``;
 its embeddings agree with PIL-resized crops to cosine >= 0.997). ``dlib-chip``: dlib's 5-landmark
-similarity alignment, as dlib's ResNet was trained. With ``alignment="five-point"`` the detector's
+similarity alignment, as dlib's ResNet was trained. ``arcface`` (ONNX ArcFace-family models,
+:mod:`facerec.align.arcface`): always the five landmarks onto ArcFace's template. With ``alignment="five-point"`` the detector's
 own five landmarks go onto the style's template (:mod:`facerec.align.five_point`): no landmark model
 runs, and the face is turned upright. A whole-image "detection" (``--detector resize``) is resized as
 it is, whatever the style.
@@ -167,6 +168,10 @@ def cropper_for(spec, *, margin: float, whole_image: bool = False, alignment: st
 def create_cropper(style: str, *, size: int, margin: float, whole_image: bool = False, alignment: str = "box"):
     if whole_image:
         return WholeImageCropper(size)
+    if style == "arcface":  # five-point whatever the alignment: the model knows no other crop
+        from facerec.align.arcface import ArcFaceCropper
+
+        return ArcFaceCropper(size)
     if alignment == "five-point":
         if style not in ("margin", "dlib-chip"):
             raise InputError(f"no five-point template for crop style {style!r}")

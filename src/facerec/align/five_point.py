@@ -27,10 +27,21 @@ TEMPLATES: dict[str, tuple[int, np.ndarray]] = {
     ),
 }
 
+# insightface's ``arcface_dst`` (face_align.py), not measured here (and not quite symmetric, as
+# published): the points every ArcFace-family model (ArcFace, SFace, AuraFace, EdgeFace) was trained
+# on; a model's own side scales it (:mod:`facerec.align.arcface`).
+ARCFACE_TEMPLATE: tuple[int, np.ndarray] = (
+    112,
+    np.array(
+        [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+        np.float32,
+    ),
+)
+
 
 def template_for(style: str, size: int) -> np.ndarray:
     """The five points of crop style ``style`` scaled to a crop of side ``size``."""
-    side, points = TEMPLATES[style]
+    side, points = ARCFACE_TEMPLATE if style == "arcface" else TEMPLATES[style]
     return points * (size / side)
 
 
@@ -54,11 +65,15 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m
 
 
-def warp(image: np.ndarray, landmarks: np.ndarray, template: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (size, size, 3): ``image`` warped so that ``landmarks`` land on ``template``."""
+def warp(
+    image: np.ndarray, landmarks: np.ndarray, template: np.ndarray, size: int, *, border: str = "replicate"
+) -> np.ndarray:
+    """uint8 (size, size, 3): ``image`` warped so that ``landmarks`` land on ``template``. ``border``
+    ``constant`` fills what lies outside the image with 0, as insightface's ``norm_crop`` does."""
     import cv2
 
     m = similarity(landmarks, template)
+    mode = cv2.BORDER_CONSTANT if border == "constant" else cv2.BORDER_REPLICATE
     return cv2.warpAffine(
-        np.ascontiguousarray(image), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        np.ascontiguousarray(image), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=0
     )

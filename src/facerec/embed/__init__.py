@@ -4,8 +4,9 @@ the leaf they all import: it imports no backend."""
 
 from __future__ import annotations
 
-from facerec.embed import dlib_resnet, facenet, fused
+from facerec.embed import dlib_resnet, facenet, fused, onnx_embedder
 from facerec.embed.base import Embedder, EmbedderSpec
+from facerec.embed.onnx_presets import preset_names
 from facerec.embed.registry import (
     PRECISIONS,
     create_embedder,
@@ -18,6 +19,8 @@ from facerec.embed.registry import (
 register_embedder(facenet.VGGFACE2, facenet.load_vggface2)
 register_embedder(facenet.CASIA, facenet.load_casia)
 register_embedder(dlib_resnet.DLIB, dlib_resnet.load_dlib)
+# onnx: first: a model's path may hold a "+", which is not a fused embedder's
+register_composer(onnx_embedder.compose, preset_names)
 register_composer(fused.compose, fused.measured_names)
 
 __all__ = [

@@ -61,6 +61,10 @@ def _central_face(pipe: Pipeline, sample: Sample) -> np.ndarray:
     _, raw = sample.read()
     img = sample.decode(raw, pipe.max_pixels)
     h, w = img.shape[:2]
+    if pipe.embedder.spec.crop == "arcface":  # no box fallback in the pipeline: this one is LFW's
+        from facerec.align.arcface import central_crop
+
+        return central_crop(img, pipe.embedder.spec.input_size)
     if pipe.embedder.spec.crop == "dlib-chip":
         box = (w * 0.27, h * 0.32, w * 0.70, h * 0.75)
     else:  # the margin crop of this box is the central 64% (margin px of the crop on each side)

@@ -17,6 +17,10 @@ gallery: it is derived from the gallery's size each time the gallery changes.
   or odd enrolments cannot collapse it to zero or open it wide.
 * With no reference for the pipeline (downloaded or custom weights never measured), the embedder's
   documented 1:1 threshold, said plainly to carry no measured promise.
+* An embedder without even that (a user's ONNX model, ``onnx:...``, before ``facerec calibrate``)
+  gets no threshold at all: :class:`UncalibratedError` names the ways out (``facerec calibrate``,
+  ``--threshold``, ``--closed-set``). A guessed number would be a promise nobody measured, and the
+  gallery's own distances alone (however many) cannot tell a near-copy from a look-alike.
 """
 
 from __future__ import annotations
@@ -45,6 +49,22 @@ OWN_RANGE = (10.0, 2.0)
 #: Two faces of different people closer than this share of the embedder's 1:1 threshold are one
 #: photo under two names (a re-encoded copy is ~0.05 apart in FaceNet's units, its 1:1 threshold 1.13).
 NEAR_COPY_SHARE = 0.25
+
+
+class UncalibratedError(InputError):
+    """An embedder with no reference table and no documented threshold was asked for a decision."""
+
+
+def uncalibrated_message(pipeline) -> str:
+    from facerec.gallery.reference import pipeline_name
+
+    name = pipeline.embedder if hasattr(pipeline, "embedder") else pipeline["embedder"]
+    return (
+        f"{name} has not been calibrated (no reference table for {pipeline_name(pipeline)}), so no distance is "
+        f"known to separate strangers from the people enrolled. Run `facerec calibrate --embedder {name} "
+        "--lfw-dir DIR` once (LFW with its View 1 lists) to measure it; until then pass --threshold T (a distance "
+        "of your own) or --closed-set (the nearest person, no unknown decision)"
+    )
 
 
 def plain_rate(rate: float) -> str:
@@ -280,6 +300,8 @@ def gallery_threshold(
             faces=faces,
             reference=ref.describe(),
         )
+    elif default_euclidean is None:
+        raise UncalibratedError(uncalibrated_message(pipeline))
     else:
         name = (
             "the model records no pipeline"
@@ -295,7 +317,10 @@ def gallery_threshold(
         )
     if distances is None:
         return base
-    near_copy = default_threshold(NEAR_COPY_SHARE * default_euclidean, metric)
+    # an embedder without a documented 1:1 threshold has a table here (else it was refused above):
+    # the table's equal-error distance stands in for it, as the documented ones are LFW's
+    equal_error = default_euclidean if default_euclidean is not None else _equal_error_threshold(ref)
+    near_copy = default_threshold(NEAR_COPY_SHARE * equal_error, metric)
     imp = distances.impostor
     copies = int(np.searchsorted(imp, near_copy, side="right"))
     usable = imp[copies:]
@@ -336,6 +361,11 @@ def gallery_threshold(
         reference=ref.describe() if ref is not None else "",
         near_copies=copies,
     )
+
+
+def _equal_error_threshold(ref) -> float:
+    """The first distance of a reference table at which the pairwise FAR reaches 1 - TAR."""
+    return float(ref.thresholds[int(np.argmax(ref.far >= 1 - ref.tar))])
 
 
 def _copies_note(n: int) -> str:
@@ -391,6 +421,8 @@ def verification_threshold(
         return explicit_calibration(threshold, pipeline, metric)
     far = check_rate(DEFAULT_VERIFY_FAR if far is None else far, "far")
     ref = reference_for(pipeline)
+    if ref is None and get_spec(pipeline.embedder).default_threshold is None:
+        raise UncalibratedError(uncalibrated_message(pipeline))
     if ref is None:
         return Calibration(
             default_threshold(get_spec(pipeline.embedder).default_threshold, metric),
@@ -537,6 +569,8 @@ def resolve_threshold(
         raise InputError("the model records no pipeline, so no default threshold applies; pass a threshold")
     from facerec.embed import get_spec
 
+    if get_spec(gallery.pipeline.embedder).default_threshold is None:
+        raise UncalibratedError(uncalibrated_message(gallery.pipeline))
     # Distances between faces cut two ways (the seed's demo enrols whole LFW images, `--detector
     # resize`, and searches MTCNN's crops) are larger for everyone, the enrolled person included: no
     # table measures them, and a same-pipeline threshold would turn most known people away.

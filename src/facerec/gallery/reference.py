@@ -43,6 +43,10 @@ import numpy as np
 
 #: Where the shipped tables live (package data).
 REFERENCE_DIR = Path(__file__).parent / "data" / "reference"
+#: Where ``facerec calibrate`` writes the tables of models facerec does not ship (``onnx:...``), under
+#: facerec's home: keyed by the weights id (the file's sha256 and its input spec), not the model's
+#: path, so a moved file keeps its table and a changed file never inherits one.
+USER_REFERENCE_FOLDER = "reference"
 FORMAT = "facerec-reference"
 #: Photos per person whose stranger-accept rate is measured; other counts are interpolated.
 PERSON_PHOTOS = (1, 2, 3, 5, 10, 20)
@@ -64,6 +68,30 @@ def reference_key(pipeline) -> str:
 def reference_path(pipeline, precision: str = "fp32") -> Path:
     suffix = "" if precision == "fp32" else f"__{precision}"
     return REFERENCE_DIR / f"{reference_key(pipeline)}{suffix}.json"
+
+
+def user_reference_dir() -> Path:
+    from facerec.paths import facerec_home
+
+    return facerec_home() / USER_REFERENCE_FOLDER
+
+
+def user_reference_path(pipeline) -> Path:
+    """Where ``facerec calibrate`` keeps a pipeline's table: weights id, detector, alignment, flip."""
+    p = pipeline if isinstance(pipeline, dict) else pipeline.to_dict()
+    flip = "flip" if p.get("flip") else "noflip"
+    stem = "__".join([p["weights_id"], p["detector"], p.get("alignment", "box"), flip])
+    return user_reference_dir() / (stem.replace("/", "_").replace(":", "_") + ".json")
+
+
+def save_user_reference(table: dict) -> Path:
+    """Write a measured table (with its ``pipeline``) where :func:`reference_for` finds it."""
+    from facerec.paths import atomic_write_bytes
+
+    path = user_reference_path(table["pipeline"])
+    atomic_write_bytes(path, (json.dumps(table, indent=1) + "\n").encode())
+    _read.cache_clear()  # a look-up before the table existed remembered its absence
+    return path
 
 
 @dataclass(frozen=True)
@@ -179,17 +207,21 @@ def reference_for(config) -> Reference | None:
     first; else none. A borrowed table says so. Precision is not part of the key: int8's
     embeddings are within cosine 0.996 of fp32's."""
     p = config if isinstance(config, dict) else config.to_dict()
-    exact = _read(reference_path(p))
-    if exact is not None and exact.get("pipeline", {}).get("weights_id") == p.get("weights_id"):
-        return Reference.from_dict(exact)
+    for exact in (_read(reference_path(p)), _read(user_reference_path(p))):
+        if exact is not None and exact.get("pipeline", {}).get("weights_id") == p.get("weights_id"):
+            return Reference.from_dict(exact)
+    # a user's table is the file's (its weights id), whatever path or name the model was given
     same = (p["embedder"], p.get("weights_id"), p.get("alignment", "box"))
     found = []
-    for path in sorted(REFERENCE_DIR.glob("*.json")):
+    tables = [(path, True) for path in sorted(REFERENCE_DIR.glob("*.json"))]
+    tables += [(path, False) for path in sorted(user_reference_dir().glob("*.json"))]
+    for path, shipped in tables:
         d = _read(path)
         if d is None or d.get("format") != FORMAT:
             continue
         q = d["pipeline"]
-        if (q["embedder"], q.get("weights_id"), q.get("alignment", "box")) == same:
+        key = (q["embedder"], q.get("weights_id"), q.get("alignment", "box"))
+        if key == same or (not shipped and key[1:] == same[1:]):
             found.append((bool(q.get("flip")) != bool(p.get("flip")), q["detector"] != p["detector"], path.name, d))
     if not found:
         return None

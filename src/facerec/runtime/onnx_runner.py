@@ -18,12 +18,14 @@ from facerec.errors import WeightsError
 
 class OnnxRunner:
     """A graph (a file, or its bytes) with one float32 input: ``runner(x)`` gives its first output,
-    ``runner.run(x)`` all of them by name. ``session.run`` may be called from several threads at once."""
+    ``runner.run(x)`` all of them by name. ``session.run`` may be called from several threads at once.
+    ``providers``: ONNX Runtime's execution providers in order (default the CPU's)."""
 
-    def __init__(self, source: Path | bytes, threads: int, label: str | None = None):
+    def __init__(self, source: Path | bytes, threads: int, label: str | None = None, providers=None):
         self._source = source if isinstance(source, bytes) else Path(source)
         self.label = label or ("the ONNX graph made in memory" if isinstance(source, bytes) else str(source))
         self.threads = max(1, int(threads))
+        self.providers = list(providers) if providers else ["CPUExecutionProvider"]
         self._session = None
         self._lock = threading.Lock()
 
@@ -39,7 +41,7 @@ class OnnxRunner:
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
                 source = self._source if isinstance(self._source, bytes) else str(self._source)
                 try:
-                    session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+                    session = ort.InferenceSession(source, opts, providers=self.providers)
                 except Exception as exc:
                     hint = (
                         "" if isinstance(self._source, bytes) else "; if the file is damaged, deleting it rebuilds it"
