@@ -91,7 +91,6 @@ def test_embeddings_follow_the_input_spec_batched(tiny, tmp_path):
     [
         ({"shape": ("n", 3 * 112 * 112)}, "rank 2"),
         ({"shape": ("n", 3, 112, 96)}, "112x96"),
-        ({"out_shape": ("n", "d")}, "no fixed length"),
         ({"out_shape": ("n", DIM, 1)}, "rank 3"),
     ],
 )
@@ -101,6 +100,25 @@ def test_a_graph_that_does_not_fit_is_refused_naming_file_and_problem(tmp_path, 
     path = tmp_path / "bad.onnx"
     make_model(path, **kwargs)
     with pytest.raises(WeightsError, match=words) as err:
+        get_spec(f"onnx:{path}")
+    assert str(path) in str(err.value)
+
+
+def test_an_output_whose_length_follows_the_input_is_refused(tmp_path):
+    """Declared (n, d) and not inferable: a flattened image of any side."""
+    from facerec.embed import get_spec
+
+    path = tmp_path / "dynamic.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["data"], ["emb"], axis=1)],
+        "dynamic",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["n", 3, "s", "s"])],
+        [helper.make_tensor_value_info("emb", TensorProto.FLOAT, ["n", "d"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    with pytest.raises(WeightsError, match="no fixed length") as err:
         get_spec(f"onnx:{path}")
     assert str(path) in str(err.value)
 

@@ -92,6 +92,12 @@ def run_measure_reference(args) -> int:
         f"{pipe.config.embedder}: reference table measured on {t['measured_people']:,} people, {t['images']:,} "
         f"images in {m.seconds:.0f} s -> {m.path}"
     )
+    if t["measured_people"] < t.get("all_people", t["measured_people"]):
+        print(
+            f"  a quick try on {t['measured_people']} of {t['all_people']:,} people: strangers' rates below what so few "
+            "comparisons measure are extrapolated, so thresholds come out strict; run without --people for a table "
+            "like facerec's own"
+        )
     if floor.get("far"):
         print(
             f"  pairwise FAR measured down to {floor['far']:.2e} (distance {floor['threshold']:.3f}); below, extrapolated"

@@ -153,6 +153,8 @@ def read_graph(path: Path) -> GraphShape:
         raise WeightsError(f"{path}: input {inp.name!r} is {h}x{w}; facerec cuts square crops")
     side = h if isinstance(h, int) else (w if isinstance(w, int) else None)
     odims = _dims(out)
+    if len(odims) == 2 and not isinstance(odims[1], int):  # declared symbolic: ONNX's shape inference may know it
+        odims = _inferred_output(model, odims)
     if len(odims) != 2:
         raise WeightsError(f"{path}: output {out.name!r} has rank {len(odims)} (shape {odims}); an embedding is (n, d)")
     if not isinstance(odims[1], int) or odims[1] < 1:
@@ -161,6 +163,19 @@ def read_graph(path: Path) -> GraphShape:
             "before it runs the model (galleries and indexes are sized by it)"
         )
     return GraphShape(inp.name, out.name, layout, side, odims[1])
+
+
+def _inferred_output(model, declared: list) -> list:
+    """The first output's shape by ONNX's shape inference (exporters often declare an embedding's
+    length symbolic), or ``declared`` where inference cannot tell."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # inference is a help here, not a check: the declared shape then stands
+        return declared
+    dims = _dims(inferred.graph.output[0])
+    return dims if len(dims) == 2 else declared
 
 
 def _dims(value_info) -> list:

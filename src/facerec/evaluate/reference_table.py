@@ -85,6 +85,7 @@ def measure_pipeline_reference(
         pipeline=pipe.config.to_dict(),
         precision="fp32",
         measured_people=len(chosen),
+        all_people=all_people,
         provenance={
             "data": (
                 f"LFW View 1 development training people ({PEOPLE_LIST}): {subset}, {len(samples):,} images "
