@@ -307,3 +307,13 @@ def test_an_arcface_spec_gets_the_arcface_crop_whatever_the_alignment(tiny):
     spec = get_spec(f"onnx:{tiny[0]}")
     for alignment in ("box", "five-point"):
         assert isinstance(cropper_for(spec, margin=32.0, alignment=alignment), ArcFaceCropper)
+
+
+def test_clustering_an_uncalibrated_model_asks_for_a_calibration_or_a_threshold(tiny, tmp_path, monkeypatch):
+    from facerec.people.threshold import cluster_threshold
+
+    monkeypatch.setenv("FACEREC_HOME", str(tmp_path / "home"))
+    p = _pipeline(tiny[0])
+    with pytest.raises(InputError, match="facerec calibrate"):
+        cluster_threshold(p)
+    assert cluster_threshold(p, threshold=0.8).value == 0.8

@@ -62,7 +62,7 @@ def evaluate_clustering(
 
     def everything(e, y):
         out = run(algorithm, lambda x: cluster(x, threshold, algorithm=algorithm, min_faces=min_faces), e, y)
-        cw_thr = FACE_RECOGNITION_DLIB_THRESHOLD if embedder == "dlib" else default_threshold
+        cw_thr = FACE_RECOGNITION_DLIB_THRESHOLD if embedder == "dlib" else (default_threshold or threshold)
         out["baselines"] = {
             "immich-dbscan": _short(run("immich-dbscan", immich_dbscan, e, y)),
             "dlib-chinese-whispers": _short(

@@ -44,6 +44,8 @@ def threshold_by_rule(gallery: Gallery, rule: str, fpir: float, default_euclidea
     if rule == "legacy":
         imp = np.sort(gallery.impostor_d_[np.isfinite(gallery.impostor_d_)])
         if gallery.people_count < 3 or fpir * len(imp) < 5:
+            if default_euclidean is None:  # 0.2's rule had the embedder's number; an onnx: model has none
+                raise DataError(f"rule legacy needs a documented threshold, and {gallery.pipeline.embedder} has none")
             return Calibration(default_threshold(default_euclidean, gallery.metric), "default")
         return Calibration(float(imp[int(fpir * (len(imp) - 1))]), "calibrated", fpir=fpir)
     raise DataError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")

@@ -68,6 +68,13 @@ def cluster_threshold(config, *, threshold: float | str | None = None, gallery=N
             ref.threshold_at_far(CLUSTER_FAR), "calibrated", f"pairwise FAR {CLUSTER_FAR:g}, {ref.describe()}"
         )
     spec = get_spec(config.embedder)
+    if spec.default_threshold is None:  # an onnx: model before `facerec calibrate`: no number to fall back on
+        from facerec.errors import InputError
+
+        raise InputError(
+            f"{config.embedder} has not been calibrated, so no distance is known to mean 'the same person': run "
+            f"`facerec calibrate --embedder {config.embedder} --lfw-dir DIR` once, or pass --threshold"
+        )
     return ClusterThreshold(
         spec.default_threshold,
         "default",
