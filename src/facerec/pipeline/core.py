@@ -76,7 +76,7 @@ class Pipeline:
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
-    def create(cls, options: PipelineOptions | None = None, /, **keywords) -> Pipeline:
+    def create(cls, options: PipelineOptions | None = None, **keywords) -> Pipeline:
         """The pipeline ``options`` describe, open choices at their defaults; ``keywords`` (any
         :class:`~facerec.pipeline.options.PipelineOptions` field) over them:
         ``Pipeline.create(embedder="facenet-casia", device="cpu")``."""
@@ -100,7 +100,7 @@ class Pipeline:
         return cls(config, detector=det, embedder=model, options=opts)
 
     @classmethod
-    def for_model(cls, gallery, options: PipelineOptions | None = None, /, **keywords) -> Pipeline:
+    def for_model(cls, gallery, options: PipelineOptions | None = None, **keywords) -> Pipeline:
         """The pipeline whose embeddings compare with ``gallery``'s: its embedder, weights, margin,
         flip and alignment; the detector and margin are the gallery's unless the options choose.
         Refuses another embedder or other weights, and a flip or alignment other than the gallery's."""

@@ -151,7 +151,7 @@ class PipelineOptions:
         )
 
 
-def as_options(options: PipelineOptions | None = None, /, **keywords) -> PipelineOptions:
+def as_options(options: PipelineOptions | None = None, **keywords) -> PipelineOptions:
     """The options of a front-door call: ``options`` (default: all defaults) with ``keywords``
     (any :class:`PipelineOptions` field: ``embedder=``, ``detector=``, ``device=``...) over them.
     This is what lets ``facerec.train("people/", embedder="facenet-casia")`` and
