@@ -153,6 +153,39 @@ def synthetic_npz(tmp_path) -> Path:
     return write_synthetic(tmp_path)
 
 
+# -- Milvus: pymilvus's state polls ------------------------------------------------------------------
+class _QuickPolls:
+    """``time`` for pymilvus.client.grpc_handler, whose waits for an index, a flush or a compaction
+    poll the state with a fixed ``time.sleep(0.5)``: those sleeps are 20 ms here, all else is time's."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def sleep(self, seconds):
+        self._real.sleep(0.02 if seconds == 0.5 else seconds)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _milvus_polls_quickly():
+    """Creating a gallery in Milvus Lite waits for three tiny indexes, each done at once and each
+    noticed only at pymilvus's next poll: 1.5 s of sleep a gallery, about 20 galleries in the unit
+    tier. Polled every 20 ms, a wait still ends only when Milvus reports the same state."""
+    import importlib.util
+
+    if importlib.util.find_spec("pymilvus") is None:
+        yield
+        return
+    from pymilvus.client import grpc_handler
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(grpc_handler, "time", _QuickPolls(grpc_handler.time))
+    yield
+    mp.undo()
+
+
 # -- the fake models trained, served and run from the command line ----------------------------------
 BASE = "http://127.0.0.1"  # the service's origin in the tests (TestClient's base_url, loopback servers)
 FAKE_TRAIN = dict(embedder="fake", detector="fake", margin=4, device="cpu", far=0.2)
@@ -213,6 +246,56 @@ def fake_server(fake_model):
     app.state.service.ready.wait(60)
     with serving(app) as base:
         yield base, app, fake_model
+
+
+def serve_fake(model, port: int, log):
+    """The real service in its own process (``tests/serve_fake.py``: create_app + uvicorn over the
+    fake detector and embedder) on loopback ``port``, its output to the file ``log``: a Popen."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen(
+        [sys.executable, str(TESTS / "serve_fake.py"), str(model), str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+
+
+def wait_up(base: str, proc, timeout: float = 120) -> None:
+    """Until the service at ``base`` (the process ``proc``) says it is ready; fails if it dies first."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the service died at start"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).json().get("ready"):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the service did not start")
+
+
+def identify_within(base: str, seconds: float, seed: int = 0) -> float:
+    """Send one identify; it must answer 200 within ``seconds``; returns how long it took."""
+    import time
+
+    import httpx
+
+    t = time.monotonic()
+    r = httpx.post(
+        f"{base}/v1/identify",
+        files={"image": ("p.png", png(person_image(1, 70 + seed)), "image/png")},
+        timeout=seconds,
+    )
+    took = time.monotonic() - t
+    assert r.status_code == 200 and took < seconds, (r.status_code, took)
+    return took
 
 
 @pytest.fixture

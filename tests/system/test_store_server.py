@@ -2,10 +2,7 @@
 the same answers as a model file, replicas that share it, kill -9 of the service, the database
 going away and coming back. The fake detector and embedder keep the models out of it."""
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +15,7 @@ from facerec.api import load_model, train
 from facerec.errors import StoreUnavailable
 from facerec.store.server_process import MilvusServer, free_port
 
-from conftest import FAKE_TRAIN, TESTS, answers, person_image, png, queries
+from conftest import FAKE_TRAIN, answers, person_image, png, queries, serve_fake, wait_up
 
 pytest.importorskip("milvus")
 
@@ -118,29 +115,6 @@ def test_two_replicas_share_enrolments_and_removals(tmp_path, milvus):
     print(f"replica lag: {', '.join(f'{x:.2f}' for x in lags)} s (bound {SYNC_BOUND_S} s)")
 
 
-def _serve(model, port, log):
-    env = {**os.environ, "PYTHONPATH": str(TESTS.parent / "src")}
-    return subprocess.Popen(
-        [sys.executable, str(TESTS / "serve_fake.py"), str(model), str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-
-
-def _wait_up(base, proc, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert proc.poll() is None, "the service died at start"
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).json().get("ready"):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the service did not start")
-
-
 @pytest.mark.parametrize("backend", ["file", "milvus"])
 def test_kill_9_loses_no_acknowledged_enrolment(tmp_path, milvus, backend):
     model = tmp_path / "m.npz" if backend == "file" else f"{milvus.uri}#crash"
@@ -155,8 +129,8 @@ def test_kill_9_loses_no_acknowledged_enrolment(tmp_path, milvus, backend):
     log = open(tmp_path / "serve.log", "ab")
     n = 0
     for round_ in range(5):
-        proc = _serve(model, port, log)
-        _wait_up(base, proc)
+        proc = serve_fake(model, port, log)
+        wait_up(base, proc)
         stop, warm = threading.Event(), threading.Event()
 
         def stream(round_=round_, stop=stop, warm=warm):
@@ -181,9 +155,9 @@ def test_kill_9_loses_no_acknowledged_enrolment(tmp_path, milvus, backend):
         proc.wait(30)
         stop.set()
         t.join(60)
-    proc = _serve(model, port, log)
+    proc = serve_fake(model, port, log)
     try:
-        _wait_up(base, proc)
+        wait_up(base, proc)
         people = {p["name"]: p["images"] for p in httpx.get(f"{base}/v1/people").json()["people"]}
     finally:
         proc.send_signal(signal.SIGKILL)

@@ -1,17 +1,22 @@
 """bench/search.py runs, keeps its JSON contract, and every backend is near-exact on a small gallery."""
 
 import json
-import subprocess
+import runpy
 import sys
+
+import pytest
 
 from conftest import ROOT
 
 
-def test_search_benchmark_contract(tmp_path):
+def test_search_benchmark_contract(tmp_path, monkeypatch):
+    """Run as ``python bench/search.py ...`` runs it (``__main__``), in this process: torch, faiss
+    and scikit-learn are imported already (a subprocess spent most of its time importing them)."""
     out = tmp_path / "search.json"
-    subprocess.run(
+    monkeypatch.setattr(
+        sys,
+        "argv",
         [
-            sys.executable,
             str(ROOT / "bench" / "search.py"),
             "--sizes",
             "2000",
@@ -24,9 +29,12 @@ def test_search_benchmark_contract(tmp_path):
             "--json",
             str(out),
         ],
-        check=True,
-        cwd=ROOT,
     )
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts src/ and bench/ in front
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    assert exited.value.code == 0
     rows = json.loads(out.read_text())["rows"]
     backends = {r["backend"] for r in rows}
     assert {"sklearn", "exact", "faiss-hnsw", "faiss-people:nprobe=128"} <= backends

@@ -17,12 +17,11 @@ pytest.importorskip("milvus_lite")
 
 
 @pytest.fixture
-def trained(tmp_path, synthetic_npz):
-    """The same data trained into a model file and into Milvus Lite."""
-    train(synthetic_npz, model_path=tmp_path / "m.npz", **FAKE_TRAIN)
+def trained(tmp_path, synthetic_npz, fake_model):
+    """The same data trained into a model file (:func:`conftest.fake_model`) and into Milvus Lite."""
     lite = f"milvus:{tmp_path}/g.db"
     train(synthetic_npz, store=lite, **FAKE_TRAIN)
-    return tmp_path / "m.npz", lite
+    return fake_model, lite
 
 
 def test_milvus_lite_gallery_answers_as_the_file_gallery(tmp_path, trained, capsys):
