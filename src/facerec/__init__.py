@@ -28,7 +28,7 @@ from facerec.errors import (
 )
 from facerec.gallery import Gallery
 from facerec.gallery.verify import Verification
-from facerec.pipeline import Face, Pipeline, PipelineConfig
+from facerec.pipeline import Face, Pipeline, PipelineConfig, PipelineOptions
 
 __all__ = [
     "DataError",
@@ -42,6 +42,7 @@ __all__ = [
     "NotFittedError",
     "Pipeline",
     "PipelineConfig",
+    "PipelineOptions",
     "Verification",
     "WeightsError",
     "__version__",

@@ -39,3 +39,14 @@ DETECT_MAX_SIDE = 1600
 #: Video frames are searched for faces at this longest side (1080p and 720p -> 960x540; YuNet
 #: found as many faces there as at 1280x720); crops come from the full frame.
 VIDEO_DETECT_SIDE = 960
+
+# -- what one request to the service may carry (facerec serve; server.limits.Limits' defaults) --
+
+#: One decoded image of a request: 40 megapixels (a large phone photo), well under DEFAULT_MAX_PIXELS.
+SERVE_MAX_PIXELS = 40_000_000
+#: All images of one request together (they are decoded one at a time).
+SERVE_MAX_REQUEST_PIXELS = 200_000_000
+#: The whole body of an image request.
+SERVE_MAX_UPLOAD_BYTES = 10 * 2**20
+#: One video upload.
+SERVE_MAX_VIDEO_BYTES = 50 * 2**20

@@ -49,17 +49,22 @@ def alignment_arg(value: str) -> str:
     return value
 
 
-def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, flip: bool = True) -> None:
-    """The pipeline's options. ``embedder_default`` None: a command that follows its model's."""
+def detector_arg(p: argparse.ArgumentParser, *, default: str | None, help: str) -> None:
+    """``--detector NAME``; the seed's ``--align NAME`` is the same flag, accepted but not listed
+    (one name in the help for one concept)."""
     from facerec.detect.registry import detector_names
 
+    choices = detector_names()
+    p.add_argument("--detector", dest="detector", choices=choices, default=default, help=help)
+    p.add_argument("--align", dest="detector", choices=choices, default=default, help=argparse.SUPPRESS)
+
+
+def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, flip: bool = True) -> None:
+    """The pipeline's options. ``embedder_default`` None: a command that follows its model's."""
+
     follows = embedder_default is None
-    add(
+    detector_arg(
         p,
-        "--detector",
-        "--align",
-        dest="detector",
-        choices=detector_names(),
         default=None if follows else DEFAULT_DETECTOR,
         help=f"the detector: {DEFAULT_DETECTOR} (default{': the model' + chr(39) + 's' if follows else ''}; "
         "batched MTCNN), mtcnn-reference (facenet-pytorch's own), dlib (HOG), dlib+mtcnn (HOG, and MTCNN "

@@ -11,6 +11,7 @@ from facerec.cli.common import (
     EXIT_PARTIAL,
     add,
     alignment_arg,
+    detector_arg,
     pipeline_options,
     positive_int,
     store_token_arg,
@@ -48,17 +49,8 @@ def add_parser(sub) -> None:
         p, "--embedder", default=None, help="a new store's embedder (default facenet-vggface2); an existing store's own"
     )
     from facerec.align.croppers import ALIGNMENTS
-    from facerec.detect.registry import detector_names
 
-    add(
-        p,
-        "--detector",
-        "--align",
-        dest="detector",
-        choices=detector_names(),
-        default=None,
-        help="the detector (default mtcnn; a store's own)",
-    )
+    detector_arg(p, default=None, help="the detector (default mtcnn; a store's own)")
     add(
         p,
         "--alignment",

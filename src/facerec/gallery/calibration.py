@@ -55,15 +55,19 @@ class UncalibratedError(InputError):
     """An embedder with no reference table and no documented threshold was asked for a decision."""
 
 
-def uncalibrated_message(pipeline) -> str:
+def uncalibrated_message(pipeline, *, closed_set: bool = True) -> str:
+    """Why no decision can be made, and the ways out; ``closed_set``: whether the caller has that
+    way out (identification has, 1:1 verification has not)."""
     from facerec.gallery.reference import pipeline_name
 
     name = pipeline.embedder if hasattr(pipeline, "embedder") else pipeline["embedder"]
+    way_out = "--threshold T (a distance of your own)"
+    if closed_set:
+        way_out += " or --closed-set (the nearest person, no unknown decision)"
     return (
         f"{name} has not been calibrated (no reference table for {pipeline_name(pipeline)}), so no distance is "
         f"known to separate strangers from the people enrolled. Run `facerec calibrate --embedder {name} "
-        "--lfw-dir DIR` once (LFW with its View 1 lists) to measure it; until then pass --threshold T (a distance "
-        "of your own) or --closed-set (the nearest person, no unknown decision)"
+        f"--lfw-dir DIR` once (LFW with its View 1 lists) to measure it; until then pass {way_out}"
     )
 
 
@@ -422,7 +426,7 @@ def verification_threshold(
     far = check_rate(DEFAULT_VERIFY_FAR if far is None else far, "far")
     ref = reference_for(pipeline)
     if ref is None and get_spec(pipeline.embedder).default_threshold is None:
-        raise UncalibratedError(uncalibrated_message(pipeline))
+        raise UncalibratedError(uncalibrated_message(pipeline, closed_set=False))
     if ref is None:
         return Calibration(
             default_threshold(get_spec(pipeline.embedder).default_threshold, metric),

@@ -5,6 +5,12 @@ from dataclasses import dataclass
 
 from facerec import names
 from facerec.errors import InputError
+from facerec.limits import (
+    SERVE_MAX_PIXELS,
+    SERVE_MAX_REQUEST_PIXELS,
+    SERVE_MAX_UPLOAD_BYTES,
+    SERVE_MAX_VIDEO_BYTES,
+)
 
 CONTENT_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff"}
 VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/avi"}
@@ -26,14 +32,14 @@ class Limits:
     faces embedded (the request stops with 413 when its tracks ask for more).
     """
 
-    max_upload_bytes: int = 10 * 2**20
-    max_pixels: int = 40_000_000
-    max_request_pixels: int = 200_000_000
+    max_upload_bytes: int = SERVE_MAX_UPLOAD_BYTES
+    max_pixels: int = SERVE_MAX_PIXELS
+    max_request_pixels: int = SERVE_MAX_REQUEST_PIXELS
     max_faces: int = 20
     max_files: int = 20
     max_pending: int = 32
     load_wait_s: float = 300.0
-    max_video_bytes: int = 50 * 2**20
+    max_video_bytes: int = SERVE_MAX_VIDEO_BYTES
     max_video_seconds: float = 120.0
     max_video_frames: int = 7_200  # 120 s at 60 fps
     max_video_fps: float = 120.0

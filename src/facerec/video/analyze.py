@@ -175,8 +175,12 @@ def analyze_video(
 def tracker_config(pipeline, calibration) -> TrackerConfig:
     """The tracker's settings for this pipeline: two views farther apart than the open-set
     threshold (the embedder's default without one) are never one track."""
-    threshold = calibration.threshold if calibration else None
-    return TrackerConfig(appearance_threshold=threshold or pipeline.embedder.spec.default_threshold)
+    threshold = (calibration.threshold if calibration else None) or pipeline.embedder.spec.default_threshold
+    if threshold is None:  # an uncalibrated model (onnx:...) and no gallery threshold: nothing says "two people"
+        from facerec.gallery.calibration import UncalibratedError, uncalibrated_message
+
+        raise UncalibratedError(uncalibrated_message(pipeline.config))
+    return TrackerConfig(appearance_threshold=threshold)
 
 
 def follow_faces(
