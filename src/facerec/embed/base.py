@@ -18,7 +18,7 @@ class EmbedderSpec:
         name: registry name (``--embedder``).
         dim: embedding length.
         input_size: side of the square face crop it expects, in pixels.
-        crop: how the aligner cuts the crop: ``"margin"`` (detector box plus a margin,
+        crop: how the cropper cuts the face: ``"margin"`` (detector box plus a margin,
             resized) or ``"dlib-chip"`` (dlib's 5-landmark similarity alignment).
         weights_id: identifies the weights, stored in every model file.
         default_threshold: Euclidean distance between L2-normalised embeddings above
