@@ -190,16 +190,20 @@ def test_no_table_no_decision_and_the_message_names_the_ways_out(tiny, tmp_path,
 
     monkeypatch.setenv("FACEREC_HOME", str(tmp_path / "home"))
     p = _pipeline(tiny[0])
-    for call in (
-        lambda: gallery_threshold(
-            pipeline=p, metric="euclidean", photo_counts=np.array([3, 3]), fpir=0.01, default_euclidean=None
-        ),
-        lambda: verification_threshold(p),
+    identify = lambda: gallery_threshold(  # noqa: E731
+        pipeline=p, metric="euclidean", photo_counts=np.array([3, 3]), fpir=0.01, default_euclidean=None
+    )
+    # identification may also answer closed-set; 1:1 verification has no such way out, and says none
+    for call, ways_out, not_offered in (
+        (identify, ["--closed-set"], []),
+        (lambda: verification_threshold(p), [], ["--closed-set"]),
     ):
         with pytest.raises(UncalibratedError) as err:
             call()
-        for words in ("facerec calibrate", "--threshold", "--closed-set", p.embedder):
+        for words in ("facerec calibrate", "--threshold", p.embedder, *ways_out):
             assert words in str(err.value)
+        for words in not_offered:
+            assert words not in str(err.value)
     assert verification_threshold(p, threshold=0.9).threshold == 0.9  # a distance of one's own still works
 
 
