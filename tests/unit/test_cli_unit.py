@@ -18,6 +18,12 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def infer_cli(capsys, model, probe_dir, *extra):
+    """``facerec infer`` on ``probe_dir`` with ``model``, whole images as faces (the seed's
+    ``--align resize``): (exit code, stdout, stderr)."""
+    return run(capsys, "infer", "--input", str(probe_dir), "--model", str(model), "--align", "resize", *extra)
+
+
 @pytest.fixture
 def trained(tmp_path, synthetic_npz, fake_train_cli):
     code, out, err = fake_train_cli(
@@ -44,41 +50,15 @@ def test_train_writes_model_and_artifact(tmp_path, trained, capsys):
 
 
 def test_infer_table_with_accuracy(trained, probe_dir, capsys):
-    code, out, err = run(
-        capsys,
-        "infer",
-        "--input",
-        str(probe_dir),
-        "--model",
-        str(trained),
-        "--art_dir",
-        str(probe_dir.parent / "art"),
-        "--align",
-        "resize",
-        "--topk",
-        "5",
-    )
+    code, out, err = infer_cli(capsys, trained, probe_dir, "--art_dir", str(probe_dir.parent / "art"), "--topk", "5")
     assert code == 0, err
     assert "Accuracy: 3/3 = 1.0000" in out
     assert out.count("    1. ") == 3 and out.count("    5. ") == 3  # top-5 evidence for each face
 
 
 def test_infer_json_contract(trained, probe_dir, capsys):
-    code, out, _ = run(
-        capsys,
-        "infer",
-        "--input",
-        str(probe_dir),
-        "--model",
-        str(trained),
-        "--align",
-        "resize",
-        "--format",
-        "json",
-        "--topk",
-        "2",
-        "--art_dir",
-        str(probe_dir.parent / "art"),
+    code, out, _ = infer_cli(
+        capsys, trained, probe_dir, "--format", "json", "--topk", "2", "--art_dir", str(probe_dir.parent / "art")
     )
     rows = [json.loads(line) for line in out.splitlines()]
     faces, summary = rows[:-1], rows[-1]["summary"]
@@ -112,18 +92,7 @@ def test_bad_files_in_folder_are_named_and_the_rest_processed(trained, probe_dir
     (probe_dir / "zero.jpg").write_bytes(b"")
     (probe_dir / "text.png").write_text("not an image")
     (probe_dir / "notes.txt").write_text("skip me")
-    code, out, err = run(
-        capsys,
-        "infer",
-        "--input",
-        str(probe_dir),
-        "--model",
-        str(trained),
-        "--align",
-        "resize",
-        "--art_dir",
-        str(probe_dir.parent / "art"),
-    )
+    code, out, err = infer_cli(capsys, trained, probe_dir, "--art_dir", str(probe_dir.parent / "art"))
     assert code == 1
     assert "zero.jpg: empty file" in err and "text.png: not an image" in err
     assert "skipped (not an image type)" in out and "notes.txt" in out
@@ -170,18 +139,7 @@ def test_seed_spellings_and_dashed_spellings_both_work(tmp_path, synthetic_npz, 
 
 
 def test_small_gallery_says_it_uses_the_default_threshold(trained, probe_dir, capsys):
-    code, out, _ = run(
-        capsys,
-        "infer",
-        "--input",
-        str(probe_dir),
-        "--model",
-        str(trained),
-        "--align",
-        "resize",
-        "--art_dir",
-        str(probe_dir.parent / "art"),
-    )
+    code, out, _ = infer_cli(capsys, trained, probe_dir, "--art_dir", str(probe_dir.parent / "art"))
     assert "open-set threshold 0.5000: no measured error rate: no reference calibration for fake/resize/box" in out
 
 
@@ -259,19 +217,7 @@ def test_train_with_a_faiss_index_stores_it(tmp_path, synthetic_npz, probe_dir, 
 
     g = Gallery.load(model)
     assert g.index == "faiss-ivf" and g.index_params == {"nlist": 2, "nprobe": 2}
-    code, out, err = run(
-        capsys,
-        "infer",
-        "--input",
-        str(probe_dir),
-        "--model",
-        str(model),
-        "--art_dir",
-        str(tmp_path / "art"),
-        "--align",
-        "resize",
-        "--closed-set",
-    )
+    code, out, err = infer_cli(capsys, model, probe_dir, "--art_dir", str(tmp_path / "art"), "--closed-set")
     assert code == 0 and "Accuracy: 3/3 = 1.0000" in out, err
 
 
@@ -331,7 +277,7 @@ def test_a_damaged_stored_threshold_is_derived_again_and_said(
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     bad = tmp_path / "bad.npz"
     np.savez(bad, **arrays)
-    code, out, err = run(capsys, "infer", "--input", str(probe_dir), "--model", str(bad), "--align", "resize")
+    code, out, err = infer_cli(capsys, bad, probe_dir)
     assert code == 0 and "open-set threshold 0.5000" in out, err
 
 
@@ -361,6 +307,6 @@ def test_terminal_escapes_in_file_names_are_printed_escaped(trained, tmp_path, c
     d.mkdir()
     Image.fromarray(person_image(1, 33)).save(d / "x\x1b[2Jy.png")
     (d / "z\x1b]0;t\x07.png").write_text("not an image")
-    code, out, err = run(capsys, "infer", "--input", str(d), "--model", str(trained), "--align", "resize")
+    code, out, err = infer_cli(capsys, trained, d)
     assert code == 1 and "\x1b" not in out + err and "\x07" not in out + err
     assert "x\\x1b[2Jy.png" in out and "z\\x1b]0;t\\x07.png" in err
