@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from facerec.detect.base import Detection, Detector
+from facerec.detect.dlib_hog import DlibHOGDetector
+from facerec.detect.mtcnn import BatchedMTCNNDetector
 from facerec.image_batch import ImageBatch
 
 
@@ -28,7 +30,4 @@ class CascadeDetector(Detector):
 
 def dlib_then_mtcnn(device: str = "cpu", batch_size: int = 64) -> CascadeDetector:
     """``dlib+mtcnn``: dlib's HOG first, MTCNN where HOG finds nothing."""
-    from facerec.detect.dlib_hog import DlibHOGDetector
-    from facerec.detect.mtcnn import BatchedMTCNNDetector
-
     return CascadeDetector("dlib+mtcnn", DlibHOGDetector(), BatchedMTCNNDetector(device=device, batch_size=batch_size))
