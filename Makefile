@@ -6,19 +6,31 @@ BIN := $(VENV)/bin
 SHARED_LFW := $(abspath ../shared/data)
 export SCIKIT_LEARN_DATA ?= $(if $(wildcard $(SHARED_LFW)/lfw_home),$(SHARED_LFW),)
 
-.PHONY: setup demo test test-fast test-integration lint browser clean
+.PHONY: setup setup-core demo test test-fast test-integration lint browser constraints clean
 
-# pyproject.toml is the one dependency list: the package, every extra, and the test tools.
-$(BIN)/facerec: pyproject.toml
+# pyproject.toml is the one dependency list (the core and each extra); constraints.txt, derived from
+# it (make constraints), pins every version for reproducible installs.
+# setup-core: the core install only (ONNX Runtime, OpenCV, NumPy; no torch), what the demo needs.
+$(VENV)/.core: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[all,test]'
+	$(BIN)/pip install -q -c constraints.txt -e .
 	touch $@
 
-setup: $(BIN)/facerec
+# setup: everything (every extra and the test tools), what make test needs.
+$(VENV)/.all: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[all,test]'
+	touch $@ $(VENV)/.core
+
+setup-core: $(VENV)/.core
+setup: $(VENV)/.all
+
+constraints: setup
+	$(BIN)/python scripts/constraints.py
 
 # Prepare LFW (62 people with >= 20 images, 10 held out), train with the offline CASIA FaceNet,
 # identify the held-out images with MTCNN alignment, print the top-5 evidence and the accuracy.
-demo: setup
+demo: setup-core
 	$(BIN)/facerec prepare-lfw --out data/lfw_subset.npz --min-faces 20 --holdout 10 --holdout-dir infer_images
 	$(BIN)/python src/train.py --data data/lfw_subset.npz --out_dir models --art_dir artifacts \
 		--batch_size 64 --k 3 --align resize --embedder facenet-casia

@@ -70,7 +70,7 @@ register_embedder(FAKE, _make_fake)
 
 
 class FakeDetector(Detector):
-    """Finds "faces" in synthetic images without weights, through the batched (device tensor) path:
+    """Finds "faces" in synthetic images without weights, a whole batch at once:
     an image whose central half is all black has none (so a black image has none, nor has the
     grey-bordered copy the pipeline searches again when nothing was found); an image at least twice as wide as it is high has two
     (its left third, a small bystander, and its right half, the subject); any other has one,
@@ -83,7 +83,8 @@ class FakeDetector(Detector):
         self.device = device
 
     def detect(self, batch):
-        x = batch.tensor  # float (N, 3, H, W) on the device, as the batched MTCNN reads it
+        # (N, 3, H, W): host arrays on a CPU (the core install has no torch), the device tensor on a GPU
+        x = np.stack(batch.host).transpose(0, 3, 1, 2) if batch.on_host else batch.tensor
         FakeDetector.batches.append(len(batch))
         h, w = batch.height, batch.width
         out = []

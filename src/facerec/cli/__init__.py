@@ -11,6 +11,7 @@ import sys
 
 from facerec.cli.common import EXIT_ERROR, NO_FACE_REMEDY
 from facerec.errors import FacerecError, NoFaceError
+from facerec.extras import missing_extra
 from facerec.text import printable
 
 
@@ -44,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except FacerecError as exc:
         print(f"error: {printable(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except ImportError as exc:  # an optional part asked for without its extra: name the extra
+        found = missing_extra(exc)
+        if found is None:
+            raise
+        print(f"error: {found}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -72,8 +72,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from facerec.extras import require
     from facerec.ingest import ingest
     from facerec.paths import atomic_write_bytes
+    from facerec.store import check_store
+
+    # what is missing is said before anything is read or written
+    if args.engine == "ray":
+        require("ray")
+    check_store(args.store)
 
     r = ingest(
         args.source,

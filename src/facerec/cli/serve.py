@@ -108,6 +108,13 @@ def api_key(args) -> str | None:
 def run(args) -> int:
     import socket
 
+    from facerec.extras import require
+    from facerec.store import check_store
+
+    for module in ("fastapi", "uvicorn", "python_multipart"):  # the serve extra, named before anything starts
+        require(module)
+    check_store(args.model)
+
     from facerec.server import Limits, create_app, is_loopback
     from facerec.server.protocol import quiet_accept_errors, raise_file_limit, uvicorn_config
 

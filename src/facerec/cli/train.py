@@ -68,12 +68,14 @@ def run(args) -> int:
     from facerec.api import train
     from facerec.gallery.calibration import check_rate
     from facerec.gallery.index import parse_index_params
+    from facerec.store import check_store
 
     # --alignment has never reached train's pipeline: its galleries are cut from box crops. Passing
     # it on changes them (LFW, dlib on YuNet five-point: 0.975 of strangers unknown against the
     # tests' 0.98 floor), so that is a change of its own, not part of building the options here.
     options = pipeline_options(args, alignment=None)
     check_rate(args.fpir, "--fpir")
+    check_store(args.store)
     r = train(
         args.data,
         options=options,

@@ -10,17 +10,19 @@ import importlib.util
 from pathlib import Path
 
 from facerec.errors import WeightsError
+from facerec.extras import MODULE_EXTRAS, MissingExtra, require
 
 RESNET = "dlib_face_recognition_resnet_model_v1.dat"
 SHAPE_5 = "shape_predictor_5_face_landmarks.dat"
 
 
 def dlib_model_path(filename: str) -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
+    try:
+        spec = importlib.util.find_spec("face_recognition_models")
+    except ImportError:  # made unimportable (tests/without): the same as not installed
+        spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsError(
-            "dlib models need the 'face_recognition_models' package: pip install face_recognition_models"
-        )
+        raise MissingExtra(*MODULE_EXTRAS["face_recognition_models"], "face_recognition_models")
     path = Path(list(spec.submodule_search_locations)[0]) / "models" / filename
     if not path.is_file():
         raise WeightsError(f"{path} is missing; reinstall face_recognition_models")
@@ -28,8 +30,4 @@ def dlib_model_path(filename: str) -> Path:
 
 
 def import_dlib():
-    try:
-        import dlib
-    except ImportError:
-        raise WeightsError("the dlib backends need dlib: pip install dlib-bin (a prebuilt wheel)") from None
-    return dlib
+    return require("dlib")

@@ -37,7 +37,7 @@ def mount(app) -> None:
         if swagger_dir() is None:
             raise HTTPError(
                 404,
-                "API docs need the swagger-ui-bundle package (pip install swagger-ui-bundle); "
+                "API docs need the swagger-ui-bundle package (pip install 'facerec[serve]'); "
                 "the schema is at /openapi.json",
             )
         return HTMLResponse(PAGE)

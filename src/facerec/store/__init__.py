@@ -20,6 +20,20 @@ def is_store_uri(uri: str | os.PathLike) -> bool:
     return is_milvus_uri(str(uri))
 
 
+def check_store(uri: str | os.PathLike | None) -> None:
+    """Refuse, before any work is done, a Milvus URI that is malformed or whose extra is not
+    installed (``pip install 'facerec[milvus]'``); a path is checked when it is opened."""
+    if uri is None or not is_store_uri(uri):
+        return
+    from facerec.extras import require
+    from facerec.store.milvus import parse
+
+    parse(str(uri))
+    require("pymilvus")
+    if str(uri).startswith("milvus:"):
+        require("milvus_lite")
+
+
 def open_store(uri: str | os.PathLike, *, writer: bool = False, token: str | None = None) -> Store:
     """The store ``uri`` names. ``writer``: this process will change it (a file store then takes
     its exclusive lock). ``token``: a Milvus server's (default ``$FACEREC_MILVUS_TOKEN``)."""
@@ -32,4 +46,4 @@ def open_store(uri: str | os.PathLike, *, writer: bool = False, token: str | Non
     return FileStore(uri, writer=writer)
 
 
-__all__ = ["Changes", "GalleryStore", "RWLock", "ServedGallery", "Store", "is_store_uri", "open_store"]
+__all__ = ["Changes", "GalleryStore", "RWLock", "ServedGallery", "Store", "check_store", "is_store_uri", "open_store"]

@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from facerec.errors import ModelFileError, StoreError, StoreUnavailable
+from facerec.extras import require
 from facerec.gallery import Gallery
 from facerec.gallery.calibration import refresh_calibration
 from facerec.gallery.estimator import COLUMNS
@@ -111,10 +112,7 @@ class MilvusStore(Store):
     # -- connection -----------------------------------------------------------------------------
     def client(self):
         if self._client is None:
-            try:
-                from pymilvus import MilvusClient
-            except ImportError:
-                raise StoreError("the milvus store needs pymilvus (pip install pymilvus milvus-lite)") from None
+            MilvusClient = require("pymilvus").MilvusClient  # noqa: N806 - the class, named as pymilvus names it
             # A connection of our own (pymilvus shares one per URI otherwise, and never closes a
             # shared one), so closing it really drops it: after a failure, and for Milvus Lite, whose
             # server may be gone when the gallery is opened again (a shared channel idle for over
