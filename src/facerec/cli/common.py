@@ -104,7 +104,7 @@ def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, f
             "landmarks onto the embedder's template: yunet and mtcnn have them); a fused embedder takes one "
             "per part, e.g. box+five-point",
         )
-    add(p, "--device", default="auto", help="auto | cpu | cuda")
+    add(p, "--device", default="auto", help="auto | cpu | cuda (cuda needs the gpu extra: pip install 'facerec[gpu]')")
     add(
         p, "--batch_size", type=positive_int, default=None, help="images per detection batch (default 64; 512 on a GPU)"
     )
@@ -117,14 +117,14 @@ def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, f
         "--precision",
         choices=PRECISIONS,
         default="fp32",
-        help="the embedding network's precision (FaceNet embedders): bf16/fp16 for GPUs (same LFW accuracy); "
+        help="the embedding network's precision (FaceNet embedders): bf16/fp16 for GPUs (the gpu extra; same LFW accuracy); "
         "int8 on a CPU (ONNX Runtime, about 1.6x fp32's speed; LFW accuracy in the README)",
     )
     add(
         p,
         "--compile",
         action="store_true",
-        help="torch.compile the embedding network (FaceNet embedders; seconds of compiling, pays off on GPUs)",
+        help="torch.compile the embedding network (FaceNet embedders, the gpu extra; seconds of compiling, pays off on GPUs)",
     )
     add(p, "--fast", action="store_true", help=argparse.SUPPRESS)  # deprecated: every command is batched now
     add(p, "--quiet", action="store_true", help="no progress bars")
