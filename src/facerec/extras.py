@@ -26,7 +26,7 @@ MODULE_EXTRAS: dict[str, tuple[str, str]] = {
     "uvicorn": ("serve", "the HTTP service (facerec serve)"),
     "multipart": ("serve", "the HTTP service's uploads (facerec serve)"),
     "python_multipart": ("serve", "the HTTP service's uploads (facerec serve)"),
-    "swagger_ui_bundle": ("serve", "the service's API page (/docs)"),
+    "swagger_ui": ("serve", "the service's API page (/docs)"),
     "av": ("video", "video files and streams (PyAV)"),
     "pymilvus": ("milvus", "galleries in Milvus (train --store milvus:..., serve --model milvus:...)"),
     "milvus_lite": ("milvus", "Milvus Lite (milvus:./file.db galleries)"),

@@ -193,3 +193,27 @@ def test_a_video_plays_with_its_tracks_drawn(browser, served_model_yunet, tmp_pa
         _shot(browser, tmp_path, "web_video_view")
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
+
+
+def test_api_docs_render_the_operations_in_chromium(browser, fake_model, tmp_path):
+    """/docs is Swagger UI served by the service itself, and it can read the OpenAPI document
+    FastAPI emits (3.1): the operations are listed, not "Unable to render this definition"."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from facerec.server import create_app, serving
+
+    app = create_app(fake_model, device="cpu", workers=1)
+    paths = app.openapi()["paths"]
+    assert app.openapi()["openapi"].startswith("3.1")
+    with serving(app) as base:
+        browser.get(base + "/docs")
+        WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+        shown = {
+            e.get_attribute("data-path") or e.text
+            for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+        }
+        assert "Unable to render" not in browser.find_element(By.TAG_NAME, "body").text
+        _shot(browser, tmp_path, "api_docs")
+    shown = {s.replace("\u200b", "").strip() for s in shown}
+    assert set(paths) <= shown, sorted(set(paths) - shown)

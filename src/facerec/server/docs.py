@@ -1,8 +1,10 @@
-"""``/docs``: Swagger UI from the ``swagger-ui-bundle`` package's files, served here (no CDN; the
-page keeps the same Content-Security-Policy as the rest: no inline script)."""
+"""``/docs``: Swagger UI from the ``swagger-ui-py`` package's files (Swagger UI 5, which reads the
+OpenAPI 3.1 document FastAPI emits), served here (no CDN; the page keeps the same
+Content-Security-Policy as the rest: no inline script)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 ASSETS = {
@@ -20,11 +22,16 @@ INIT = 'window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"
 
 
 def swagger_dir() -> Path | None:
+    """The folder of Swagger UI's files inside the swagger-ui-py package (found, not imported: the
+    package's own code, for other frameworks, is not needed), or None when it is not installed."""
     try:
-        import swagger_ui_bundle
+        spec = importlib.util.find_spec("swagger_ui")
     except ImportError:
         return None
-    return Path(swagger_ui_bundle.swagger_ui_path)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "static"
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
 
 
 def mount(app) -> None:
@@ -37,7 +44,7 @@ def mount(app) -> None:
         if swagger_dir() is None:
             raise HTTPError(
                 404,
-                "API docs need the swagger-ui-bundle package (pip install 'facerec[serve]'); "
+                "API docs need the swagger-ui-py package (pip install 'facerec[serve]'); "
                 "the schema is at /openapi.json",
             )
         return HTMLResponse(PAGE)
