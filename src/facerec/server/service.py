@@ -57,8 +57,23 @@ class PipelinePool:
 
     def __init__(self, make, size: int):
         self._free: queue.Queue = queue.Queue()
-        for _ in range(max(1, size)):
-            self._free.put(make())
+        self._free.put(make())  # the service is ready with one: the others load while it answers
+        self.size, self.grow_error = 1, None
+        if size > 1:
+            threading.Thread(target=self._grow, args=(make, size - 1), name="facerec-pool", daemon=True).start()
+
+    def _grow(self, make, more: int) -> None:
+        """Build the other pipelines in the background (each loads its models again: seconds), so
+        that /healthz says ready as soon as the first can answer. A failure here leaves the pool
+        smaller, not the service down: the first pipeline loaded the same models."""
+        for _ in range(more):
+            try:
+                pipe = make()
+            except Exception as exc:  # noqa: BLE001 - reported by /healthz's pool size, never lost
+                self.grow_error = str(exc)
+                return
+            self._free.put(pipe)
+            self.size += 1
 
     @contextmanager
     def get(self):

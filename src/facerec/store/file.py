@@ -2,7 +2,8 @@
 
 Every change rewrites the file atomically (temp file, fsync, rename), so a crash leaves either the
 old file or the new one. A writer holds an exclusive lock on ``MODEL.lock`` beside it for as long as
-it is open: a second ``facerec serve`` on the same file is refused at start instead of silently
+it is open (removed again when it closes; one left by a killed process is free, see
+:mod:`facerec.file_lock`): a second ``facerec serve`` on the same file is refused at start instead of silently
 overwriting the first one's enrolments. Readers (``infer``) take no lock. The lock and the saves
 follow symbolic links to the real file, so a second writer through a link to the same file is
 refused too, and a link (``current.npz -> releases/v3.npz``) is still a link after a save.
@@ -10,12 +11,12 @@ refused too, and a link (``current.npz -> releases/v3.npz``) is still a link aft
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
 import numpy as np
 
+from facerec import file_lock
 from facerec.errors import StoreError
 from facerec.gallery import Gallery
 from facerec.paths import real_path
@@ -34,26 +35,16 @@ class FileStore(Store):
 
     def _lock(self) -> None:
         real = real_path(self.path)
-        lock = real.with_name(real.name + ".lock")
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(lock, "a+")
+        self._lock_path = real.with_name(real.name + ".lock")
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            fh.close()
+            self._lock_fh = file_lock.acquire(self._lock_path)
+        except file_lock.LockHeld as held:
             through = f" (through a link to {real})" if real != Path(os.path.abspath(self.path)) else ""
             raise StoreError(
-                f"{self.path}{through}: the model file is open for writing by {holder}; two writers would lose each "
-                "other's enrolments. Stop that one, or keep the gallery in Milvus (--store milvus:… or a "
+                f"{self.path}{through}: the model file is open for writing by {held.holder}; two writers would lose "
+                "each other's enrolments. Stop that one, or keep the gallery in Milvus (--store milvus:… or a "
                 "server URI) to run replicas"
             ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}\n")
-        fh.flush()
-        self._lock_fh = fh
 
     def exists(self) -> bool:
         return self.path.is_file()
@@ -98,6 +89,5 @@ class FileStore(Store):
 
     def close(self) -> None:
         if self._lock_fh is not None:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
-            self._lock_fh.close()
+            file_lock.release(self._lock_fh, self._lock_path)
             self._lock_fh = None
