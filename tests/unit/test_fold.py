@@ -3,6 +3,7 @@ into an unfolded facenet-pytorch InceptionResnetV1."""
 
 import copy
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -86,3 +87,31 @@ def test_an_unfolded_network_is_not_fused(network):
     from facerec.embed.onednn import fuse_for_cpu
 
     assert fuse_for_cpu(copy.deepcopy(network)) is None  # its BNs sit between conv and ReLU
+
+
+def test_the_graph_built_without_torch_is_the_folded_network(network):
+    """facenet_graph folds in NumPy what fold_batchnorm folds in PyTorch, with real batch-norm
+    statistics here (CASIA's are identities): the same embeddings, the same folded weights, and
+    every tensor named as PyTorch's exporter names it (the int8 ranges' keys)."""
+    pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    from facerec.embed.facenet_graph import build_graph
+    from facerec.embed.inception_resnet_v1 import parameter_shapes
+    from facerec.runtime.onnx_runner import OnnxRunner
+
+    assert {k: tuple(v.shape) for k, v in network.state_dict().items() if "num_batches" not in k} == parameter_shapes()
+    graph = build_graph({k: v.numpy() for k, v in network.state_dict().items()})
+    folded = fold_batchnorm(copy.deepcopy(network))
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.graph.initializer}
+    assert weights.keys() == {f"net.{k}" for k in folded.state_dict()}
+    assert all(np.array_equal(weights[f"net.{k}"], v.numpy()) for k, v in folded.state_dict().items())
+    x = torch.rand(3, 3, 160, 160) * 255
+    with torch.inference_mode():
+        want = torch.nn.functional.normalize(network((x - 127.5) / 128.0), dim=1).numpy()
+    got = OnnxRunner(graph.SerializeToString(), threads=1)(x.numpy())
+    assert np.abs(got - want).max() < 1e-5
+    convs = [n for n in graph.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 132 and convs[0].input[0] == "/Div_output_0"
+    assert convs[15].name == "/net/repeat_1/repeat_1.1/branch1/branch1.1/conv/Conv"  # 6 in the stem, 7 a block
+    assert convs[15].input[0] == "/net/repeat_1/repeat_1.1/branch1/branch1.0/relu/Relu_output_0"

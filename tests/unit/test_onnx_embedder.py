@@ -321,3 +321,19 @@ def test_clustering_an_uncalibrated_model_asks_for_a_calibration_or_a_threshold(
     with pytest.raises(InputError, match="facerec calibrate"):
         cluster_threshold(p)
     assert cluster_threshold(p, threshold=0.8).value == 0.8
+
+
+def test_float_crops_as_an_array_give_an_array_without_torch(tiny):
+    """The margin cropper's float (n, 3, S, S) crops as a numpy array (the torch-free pipeline): the
+    same rows as the uint8 crops give, as a numpy array; a tensor still gives a tensor."""
+    from facerec.embed import create_embedder
+
+    path, _ = tiny
+    embedder = create_embedder(f"onnx:{path}", device="cpu")
+    crops = np.random.default_rng(2).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
+    got = embedder.embed_tensor(crops.transpose(0, 3, 1, 2).astype(np.float32))
+    assert isinstance(got, np.ndarray) and got.dtype == np.float32
+    assert np.abs(got - embedder.embed(crops)).max() < 1e-6
+    torch = pytest.importorskip("torch")
+    as_tensor = embedder.embed_tensor(torch.from_numpy(crops.transpose(0, 3, 1, 2).astype(np.float32)))
+    assert isinstance(as_tensor, torch.Tensor) and np.abs(as_tensor.numpy() - got).max() < 1e-6

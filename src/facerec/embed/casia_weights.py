@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from facerec.embed.inception_resnet_v1 import BN_EPS, parameter_shapes
 from facerec.embed.tf_graph import GraphFormatError, read_graph
 from facerec.errors import WeightsError
 from facerec.paths import atomic_write_bytes, facerec_home
 
 WEIGHTS_ID = "facenet-20180408-102900-casia-webface"
-_BN_EPS = 1e-3  # facenet-pytorch's BatchNorm eps, matching the TF model
 
 # TF block scope -> facenet-pytorch module path.
 _BLOCK_PATTERNS = [
@@ -76,13 +76,13 @@ def _torch_module_path(tf_scope: str) -> str:
     return f"{block_scope}.branch{rest[0][len('Branch_') :]}#{rest[1]}"
 
 
-def convert_graph(graph_bytes: bytes, model) -> dict[str, np.ndarray]:
-    """Return a full state dict (numpy arrays) for ``model`` from the frozen graph.
+def convert_graph(graph_bytes: bytes) -> dict[str, np.ndarray]:
+    """Return a full facenet-pytorch ``InceptionResnetV1`` state dict (numpy arrays) from the frozen
+    graph, checked against the network's layout (:mod:`.inception_resnet_v1`): no torch.
 
     Raises GraphFormatError when any tensor is missing, unused, or mis-shaped.
     """
-    import torch.nn as nn
-
+    expected = parameter_shapes()
     nodes = read_graph(graph_bytes)
     consts = {n.name: n.attrs.get("value") for n in nodes.values() if n.op == "Const"}
     prefix = "InceptionResnetV1/"
@@ -104,9 +104,8 @@ def convert_graph(graph_bytes: bytes, model) -> dict[str, np.ndarray]:
         else:
             direct[path] = (kernel, bias, folded_bn)
     for module, members in branch_members.items():
-        sub = model.get_submodule(module)
         members.sort(key=lambda m: m[0])  # Conv2d_0a < 0b < 0c < 1a: TF's order within a branch
-        if isinstance(sub, nn.Sequential):
+        if f"{module}.0.conv.weight" in expected:  # an nn.Sequential of BasicConv2d: numbered children
             for i, (_, kernel, bias, folded) in enumerate(members):
                 direct[f"{module}.{i}"] = (kernel, bias, folded)
         elif len(members) == 1:
@@ -124,7 +123,7 @@ def convert_graph(graph_bytes: bytes, model) -> dict[str, np.ndarray]:
             state[f"{path}.bn.weight"] = np.ones(c, np.float32)
             state[f"{path}.bn.bias"] = bias.astype(np.float32)
             state[f"{path}.bn.running_mean"] = np.zeros(c, np.float32)
-            state[f"{path}.bn.running_var"] = np.full(c, 1.0 - _BN_EPS, np.float32)
+            state[f"{path}.bn.running_var"] = np.full(c, 1.0 - BN_EPS, np.float32)
         else:
             state[f"{path}.weight"] = weight
             state[f"{path}.bias"] = bias.astype(np.float32)
@@ -135,7 +134,6 @@ def convert_graph(graph_bytes: bytes, model) -> dict[str, np.ndarray]:
     state["last_bn.running_mean"] = consts[f"{bottleneck}/BatchNorm/moving_mean"].astype(np.float32)
     state["last_bn.running_var"] = consts[f"{bottleneck}/BatchNorm/moving_variance"].astype(np.float32)
 
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and tuple(state[k].shape) != expected[k]]
@@ -149,7 +147,7 @@ def convert_graph(graph_bytes: bytes, model) -> dict[str, np.ndarray]:
     return state
 
 
-def casia_state_dict(model) -> dict[str, np.ndarray]:
+def casia_state_dict() -> dict[str, np.ndarray]:
     """The converted weights, from the cache or converted now (about 2 s) and cached."""
     graph_path = locate_graph()
     graph_bytes = graph_path.read_bytes()
@@ -164,7 +162,7 @@ def casia_state_dict(model) -> dict[str, np.ndarray]:
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache is rebuilt below
     try:
-        state = convert_graph(graph_bytes, model)
+        state = convert_graph(graph_bytes)
     except GraphFormatError as exc:
         raise WeightsError(f"cannot convert {graph_path}: {exc}") from None
     meta = json.dumps({"source": str(graph_path), "source_sha256": digest, "weights_id": WEIGHTS_ID})

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from facerec.embed.base import Embedder, EmbedderSpec, l2_normalize
-from facerec.embed.fold import fold_batchnorm, unfolded_state
+from facerec.embed.inception_resnet_v1 import batch_norms, parameter_shapes
 from facerec.errors import InputError, WeightsError
+from facerec.extras import require
 from facerec.paths import torch_home
 from facerec.runtime.device import resolve_device
 
@@ -39,12 +40,13 @@ CASIA = EmbedderSpec(
 class FaceNetEmbedder(Embedder):
     """InceptionResnetV1 with fixed image standardisation ((x - 127.5) / 128), as trained.
 
-    ``precision`` bf16 or fp16 runs the network in that type (tensor cores on a GPU; on a CPU only
-    with AVX-512 BF16 / AMX, elsewhere it is slower than fp32); int8 runs ONNX Runtime's quantised
-    network (CPU only); embeddings come back float32 and L2-normalised. On a CPU, fp32 runs the
-    same network through ONNX Runtime as well (equal to PyTorch's to 1e-7, faster).
-    ``compile`` wraps the network in ``torch.compile`` (minutes of compilation on first use).
-    Batch norm is folded into the convolutions (:mod:`.fold`): the same function, fewer passes.
+    On a CPU, fp32 and int8 (ONNX Runtime's quantised network) run through ONNX Runtime on a graph
+    built from the weights (:mod:`.onnx_runtime`, :mod:`.facenet_graph`), without torch: PyTorch's
+    numbers to 1e-7, faster. ``precision`` bf16 or fp16 runs PyTorch's network in that type (tensor
+    cores on a GPU; on a CPU only with AVX-512 BF16 / AMX, elsewhere it is slower than fp32), as do a
+    GPU and ``compile`` (``torch.compile``, minutes of compilation on first use): those need torch
+    (``pip install 'facerec[gpu]'``). Embeddings come back float32 and L2-normalised. Batch norm is
+    folded into the convolutions on both paths: the same function, fewer passes.
     """
 
     def __init__(
@@ -57,24 +59,12 @@ class FaceNetEmbedder(Embedder):
         compile: bool = False,
         runtime: str = "auto",
     ):
-        import torch
-        from facenet_pytorch import InceptionResnetV1
-
         self.spec = spec
         self.device = device
         self.batch_size = batch_size
-        model = InceptionResnetV1(pretrained=None, classify=False)
-        state = {k: torch.as_tensor(np.asarray(v)) for k, v in state_dict.items() if not k.startswith("logits.")}
-        model.load_state_dict(state, strict=False)
-        missing = [
-            k
-            for k in model.state_dict()
-            if k not in state and not k.startswith("logits.") and not k.endswith("num_batches_tracked")
-        ]
-        if missing:
-            raise WeightsError(f"{spec.name}: weights lack {len(missing)} tensors, e.g. {missing[:3]}")
-        model = fold_batchnorm(model.eval())
         self.precision = precision
+        self._compile = compile
+        self._state = checked_weights(spec, state_dict)
         # On a CPU, fp32 and int8 run through ONNX Runtime (:mod:`.onnx_runtime`): the same fp32
         # numbers as PyTorch to 1e-7, faster; int8 only there. bf16/fp16 and compile stay PyTorch's.
         # ``runtime="torch"`` keeps PyTorch's fp32 on a CPU (the reference the benchmarks compare with).
@@ -88,24 +78,46 @@ class FaceNetEmbedder(Embedder):
                 + (" and compile" if compile else "")
             )
         self._runner = None
+        self._model = None
         self.weights_digest = None  # names the ONNX graphs and int8 ranges: hashed only where they are used
         if self.runtime == "onnxruntime":
             from facerec.embed.onnx_runtime import ensure_graph, source_digest
+            from facerec.runtime.device import cpu_threads
             from facerec.runtime.onnx_runner import OnnxRunner
 
-            self.weights_digest = source_digest(state)
-
+            self.weights_digest = source_digest(self._state)
             graph = ensure_graph(
-                model,
+                self._state,
                 weights_id=spec.weights_id,
                 digest=self.weights_digest,
                 input_size=spec.input_size,
                 precision=precision,
             )
-            self._runner = OnnxRunner(graph, threads=torch.get_num_threads())
-        self._dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}[
-            precision
-        ]
+            self._runner = OnnxRunner(graph, threads=cpu_threads())
+        else:
+            self._model = self._torch_model()
+
+    @property
+    def model(self):
+        """The network as a folded PyTorch module, on the device and in the precision it runs in; on
+        ONNX Runtime's path, a float32 CPU module made when first asked for (a reference, for
+        benchmarks). Needs torch."""
+        if self._model is None:
+            self._model = self._torch_model()
+        return self._model
+
+    def _torch_model(self):
+        torch = require("torch")
+        inception_resnet_v1 = require("facenet_pytorch").InceptionResnetV1
+
+        from facerec.embed.fold import fold_batchnorm
+
+        model = inception_resnet_v1(pretrained=None, classify=False)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in self._state.items()}, strict=False)
+        model = fold_batchnorm(model.eval())
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
+        self._dtype = dtype[self.precision]
+        device = self.device if self._runner is None else "cpu"
         # channels-last in every precision: oneDNN runs it ~30% faster on an AVX2 CPU (same results
         # to 1e-7), and tensor cores want it on a GPU
         model = model.eval().to(device).to(self._dtype).to(memory_format=torch.channels_last)
@@ -113,15 +125,18 @@ class FaceNetEmbedder(Embedder):
         # CPU (2026-12-03, torch 2.14.1, one run), it took 185 ms for one face against the eager
         # folded network's 52 ms, 569 against 400 ms for 16 and 1,609 against 1,554 for 64: its
         # prepacked weights fit one batch size and oneDNN reorders them again for the others.
-        self.model = torch.compile(model) if compile else model
+        return torch.compile(model) if self._compile and self._runner is None else model
 
     def state_dict(self) -> dict:
-        """The weights in facenet-pytorch's layout (``InceptionResnetV1().load_state_dict`` takes them)."""
-        return unfolded_state(getattr(self.model, "_orig_mod", self.model))  # compiled: the module inside
+        """The weights as loaded, in facenet-pytorch's layout, as torch tensors
+        (``InceptionResnetV1().load_state_dict`` takes them). Needs torch."""
+        torch = require("torch")
+        out = {k: torch.from_numpy(v.copy()) for k, v in self._state.items()}
+        for bn in batch_norms():
+            out[f"{bn}.num_batches_tracked"] = torch.zeros((), dtype=torch.long)
+        return out
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
-        import torch
-
         crops = self._check_crops(crops)
         out = np.empty((len(crops), self.spec.dim), np.float32)
         for start in range(0, len(crops), self.batch_size):
@@ -129,24 +144,46 @@ class FaceNetEmbedder(Embedder):
             if self._runner is not None:
                 out[start : start + len(batch)] = self._runner(batch.transpose(0, 3, 1, 2).astype(np.float32))
             else:
+                import torch
+
                 x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
                 out[start : start + len(batch)] = self.embed_tensor(x).cpu().numpy()
         return l2_normalize(out)
 
     def embed_tensor(self, x):
-        """float or uint8 (n, 3, 160, 160) RGB 0..255 on the device -> float32 (n, 512) L2-normalised
-        on the device (the GPU pipeline's path: no copy to the host)."""
+        """float or uint8 (n, 3, 160, 160) RGB 0..255 -> float32 (n, 512) L2-normalised: a tensor on
+        the device in, a tensor on the device out (the GPU pipeline's path: no copy to the host); on
+        ONNX Runtime's path also a numpy array in, a numpy array out."""
+        if self._runner is not None:
+            if isinstance(x, np.ndarray):
+                return self._runner(x.astype(np.float32, copy=False))
+            import torch  # a CPU tensor: ONNX Runtime takes its numpy view
+
+            return torch.from_numpy(self._runner(x.detach().float().contiguous().numpy()))
         import torch
 
-        if self._runner is not None:  # a CPU tensor: ONNX Runtime takes its numpy view
-            return torch.from_numpy(self._runner(x.detach().float().contiguous().numpy()))
         with torch.inference_mode():
             x = ((x.float() - 127.5) / 128.0).to(self._dtype).contiguous(memory_format=torch.channels_last)
             return torch.nn.functional.normalize(self.model(x).float(), dim=1)
 
 
+def checked_weights(spec: EmbedderSpec, state_dict: dict) -> dict[str, np.ndarray]:
+    """``state_dict`` (numpy arrays or torch tensors) as float32 numpy arrays, only the network's
+    weights (a classifier's ``logits.*`` and batch-norm counters dropped), each checked against
+    InceptionResnetV1's layout: a missing or mis-shaped tensor is a :class:`WeightsError`."""
+    shapes = parameter_shapes()
+    missing = [k for k in shapes if k not in state_dict]
+    if missing:
+        raise WeightsError(f"{spec.name}: weights lack {len(missing)} tensors, e.g. {missing[:3]}")
+    state = {k: np.asarray(state_dict[k], np.float32) for k in shapes}
+    wrong = [f"{k} {v.shape} (not {shapes[k]})" for k, v in state.items() if v.shape != shapes[k]]
+    if wrong:
+        raise WeightsError(f"{spec.name}: {len(wrong)} weights are not InceptionResnetV1's shape, e.g. {wrong[:3]}")
+    return state
+
+
 def load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str, **options) -> Embedder:
-    import torch
+    torch = require("torch")  # its weights are a PyTorch file: without torch, the error names the extra
 
     cached = torch_home() / "checkpoints" / Path(VGGFACE2_URL).name
     path = Path(weights) if weights else cached
@@ -173,19 +210,17 @@ def load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str, **opt
 
 
 def load_casia(spec: EmbedderSpec, *, weights: str | None, device: str, **options) -> Embedder:
-    from facenet_pytorch import InceptionResnetV1
-
     from facerec.embed.casia_weights import casia_state_dict
 
     if weights:
-        import torch
+        torch = require("torch")  # a PyTorch state dict file
 
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise WeightsError(f"weights {weights}: cannot load ({exc})") from None
     else:
-        state = casia_state_dict(InceptionResnetV1(pretrained=None, classify=False))
+        state = casia_state_dict()
     return FaceNetEmbedder(spec, state, resolve_device(device), **options)
 
 

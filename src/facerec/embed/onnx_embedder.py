@@ -148,13 +148,12 @@ class OnnxEmbedder(Embedder):
     """An ONNX model fed crops as its :class:`InputSpec` says, its rows L2-normalised; batched."""
 
     def __init__(self, spec: EmbedderSpec, path: Path, inp: InputSpec, graph: GraphShape, device: str):
-        import os
-
+        from facerec.runtime.device import cpu_threads
         from facerec.runtime.onnx_runner import OnnxRunner
 
         self.spec, self.path, self.input, self.graph = spec, path, inp, graph
         providers, self.device = providers_for(device)
-        self._runner = OnnxRunner(path, threads=os.cpu_count() or 1, providers=providers)
+        self._runner = OnnxRunner(path, threads=cpu_threads(), providers=providers)
         self._mean = np.asarray(inp.mean, np.float32)
         self._std = np.asarray(inp.std, np.float32)
         self._probe()
@@ -198,14 +197,22 @@ class OnnxEmbedder(Embedder):
         return l2_normalize(out)
 
     def embed_tensor(self, x):
-        """float or uint8 (n, 3, S, S) RGB 0..255 (the margin cropper's tensor) -> float32 (n, d)
-        unit rows, as a tensor on x's device: the float crops as cut, without rounding to uint8, so
-        an exported FaceNet gives the built-in FaceNet's numbers."""
-        import torch
+        """float or uint8 (n, 3, S, S) RGB 0..255 (the margin cropper's crops) -> float32 (n, d) unit
+        rows: the float crops as cut, without rounding to uint8, so an exported FaceNet gives the
+        built-in FaceNet's numbers. A numpy array in, a numpy array out (no torch); a tensor in, a
+        tensor on its device out."""
+        if isinstance(x, np.ndarray):
+            return self._embed_float(x.transpose(0, 2, 3, 1))
+        import torch  # a tensor was passed: torch is there
 
-        host = x.detach().float().cpu().permute(0, 2, 3, 1).numpy()
+        out = self._embed_float(x.detach().float().cpu().permute(0, 2, 3, 1).numpy())
+        return torch.from_numpy(out).to(x.device)
+
+    def _embed_float(self, host: np.ndarray) -> np.ndarray:
+        """float (n, S, S, 3) RGB 0..255 -> float32 (n, d) unit rows, batched."""
+        host = host.astype(np.float32, copy=False)
         out = np.empty((len(host), self.spec.dim), np.float32)
         for start in range(0, len(host), BATCH_SIZE):
             batch = host[start : start + BATCH_SIZE]
             out[start : start + len(batch)] = self._run(self._prepare(batch))
-        return torch.from_numpy(l2_normalize(out)).to(x.device)
+        return l2_normalize(out)
