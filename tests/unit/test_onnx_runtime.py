@@ -144,3 +144,40 @@ def test_cached_graphs_are_named_by_the_weights(tmp_path, monkeypatch):
     mtime = pa.stat().st_mtime_ns
     assert ort_mod.ensure_graph(a, weights_id="w", digest=da, input_size=32, precision="fp32") == pa
     assert pa.stat().st_mtime_ns == mtime  # the cached graph, not a new export
+
+
+# -- FaceNet's graph built from a state dict (embed/facenet_graph.py) -----------------------------
+
+
+def random_facenet_state(seed=0):
+    from facerec.embed.inception_resnet_v1 import parameter_shapes
+
+    rng = np.random.default_rng(seed)
+    state = {k: (rng.standard_normal(s) * 0.05).astype(np.float32) for k, s in parameter_shapes().items()}
+    for k in state:
+        if k.endswith("running_var"):
+            state[k] = np.abs(state[k]) + 1.0
+    return state
+
+
+def test_a_state_dict_is_built_into_a_graph_named_by_the_recipe(tmp_path, monkeypatch):
+    """A state dict, not a module: the graph is built without torch, cached under this recipe's name,
+    and runs (n, 3, 160, 160) crops into (n, 512) unit rows."""
+    monkeypatch.setenv("FACEREC_HOME", str(tmp_path))
+    state = random_facenet_state()
+    digest = ort_mod.source_digest(state)
+    path = ort_mod.ensure_graph(state, weights_id="w", digest=digest, input_size=160, precision="fp32")
+    assert path == tmp_path / "weights" / f"w-{digest}-r{ort_mod.RECIPE}.fp32.onnx" and ort_mod.RECIPE >= 2
+    out = OnnxRunner(path, threads=1)(crops(2, side=160))
+    assert out.shape == (2, 512) and np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
+
+
+def test_the_shipped_int8_ranges_name_every_convolution_input_of_the_built_graph():
+    """The ranges were measured on PyTorch's export: the built graph names its tensors the same way."""
+    from facerec.embed.facenet_graph import build_graph
+
+    graph = build_graph(random_facenet_state())
+    ranges = ort_mod.ranges_resource("facenet-20180408-102900-casia-webface", "e05b0dd67e5c422a")
+    convs = [n for n in graph.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 132
+    ort_mod._check_ranges(json.loads(ranges.read_text()), {n.input[0] for n in convs})  # raises on a name it lacks
