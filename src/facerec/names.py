@@ -45,6 +45,13 @@ def fold_name(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", str(name)).split())
 
 
+def shown_name(name: str | None) -> str:
+    """A name as a person writes it, for output meant to be read: ``Colin_Powell`` (a folder's or
+    LFW's way of writing it) is shown ``Colin Powell``. Stored names, JSON and URLs keep the name
+    as it is, so nothing is renamed."""
+    return "" if name is None else str(name).replace("_", " ")
+
+
 def check_name(name: str) -> str:
     """``name`` in its stored form (:func:`fold_name`), or InvalidName saying what is wrong."""
     folded = fold_name(name)

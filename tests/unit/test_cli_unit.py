@@ -164,7 +164,7 @@ def test_stranger_is_unknown_with_candidates_and_closed_set_restores_the_seed(
     assert rows["test_0_y2.png"]["pred"] == "person_2"
     assert rows["summary"]["summary"]["threshold_source"] == "calibrated"
     code, out, _ = run(capsys, *args)
-    assert "stranger.png face 0" in out and ": unknown (nearest: person_" in out
+    assert "stranger.png face 0" in out and ": unknown (nearest: person " in out  # shown as written
     code, out, _ = run(capsys, *args, "--closed-set", "--format", "json")
     assert json.loads(out.splitlines()[0])["pred"].startswith("person_")
     code, out, _ = run(capsys, *args, "--threshold", "5", "--format", "json")

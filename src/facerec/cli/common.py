@@ -37,6 +37,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def alignment_arg(value: str) -> str:
     """``--alignment``: one of ALIGNMENTS, or A+B of them (a fused embedder's, checked against it later)."""
     from facerec.align.croppers import alignment_parts

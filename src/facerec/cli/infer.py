@@ -12,11 +12,13 @@ from facerec.cli.common import (
     NO_FACE_REMEDY,
     add,
     model_pipeline,
+    non_negative_int,
     pipeline_args,
-    positive_int,
     store_token_arg,
 )
 from facerec.cli.video import add_video_args
+from facerec.gallery.confidence import ConfidenceScale
+from facerec.names import shown_name
 from facerec.pipeline.config import DEFAULT_TOPK
 from facerec.text import printable
 
@@ -33,8 +35,14 @@ def add_parser(sub) -> None:
     )
     add(p, "--model", required=True, help="a model file, or a store URI (milvus:./g.db, http://host:19530)")
     store_token_arg(p)
-    add(p, "--topk", type=positive_int, default=DEFAULT_TOPK, help="neighbours shown as evidence")
+    add(p, "--topk", type=non_negative_int, default=DEFAULT_TOPK, help="neighbours shown as evidence (0: none)")
     add(p, "--format", choices=("table", "json"), default="table")
+    add(
+        p,
+        "--brief",
+        action="store_true",
+        help="one line per face: the file, the name and how sure, in words (no evidence, no boxes)",
+    )
     add(
         p,
         "--fpir",
@@ -69,6 +77,9 @@ def run(args) -> int:
         raise InputError("no input: facerec infer PHOTO|FOLDER|VIDEO|URL --model MODEL (or --input ...)")
     if args.threshold is not None:
         check_threshold(args.threshold, "--threshold")
+    if args.brief and args.format == "json":
+        raise InputError("--brief is a way to print the table; --format json already has one line per face")
+    check_source(args.input)  # before any model loads: a mistyped path is said at once
     gallery = load_model(args.model, token=args.store_token)
     pipe = model_pipeline(args, gallery)
     calibration = resolve_threshold(
@@ -78,11 +89,15 @@ def run(args) -> int:
         from facerec.cli.video import run_video
 
         return run_video(args, gallery, pipe, calibration)
-    report = infer(args.input, gallery, pipe, topk=args.topk, calibration=calibration, quiet=args.quiet)
+    # the evidence is cut to --topk when printed: 0 shows none, the answer is the same
+    report = infer(args.input, gallery, pipe, topk=max(args.topk, 1), calibration=calibration, quiet=args.quiet)
     if report.detector_note:
         print(report.detector_note, file=sys.stderr)
-    (print_json if args.format == "json" else print_table)(report, gallery)
-    for img in report.images:
+    if args.format == "json":
+        print_json(report, gallery, topk=args.topk)
+    else:
+        (print_brief if args.brief else print_table)(report, gallery, topk=args.topk)
+    for img in report.images:  # said once, on stderr (the table leaves them out)
         if img.error:
             print(f"error: {printable(img.error)}", file=sys.stderr)
     if not report.images:
@@ -102,19 +117,51 @@ def _threshold_line(cal) -> str:
     return f"open-set threshold {cal.threshold:.4f}: {cal.promise()}"
 
 
-def print_table(report, gallery) -> None:
+def check_source(source: str) -> None:
+    """A file or folder that does not exist is refused before any model loads (a stream, a URL or
+    a webcam is opened later: only it can say whether it answers)."""
+    from pathlib import Path
+
+    from facerec.errors import ImageError
+    from facerec.video.frames import is_live
+
+    if not is_live(str(source)) and not Path(source).exists():
+        raise ImageError(f"{source}: no such file or folder")
+
+
+def print_brief(report, gallery, topk: int = 0) -> None:
+    """One line per face: ``file: Name (very likely)``; a photo without a face says so."""
+    scale = ConfidenceScale(gallery)
+    for img in report.images:
+        if img.error:
+            continue  # on stderr, once
+        if not img.faces:
+            print(f"{printable(img.file)}: no face found")
+            continue
+        many = len(img.faces) > 1
+        for f in img.faces:
+            p, where = f.prediction, f" face {f.face + 1} of {len(img.faces)}" if many else ""
+            sure = scale.of(p)
+            if p.unknown:
+                answer = f"unknown (looks most like {shown_name(p.candidate)}, but not enough)"
+            else:
+                answer = f"{shown_name(p.name)} ({sure.words})"
+            print(f"{printable(img.file)}{where}: {printable(answer)}")
+
+
+def print_table(report, gallery, topk: int = DEFAULT_TOPK) -> None:
+    scale = ConfidenceScale(gallery)
     print(_threshold_line(report.calibration))
     for note in report.skipped:
         print(f"skipped (not an image type): {note}")
     for img in report.images:
         truth = (
-            f"   truth: {gallery.names_[img.label]}"
+            f"   truth: {shown_name(gallery.names_[img.label])}"
             if img.label is not None and img.label < len(gallery.names_)
             else ""
         )
         if img.error:
-            print(f"{printable(img.file)}: ERROR {printable(img.error)}")
-            continue
+            continue  # on stderr, once
         if not img.faces:
             print(f"{printable(img.file)}: no face found{truth}")
             continue
@@ -123,15 +170,20 @@ def print_table(report, gallery) -> None:
             mark = ""
             if img.label is not None and f.face == 0:
                 mark = "  [correct]" if p.label == img.label else "  [WRONG]"
-            answer = f"unknown (nearest: {p.candidate})" if p.unknown else p.name
+            sure = scale.of(p)
+            answer = (
+                f"unknown (nearest: {shown_name(p.candidate)})" if p.unknown else f"{shown_name(p.name)} ({sure.words})"
+            )
             print(
-                f"{printable(img.file)} face {f.face} {_fmt_box(f.box)}: {answer}  distance {p.distance:.4f}  "
+                f"{printable(img.file)} face {f.face} {_fmt_box(f.box)}: {printable(answer)}  distance {p.distance:.4f}  "
                 f"votes {p.votes}/{min(gallery.k, len(gallery))}{truth if f.face == 0 else ''}{mark}"
             )
             if p.note:
                 print(f"    ({printable(p.note)})")
-            for rank, n in enumerate(p.neighbors, 1):
-                print(f"    {rank}. {printable(n.name):<28} {n.distance:.4f}  (sample {printable(n.sample_id)})")
+            for rank, n in enumerate(p.neighbors[:topk], 1):
+                print(
+                    f"    {rank}. {printable(shown_name(n.name)):<28} {n.distance:.4f}  (sample {printable(n.sample_id)})"
+                )
     correct, total = report.accuracy()
     print(
         f"images: {len(report.images)}  faces: {report.n_faces}  errors: {report.n_errors}  "
@@ -143,7 +195,7 @@ def print_table(report, gallery) -> None:
         print(f"(no face found in some images: {NO_FACE_REMEDY})")
 
 
-def print_json(report, gallery) -> None:
+def print_json(report, gallery, topk: int = DEFAULT_TOPK) -> None:
     for img in report.images:
         if img.error:
             print(json.dumps({"file": img.file, "error": img.error, "label": img.label}))
@@ -178,7 +230,7 @@ def print_json(report, gallery) -> None:
                         "score": round(f.score, 4),
                         "topk": [
                             {"name": n.name, "distance": round(n.distance, 6), "sample": n.sample_id}
-                            for n in p.neighbors
+                            for n in p.neighbors[:topk]
                         ],
                         "label": img.label,
                     }
