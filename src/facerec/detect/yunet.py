@@ -31,11 +31,11 @@ YUNET_NMS = 0.3  # the OpenCV zoo demo's
 class YuNetDetector(Detector):
     """OpenCV's YuNet (one box, five landmarks and a score per face), run in batches and decoded as
     ``cv2.FaceDetectorYN`` does (:mod:`facerec.detect.yunet_net`): the same faces as OpenCV's own
-    detector (``yunet-opencv``). On the CPU the network runs on ONNX Runtime, ~1.5x OpenCV's speed
-    (~1.7 ms for a 250x250 LFW image on this project's 2-core machine; PyTorch's CPU kernels took
-    ~9x longer); on a GPU it runs in PyTorch (``runtime="torch"`` asks for PyTorch on the
-    CPU too). Landmarks in MTCNN's order: the eye on the image's left, the other eye, nose tip,
-    mouth corners left then right."""
+    detector (``yunet-opencv``). On the CPU the network runs on ONNX Runtime, without PyTorch,
+    ~1.5x OpenCV's speed (~1.7 ms for a 250x250 LFW image on this project's 2-core machine;
+    PyTorch's CPU kernels took ~9x longer); on a GPU it runs in PyTorch (``runtime="torch"`` asks
+    for PyTorch on the CPU too). Landmarks in MTCNN's order: the eye on the image's left, the
+    other eye, nose tip, mouth corners left then right."""
 
     name = "yunet"
 
@@ -47,9 +47,8 @@ class YuNetDetector(Detector):
         score: float = YUNET_SCORE,
         runtime: str = "auto",
     ):
-        import torch
-
         from facerec.detect.yunet_net import Decoder, batched_graph, torch_network
+        from facerec.runtime.device import cpu_threads
         from facerec.runtime.onnx_runner import OnnxRunner
 
         if runtime not in ("auto", "torch"):
@@ -62,7 +61,7 @@ class YuNetDetector(Detector):
                 graph = batched_graph(path)
             except Exception as exc:  # the file's hash matched, so this is onnx failing, not the file
                 raise WeightsError(f"{path}: cannot prepare YuNet's graph for batches ({exc})") from None
-            self._runner = OnnxRunner(graph, threads=torch.get_num_threads(), label=f"YuNet ({path})")
+            self._runner = OnnxRunner(graph, threads=cpu_threads(), label=f"YuNet ({path})")
         else:
             self._net = torch_network(path, YUNET.sha256, device)
         self._decode = Decoder(score, YUNET_NMS)

@@ -128,7 +128,7 @@ def run_ray(
             workers = workers or nodes
             per = cpus / workers
             actor = {"num_cpus": round(max(0.1, per * ACTOR_CPU_SHARE), 3)}
-            threads = max(1, math.floor(per))  # torch's threads: the cores this actor stands for
+            threads = max(1, math.floor(per))  # the CPU runtimes' threads: the cores this actor stands for
             options = options.replace(device="cpu")
         known_ref = [ray.put(frozenset(known))] if known else None
         ds = ray.data.from_items(

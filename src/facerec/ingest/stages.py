@@ -112,18 +112,17 @@ class FaceStage:
 
     Args:
         options: the pipeline's (the store's choices; on Ray, this actor's device).
-        threads: torch's and OpenCV's threads in this process (None: leave them be).
+        threads: the CPU runtimes' threads in this process: ONNX Runtime's, OpenCV's, PyTorch's
+            where installed (None: leave them be).
     """
 
     def __init__(self, options: PipelineOptions, threads: int | None = None):
         from facerec.pipeline import Pipeline
 
         if threads:
-            import cv2
-            import torch
+            from facerec.runtime.device import set_cpu_threads
 
-            torch.set_num_threads(threads)
-            cv2.setNumThreads(threads)
+            set_cpu_threads(threads)
         self.pipeline = Pipeline.create(options)
         self.dim = self.pipeline.config.dim
         self.node = _node_id()

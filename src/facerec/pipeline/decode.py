@@ -1,5 +1,6 @@
-"""Decoders: ``pil`` (worker threads; EXIF rotation, any listed format, size limits) and ``nvjpeg``
-(JPEGs decoded on the GPU in one call per batch; every other file goes to the PIL path).
+"""Decoders: ``pil`` (worker threads; EXIF rotation, any listed format, size limits; the default,
+and the only one without PyTorch) and ``nvjpeg`` (JPEGs decoded on the GPU by torchvision in one
+call per batch; every other file goes to the PIL path; the ``gpu`` extra).
 
 A worker reads each file once: its bytes give the content key (the cache's), and a cache hit
 skips decoding altogether.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from facerec.datasets import Sample
 from facerec.errors import FacerecError, InputError
+from facerec.extras import MissingExtra, has
 from facerec.jpeg_header import read_jpeg_header
 
 DECODERS = ("auto", "pil", "nvjpeg")
@@ -38,6 +40,8 @@ class Decoder:
         gpu = device.startswith("cuda")
         if name == "auto":
             name = "nvjpeg" if gpu else "pil"
+        if name == "nvjpeg" and not has("torchvision"):
+            raise MissingExtra("gpu", "the nvjpeg decoder runs on torchvision, and torchvision", "torchvision")
         if name == "nvjpeg" and not gpu:
             raise InputError("the nvjpeg decoder needs a CUDA device")
         self.name, self.device, self.max_pixels = name, device, max_pixels
