@@ -1,7 +1,7 @@
 """Croppers: cut each face the way its embedder was trained (the embedder spec's ``crop``).
 
 With ``alignment="box"`` (the default): ``margin`` (FaceNet): the detector box grown by a margin of the output crop, clipped to the image,
-resampled on the device with ``roi_align`` (the same geometry as facenet-pytorch's ``extract_face``;
+resampled with ``roi_align`` (NumPy's on the CPU, torchvision's on a GPU; the same geometry as facenet-pytorch's ``extract_face``;
 its embeddings agree with PIL-resized crops to cosine >= 0.997). ``dlib-chip``: dlib's 5-landmark
 similarity alignment, as dlib's ResNet was trained. ``arcface`` (ONNX ArcFace-family models,
 :mod:`facerec.align.arcface`): always the five landmarks onto ArcFace's template. With ``alignment="five-point"`` the detector's
@@ -15,33 +15,56 @@ from __future__ import annotations
 import numpy as np
 
 from facerec.align.crops import resize_rgb
+from facerec.align.roi_align import roi_align
 from facerec.detect.base import Detection
 from facerec.errors import InputError
 from facerec.image_batch import ImageBatch
 from facerec.limits import HOST_CROP_PIXELS
 
 # Host photos larger than HOST_CROP_PIXELS (set in facerec.limits) are cropped face by face from
-# host memory, so that the full-size picture never becomes a float tensor.
+# host memory, so that the full-size picture never becomes a float tensor (the device path; the
+# NumPy path never makes one, and cuts such photos the same way only to give the same numbers).
 
 
 class MarginCropper:
-    """float32 (M, 3, size, size) crops on the batch's device, values 0..255."""
+    """float32 (M, 3, size, size) crops, values 0..255: a NumPy array for a host batch on the CPU
+    (:mod:`facerec.align.roi_align`, no torch), a tensor on the batch's device otherwise
+    (torchvision's ``roi_align``: the GPU path). Both are the same resampling."""
 
     def __init__(self, size: int, margin: float):
         self.size, self.margin = size, margin
 
     def crop(self, batch: ImageBatch, faces: list[tuple[int, Detection]]):
+        boxes = np.array([d.box for _, d in faces], np.float32).reshape(-1, 4)
+        regions = np.stack(self.regions(boxes, batch.width, batch.height), 1)
+        owners = [j for j, _ in faces]
+        if batch.on_host and batch.device == "cpu":
+            return self._crop_host(batch, owners, regions)
+        return self._crop_device(batch, owners, regions)
+
+    def _crop_host(self, batch: ImageBatch, owners: list[int], regions: np.ndarray) -> np.ndarray:
+        # a photo over HOST_CROP_PIXELS is cut region by region, as on the device path: the region's
+        # own edge is then the edge for the samples in its outer half pixel (not the pixels beyond)
+        big = batch.height * batch.width > HOST_CROP_PIXELS
+        out = np.empty((len(owners), 3, self.size, self.size), np.float32)
+        for m, (j, (left, top, right, bottom)) in enumerate(zip(owners, regions.astype(np.int64).tolist())):
+            if big:
+                region = batch.host[j][top:bottom, left:right]
+                out[m] = roi_align(region, [(0, 0, right - left, bottom - top)], self.size)[0]
+            else:
+                out[m] = roi_align(batch.host[j], [(left, top, right, bottom)], self.size)[0]
+        return out
+
+    def _crop_device(self, batch: ImageBatch, owners: list[int], regions: np.ndarray):
         import torch
-        from torchvision.ops import roi_align
+        from torchvision.ops import roi_align as torch_roi_align
 
         big = batch.on_host and batch.height * batch.width > HOST_CROP_PIXELS
         dev = batch.device if big else batch.tensor.device
-        boxes = torch.tensor([d.box for _, d in faces], dtype=torch.float32, device=dev).reshape(-1, 4)
-        owner = torch.tensor([j for j, _ in faces], dtype=torch.float32, device=dev)
-        rois = torch.stack([owner, *self.regions(boxes, batch.width, batch.height)], 1)
+        rois = torch.tensor(np.column_stack([np.asarray(owners, np.float32), regions]), device=dev).reshape(-1, 5)
         with torch.inference_mode():
             if not big:
-                return roi_align(
+                return torch_roi_align(
                     batch.tensor, rois, (self.size,) * 2, spatial_scale=1.0, sampling_ratio=-1, aligned=True
                 )
             out = []
@@ -49,25 +72,26 @@ class MarginCropper:
                 region = np.ascontiguousarray(batch.host[j][top:bottom, left:right])
                 t = torch.from_numpy(region).to(dev).permute(2, 0, 1)[None].float()
                 roi = torch.tensor([[0.0, 0.0, 0.0, right - left, bottom - top]], device=dev)
-                out.append(roi_align(t, roi, (self.size,) * 2, spatial_scale=1.0, sampling_ratio=-1, aligned=True))
+                out.append(
+                    torch_roi_align(t, roi, (self.size,) * 2, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+                )
             return torch.cat(out)
 
-    def regions(self, boxes, width: int, height: int):
-        """Each box grown by the margin (px of the output crop), clipped to the image, truncated to
-        whole pixels as facenet-pytorch's ``extract_face`` does: (left, top, right, bottom)."""
-        import torch
-
+    def regions(self, boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, ...]:
+        """Each float32 (M, 4) box grown by the margin (px of the output crop), clipped to the
+        image, truncated to whole pixels as facenet-pytorch's ``extract_face`` does: (left, top,
+        right, bottom), float32 (M,) each, computed in float32 as the tensors once were."""
         size, margin = self.size, self.margin
-        x1, y1, x2, y2 = boxes.unbind(1)
-        mx, my = margin * (x2 - x1) / max(size - margin, 1), margin * (y2 - y1) / max(size - margin, 1)
-        left, top = torch.clamp(x1 - mx / 2, min=0).trunc(), torch.clamp(y1 - my / 2, min=0).trunc()
-        right, bottom = torch.clamp(x2 + mx / 2, max=width).trunc(), torch.clamp(y2 + my / 2, max=height).trunc()
+        x1, y1, x2, y2 = np.asarray(boxes, np.float32).reshape(-1, 4).T
+        div = np.float32(max(size - margin, 1))
+        mx, my = np.float32(margin) * (x2 - x1) / div, np.float32(margin) * (y2 - y1) / div
+        half = np.float32(2)
+        left, top = np.trunc(np.maximum(x1 - mx / half, 0)), np.trunc(np.maximum(y1 - my / half, 0))
+        right = np.trunc(np.minimum(x2 + mx / half, np.float32(width)))
+        bottom = np.trunc(np.minimum(y2 + my / half, np.float32(height)))
         # a box outside the picture still gets a (one-pixel) region, never an empty one
-        left, top = (
-            torch.minimum(left, torch.full_like(left, width - 1)),
-            torch.minimum(top, torch.full_like(top, height - 1)),
-        )
-        return left, top, torch.maximum(right, left + 1), torch.maximum(bottom, top + 1)
+        left, top = np.minimum(left, np.float32(width - 1)), np.minimum(top, np.float32(height - 1))
+        return left, top, np.maximum(right, left + 1), np.maximum(bottom, top + 1)
 
 
 class DlibChipCropper:
@@ -132,9 +156,12 @@ class FivePointCropper:
 
 
 def to_uint8(crops) -> np.ndarray:
-    """uint8 (M, S, S, 3) host crops from a float (M, 3, S, S) tensor (or as they are)."""
+    """uint8 (M, S, S, 3) host crops from float (M, 3, S, S) ones (a NumPy array or a tensor:
+    rounded half to even, as torch rounds), or uint8 host crops as they are."""
     if isinstance(crops, np.ndarray):
-        return crops
+        if crops.dtype == np.uint8:
+            return crops
+        return np.ascontiguousarray(np.clip(np.round(crops), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
     import torch
 
     return np.ascontiguousarray(crops.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())

@@ -346,15 +346,22 @@ class Pipeline:
                         cache.put(key, [_copy(f) for f in faces])
 
     def _embed(self, crops) -> np.ndarray:
-        """Crops, float (M, 3, S, S) tensor (0..255) or uint8 (M, S, S, 3) array (for a fused
-        embedder: a list with each part's) -> float32 (M, d) unit vectors; the mirror image's
-        embedding averaged in when ``flip`` is configured (part by part when fused)."""
+        """Crops -> float32 (M, d) unit vectors; the mirror image's embedding averaged in when
+        ``flip`` is configured (part by part when fused). Crops are uint8 (M, S, S, 3) host
+        arrays, or float (M, 3, S, S) 0..255 as the margin cropper cuts them: a NumPy array on
+        the CPU, a tensor on a GPU (for a fused embedder: a list with each part's)."""
         parts = getattr(self.embedder, "parts", None)
         if parts is not None:
             return self.embedder.combine([self._embed_with(e, c) for e, c in zip(parts, crops)])
         return self._embed_with(self.embedder, crops)
 
     def _embed_with(self, embedder: Embedder, crops) -> np.ndarray:
+        if isinstance(crops, np.ndarray) and crops.dtype != np.uint8:
+            run = planar_embedding(embedder)
+            emb = run(crops)
+            if self.config.flip:  # mirrored: the planes' last axis is the crop's width
+                emb = l2_normalize(emb + run(np.ascontiguousarray(crops[..., ::-1])))
+            return emb
         if isinstance(crops, np.ndarray) or not hasattr(embedder, "embed_tensor"):
             host = _to_uint8(crops)
             emb = embedder.embed(host)
@@ -367,6 +374,16 @@ class Pipeline:
         if self.config.flip:
             emb = F.normalize(emb.float() + embedder.embed_tensor(crops.flip(3)).float(), dim=1)
         return emb.float().cpu().numpy()
+
+
+def planar_embedding(embedder: Embedder):
+    """A function of float32 (M, 3, S, S) NumPy crops, 0..255, giving float32 (M, d) unit rows: the
+    embedder's ``embed_tensor`` where it has one (a NumPy array in, a NumPy array out, no torch:
+    the float crops as cut, as on a GPU, so FaceNet's numbers do not depend on the device); else
+    its ``embed`` of the crops rounded to uint8 (an embedder of uint8 crops sees nothing else)."""
+    if hasattr(embedder, "embed_tensor"):
+        return lambda x: np.asarray(embedder.embed_tensor(x), np.float32)
+    return lambda x: embedder.embed(_to_uint8(x))
 
 
 def _precision(embedder) -> str:
