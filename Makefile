@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED_LFW := $(abspath ../shared/data)
 export SCIKIT_LEARN_DATA ?= $(if $(wildcard $(SHARED_LFW)/lfw_home),$(SHARED_LFW),)
 
-.PHONY: setup setup-core demo test test-fast test-integration lint browser constraints clean
+.PHONY: setup setup-core demo test test-fast test-integration lint docs browser constraints clean
 
 # pyproject.toml is the one dependency list (the core and each extra); constraints.txt, derived from
 # it (make constraints), pins every version for reproducible installs.
@@ -19,7 +19,7 @@ $(VENV)/.core: pyproject.toml constraints.txt
 # setup: everything (every extra and the test tools), what make test needs.
 $(VENV)/.all: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e '.[all,test]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[all,test,docs]'
 	touch $@ $(VENV)/.core
 
 setup-core: $(VENV)/.core
@@ -53,6 +53,10 @@ test-integration: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The documentation site (mkdocs.yml, docs/) into site/; warnings are errors.
+docs: setup
+	$(BIN)/mkdocs build --strict
 
 browser:
 	@if [ "$$FACEREC_SKIP_BROWSER" != 1 ]; then bash scripts/ensure-browser.sh; fi
