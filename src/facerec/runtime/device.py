@@ -8,6 +8,7 @@ Runtime, and a CUDA device is refused naming the extra.
 from __future__ import annotations
 
 import os
+import sys
 
 from facerec.errors import InputError
 from facerec.extras import MissingExtra, has
@@ -55,15 +56,13 @@ _threads: int | None = None  # set_cpu_threads's choice, for this process
 
 def cpu_threads() -> int:
     """Threads for a CPU runtime's session (ONNX Runtime's intra-op pool): what
-    :func:`set_cpu_threads` chose; else PyTorch's own count where PyTorch is installed (as
-    before it was optional: its default is the machine's cores, and ``torch.set_num_threads``
-    keeps steering it); else the cores this process may run on."""
+    :func:`set_cpu_threads` chose; else PyTorch's count where PyTorch is already loaded (so that
+    ``torch.set_num_threads`` steers it, as before PyTorch was optional; its default is the
+    machine's cores); else the cores this process may run on. PyTorch is never imported for this."""
     if _threads is not None:
         return _threads
-    if has("torch"):
-        import torch
-
-        return torch.get_num_threads()
+    if "torch" in sys.modules:
+        return sys.modules["torch"].get_num_threads()
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not on Linux
