@@ -138,12 +138,16 @@ def test_facenet_vggface2_without_torch_names_the_extra():
 
 def test_the_pytorch_reference_still_agrees(state, crops):
     """Where torch is installed, PyTorch's own fp32 network (the benchmarks' reference) gives the
-    embeddings ONNX Runtime gives on the built graph."""
+    embeddings ONNX Runtime gives on the built graph, from uint8 crops and from float planes (the
+    torch-free cropper's numpy arrays: a numpy array back from either runtime)."""
     pytest.importorskip("torch")
     from facerec.embed import create_embedder
     from facerec.embed.facenet import pytorch_reference
 
     x = crops[:8]
-    slow = pytorch_reference("facenet-casia")
-    assert slow.runtime == "torch"
-    assert np.abs(slow.embed(x) - create_embedder("facenet-casia", device="cpu").embed(x)).max() < 1e-5
+    slow, fast = pytorch_reference("facenet-casia"), create_embedder("facenet-casia", device="cpu")
+    assert (slow.runtime, fast.runtime) == ("torch", "onnxruntime")
+    assert np.abs(slow.embed(x) - fast.embed(x)).max() < 1e-5
+    planes = nchw(x) + 0.25  # not whole numbers: the float crops as cut, not rounded
+    a, b = slow.embed_tensor(planes), fast.embed_tensor(planes)
+    assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.abs(a - b).max() < 1e-5

@@ -156,15 +156,28 @@ class FaceNetEmbedder(Embedder):
         ONNX Runtime's path also a numpy array in, a numpy array out."""
         if self._runner is not None:
             if isinstance(x, np.ndarray):
-                return self._runner(x.astype(np.float32, copy=False))
+                return self._run_planes(x)
             import torch  # a CPU tensor: ONNX Runtime takes its numpy view
 
-            return torch.from_numpy(self._runner(x.detach().float().contiguous().numpy()))
+            return torch.from_numpy(self._run_planes(x.detach().float().contiguous().numpy()))
         import torch
 
+        if isinstance(x, np.ndarray):  # PyTorch's network on the host's crops (runtime="torch", bf16 on a CPU)
+            return (
+                self.embed_tensor(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device)).cpu().numpy()
+            )
         with torch.inference_mode():
             x = ((x.float() - 127.5) / 128.0).to(self._dtype).contiguous(memory_format=torch.channels_last)
             return torch.nn.functional.normalize(self.model(x).float(), dim=1)
+
+    def _run_planes(self, x: np.ndarray) -> np.ndarray:
+        """float (n, 3, S, S) 0..255 -> float32 (n, d) unit rows through ONNX Runtime, ``batch_size`` at a time."""
+        out = np.empty((len(x), self.spec.dim), np.float32)
+        for start in range(0, len(x), self.batch_size):
+            out[start : start + self.batch_size] = self._runner(
+                x[start : start + self.batch_size].astype(np.float32, copy=False)
+            )
+        return out
 
 
 def checked_weights(spec: EmbedderSpec, state_dict: dict) -> dict[str, np.ndarray]:
