@@ -8,6 +8,7 @@ from PIL import Image
 from facerec.datasets import Sample
 from facerec.detect import Detection, by_prominence, prominence
 from facerec.errors import ImageError, InputError
+from facerec.image_batch import ImageBatch
 from facerec.pipeline import Pipeline, PipelineConfig
 from facerec.pipeline.decode import Decoder
 
@@ -130,10 +131,25 @@ def test_detect_and_embed_methods():
         pipe.detect(b"not an image")
 
 
+def test_cpu_margin_crops_are_numpy_floats_and_embed_as_their_uint8_crops():
+    """On the CPU the margin crop is a float32 NumPy array (no torch): an embedder of uint8 crops
+    (the fake) gets it rounded, as crop_for hands it out."""
+    pipe = fake_pipeline()
+    img = person_image(5, 1)
+    face = pipe.detect(img)[0]
+    crops = pipe.cropper.crop(ImageBatch([img], "cpu"), [(0, Detection(face.box, face.score))])
+    assert isinstance(crops, np.ndarray) and crops.dtype == np.float32 and crops.shape == (1, 3, 32, 32)
+    crop = pipe.crop_for(img, face.box)
+    assert crop.dtype == np.uint8 and crop.shape == (32, 32, 3)
+    np.testing.assert_array_equal(crop, np.clip(np.round(crops[0]), 0, 255).astype(np.uint8).transpose(1, 2, 0))
+    np.testing.assert_allclose(pipe.embed_crops(crop[None])[0], pipe.embed(img)[0], atol=1e-6)
+
+
 def test_options_are_checked():
     with pytest.raises(InputError, match="unknown detector 'hog2'.*mtcnn"):
         Pipeline.create(embedder="fake", detector="hog2", device="cpu")
-    with pytest.raises(InputError, match="nvjpeg decoder needs a CUDA"):
+    # a CUDA device is asked of a full install; torchvision, naming the gpu extra, of a core one
+    with pytest.raises(InputError, match="nvjpeg decoder (needs a CUDA|runs on torchvision)"):
         fake_pipeline(decoder="nvjpeg")
     with pytest.raises(InputError, match="decoder must be"):
         fake_pipeline(decoder="libjpeg-turbo")
