@@ -217,3 +217,57 @@ def test_api_docs_render_the_operations_in_chromium(browser, fake_model, tmp_pat
         _shot(browser, tmp_path, "api_docs")
     shown = {s.replace("\u200b", "").strip() for s in shown}
     assert set(paths) <= shown, sorted(set(paths) - shown)
+
+
+def test_group_photo_labels_never_overlap_and_this_is_enrols_one_face(browser, served_model, tmp_path):
+    """The group photo: every face gets a label in words, no two labels' boxes overlap (measured on
+    the page's own elements), and "This is…" on one face enrols that face: the photo identified
+    again names it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from facerec.server import create_app, serving
+
+    from conftest import SHARED_DATA
+
+    group = SHARED_DATA / "video" / "multiface.jpg"
+    if not group.is_file():
+        pytest.skip(f"{group} not found")
+    model = tmp_path / "served.npz"
+    shutil.copy(served_model, model)
+    wait = WebDriverWait(browser, 120)
+    with serving(create_app(model, device="cpu", workers=1)) as base:
+        browser.get(base + "/")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "people-count"), "(6)"))
+        browser.find_element(By.ID, "photo").send_keys(str(group))
+        wait.until(lambda d: d.find_element(By.ID, "canvas").get_attribute("data-faces"))
+        labels = browser.find_elements(By.CSS_SELECTOR, "#labels .face-label")
+        faces = browser.find_element(By.ID, "canvas").get_attribute("data-faces").split(",")
+        assert len(labels) == len(faces) >= 4
+        rects = [
+            browser.execute_script(
+                "const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom];", e
+            )
+            for e in labels
+        ]
+        for i, a in enumerate(rects):
+            for b in rects[i + 1 :]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+        words = [e.text for e in labels]
+        assert all(w.split(". ", 1)[1] == "Unknown" or " · " in w for w in words), words
+        assert "distance" not in " ".join(words)
+        _shot(browser, tmp_path, "web_group_photo")
+
+        first = browser.find_elements(By.CSS_SELECTOR, "#faces li form.this-is")[0]
+        name = first.find_element(By.TAG_NAME, "input")
+        name.clear()
+        name.send_keys("Group Person One")
+        first.find_element(By.TAG_NAME, "button").click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "people"), "Group Person One"))
+        assert "Enrolled as Group Person One" in first.text
+        browser.execute_script("document.getElementById('photo').value = '';")  # the same file fires change again
+        browser.find_element(By.ID, "photo").send_keys(str(group))  # the same photo again
+        wait.until(lambda d: "Group Person One" in (d.find_element(By.ID, "canvas").get_attribute("data-faces") or ""))
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors

@@ -36,6 +36,8 @@ class Confidence:
 
     def explain(self) -> str:
         """The rate behind the words, e.g. "a stranger comes this close about 1 in 4,000 times"."""
+        if self.words == "unknown":
+            return ""  # nobody was named: there is no answer to be sure of
         if self.stranger_rate is None:
             return "no measured rate for this model"
         return f"a stranger comes this close about {plain_rate(max(self.stranger_rate, 1e-6))} times"

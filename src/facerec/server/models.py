@@ -51,6 +51,14 @@ class IdentifiedFace(BaseModel):
     note: str = Field(
         "", description="why the answer is not the plain vote: another face of the image is nearer that person"
     )
+    confidence: str = Field(
+        "",
+        description='how sure, in words: "very likely", "likely", "uncertain" or "unknown", from how often a '
+        "stranger comes this close to someone in this gallery (the pipeline's reference calibration)",
+    )
+    confidence_note: str = Field(
+        "", description='the rate behind the words: "a stranger comes this close about 1 in 4,000 times"'
+    )
 
 
 class Identified(BaseModel):

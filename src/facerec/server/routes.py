@@ -167,8 +167,10 @@ def identified(r: Identification) -> models.Identified:
                 votes=p.votes,
                 topk=[models.Evidence(name=n.name, distance=round(n.distance, 4)) for n in p.neighbors],
                 note=p.note,
+                confidence=c.words,
+                confidence_note=c.explain(),
             )
-            for f, p in zip(r.faces, r.predictions)
+            for f, p, c in zip(r.faces, r.predictions, r.confidence)
         ],
         threshold=cal.threshold if cal else None,
         threshold_source=cal.source if cal else "closed-set",

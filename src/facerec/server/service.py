@@ -24,6 +24,7 @@ import numpy as np
 
 from facerec.embed import EmbedderSpec
 from facerec.errors import FacerecError, ImageError, InputError, NoFaceError
+from facerec.gallery.confidence import ConfidenceScale
 from facerec.images import decode_image, peek_size
 from facerec.people.served import ServedPeopleFolder
 from facerec.server.limits import EmbedBudget, Limits
@@ -102,6 +103,7 @@ class Identification:
     calibration: object
     width: int
     height: int
+    confidence: list = field(default_factory=list)  # one facerec.gallery.confidence.Confidence per face
 
 
 @dataclass
@@ -197,7 +199,8 @@ class Service:
             return Identification([], [], None, w, h)
         with self.store.reading() as (g, cal):
             preds = identify(g, np.stack([f.embedding for f in faces]), topk=topk, calibration=cal, one_image=True)
-        return Identification(faces, preds, cal, w, h)
+            scale = ConfidenceScale(g)
+        return Identification(faces, preds, cal, w, h, [scale.of(p) for p in preds])
 
     def verify(self, a: Upload, b: Upload) -> Verification:
         """Whether the most prominent faces of two images are one person."""

@@ -28,10 +28,12 @@ async function identify(blob) {
   $("status").textContent = "Looking…";
   $("faces").replaceChildren();
   const img = await loadImage(blob);
+  lastPhoto = { img, blob };
   const form = new FormData();
   form.append("image", blob, blob.name || "photo.jpg");
   try {
     const data = await api("POST", "/v1/identify", form);
+    lastFaces = data.faces;
     draw(img, data.faces);
     $("status").textContent = data.faces.length
       ? `${data.faces.length} face(s). ${promiseText(data)}`
@@ -58,48 +60,129 @@ function loadImage(blob) {
   });
 }
 
+// A name as people write it: LFW and folder names use "_" for spaces.
+const shown = (name) => String(name).replaceAll("_", " ");
+
+// The face's label: the name and how sure, in words (the distance is in the evidence below).
+function faceLabel(f) {
+  return f.pred === "unknown" ? "Unknown" : `${shown(f.pred)} · ${f.confidence || "named"}`;
+}
+
+let lastPhoto = null;  // { img, blob }: what "This is…" cuts a face from
 function draw(img, faces) {
   const c = $("canvas");
   c.width = img.naturalWidth; c.height = img.naturalHeight;
   const g = c.getContext("2d");
   g.drawImage(img, 0, 0);
-  const line = Math.max(2, Math.round(c.width / 250));
-  g.font = `${Math.max(14, Math.round(c.width / 30))}px system-ui, sans-serif`;
+  g.lineWidth = Math.max(2, Math.round(c.width / 250));
   faces.forEach((f) => {
     const [x1, y1, x2, y2] = f.box;
-    const unknown = f.pred === "unknown";
-    g.strokeStyle = unknown ? "#e5484d" : "#30a46c";
-    g.lineWidth = line;
+    g.strokeStyle = f.pred === "unknown" ? "#e5484d" : "#30a46c";
     g.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    const label = `${f.pred} ${f.distance.toFixed(2)}`;
-    const h = parseInt(g.font, 10) + 6;
-    const w = g.measureText(label).width + 8;
-    const top = y1 > h ? y1 - h : y2;
-    g.fillStyle = unknown ? "#e5484d" : "#30a46c";
-    g.fillRect(x1, top, w, h);
-    g.fillStyle = "#fff";
-    g.fillText(label, x1 + 4, top + h - 6);
   });
-  c.hidden = false;
+  $("photo-view").hidden = false;
   c.dataset.faces = faces.map((f) => f.pred).join(",");  // for tests and screen readers
-  c.setAttribute("aria-label", `faces: ${c.dataset.faces || "none"}`);
+  c.setAttribute("aria-label", `faces: ${faces.map(faceLabel).join(", ") || "none"}`);
+  placeLabels(faces);
 }
+
+// Labels are page elements over the picture, placed so that no two overlap: each starts just
+// above its face (below it at the top edge), and one that would cover a label already placed moves
+// down past it; a numbered badge ties it to the face in the list when it had to move far.
+function placeLabels(faces) {
+  const c = $("canvas"), layer = $("labels");
+  layer.replaceChildren();
+  if (!faces.length) return;
+  const k = c.clientWidth / c.width;  // picture pixels -> page pixels
+  const placed = [];
+  faces.map((f, i) => ({ f, i })).sort((a, b) => a.f.box[1] - b.f.box[1] || a.f.box[0] - b.f.box[0]).forEach(({ f, i }) => {
+    const el = text("div", `${i + 1}. ${faceLabel(f)}`, `face-label ${f.pred === "unknown" ? "unknown" : "known"}`);
+    el.title = f.confidence_note || "";
+    layer.appendChild(el);
+    const w = el.offsetWidth, h = el.offsetHeight;
+    const [x1, y1, , y2] = f.box.map((v) => v * k);
+    let left = Math.min(Math.max(0, x1), Math.max(0, c.clientWidth - w));
+    let top = y1 - h >= 0 ? y1 - h : y2;
+    for (let moved = true; moved;) {  // past every label it would cover, then check again
+      moved = false;
+      for (const p of placed) {
+        if (left < p.left + p.w && p.left < left + w && top < p.top + p.h && p.top < top + h) {
+          top = p.top + p.h + 1; moved = true;
+        }
+      }
+    }
+    el.style.left = `${left}px`; el.style.top = `${top}px`;
+    placed.push({ left, top, w, h });
+  });
+}
+let lastFaces = null;
+window.addEventListener("resize", () => { if (lastFaces) placeLabels(lastFaces); });
 
 function faceItem(f, i) {
   const li = document.createElement("li");
   li.appendChild(text("span", `Face ${i + 1}: `));
-  li.appendChild(text("span", f.pred, f.pred === "unknown" ? "unknown" : "known"));
-  li.appendChild(text("span", `  distance ${f.distance.toFixed(4)}` +
-    (f.pred === "unknown" && f.candidate ? ` (nearest: ${f.candidate})` : ""), "muted"));
+  if (f.pred === "unknown") {
+    li.appendChild(text("span", "unknown", "unknown"));
+    if (f.candidate) li.appendChild(text("span", ` — looks a little like ${shown(f.candidate)}, not enough to say so`, "muted"));
+  } else {
+    li.appendChild(text("span", shown(f.pred), "known"));
+    li.appendChild(text("span", ` — ${f.confidence || "named"}`));
+  }
+  if (f.confidence_note) li.appendChild(text("div", f.confidence_note, "muted"));
   if (f.note) li.appendChild(text("div", f.note, "muted"));
+  li.appendChild(thisIs(f));
+  const details = document.createElement("details");
+  details.appendChild(text("summary", "Evidence: the nearest enrolled photos"));
   const table = document.createElement("table");
   f.topk.forEach((n, j) => {
     const tr = document.createElement("tr");
-    [`${j + 1}.`, n.name, n.distance.toFixed(4)].forEach((v) => tr.appendChild(text("td", v)));
+    [`${j + 1}.`, shown(n.name), `distance ${n.distance.toFixed(3)}`].forEach((v) => tr.appendChild(text("td", v)));
     table.appendChild(tr);
   });
-  li.appendChild(table);
+  details.appendChild(table);
+  li.appendChild(details);
   return li;
+}
+
+// "This is…": enrol this face under a name. The face is cut from the photo with room around it
+// (the server finds the face again in the cut-out, as in any enrolment photo), so in a group photo
+// it is this face that is enrolled, not the photo's most prominent one.
+function thisIs(f) {
+  const form = document.createElement("form");
+  form.className = "this-is";
+  const input = document.createElement("input");
+  input.placeholder = f.pred === "unknown" ? "Who is this?" : "Someone else? Their name";
+  input.required = true; input.maxLength = 64; input.setAttribute("list", "people-names");
+  input.setAttribute("aria-label", "name of this person");
+  const button = text("button", f.pred === "unknown" ? "This is…" : "Add this photo");
+  button.type = "submit";
+  if (f.pred !== "unknown") input.value = shown(f.pred);
+  const status = text("span", "", "muted");
+  form.append(input, button, status);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    status.textContent = "Enrolling…";
+    try {
+      const blob = await faceCutout(f.box);
+      const body = new FormData();
+      body.append("images", blob, "face.jpg");
+      const r = await api("POST", `/v1/people/${encodeURIComponent(input.value.trim())}/faces`, body);
+      status.textContent = r.added ? ` Enrolled as ${shown(r.name)}.` : ` Not enrolled: ${r.skipped.map((s) => s.error).join("; ")}`;
+      refreshPeople();
+    } catch (err) { status.replaceChildren(text("span", ` ${err.message}`, "error")); }
+  });
+  return form;
+}
+
+function faceCutout(box) {
+  const img = lastPhoto.img, [x1, y1, x2, y2] = box;
+  const pad = 0.6 * Math.max(x2 - x1, y2 - y1);
+  const left = Math.max(0, x1 - pad), top = Math.max(0, y1 - pad);
+  const right = Math.min(img.naturalWidth, x2 + pad), bottom = Math.min(img.naturalHeight, y2 + pad);
+  const c = document.createElement("canvas");
+  c.width = Math.round(right - left); c.height = Math.round(bottom - top);
+  c.getContext("2d").drawImage(img, left, top, right - left, bottom - top, 0, 0, c.width, c.height);
+  return new Promise((resolve) => c.toBlob(resolve, "image/jpeg", 0.92));
 }
 
 $("photo").addEventListener("change", (e) => { if (e.target.files[0]) identify(e.target.files[0]); });
@@ -144,9 +227,10 @@ async function refreshPeople() {
   try {
     const { people } = await api("GET", "/v1/people");
     $("people-count").textContent = `(${people.length})`;
+    $("people-names").replaceChildren(...people.map((p) => { const o = document.createElement("option"); o.value = shown(p.name); return o; }));
     $("people").replaceChildren(...people.map((p) => {
       const li = document.createElement("li");
-      li.appendChild(text("span", `${p.name} · ${p.images}`));
+      li.appendChild(text("span", `${shown(p.name)} · ${p.images} photo${p.images === 1 ? "" : "s"}`));
       const rm = text("button", "Remove");
       rm.type = "button";
       rm.addEventListener("click", async () => {
@@ -382,7 +466,7 @@ $("live-btn").addEventListener("click", async () => {
       form.append("image", b, "camera.jpg");
       try {
         const data = await api("POST", "/v1/identify", form);
-        drawBoxes(data.faces.map((f) => ({ box: f.box, label: f.pred, unknown: f.pred === "unknown" })));
+        drawBoxes(data.faces.map((f) => ({ box: f.box, label: faceLabel(f), unknown: f.pred === "unknown" })));
         $("video-status").textContent = `live: ${data.faces.length} face(s)`;
       } catch (e) { $("video-status").replaceChildren(text("span", e.message, "error")); }
       busy = false;
