@@ -1,7 +1,7 @@
 """A batch of decoded images of one shape, seen as host arrays or as one device tensor, whichever a stage needs.
 
-The CPU path reads the host views only (``host``, ``planar``): it needs no PyTorch, which only
-the device view (``tensor``, the GPU path) imports."""
+The CPU path reads the host view only (``host``): it needs no PyTorch, which only the device view
+(``tensor``, the GPU path) imports."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import numpy as np
 class ImageBatch:
     """Images of one shape: uint8 (H, W, 3) numpy arrays (PIL decoding) or uint8 (3, H, W) CUDA
     tensors (nvJPEG). Each view is made once, on first use: ``tensor`` float32 (N, 3, H, W) with
-    values 0..255 on ``device`` (PyTorch); ``planar`` the same numbers as one float32 NumPy array;
-    ``host`` the list of uint8 (H, W, 3) arrays."""
+    values 0..255 on ``device`` (PyTorch); ``host`` the list of uint8 (H, W, 3) arrays."""
 
     def __init__(self, images: list, device: str = "cpu"):
         if not images:
@@ -43,11 +42,6 @@ class ImageBatch:
         for img in self.images:  # decoded on nvJPEG's side stream, read on this one: keep the memory until then
             img.record_stream(torch.cuda.current_stream())
         return torch.stack(self.images).float()
-
-    @cached_property
-    def planar(self) -> np.ndarray:
-        """float32 (N, 3, H, W), values 0..255, in host memory: ``tensor``'s numbers without PyTorch."""
-        return np.stack(self.host).transpose(0, 3, 1, 2).astype(np.float32, order="C")
 
     @cached_property
     def host(self) -> list[np.ndarray]:

@@ -52,20 +52,10 @@ def detect_in_batches(images: list[np.ndarray], batch_size: int, detect_batch) -
     return out
 
 
-def search_array(batch: ImageBatch) -> tuple[np.ndarray, float]:
-    """The batch as one float32 NumPy array (n, 3, h, w) 0..255, its longest side at most
-    DETECT_MAX_SIDE, and the factor that maps coordinates in it back to the images: the CPU's
-    :func:`search_tensor`, without PyTorch (the same numbers for host images)."""
-    if max(batch.height, batch.width) <= DETECT_MAX_SIDE:
-        return batch.planar, 1.0
-    small = [downscale(img, DETECT_MAX_SIDE)[0] for img in batch.host]
-    return ImageBatch(small, batch.device).planar, batch.width / small[0].shape[1]
-
-
 def search_tensor(batch: ImageBatch):
     """The batch as one float tensor (n, 3, h, w) 0..255 on its device, its longest side at most
-    DETECT_MAX_SIDE, and the factor that maps coordinates in it back to the images (the GPU
-    path; :func:`search_array` is the CPU's)."""
+    DETECT_MAX_SIDE, and the factor that maps coordinates in it back to the images: the GPU's
+    path (PyTorch); the CPU's detectors read the host images (:func:`downscale`)."""
     scale = max(batch.height, batch.width) / DETECT_MAX_SIDE
     if scale <= 1:
         return batch.tensor, 1.0
