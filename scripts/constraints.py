@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = """\
-# Exact versions of everything facerec[all,test] installs, derived from pyproject.toml (the one
+# Exact versions of everything facerec with every extra (all, test, docs) installs, derived from pyproject.toml (the one
 # dependency list) by `make constraints` (scripts/constraints.py) in an environment set up from it.
 # Reproducible installs:  pip install -c constraints.txt .   (or '.[serve]', '.[all,test]', ...)
 """
