@@ -1,4 +1,4 @@
-"""Write constraints.txt: the exact version of every package `pip install -e '.[all,test]'` installs,
+"""Write constraints.txt: the exact version of every package `pip install -e '.[all,test,docs]'` installs,
 read from this environment, so that any install (core, one extra, all) can be reproduced with
 ``pip install -c constraints.txt ...``.
 
