@@ -7,15 +7,24 @@ import sys
 from pathlib import Path
 
 from facerec.cli.common import EXIT_OK, EXIT_PARTIAL, add, positive_int
+from facerec.names import shown_name
+from facerec.progress import progress
 from facerec.text import printable
 
 
 def add_video_args(p) -> None:
-    from facerec.video.analyze import DETECT_SIDE, MIN_DETECTIONS
+    from facerec.video.analyze import DEFAULT_EVERY, DETECT_SIDE, MIN_DETECTIONS
     from facerec.video.frames import RECONNECTS
 
     g = p.add_argument_group("video (a .mp4/.mkv/.avi/.webm/.mov file, a stream URL or webcam:N)")
-    add(g, "--every", type=positive_int, default=1, help="detect faces every N frames (tracks carry between)")
+    add(
+        g,
+        "--every",
+        type=positive_int,
+        default=DEFAULT_EVERY,
+        help=f"look for faces every N frames, faces followed in between (default {DEFAULT_EVERY}: 6 looks a "
+        "second at 30 fps; 1 looks at every frame, several times slower)",
+    )
     add(g, "--annotate", default=None, metavar="OUT.mp4", help="write the video with boxes, names and track ids")
     add(g, "--faces-dir", default=None, metavar="DIR", help="save each track's best face crop here")
     add(
@@ -70,12 +79,24 @@ def run_video(args, gallery, pipe, calibration) -> int:
         def on_frame(frame, boxes):
             live_writer.write(draw(frame.rgb(), boxes))
 
+    # frames/s and the time left, on a terminal (a live source: the count so far)
+    bar = progress(total=None if source.live else source.frame_count, desc="frames", quiet=args.quiet, unit="frame")
     try:
-        report = analyze_video(source, gallery, pipe, calibration=calibration, options=options, on_frame=on_frame)
+        report = analyze_video(
+            source,
+            gallery,
+            pipe,
+            calibration=calibration,
+            options=options,
+            on_frame=on_frame,
+            on_decoded=lambda frame: bar.update(1),
+        )
     except BaseException:
         if live_writer is not None:
             live_writer.abort()
         raise
+    finally:
+        bar.close()
     if live_writer is not None:
         live_writer.close()
     if args.annotate and not source.live:
@@ -125,12 +146,12 @@ def print_table(report) -> None:
         print("people seen:")
         for name, ranges in people.items():
             spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in ranges)
-            print(f"  {printable(name):<28} {spans}")
+            print(f"  {printable(shown_name(name)):<28} {spans}")
     else:
         print("people seen: none of the gallery's")
     print(f"tracks: {len(report.tracks)} ({s['unknown_tracks']} unknown, {report.dropped_tracks} flickers dropped)")
     for t in report.tracks:
-        answer = t.pred if t.pred != "unknown" else f"unknown (nearest: {t.candidate or '-'})"
+        answer = shown_name(t.pred) if t.pred != "unknown" else f"unknown (nearest: {shown_name(t.candidate) or '-'})"
         dist = "-" if t.distance is None else f"{t.distance:.4f}"
         print(
             f"  track {t.track:>3}: {printable(answer):<36} {t.start_s:6.2f}-{t.end_s:6.2f} s  "

@@ -17,6 +17,7 @@ from facerec.server.security import AUTHORIZED
 from facerec.server.service import Enrolment, Identification, Service, Upload, Verification
 from facerec.server.statuses import ERRORS, in_worker
 from facerec.text import printable
+from facerec.video.analyze import DEFAULT_EVERY
 
 
 async def service(request: Request) -> Service:  # async: no thread hop to fetch it
@@ -76,7 +77,7 @@ async def identify_faces(image: UploadFile, topk: int = 5, svc: Service = Depend
 
 
 @v1.post("/identify-video", response_model=models.VideoIdentified)
-async def identify_video(video: UploadFile, every: int = 1, topk: int = 5, svc: Service = Depends(service)):
+async def identify_video(video: UploadFile, every: int = DEFAULT_EVERY, topk: int = 5, svc: Service = Depends(service)):
     """Every person seen in a video: faces followed across frames, one answer per track (the same
     JSON as ``facerec infer VIDEO --format json``)."""
     if not 1 <= every <= 1000:
