@@ -46,7 +46,7 @@ def crops_of(paths: list[str], detector: str, embedder: str) -> np.ndarray:
     real = pipe.embedder.embed_tensor
 
     def record(x):
-        seen.append(x.detach().float().numpy().copy())
+        seen.append(np.array(x, np.float32))  # numpy crops on a CPU (a tensor on a GPU converts too)
         return real(x)
 
     pipe.embedder.embed_tensor = record

@@ -120,6 +120,7 @@ def image_batches(imgs: list, batch: int, device: str) -> list:
 
 def detect_stage(pipe, imgs: list, batch: int, device: str):
     """Detection + alignment alone, on images already decoded onto the device: (img/s, crops)."""
+    import numpy as np
     import torch
 
     batches = image_batches(imgs, batch, device)
@@ -132,7 +133,14 @@ def detect_stage(pipe, imgs: list, batch: int, device: str):
 
     rate = len(imgs) / timed(run, device)
     # host croppers (five-point warps) give uint8 (M, S, S, 3); the embedding stage takes tensors
-    crops = [c if isinstance(c, torch.Tensor) else torch.from_numpy(c).permute(0, 3, 1, 2).float() for c in crops]
+    crops = [  # float (M, 3, S, S) from the margin crop (numpy on a CPU), uint8 (M, S, S, 3) from dlib's chip
+        c
+        if isinstance(c, torch.Tensor)
+        else torch.from_numpy(np.ascontiguousarray(c)).float()
+        if c.dtype != np.uint8
+        else torch.from_numpy(c).permute(0, 3, 1, 2).float()
+        for c in crops
+    ]
     return rate, torch.cat(crops).to(device)
 
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from facerec.align.croppers import FivePointCropper, MarginCropper, create_cropper
+from facerec.align.croppers import FivePointCropper, MarginCropper, create_cropper, to_uint8
 from facerec.align.five_point import TEMPLATES, similarity, template_for, warp
 from facerec.detect import Detection
 from facerec.embed import Embedder, EmbedderSpec, get_spec, register_embedder
@@ -105,7 +105,7 @@ def test_five_point_cropper_warps_faces_with_landmarks_and_box_crops_the_rest():
     warped, plain = cropper.crop(batch, [(0, Detection(box, 0.9, marks)), (0, Detection(box, 0.9, None))])
     np.testing.assert_array_equal(warped, warp(image, marks, cropper.template, 32))
     expected = MarginCropper(32, 32 * 32 / 160).crop(batch, [(0, Detection(box, 0.9, None))])
-    expected = expected.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()[0]
+    expected = to_uint8(expected)[0]
     np.testing.assert_array_equal(plain, expected)
     with pytest.raises(InputError, match="no five-point template"):
         create_cropper("whole", size=32, margin=0, alignment="five-point")
