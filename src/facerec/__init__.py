@@ -8,14 +8,17 @@ The library in five lines (models load when a function is called, never at impor
     print(facerec.verify("a.jpg", "b.jpg", embedder="facenet-casia").same)
 
     gallery = facerec.train("people/", embedder="facenet-casia").gallery  # folder per person, or .npz
-    for face in facerec.identify_image("photo.jpg", gallery):
+    gallery.enrol("Ada", ["ada1.jpg", "ada2.jpg"])                      # more people later
+    for face in facerec.identify("photo.jpg", gallery):                 # identify_image is the same
         print(face.box, face.prediction.name, face.prediction.distance)
 
-For many images build one :class:`Pipeline` and call its ``detect``/``embed``/``identify``.
+Images are paths, bytes, PIL images or uint8 (H, W, 3) RGB arrays. The models a call loads are
+kept for the next call of the same configuration (``facerec.clear_pipelines()`` lets them go);
+for many images in one call, build one :class:`Pipeline` and call its ``run``/``embed``.
 """
 
 from facerec._version import __version__
-from facerec.api import detect, embed, identify_image, load_model, train, verify
+from facerec.api import detect, distance, embed, identify, identify_image, load_model, train, verify
 from facerec.errors import (
     DataError,
     FacerecError,
@@ -29,6 +32,7 @@ from facerec.errors import (
 from facerec.gallery import Gallery
 from facerec.gallery.verify import Verification
 from facerec.pipeline import Face, Pipeline, PipelineConfig, PipelineOptions
+from facerec.pipeline.kept import clear_pipelines
 
 __all__ = [
     "DataError",
@@ -46,8 +50,11 @@ __all__ = [
     "Verification",
     "WeightsError",
     "__version__",
+    "clear_pipelines",
     "detect",
+    "distance",
     "embed",
+    "identify",
     "identify_image",
     "load_model",
     "train",

@@ -1,8 +1,10 @@
 """The library's calls: detect, embed, verify, train a gallery, load one, identify the faces in images.
 
-Each function builds what it needs when called (nothing loads at import). The module-level
-``detect``/``embed``/``verify`` build a :class:`~facerec.pipeline.Pipeline` per call: for many
-images, build one ``Pipeline`` and call its methods, so the models load once.
+Each function builds what it needs on its first call (nothing loads at import) and keeps it for
+the next calls of the same configuration (:mod:`facerec.pipeline.kept`; ``facerec.clear_pipelines()``
+lets them go): the first ``verify`` loads its models, about a second here; later ones cost only
+the work. For many images in one call, build one :class:`~facerec.pipeline.Pipeline` and call
+its methods.
 """
 
 from __future__ import annotations
@@ -25,29 +27,30 @@ from facerec.gallery.calibration import (
     resolve_threshold,
     verification_threshold,
 )
-from facerec.gallery.identify import Prediction, identify
+from facerec.gallery.identify import Prediction
+from facerec.gallery.identify import identify as identify_faces
 from facerec.gallery.verify import Verification, verify_results
 from facerec.limits import DEFAULT_MAX_PIXELS
 from facerec.paths import atomic_write_bytes
 from facerec.pipeline import Face, ImageResult, Pipeline
 from facerec.pipeline.config import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_FPIR, DEFAULT_K, DEFAULT_TOPK
+from facerec.pipeline.kept import kept_detector, kept_pipeline
 from facerec.pipeline.options import PipelineOptions, as_options
 
 
 def detect(image, *, detector: str = DEFAULT_DETECTOR, device: str = "auto") -> list[Face]:
     """Every face in ``image`` (a path, bytes or uint8 (H, W, 3) RGB array), most prominent first;
     each :class:`~facerec.pipeline.Face` has ``.box`` (x1, y1, x2, y2), ``.landmarks`` and ``.score``."""
-    from facerec.detect.registry import create_detector
     from facerec.image_batch import ImageBatch
     from facerec.pipeline.core import as_sample, faces_from
     from facerec.runtime.device import resolve_device
 
     device = resolve_device(device)
-    det = create_detector(detector, device=device, batch_size=1)
     sample = as_sample(image, 0)
     _, raw = sample.read()
     batch = ImageBatch([sample.decode(raw, DEFAULT_MAX_PIXELS)], device)
-    return faces_from(det.detect(batch)[0], batch.width, batch.height)
+    with kept_detector(detector, device) as det:
+        return faces_from(det.detect(batch)[0], batch.width, batch.height)
 
 
 def embed(
@@ -62,11 +65,12 @@ def embed(
     """float32 (n, d) unit embeddings: of every face in an image (most prominent first), of the
     ``faces`` given (from :func:`detect`) in that image, or of aligned crops already cut
     (uint8 (n, S, S, 3), S the embedder's input size)."""
-    pipe = Pipeline.create(embedder=embedder, detector=detector, device=device, weights=weights)
-    x = image_or_faces
-    if isinstance(x, np.ndarray) and x.ndim == 4:
-        return pipe.embed_crops(x)
-    return pipe.embed(x, faces)
+    options = PipelineOptions(embedder=embedder, detector=detector, device=device, weights=weights)
+    with kept_pipeline(options) as pipe:
+        x = image_or_faces
+        if isinstance(x, np.ndarray) and x.ndim == 4:
+            return pipe.embed_crops(x)
+        return pipe.embed(x, faces)
 
 
 def verify(
@@ -87,13 +91,15 @@ def verify(
     it. ``model`` (a :class:`Gallery` or a model path) gives the pipeline and metric."""
     gallery = load_model(model) if isinstance(model, (str, os.PathLike)) else model
     if gallery is not None:
-        pipe = Pipeline.for_model(gallery, detector=detector, device=device, weights=weights)
-        metric = gallery.metric
+        options, metric = PipelineOptions(detector=detector, device=device, weights=weights), gallery.metric
     else:
-        pipe = Pipeline.create(embedder=embedder, detector=detector or DEFAULT_DETECTOR, device=device, weights=weights)
+        options = PipelineOptions(
+            embedder=embedder, detector=detector or DEFAULT_DETECTOR, device=device, weights=weights
+        )
         metric = "euclidean"
-    cal = verification_threshold(pipe.config, far=far, threshold=threshold, metric=metric)
-    ra, rb = pipe.run([a]), pipe.run([b])
+    with kept_pipeline(options, gallery) as pipe:
+        cal = verification_threshold(pipe.config, far=far, threshold=threshold, metric=metric)
+        ra, rb = pipe.run([a]), pipe.run([b])
     return verify_results(ra, rb, cal, metric=metric, labels=(_label(a, "a"), _label(b, "b")))
 
 
@@ -209,6 +215,12 @@ class FaceResult:
     score: float
     prediction: Prediction
 
+    def __repr__(self) -> str:
+        p = self.prediction
+        answer = f"unknown (nearest {p.candidate!r})" if p.name == "unknown" else repr(p.name)
+        box = ", ".join(f"{v:.0f}" for v in self.box)
+        return f"FaceResult({self.file!r} face {self.face} at ({box}): {answer}, distance {p.distance:.3f})"
+
 
 @dataclass
 class ImageReport:
@@ -276,7 +288,7 @@ def _report(result: ImageResult, gallery: Gallery, topk: int, calibration: Calib
         return ImageReport(file, [], label, result.error)
     faces = []
     if result.faces:
-        preds = identify(
+        preds = identify_faces(
             gallery, np.stack([f.embedding for f in result.faces]), topk=topk, calibration=calibration, one_image=True
         )
         faces = [FaceResult(file, j, f.box, f.score, p) for j, (f, p) in enumerate(zip(result.faces, preds))]
@@ -297,12 +309,37 @@ def identify_image(
     ImageError for a bad image."""
     if topk < 1:
         raise InputError(f"topk must be >= 1, got {topk}")
-    pipe = pipeline or Pipeline.for_model(gallery)
-    result = pipe.run([image])[0]
+    if pipeline is not None:
+        result, used = pipeline.run([image])[0], pipeline.config.detector
+    else:
+        with kept_pipeline(PipelineOptions(), gallery) as pipe:
+            result, used = pipe.run([image])[0], pipe.config.detector
     if result.error:
         raise ImageError(result.error)
-    cal = resolve_threshold(gallery, threshold=threshold, closed_set=closed_set, detector=pipe.config.detector)
+    cal = resolve_threshold(gallery, threshold=threshold, closed_set=closed_set, detector=used)
     return _report(result, gallery, topk, cal).faces
+
+
+#: The same function as :func:`identify_image`: ``facerec.identify(photo, gallery)``.
+identify = identify_image
+
+
+def distance(a, b, *, metric: str = "euclidean"):
+    """Distances between embeddings (from :func:`embed`, or a gallery's): ``a`` and ``b`` each one
+    vector (d,) or rows (n, d); a float for two vectors, else an array (n,) or (n, m). Euclidean
+    (the default, what thresholds are measured in) or cosine. For unit vectors, under FaceNet's
+    usual 1:1 threshold (about 1.1) is likely one person: :func:`verify` states a measured one."""
+    from facerec.gallery.distance import pairwise_distances
+
+    x, y = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    if x.ndim not in (1, 2) or y.ndim not in (1, 2) or x.shape[-1] != y.shape[-1]:
+        raise InputError(f"expected embeddings (d,) or (n, d) of one size, got {x.shape} and {y.shape}")
+    d = pairwise_distances(np.atleast_2d(x), np.atleast_2d(y), metric)
+    if x.ndim == 1 and y.ndim == 1:
+        return float(d[0, 0])
+    if x.ndim == 1 or y.ndim == 1:
+        return d.ravel()
+    return d
 
 
 def _label(x, default: str) -> str:

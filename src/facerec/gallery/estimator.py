@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,17 @@ log = logging.getLogger("facerec.gallery")
 #: genuine and impostor distances (the calibration's raw data, kept per face so that a change
 #: recomputes only the faces it touches; NaN = not computed yet, inf = there is none).
 COLUMNS = ("face_id", "source", "box", "enrolled_ms", "genuine_d", "impostor_d")
+
+
+@dataclass
+class Enrolled:
+    """What :meth:`Gallery.enrol` did: faces ``added`` for ``name`` (a photo already enrolled
+    counts once), the person's ``total`` now, and the photos ``skipped`` with why."""
+
+    name: str
+    added: int
+    total: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def face_key(*parts) -> str:
@@ -206,6 +218,56 @@ class Gallery:
             rows_of[fid] = start + j
         self.index_.add(emb[fresh], labels)
         return self
+
+    def enrol(self, name: str, photos, *, pipeline=None) -> Enrolled:
+        """Enrol the most prominent face (large and central) of each photo as ``name``, a new
+        person or more photos of one enrolled; the open-set threshold follows the gallery's new size.
+
+        ``photos``: one or a list of paths, bytes, PIL images or uint8 (H, W, 3) arrays. Photos
+        without a face, or that cannot be read, are skipped and listed in the answer; none with a
+        face at all raises :class:`~facerec.errors.NoFaceError` and changes nothing. ``pipeline``:
+        one of your own (else the gallery's, built once and kept: :mod:`facerec.pipeline.kept`).
+        Saving is yours: ``gallery.save(path)``."""
+        from facerec.errors import NoFaceError
+        from facerec.gallery.calibration import distances_for_new
+        from facerec.names import check_name
+        from facerec.pipeline.kept import kept_pipeline
+        from facerec.pipeline.options import PipelineOptions
+
+        self.check_fitted()
+        name = check_name(name)
+        if isinstance(photos, (str, os.PathLike, bytes, bytearray, np.ndarray)) or hasattr(photos, "getpixel"):
+            photos = [photos]
+        photos = list(photos)
+        if pipeline is None:
+            with kept_pipeline(PipelineOptions(), self) as pipe:
+                results = pipe.run(photos, subject_only=True)
+        else:
+            results = pipeline.run(photos, subject_only=True)
+        rows, skipped = [], []
+        for r in results:
+            if r.error or not r.faces:
+                skipped.append((r.sample.id, r.error or "no face found"))
+            else:
+                rows.append((r.sample.id, r.faces[0]))
+        if not rows:
+            raise NoFaceError(f"no face found in any of the {len(photos)} photos of {name}; nothing was enrolled")
+        emb = np.stack([f.embedding for _, f in rows]).astype(np.float32)
+        label = self.label_of(name)
+        label = len(self.names_) if label is None else label
+        update = distances_for_new(self, emb, np.full(len(emb), label))
+        columns = {
+            "face_id": [face_key(name, e.tobytes()) for e in emb],  # the same photo again counts once
+            "box": np.array([f.box for _, f in rows], np.float32),
+            "genuine_d": update.genuine,
+            "impostor_d": update.impostor,
+        }
+        before = len(self)
+        self.add(emb, [name] * len(emb), [f"enrol:{sample}" for sample, _ in rows], columns)
+        for row, (genuine, impostor) in update.changed.items():  # neighbours the new faces came closer to
+            self.genuine_d_[row], self.impostor_d_[row] = genuine, impostor
+        refresh_calibration(self)
+        return Enrolled(name, len(self) - before, self.count_of(name), skipped)
 
     def remove(self, name: str) -> int:
         """Forget a person and every one of their samples (the index is rebuilt). Returns how many

@@ -423,7 +423,22 @@ def as_sample(x, i: int) -> Sample:
         return Sample(f"<bytes {i}>", bytes(x))
     if isinstance(x, (str, os.PathLike)):
         return Sample(str(x), str(x))
-    raise InputError(f"expected an image path, bytes or a uint8 (H, W, 3) array, got {type(x).__name__}")
+    if _is_pil_image(x):
+        return Sample(f"<image {i}>", pil_to_array(x))
+    raise InputError(f"expected an image path, bytes, a PIL image or a uint8 (H, W, 3) array, got {type(x).__name__}")
+
+
+def _is_pil_image(x) -> bool:
+    from PIL import Image
+
+    return isinstance(x, Image.Image)
+
+
+def pil_to_array(image) -> np.ndarray:
+    """A PIL image as the pipeline reads a file: turned as its EXIF orientation says, RGB uint8."""
+    from PIL import ImageOps
+
+    return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
 
 
 def _one(results: list[ImageResult]) -> list[Face]:

@@ -26,6 +26,11 @@ class Face:
     embedding: np.ndarray | None = None
     is_subject: bool = False
 
+    def __repr__(self) -> str:  # one line: never the 512 numbers of the embedding
+        box = ", ".join(f"{v:.0f}" for v in self.box)
+        extra = "" if self.embedding is None else f", embedding=<{len(self.embedding)} floats>"
+        return f"Face(box=({box}), score={self.score:.3f}{', subject' if self.is_subject else ''}{extra})"
+
 
 @dataclass
 class ImageResult:
@@ -39,3 +44,7 @@ class ImageResult:
     @property
     def subject(self) -> Face | None:
         return self.faces[0] if self.faces else None
+
+    def __repr__(self) -> str:
+        what = f"error={self.error!r}" if self.error else f"{len(self.faces)} face{'' if len(self.faces) == 1 else 's'}"
+        return f"ImageResult({self.sample.id!r}, {what})"

@@ -1,0 +1,102 @@
+"""Pipelines kept between library calls, so that ``facerec.verify`` or ``facerec.embed`` pays for
+loading its models once per process, not once per call.
+
+Building a pipeline loads a detector and an embedder (CASIA FaceNet: its weights, an ONNX Runtime
+session; MTCNN's three networks): about a second, where the work on one photo takes tens of
+milliseconds. The front door (:mod:`facerec.api`) and :meth:`facerec.Gallery.enrol` ask here for
+the pipeline their options describe; the last :data:`MAX_KEPT` configurations are kept, each with
+a lock, as a pipeline is used by one call at a time. :func:`clear_pipelines` lets them go (their
+memory with them: about 0.3 GB for MTCNN with CASIA FaceNet, measured in docs/guide/library.md).
+
+A pipeline built by the caller (``Pipeline.create``) is never kept here: it is the caller's.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+
+from facerec.pipeline.core import Pipeline
+from facerec.pipeline.options import PipelineOptions
+
+#: Configurations kept at once; the least recently used goes first.
+MAX_KEPT = 4
+
+_lock = threading.Lock()
+_kept: OrderedDict[tuple, tuple[Pipeline, threading.Lock]] = OrderedDict()
+
+
+@contextmanager
+def kept_pipeline(options: PipelineOptions, gallery=None):
+    """The pipeline ``options`` describe (following ``gallery``'s, when given, as
+    :meth:`Pipeline.for_model` does), built on first use and kept; held for this ``with`` block."""
+    key = _key(options, gallery)
+    if key is None:  # an embedder object, or options that cannot be compared: built for this call
+        yield Pipeline.for_model(gallery, options) if gallery is not None else Pipeline.create(options)
+        return
+    with _lock:
+        entry = _kept.get(key)
+        if entry is not None:
+            _kept.move_to_end(key)
+    if entry is None:
+        # built outside the table's lock: another configuration's call need not wait for it
+        pipe = Pipeline.for_model(gallery, options) if gallery is not None else Pipeline.create(options)
+        with _lock:
+            entry = _kept.setdefault(key, (pipe, threading.Lock()))
+            _kept.move_to_end(key)
+            while len(_kept) > MAX_KEPT:
+                _kept.popitem(last=False)
+    pipe, in_use = entry
+    with in_use:
+        yield pipe
+
+
+@contextmanager
+def kept_detector(name: str, device: str):
+    """The detector ``name`` on ``device`` (already resolved), built on first use and kept with the
+    pipelines (``facerec.detect`` loads no embedder)."""
+    key = ("detector", name, device)
+    with _lock:
+        entry = _kept.get(key)
+        if entry is not None:
+            _kept.move_to_end(key)
+    if entry is None:
+        from facerec.detect.registry import create_detector
+
+        det = create_detector(name, device=device, batch_size=1)
+        with _lock:
+            entry = _kept.setdefault(key, (det, threading.Lock()))
+            while len(_kept) > MAX_KEPT:
+                _kept.popitem(last=False)
+    det, in_use = entry
+    with in_use:
+        yield det
+
+
+def clear_pipelines() -> None:
+    """Let every kept pipeline go (the next call builds its own again)."""
+    with _lock:
+        _kept.clear()
+
+
+def kept_count() -> int:
+    with _lock:
+        return len(_kept)
+
+
+def _key(options: PipelineOptions, gallery) -> tuple | None:
+    if not isinstance(options.embedder, (str, type(None))):
+        return None
+    try:
+        hash(options)
+    except TypeError:
+        return None
+    if gallery is None:
+        return ("options", options)
+    p = gallery.pipeline
+    if p is None:
+        return None
+    # the gallery's pipeline, as recorded: two galleries of one pipeline share the kept one
+    return ("gallery", json.dumps(p.to_dict(), sort_keys=True, default=str), options)
