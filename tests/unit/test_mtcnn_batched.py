@@ -1,12 +1,15 @@
 """The batched MTCNN's tensor steps are exact (its faces against facenet-pytorch's on LFW:
-integration/test_mtcnn_batched_lfw.py)."""
+integration/test_mtcnn_batched_lfw.py; the ONNX Runtime MTCNN's NumPy steps against these:
+test_mtcnn_onnx.py). PyTorch only: skipped in the core install."""
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+import pytest
 
 from facerec.detect.mtcnn_net import area_crops, area_resize, summed_area_table
 from facerec.detect.nms import batched_nms
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
 
 
 def test_area_crops_equal_per_box_area_interpolation():
