@@ -261,8 +261,6 @@ def test_bad_requests_get_clear_errors(tmp_path, capsys):
     run(capsys, "cluster", photos(tmp_path / "a", [1], 4), "--out", out, "--threshold", THR, *FAKE, "--quiet")
     code, _, err = run(capsys, "people", "name", "999", "Ada", "--model", tmp_path / "g.npz", "--out", out)
     assert code == 2 and "no cluster 999" in err
-    code, _, err = run(capsys, "people", "name", "1", "Ada", "--out", out)
-    assert code == 2 and "--model" in err
     code, _, err = run(capsys, "cluster", tmp_path / "a", "--out", out, "--threshold", "near", *FAKE)
     assert code == 2 and "--threshold" in err
     # the folder's faces came from the fake pipeline: another one is refused, the folder untouched
@@ -271,6 +269,9 @@ def test_bad_requests_get_clear_errors(tmp_path, capsys):
         capsys, "cluster", tmp_path / "a", "--out", out, *FAKE[:4], "--alignment", "five-point", "--no-cache"
     )
     assert code == 2 and "another pipeline" in err and (out / "faces.npz").read_bytes() == before
+    # without --model the names go into the folder's own gallery (no flag needed, issue #33)
+    code, got, err = run(capsys, "people", "name", "1", "Ada", "--out", out)
+    assert code == 0 and (out / "gallery.npz").is_file() and "gallery.npz (a new gallery)" in got, err
 
 
 def test_a_second_writer_is_refused_while_one_works(tmp_path, capsys):

@@ -16,6 +16,7 @@ from facerec.cli.common import (
     pipeline_args,
     store_token_arg,
 )
+from facerec.names import shown_name
 from facerec.text import printable
 
 #: the pipeline that clustered all of LFW best here (README "People discovery": pairwise F1 0.971 against
@@ -177,7 +178,7 @@ def run_cluster(args) -> int:
         if len(a["clusters"]) > 20:
             print(f"  ... and {len(a['clusters']) - 20} more clusters")
         for name, faces in a["people"].items():
-            print(f"  {printable(name)}: {len(faces)} faces")
+            print(f"  {printable(shown_name(name))}: {len(faces)} faces")
         for rej in a["rejected"][:20]:
             print(f"  rejected {printable(rej['file'])} face {rej['face_id']}: {rej['reason']}")
         print(f"wrote {printable(str(r.folder / 'clusters.json'))} and {printable(str(r.folder / 'index.html'))}")
@@ -235,8 +236,11 @@ def run_list(args) -> int:
         )
         return EXIT_OK
     for cid, faces in a["clusters"].items():
-        print(f"cluster {cid}: {len(faces)} faces")
+        print(f"cluster {cid}: {len(faces)} faces, e.g. {printable(faces[0]['file'])}")
     for name, faces in a["people"].items():
-        print(f"{printable(name)}: {len(faces)} faces")
+        example = f", e.g. {printable(faces[0]['file'])}" if faces else ""
+        print(f"{printable(shown_name(name))}: {len(faces)} faces{example}")
     print(f"{len(a['ungrouped'])} ungrouped, {len(a['rejected'])} rejected by the quality gate")
+    for rej in a["rejected"]:  # each with its whole reason
+        print(f"  rejected {printable(rej['file'])} face {rej['face_id']}: {printable(rej['reason'])}")
     return EXIT_OK

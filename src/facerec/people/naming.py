@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -60,9 +61,9 @@ def name_cluster(
         total = served.enrol(name, got.embeddings, list(got.files), columns)
         enrolled = total - before
     else:
-        if not (model or book.model):
-            raise InputError("name a gallery to enrol into: --model knn.npz (or milvus:./people.db)")
-        model = _same_gallery(book, model or book.model)
+        # the folder's gallery, made inside it on the first name when none was given: naming a
+        # cluster needs no flag, and `facerec infer --model FOLDER/gallery.npz` then knows them
+        model = _same_gallery(book, model or book.model or str(Path(folder) / FOLDER_GALLERY))
         created, enrolled, total = _enrol_into(model, token, config, name, got, columns)
     answer = book.load_clusters()
     answer["clusters"].pop(str(cluster_id))
@@ -73,6 +74,10 @@ def name_cluster(
     book.save()
     _sheet(book, answer)
     return Named(name, str(cluster_id), enrolled, total, model, created)
+
+
+#: The gallery a people folder's names go into when no --model was ever given.
+FOLDER_GALLERY = "gallery.npz"
 
 
 def _enrol_into(model: str, token, config, name: str, got, columns) -> tuple[bool, int, int]:

@@ -38,11 +38,31 @@ def thumbnail(file: str, box, cache: dict) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _faces(faces: list[dict], limit: int, cache: dict, caption) -> str:
+def _limit(answer: dict) -> float | None:
+    """The distance under which faces were grouped, when the answer records it as a number."""
+    t = answer.get("threshold")
+    return float(t) if isinstance(t, (int, float)) else None
+
+
+def _closeness(f: dict, limit: float | None) -> str:
+    """How far a face is from its group's middle, against the distance faces were grouped within."""
+    d = f.get("distance")
+    if d is None:
+        return ""
+    if limit:
+        return f"; {d:.2f} from the group's middle (faces within {limit:.2f} of each other are grouped)"
+    return f"; {d:.2f} from the group's middle"
+
+
+def _faces(faces: list[dict], limit: int, cache: dict, caption, grouped_within: float | None = None) -> str:
     cells = []
     for f in sorted(faces[:limit], key=lambda f: f["file"]):  # decode each file once
         src = thumbnail(f["file"], f["box"], cache)
-        title = html.escape(f"{f['file']} {f['face_id']}" + (f" - {f['reason']}" if f.get("reason") else ""))
+        title = html.escape(
+            f"{f['file']} {f['face_id']}"
+            + (f" - {f['reason']}" if f.get("reason") else "")
+            + _closeness(f, grouped_within)
+        )
         img = f'<img src="{src}" alt="" width="{THUMB}" height="{THUMB}">' if src else '<div class="gone">?</div>'
         cells.append(f'<figure title="{title}">{img}<figcaption>{html.escape(caption(f))}</figcaption></figure>')
     more = f'<span class="more">+{len(faces) - limit} more</span>' if len(faces) > limit else ""
@@ -56,25 +76,35 @@ def render(answer: dict) -> str:
         "body{font:14px system-ui,sans-serif;margin:16px;color:#222}h2{margin:18px 0 4px;font-size:15px}",
         ".row{display:flex;flex-wrap:wrap;gap:4px}figure{margin:0;width:96px}",
         "figcaption{font-size:10px;color:#666;overflow:hidden;white-space:nowrap;text-overflow:ellipsis}",
+        ".why figure{width:200px}.why figcaption{white-space:normal;overflow:visible;font-size:11px}",
         "img{display:block;border-radius:3px}.gone{width:96px;height:96px;background:#eee;text-align:center;",
         "line-height:96px}.more{align-self:center;color:#666;padding:0 8px}.meta{color:#666}</style></head><body>",
-        f"<h1>{len(answer['clusters'])} clusters, {len(answer['people'])} named people</h1>",
+        f"<h1>{len(answer['clusters'])} clusters, {len(answer['people'])} named "
+        f"{'person' if len(answer['people']) == 1 else 'people'}</h1>",
         f"<p class='meta'>{answer['faces']} faces from {answer['images']} images this run; threshold "
         f"{html.escape(str(answer.get('threshold_source', '')))}; {html.escape(str(answer.get('algorithm', '')))}, "
-        f"min faces {answer.get('min_faces')}. Name a cluster: "
-        '<code>facerec people name ID "Name" --model GALLERY</code></p>',
+        f"min faces {answer.get('min_faces')}. Name a cluster (its faces go into this folder's gallery.npz, "
+        'or the gallery given once with --model): <code>facerec people name ID "Name"</code></p>',
     ]
-    dist = lambda f: f"d {f['distance']:.2f}"  # noqa: E731
+    limit = _limit(answer)
+
+    def where(f: dict) -> str:  # the caption: the photo's name; how far from the group in the tooltip
+        return Path(f["file"]).name
+
     for cid, faces in answer["clusters"].items():
         parts.append(f"<h2 id='c{cid}'>cluster {html.escape(cid)} &middot; {len(faces)} faces</h2>")
-        parts.append(_faces(faces, PER_ROW, cache, dist))
+        parts.append(_faces(faces, PER_ROW, cache, where, limit))
     for name, faces in answer["people"].items():
-        parts.append(f"<h2>{html.escape(name)} &middot; {len(faces)} faces</h2>")
-        parts.append(_faces(faces, PER_ROW, cache, dist))
-    for title, faces in (("ungrouped", answer["ungrouped"]), ("rejected by the quality gate", answer["rejected"])):
+        parts.append(f"<h2>{html.escape(name.replace('_', ' '))} &middot; {len(faces)} faces</h2>")
+        parts.append(_faces(faces, PER_ROW, cache, where, limit))
+    for title, faces, cls in (
+        ("ungrouped", answer["ungrouped"], ""),
+        ("rejected by the quality gate", answer["rejected"], " why"),
+    ):
         if faces:
-            parts.append(f"<h2>{title} &middot; {len(faces)} faces</h2>")
-            parts.append(_faces(faces, LOOSE, cache, lambda f: f.get("reason", "")))
+            parts.append(f"<h2>{title} &middot; {len(faces)} faces</h2><div class='{cls.strip()}'>")
+            parts.append(_faces(faces, LOOSE, cache, lambda f: f.get("reason", "") or Path(f["file"]).name, limit))
+            parts.append("</div>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
