@@ -135,7 +135,10 @@ def test_quick_start_cli_block(lfw_env, tmp_path):
         assert done.returncode == 0, (argv, done.stdout, done.stderr)
         out[argv[1]] = done.stdout
     assert "open-set threshold" in out["train"]
-    answers = {line.split()[0]: line for line in out["infer"].splitlines() if " face 0 " in line}
+    answers = {}  # --brief: "FILE: answer" or "FILE face 1 of 2: answer"; the first face of each file
+    for line in out["infer"].splitlines():
+        file = line.split(": ", 1)[0].split(" face ")[0]
+        answers.setdefault(file, line)
     named = answers[f"new_photos/{known.name}"].split(": ", 1)[1]
     assert named.startswith((KNOWN[1], KNOWN[1].replace("_", " "))), out["infer"]
     assert answers["new_photos/stranger.jpg"].split(": ", 1)[1].startswith("unknown"), out["infer"]

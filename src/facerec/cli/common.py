@@ -7,7 +7,7 @@ import sys
 
 from facerec.align.croppers import ALIGNMENTS
 from facerec.embed.registry import PRECISIONS
-from facerec.pipeline.config import DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_MARGIN
+from facerec.pipeline.config import DEFAULT_ALIGNMENT, DEFAULT_DETECTOR, DEFAULT_EMBEDDER, DEFAULT_MARGIN
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -86,7 +86,9 @@ def pipeline_args(p: argparse.ArgumentParser, *, embedder_default: str | None, f
         p,
         "--embedder",
         default=embedder_default,
-        help="facenet-vggface2 (default for train), facenet-casia or dlib; infer and verify take the model's",
+        help=f"{DEFAULT_EMBEDDER} (the default: offline), facenet-vggface2 (the seed's: a download and the gpu "
+        "extra), dlib (the dlib extra), A+B (fused), onnx:PATH or onnx:sface (your own model: `facerec embedders`); "
+        "infer and verify take the model's",
     )
     add(p, "--weights", default=None, help="explicit weights file for the embedder")
     add(

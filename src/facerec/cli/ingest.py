@@ -45,9 +45,7 @@ def add_parser(sub) -> None:
     add(p, "--workers", type=positive_int, default=None, help="face actors (ray; default one per GPU, or one per node)")
     add(p, "--gpus-per-worker", type=float, default=0, help="GPUs per face actor (ray; 1 on a GPU cluster; 0: CPUs)")
     add(p, "--batch_size", type=positive_int, default=DEFAULT_INGEST_BATCH, help="images per batch through every stage")
-    add(
-        p, "--embedder", default=None, help="a new store's embedder (default facenet-vggface2); an existing store's own"
-    )
+    add(p, "--embedder", default=None, help="a new store's embedder (default facenet-casia); an existing store's own")
     from facerec.align.croppers import ALIGNMENTS
 
     detector_arg(p, default=None, help="the detector (default mtcnn; a store's own)")

