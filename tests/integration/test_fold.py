@@ -1,5 +1,6 @@
 """Batch-norm folding: the folded network computes the same function, and its weights still load
-into an unfolded facenet-pytorch InceptionResnetV1."""
+into an unfolded facenet-pytorch InceptionResnetV1. (An integration test: it builds the whole
+network several times, about a minute on 2 cores.)"""
 
 import copy
 
