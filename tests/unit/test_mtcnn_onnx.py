@@ -181,19 +181,15 @@ def test_the_detector_on_onnx_runtime_has_its_own_id(onnx_faces, lfw_images):
         assert [d.score for d in dets] == [float(s) for s in scores[owner == j]]
 
 
-def test_onnx_runtime_where_torch_is_missing_pytorch_where_it_is(monkeypatch):
-    from facerec.detect import mtcnn
-
-    monkeypatch.setattr(mtcnn, "torch_mtcnn_installed", lambda: False)
+def test_onnx_runtime_on_the_cpu_pytorch_on_a_gpu():
     assert BatchedMTCNNDetector(device="cpu").runtime == "onnx"
     with pytest.raises(InputError, match="CPU"):
         BatchedMTCNNDetector(device="cuda", runtime="onnx")
     with pytest.raises(InputError, match="runtime"):
         BatchedMTCNNDetector(runtime="tensorrt")
-    monkeypatch.undo()
     pytest.importorskip("torch")
-    det = BatchedMTCNNDetector(device="cpu")
-    assert det.runtime == "torch" and det.id == f"mtcnn-batched-20-(0.6, 0.7, 0.7)-{DETECT_MAX_SIDE}"  # its old key
+    det = BatchedMTCNNDetector(device="cpu", runtime="torch")
+    assert det.id == f"mtcnn-batched-20-(0.6, 0.7, 0.7)-{DETECT_MAX_SIDE}"  # the tensor MTCNN's old key
 
 
 def test_chunks_of_a_batch_give_each_image_the_same_faces(onnx_mtcnn, onnx_faces, lfw_images, monkeypatch):
@@ -287,8 +283,7 @@ print(json.dumps({{"boxes": [d.box for d in faces], "api": [f.box for f in api],
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert not out["torch"]
-    here = BatchedMTCNNDetector(device="cpu", runtime="onnx")
-    want = [list(d.box) for d in here.detect(ImageBatch([load_image(path)]))[0]]
+    want = [list(d.box) for d in BatchedMTCNNDetector(device="cpu").detect(ImageBatch([load_image(path)]))[0]]
     assert out["boxes"] == want and len(want) >= 1
     assert out["api"][0] in want
     assert "pip install 'facerec[gpu]'" in out["refused"]

@@ -1,6 +1,6 @@
-"""``mtcnn`` (the batched MTCNN: the tensor version of :mod:`facerec.detect.mtcnn_net` where PyTorch is
-installed, else the ONNX Runtime one of :mod:`facerec.detect.mtcnn_onnx`) and ``mtcnn-reference``
-(facenet-pytorch's own MTCNN, the oracle tests compare against)."""
+"""``mtcnn`` (the batched MTCNN: on a GPU the tensor version of :mod:`facerec.detect.mtcnn_net`, on the
+CPU the ONNX Runtime one of :mod:`facerec.detect.mtcnn_onnx`) and ``mtcnn-reference`` (facenet-pytorch's
+own MTCNN, the oracle tests compare against)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,18 @@ from facerec.detect.base import Detection, Detector
 from facerec.detect.host import HostDetector
 from facerec.detect.scale import DETECT_MAX_SIDE, downscale, search_tensor
 from facerec.errors import InputError
-from facerec.extras import has
 from facerec.image_batch import ImageBatch
 
 
 class BatchedMTCNNDetector(Detector):
-    """MTCNN over whole batches: the networks and every step after them as tensors on the device
-    (:class:`.mtcnn_net.BatchedMTCNN`, PyTorch), or on the CPU the networks on ONNX Runtime and the
-    steps in NumPy (:class:`.mtcnn_onnx.OnnxMTCNN`, no PyTorch needed).
+    """MTCNN over whole batches: on a GPU the networks and every step after them as tensors on the
+    device (:class:`.mtcnn_net.BatchedMTCNN`, PyTorch); on the CPU the networks on ONNX Runtime and
+    the steps in NumPy (:class:`.mtcnn_onnx.OnnxMTCNN`), with or without PyTorch installed.
 
-    ``runtime="auto"`` takes PyTorch's wherever it is installed and ONNX Runtime's where it is not
-    (the core install). On the CPU PyTorch's is the faster on an idle machine (300 LFW images in
-    batches of 64 on the 2-core development machine: 91 images/s against ONNX Runtime's 60), ONNX
-    Runtime's when the cores are shared (the same run under a load of 4-5: 8-13 against 21-51:
-    PyTorch's OpenMP threads wait on each other).
+    ONNX Runtime's is the faster on the CPU (300 LFW images in batches of 64 on the 2-core
+    development machine, the same run: 103 images/s against PyTorch's 86 idle, 55-60 against 11-18
+    when other processes share the cores, where PyTorch's OpenMP threads wait on each other).
+    ``runtime="torch"`` asks for PyTorch's on the CPU (comparisons; its old cache key).
 
     The two find the same faces, but ONNX Runtime's convolutions round differently from PyTorch's,
     so boxes differ in the last bits (within 1e-4 px on LFW): each has its own ``id``, which keys the
@@ -36,7 +34,7 @@ class BatchedMTCNNDetector(Detector):
             raise InputError(f"runtime must be auto, torch or onnx, got {runtime!r}")
         on_gpu = str(device).startswith("cuda")
         if runtime == "auto":
-            runtime = "torch" if on_gpu or torch_mtcnn_installed() else "onnx"
+            runtime = "torch" if on_gpu else "onnx"
         if runtime == "onnx" and on_gpu:
             raise InputError("MTCNN on ONNX Runtime runs on the CPU; on a GPU it runs in PyTorch")
         if runtime == "torch":
@@ -62,11 +60,6 @@ class BatchedMTCNNDetector(Detector):
         for box, score, marks, j in zip(boxes * scale, scores, points * scale, owner):
             out[j].append(Detection(tuple(float(v) for v in box), float(score), marks.astype(np.float32)))
         return out
-
-
-def torch_mtcnn_installed() -> bool:
-    """Whether the tensor MTCNN can run: PyTorch and facenet-pytorch (its network classes and weights)."""
-    return has("torch") and has("facenet_pytorch")
 
 
 def search_host(batch: ImageBatch) -> tuple[np.ndarray, float]:

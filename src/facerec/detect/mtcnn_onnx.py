@@ -11,10 +11,10 @@ version's (tests/unit/test_mtcnn_onnx.py runs these steps around PyTorch's netwo
 ONNX Runtime's convolutions round differently from PyTorch's in the last bits, so its faces are the
 same faces with boxes within 1e-4 px (LFW).
 
-``--detector mtcnn`` runs this where PyTorch is not installed (:class:`.mtcnn.BatchedMTCNNDetector`).
-On an idle CPU it is the slower of the two (~2/3 of the tensor version's images/s on the 2-core
-development machine): ONNX Runtime runs these small networks ~1.7x slower than PyTorch's oneDNN
-(its PReLU has no kernel in the blocked layout, so every PReLU is wrapped in two layout reorders).
+``--detector mtcnn`` runs this on the CPU (:class:`.mtcnn.BatchedMTCNNDetector`), ~1.2x the tensor
+version's images/s on an idle 2-core machine and ~4x when other processes share the cores. ONNX
+Runtime runs these small networks slower than PyTorch's oneDNN; the steps around them win it back,
+split over the cores on threads while the networks' threads are idle (:func:`in_parts`).
 
 The table is summed in integers: exact at any image size, where float32 sums stop being exact above
 65,793 pixels (the tensor version switches to float64 there).
@@ -23,6 +23,7 @@ The table is summed in integers: exact at any image size, where float32 sums sto
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,7 @@ class OnnxMTCNN:
     ):
         self.min_face_size, self.thresholds, self.factor = min_face_size, tuple(thresholds), factor
         self.batch_size = batch_size
+        self.workers = threads or cpu_threads()
         self.pnet, self.rnet, self.onet = networks or onnx_networks(threads)
 
     # -- public ---------------------------------------------------------------------------
@@ -152,7 +154,7 @@ class OnnxMTCNN:
 
     # -- stages ---------------------------------------------------------------------------
     def _detect_chunk(self, images: np.ndarray):
-        table = summed_area_table(images)  # shared by the pyramid and the R-Net and O-Net crops
+        table = summed_area_table(images, self.workers)  # shared by the pyramid and the R-Net and O-Net crops
         boxes, inds = self._pnet_stage(table)
         boxes, inds = self._rnet_stage(boxes, inds, table)
         return self._onet_stage(boxes, inds, table)
@@ -163,7 +165,9 @@ class OnnxMTCNN:
         all_boxes, all_inds = [np.zeros((0, 9), np.float32)], [np.zeros(0, np.int64)]
         for scale in pyramid_scales(h, w, self.min_face_size, self.factor):
             size = (int(h * scale + 1), int(w * scale + 1))
-            data = normalise(area_resize(table, size))
+            data = in_parts(
+                lambda lo, hi, size=size: normalise(area_resize(table[lo:hi], size)), len(table), self.workers
+            )
             reg, probs = batched(self.pnet, data, 10 * size[0] * size[1])  # P-Net's first layer: 10 channels
             boxes, inds = candidates(reg, probs[:, 1], scale, self.thresholds[0])
             keep = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.5)
@@ -188,7 +192,7 @@ class OnnxMTCNN:
     def _rnet_stage(self, boxes, inds, table):
         if len(boxes) == 0:
             return boxes, inds
-        data, boxes, inds = cut(table, boxes, inds, 24)
+        data, boxes, inds = cut(table, boxes, inds, 24, self.workers)
         reg, probs = batched(self.rnet, data, 28 * 22 * 22)
         score = probs[:, 1]
         ok = score > self.thresholds[1]
@@ -199,7 +203,7 @@ class OnnxMTCNN:
     def _onet_stage(self, boxes, inds, table):
         if len(boxes) == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32), inds
-        data, boxes, inds = cut(table, boxes, inds, 48)
+        data, boxes, inds = cut(table, boxes, inds, 48, self.workers)
         reg, marks, probs = batched(self.onet, data, 32 * 46 * 46)
         score = probs[:, 1]
         ok = score > self.thresholds[2]
@@ -261,7 +265,7 @@ def regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
     return boxes[:, :4] + reg * np.stack([w, h, w, h], 1)
 
 
-def cut(table: np.ndarray, boxes: np.ndarray, inds: np.ndarray, size: int):
+def cut(table: np.ndarray, boxes: np.ndarray, inds: np.ndarray, size: int, workers: int = 1):
     """Crops of ``boxes`` as facenet-pytorch's ``pad`` cuts them (integer coordinates, clipped to the
     image), area-resampled to size x size, normalised for the network. Boxes that are empty after
     clipping are dropped (with their image index)."""
@@ -271,18 +275,24 @@ def cut(table: np.ndarray, boxes: np.ndarray, inds: np.ndarray, size: int):
     x, y = np.maximum(b[:, 0], 1), np.maximum(b[:, 1], 1)
     ex, ey = np.minimum(b[:, 2], w), np.minimum(b[:, 3], h)
     ok = (ey > y - 1) & (ex > x - 1)
-    crops = area_crops(table, np.stack([x - 1, y - 1, ex, ey], 1)[ok], inds[ok], size)
-    return normalise(crops), boxes[ok], inds[ok]
+    rois, owners = np.stack([x - 1, y - 1, ex, ey], 1)[ok], inds[ok]
+    crops = in_parts(lambda lo, hi: normalise(area_crops(table, rois[lo:hi], owners[lo:hi], size)), len(rois), workers)
+    return crops, boxes[ok], inds[ok]
 
 
-def summed_area_table(images: np.ndarray) -> np.ndarray:
+def summed_area_table(images: np.ndarray, workers: int = 1) -> np.ndarray:
     """(N, H+1, W+1, C) running sums of uint8 (N, H, W, C) images, in integers (exact): int32 while
     the whole image's sum fits, else int64."""
     n, h, w, c = images.shape
     dtype = np.int32 if h * w * 255 < 2**31 else np.int64
     table = np.zeros((n, h + 1, w + 1, c), dtype)
-    np.cumsum(images, axis=1, dtype=dtype, out=table[:, 1:, 1:])
-    np.cumsum(table[:, 1:, 1:], axis=2, out=table[:, 1:, 1:])
+
+    def fill(lo, hi):
+        inner = table[lo:hi, 1:, 1:]
+        np.cumsum(images[lo:hi], axis=1, dtype=dtype, out=inner)
+        np.cumsum(inner, axis=2, out=inner)
+
+    in_parts(fill, n, workers)
     return table
 
 
@@ -337,6 +347,26 @@ def area_crops(table: np.ndarray, rois: np.ndarray, inds: np.ndarray, size: int)
 
     sums = (at(r1, x1) - at(r0, x1) - at(r1, x0) + at(r0, x0)).astype(np.float32)
     return np.ascontiguousarray((sums / count[..., None]).transpose(0, 3, 1, 2))
+
+
+def in_parts(work, n: int, workers: int):
+    """``work(lo, hi)`` over ``workers`` slices of range(n) on threads, the arrays it returns joined
+    (NumPy's gathers, sums and arithmetic on large arrays let go of the GIL). The steps around the
+    networks are a third of the time, and the networks' threads are idle while they run."""
+    if workers < 2 or n < 2 * workers:
+        return work(0, n)
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    parts = list(_pool(workers).map(lambda b: work(*b), zip(bounds[:-1], bounds[1:])))
+    return None if parts[0] is None else np.concatenate(parts)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="mtcnn")
+    return _POOLS[workers]
 
 
 def batched(net, data: np.ndarray, first_layer_values: int):
