@@ -19,8 +19,8 @@ class BatchedMTCNNDetector(Detector):
     the steps in NumPy (:class:`.mtcnn_onnx.OnnxMTCNN`), with or without PyTorch installed.
 
     ONNX Runtime's is the faster on the CPU (300 LFW images in batches of 64 on the 2-core
-    development machine, the same run: 103 images/s against PyTorch's 86 idle, 55-60 against 11-18
-    when other processes share the cores, where PyTorch's OpenMP threads wait on each other).
+    development machine, both in one run: 102 images/s against PyTorch's 97 idle, 55-60 against
+    11-18 when other processes share the cores, where PyTorch's OpenMP threads wait on each other).
     ``runtime="torch"`` asks for PyTorch's on the CPU (comparisons; its old cache key).
 
     The two find the same faces, but ONNX Runtime's convolutions round differently from PyTorch's,

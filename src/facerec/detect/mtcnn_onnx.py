@@ -11,8 +11,8 @@ version's (tests/unit/test_mtcnn_onnx.py runs these steps around PyTorch's netwo
 ONNX Runtime's convolutions round differently from PyTorch's in the last bits, so its faces are the
 same faces with boxes within 1e-4 px (LFW).
 
-``--detector mtcnn`` runs this on the CPU (:class:`.mtcnn.BatchedMTCNNDetector`), ~1.2x the tensor
-version's images/s on an idle 2-core machine and ~4x when other processes share the cores. ONNX
+``--detector mtcnn`` runs this on the CPU (:class:`.mtcnn.BatchedMTCNNDetector`): 1.05-1.2x the
+tensor version's images/s on an idle 2-core machine, ~4x when other processes share the cores. ONNX
 Runtime runs these small networks slower than PyTorch's oneDNN; the steps around them win it back,
 split over the cores on threads while the networks' threads are idle (:func:`in_parts`).
 
