@@ -11,6 +11,9 @@ per-image loop on large batches); the embedder's crops are cut afterwards by the
 cropper (:mod:`facerec.align.croppers`). The geometry (pyramid, box
 regression, squaring, integer padding, thresholds) follows facenet-pytorch's ``detect_face`` so
 the same faces come out (checked against facenet-pytorch on LFW by the tests).
+
+``--detector mtcnn`` runs this on a GPU; on the CPU it runs :mod:`.mtcnn_onnx`, these steps in NumPy
+around the same networks on ONNX Runtime (bit for bit these steps, and faster there).
 """
 
 from __future__ import annotations
@@ -94,7 +97,8 @@ class BatchedMTCNN:
         but not bit-equal with MTCNN's own area pooling in :func:`_cut`) and regressed by O-Net, as
         MTCNN's last stage moves R-Net's boxes. float (M, 4) boxes in (x1, y1, x2, y2), float32 (M, 4) out;
         a box with nothing inside its image comes back as it was. Host crops, one face at a time:
-        a large photo never becomes a float tensor."""
+        a large photo never becomes a float tensor. :meth:`.mtcnn_onnx.OnnxMTCNN.reframe` is the
+        same without PyTorch."""
         import cv2
         import torch
 
