@@ -116,7 +116,7 @@ def test_onet_frames_yunets_faces_as_mtcnn_does(lfw_sample):
         after.append(box_iou(by_prominence(moved, w, h)[0].box, subject))
     # measured on 600 LFW images: median IoU with MTCNN's subject box 0.90 before, 0.93 after
     assert np.median(after) > np.median(before) + 0.015 and np.median(after) > 0.92
-    assert reframed.inner.id == yunet.inner.id + "-onet"
+    assert reframed.inner.id == yunet.inner.id + "-onet-onnx"
 
 
 def test_reframing_keeps_a_box_outside_its_image():

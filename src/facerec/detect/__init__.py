@@ -2,7 +2,7 @@
 score). One module per detector; the built-in ones are registered below, one line each, the same
 call a plugin makes (see docs/architecture.md, "Adding a detector").
 
-``mtcnn`` (default) is the batched tensor MTCNN, on the CPU or a GPU; ``mtcnn-reference`` is
+``mtcnn`` (default) is the batched MTCNN (ONNX Runtime and NumPy on a CPU, PyTorch on a GPU); ``mtcnn-reference`` is
 facenet-pytorch's own MTCNN, the oracle tests compare against; ``dlib`` is dlib's HOG detector;
 ``dlib+mtcnn`` runs HOG and lets MTCNN find the faces HOG misses; ``yunet`` is OpenCV's YuNet
 (several times MTCNN's speed on a CPU) run in batches on ONNX Runtime, ``yunet-opencv`` the same

@@ -22,7 +22,6 @@ The table is summed in integers: exact at any image size, where float32 sums sto
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import numpy as np
 
 from facerec.detect.base import Detection
 from facerec.detect.nms import batched_nms
+from facerec.runtime.device import cpu_threads
 
 DATA = Path(__file__).resolve().parent / "data"
 GRAPHS = {name: DATA / f"mtcnn-{name}.onnx" for name in ("pnet", "rnet", "onet")}
@@ -40,14 +40,6 @@ CHUNK_PIXELS = 64 * 250 * 250
 # chunks. On the 2-core development machine, idle, the three networks over 64 LFW images' pyramid and
 # crops took 0.56 s so, 0.64 s in 2 MB chunks (under a load of 4-5 the 2 MB chunks were faster)
 CPU_CHUNK_BYTES = 16 * 2**20
-
-
-def cpu_threads() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def onnx_networks(threads: int | None = None):
