@@ -16,14 +16,13 @@ from functools import partial
 import numpy as np
 
 from facerec.errors import InputError
+from facerec.extras import require
 from facerec.ingest.sink import StoreSink
 from facerec.ingest.source import Item
 from facerec.ingest.stages import FaceStage, decode_batch
 from facerec.limits import DEFAULT_MAX_PIXELS
 from facerec.pipeline.options import PipelineOptions
 
-#: The Ray release this was built and measured with (requirements.txt pins it).
-RAY_VERSION = "2.60.0"
 #: CPUs each decoding task asks Ray for: small, so that CPU actors never hold every CPU and leave
 #: the decoding with none (on 2 CPUs, two actors of 1 CPU each stalled the job).
 DECODE_CPUS = 0.25
@@ -73,10 +72,7 @@ _KNOWN: dict = {}  # per worker process: the known face ids, fetched once per jo
 def start_ray(address: str | None):
     """Join the cluster at ``address`` (``auto``: the one ``ray start`` made here), or start a local
     one for this job. Returns whether this call started Ray (and so should stop it)."""
-    try:
-        import ray
-    except ImportError:
-        raise InputError(f'--engine ray needs Ray: pip install "ray[data]=={RAY_VERSION}"') from None
+    ray = require("ray")  # the ray extra pins the release this was built and measured with
     if ray.is_initialized():
         return False
     kw = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
