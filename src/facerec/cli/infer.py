@@ -131,7 +131,7 @@ def check_source(source: str) -> None:
 
 def print_brief(report, gallery, topk: int = 0) -> None:
     """One line per face: ``file: Name (very likely)``; a photo without a face says so."""
-    scale = ConfidenceScale(gallery)
+    scale = ConfidenceScale(gallery, report.calibration)
     for img in report.images:
         if img.error:
             continue  # on stderr, once
@@ -150,7 +150,7 @@ def print_brief(report, gallery, topk: int = 0) -> None:
 
 
 def print_table(report, gallery, topk: int = DEFAULT_TOPK) -> None:
-    scale = ConfidenceScale(gallery)
+    scale = ConfidenceScale(gallery, report.calibration)
     print(_threshold_line(report.calibration))
     for note in report.skipped:
         print(f"skipped (not an image type): {note}")

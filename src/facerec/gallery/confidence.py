@@ -7,8 +7,11 @@ that for a gallery with these photo counts. The words follow the rate:
 
 * ``very likely``: a stranger comes this close at most 1 time in 1,000;
 * ``likely``: within the gallery's threshold, but more often than that;
-* ``uncertain``: a name given although strangers come this close more than 1 time in 50 (a
-  closed-set answer, ``--closed-set``, or a threshold set by hand);
+* ``uncertain``: a name given although strangers come this close more than 1 time in 50: only
+  where no measured threshold made the decision (a closed-set answer, ``--closed-set``, or a
+  threshold set by hand). A name a measured threshold let through is at least ``likely``: that
+  threshold was measured on this gallery's size (or its own faces), while the reference's rates for
+  people with many photos are extrapolated upwards (an over-statement), so they may not overrule it;
 * ``unknown``: beyond the threshold, with the nearest person named as a look-alike, not an answer.
 
 Where no reference exists (a model never calibrated, another metric) the answer says it has no
@@ -47,8 +50,10 @@ class ConfidenceScale:
     """The words for a gallery's answers; made once per gallery (it reads the reference table and
     the photo counts), then :meth:`of` costs one interpolation."""
 
-    def __init__(self, gallery):
+    def __init__(self, gallery, calibration=None):
+        """``calibration``: the open-set rule the answers were decided by (None: a closed set)."""
         self._thresholds = self._rates = None
+        self._measured = calibration is not None and calibration.source in ("calibrated", "reference")
         pipeline = getattr(gallery, "pipeline", None)
         if pipeline is None or getattr(gallery, "metric", "euclidean") != "euclidean":
             return
@@ -72,6 +77,6 @@ class ConfidenceScale:
             return Confidence("unknown", rate)
         if rate is not None and rate <= VERY_LIKELY_RATE:
             return Confidence("very likely", rate)
-        if rate is not None and rate > UNCERTAIN_RATE:
+        if rate is not None and rate > UNCERTAIN_RATE and not self._measured:
             return Confidence("uncertain", rate)
         return Confidence("likely", rate)

@@ -199,7 +199,7 @@ class Service:
             return Identification([], [], None, w, h)
         with self.store.reading() as (g, cal):
             preds = identify(g, np.stack([f.embedding for f in faces]), topk=topk, calibration=cal, one_image=True)
-            scale = ConfidenceScale(g)
+            scale = ConfidenceScale(g, cal)
         return Identification(faces, preds, cal, w, h, [scale.of(p) for p in preds])
 
     def verify(self, a: Upload, b: Upload) -> Verification:
