@@ -97,3 +97,41 @@ def test_cli_and_http_give_the_same_answers_on_the_clip(walker_model, lfw_env):
     assert r.status_code == 200, r.text
     assert r.json()["tracks"] == cli_tracks
     assert [t["pred"] for t in cli_tracks].count("Walker") == 1
+
+
+def test_a_video_with_the_defaults_answers_within_20_s_and_shows_progress(served_model, lfw_env, tmp_path):
+    """`facerec infer VIDEO --model M`, nothing else, on a terminal: a progress bar (frames/s) while
+    it works, and the clip's answer within 20 s (issue #33: 150 s with every frame searched)."""
+    import os
+    import pty
+    import time
+
+    need_video()
+    shutil.copy(served_model, tmp_path / "family.npz")
+    cmd = [sys.executable, "-m", "facerec", "infer", str(VIDEO), "--model", str(tmp_path / "family.npz")]
+    env = dict(lfw_env)
+    started = time.monotonic()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, its stdout and stderr on a terminal of 40 x 120
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a new pty is 0 x 0
+        os.execvpe(cmd[0], cmd, env)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not chunk:
+            break
+        shown += chunk
+    _, status = os.waitpid(pid, 0)
+    seconds = time.monotonic() - started
+    text = shown.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text[-3000:]
+    assert "frame/s" in text and "frames:" in text, text[-3000:]  # tqdm's bar: "frames: 40%|... 12.3frame/s"
+    assert "people seen" in text and "analysed in" in text
+    assert seconds <= 20.0, seconds
