@@ -1,4 +1,4 @@
-"""People discovery with the real default pipeline (CASIA FaceNet on YuNet boxes) on
+"""People discovery with the real default pipeline (CASIA FaceNet on MTCNN boxes) on
 real photos: the quality gate on a crowd and on bad crops, and names that last when 1,000 new LFW
 photos arrive."""
 
@@ -64,13 +64,25 @@ def test_the_gate_lists_every_rejected_face_and_none_reaches_a_cluster(pipe, tmp
     rejected = {x["face_id"] for x in a["rejected"]}
     assert rejected and not rejected & clustered
     assert all(x["reason"] and x["quality"] for x in a["rejected"])
-    files_in_groups = {Path(f["file"]).name for fs in a["clusters"].values() for f in fs}
+
+    def whole_bystander(f) -> bool:
+        """A face a cut left whole (Tony Blair's photo holds another man at its left: MTCNN finds
+        him entire and sharp). The gate is about the crops' own faults, not about him."""
+        name = Path(f["file"]).name
+        if bad.get(name) != "cut":
+            return False
+        w, h = Image.open(src / name).size
+        x1, y1, x2, y2 = f["box"]
+        return x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h
+
+    grouped = [f for fs in a["clusters"].values() for f in fs]
+    files_in_groups = {Path(f["file"]).name for f in grouped if not whole_bystander(f)}
     assert not files_in_groups & set(bad)  # no bad crop's face reached a cluster
     reasons = Counter()
     for x in a["rejected"]:
         if Path(x["file"]).name in bad:
             reasons[(bad[Path(x["file"]).name], x["reason"].split(":")[0])] += 1
-    kept_files = files_in_groups | {Path(f["file"]).name for f in a["ungrouped"]}
+    kept_files = files_in_groups | {Path(f["file"]).name for f in a["ungrouped"] if not whole_bystander(f)}
     assert not kept_files & set(bad)  # not even ungrouped: every bad crop's face was rejected or not found
     for kind, want in (("blurred", "blurred"), ("tiny", "too small"), ("cut", "cut off by the image edge")):
         # the gate's own reason for most crops of each kind (a cut can leave only a bystander, rejected otherwise)
