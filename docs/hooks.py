@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -168,6 +170,292 @@ def pairs_command(d: dict) -> str:
     return cmd
 
 
+def pipeline_of(d: dict) -> str:
+    p = d.get("pipeline") or {}
+    return f"{p.get('embedder', '')} / {p.get('detector', '')}"
+
+
+def fused_embedder(r: dict) -> str:
+    what = r.get("embedder", "")
+    if r.get("weight") is not None:
+        what += f" (weight {r['weight']})"
+    return what
+
+
+def search_backend(r: dict) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in (r.get("params") or {}).items())
+    return f"{r.get('backend')}" + (f" ({params})" if params else "")
+
+
+def store_command(r: dict, d: dict) -> str:
+    """A store file records a command per store; the row's is the one whose key names its backend."""
+    backend = r.get("backend", "")
+    return code(next((c for k, c in (d.get("commands") or {}).items() if backend in k), None))
+
+
+def cluster_rows(d: dict) -> list[dict]:
+    """A clustering file holds either rows, one per method, or one run; both as the table's cells."""
+    if "rows" in d:
+        return [
+            {
+                "faces": r.get("faces"),
+                "algorithm": r.get("method", ""),
+                "time": f"{num(r.get('seconds'), 1)} s (k-NN graph {num(r.get('graph_seconds'), 1)} s)",
+                "f1": f"{num(r.get('pairwise_f1'), 4)} / {num(r.get('bcubed_f1'), 4)}",
+            }
+            for r in d["rows"]
+        ]
+    pw, bc = d.get("pairwise") or {}, d.get("bcubed") or {}
+    return [
+        {
+            "faces": d.get("faces"),
+            "algorithm": f"{d.get('algorithm', '')}, threshold {num(d.get('threshold'), 4)}",
+            "time": f"{num(d.get('seconds'), 1)} s",
+            "f1": f"{num(pw.get('f1'), 3)} / {num(bc.get('f1'), 3)}",
+        }
+    ]
+
+
+def scalars(d: dict) -> str:
+    return ", ".join(
+        f"{k} {num(v, 4) if isinstance(v, float) else v}"
+        for k, v in d.items()
+        if isinstance(v, (int, float, str)) and k not in ("command",) and len(str(v)) < 60
+    )
+
+
+def whole_file(d: dict) -> list[dict]:
+    return [d]
+
+
+def listed_rows(d: dict) -> list[dict]:
+    return d.get("rows", [])
+
+
+# A cell is got from (row, the file's JSON, the file's name); a row is the file itself for tables
+# of one row per file. Every table starts with the file's name.
+Cell = Callable[[dict, dict, str], object]
+MACHINE: tuple[str, Cell] = ("machine", lambda r, d, name: machine(d))
+COMMAND: tuple[str, Cell] = ("command", lambda r, d, name: code(d.get("command")))
+NO_COMMAND: tuple[str, Cell] = ("command", lambda r, d, name: "not recorded")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the recorded page: the files it lists, its heading and its columns."""
+
+    glob: str
+    title: str
+    columns: list[tuple[str, Cell]]
+    rows: Callable[[dict], list[dict]] = listed_rows
+    note: str | None = None
+
+
+TABLES = [
+    Table(
+        "pairs_*.json",
+        "LFW View 2 pairs (`facerec evaluate pairs`)",
+        [
+            ("accuracy", lambda r, d, name: f"{pct(r.get('accuracy_mean'))} ± {pct(r.get('accuracy_std'))}"),
+            ("AUC", lambda r, d, name: num(r.get("auc"), 4)),
+            ("EER", lambda r, d, name: pct(r.get("eer"))),
+            ("TAR @ FAR 1e-2", lambda r, d, name: pct((r.get("tar_at_far") or {}).get("0.01"))),
+            ("TAR @ 1e-3", lambda r, d, name: pct((r.get("tar_at_far") or {}).get("0.001"))),
+            ("images", lambda r, d, name: num(r.get("images"))),
+            ("command", lambda r, d, name: code(pairs_command(r)) + " (from the JSON's options)"),
+            ("machine", lambda r, d, name: "not recorded" + (" (H200, from its name)" if "h200" in name else "")),
+        ],
+        rows=whole_file,
+    ),
+    Table(
+        "fused_*.json",
+        "Fused embedders on LFW pairs (`bench/fused.py`)",
+        [
+            ("embedder", lambda r, d, name: fused_embedder(r)),
+            ("detector / alignment", lambda r, d, name: f"{r.get('detector', '')} / {r.get('alignment', '')}"),
+            ("mean subtracted", lambda r, d, name: "yes" if r.get("mean_sub") else "no"),
+            ("accuracy", lambda r, d, name: f"{r.get('accuracy')}% ± {r.get('std')}"),
+            ("AUC", lambda r, d, name: num(r.get("auc"), 4)),
+            MACHINE,
+            COMMAND,
+        ],
+    ),
+    Table(
+        "pipeline_*.json",
+        "Throughput of the pipeline (`bench/pipeline.py`), images per second",
+        [
+            ("device", lambda r, d, name: r.get("device", "")),
+            ("detector", lambda r, d, name: r.get("detector", "mtcnn")),
+            ("precision", lambda r, d, name: r.get("precision", "")),
+            ("images", lambda r, d, name: num(r.get("images"))),
+            ("original's way", lambda r, d, name: num(r.get("baseline_img_s"), 1)),
+            ("end to end", lambda r, d, name: f"**{num(r.get('img_s'), 1)}**"),
+            ("speed-up", lambda r, d, name: f"{num(r.get('speedup'), 2)}×"),
+            ("stages", lambda r, d, name: ", ".join(f"{k} {num(v, 1)}" for k, v in (r.get("stages") or {}).items())),
+            MACHINE,
+            NO_COMMAND,
+        ],
+        rows=whole_file,
+    ),
+    Table(
+        "detectors_*.json",
+        "Detection alone (`bench/detectors.py`)",
+        [
+            ("images", lambda r, d, name: num(d.get("images"))),
+            ("detector", lambda r, d, name: r.get("detector")),
+            ("img/s", lambda r, d, name: num(r.get("img_s"), 1)),
+            ("× batched MTCNN", lambda r, d, name: f"{num(r.get('x_mtcnn'), 2)}×"),
+            MACHINE,
+            NO_COMMAND,
+        ],
+    ),
+    Table(
+        "verify_*.json",
+        "Verification at a promised FAR (`bench/verify_far.py`, LFW View 2)",
+        [
+            ("pipeline", lambda r, d, name: pipeline_of(d)),
+            ("FAR promised", lambda r, d, name: r.get("far_promised")),
+            ("threshold", lambda r, d, name: r.get("threshold")),
+            ("mismatched accepted", lambda r, d, name: r.get("accepted_of_mismatched")),
+            ("TAR", lambda r, d, name: pct(r.get("tar"), 1)),
+            ("TAR the reference predicts", lambda r, d, name: pct(r.get("tar_reference"), 1)),
+            MACHINE,
+            COMMAND,
+        ],
+    ),
+    Table(
+        "open_set_sizes_*.json",
+        "Open set by gallery size (`facerec evaluate open-set --gallery-sizes ...`)",
+        [
+            ("pipeline", lambda r, d, name: pipeline_of(d)),
+            ("rule", lambda r, d, name: r.get("rule")),
+            ("photos each", lambda r, d, name: r.get("photos")),
+            ("people", lambda r, d, name: r.get("people")),
+            ("strangers named", lambda r, d, name: pct(r.get("fpir"))),
+            ("known named right", lambda r, d, name: pct(r.get("dir"), 1)),
+            ("threshold", lambda r, d, name: num(r.get("threshold"), 3)),
+            ("threshold from", lambda r, d, name: r.get("source", "")),
+            MACHINE,
+            NO_COMMAND,
+        ],
+        note="Strangers named (FPIR, promised: 1%) and known people named right (DIR), mean of the draws.",
+    ),
+    Table(
+        "open_set_*.json",
+        "Open set, LFW NIST-style (`facerec evaluate open-set`)",
+        [
+            ("pipeline", lambda r, d, name: f"{r.get('embedder')} / {r.get('detector')}"),
+            ("known people", lambda r, d, name: num(r.get("known_people"))),
+            ("trials", lambda r, d, name: num(r.get("trials"))),
+            ("DIR @ FPIR 1%", lambda r, d, name: pct((r.get("dir_at_fpir") or {}).get("0.01"))),
+            ("DIR @ 0.1%", lambda r, d, name: pct((r.get("dir_at_fpir") or {}).get("0.001"))),
+            (
+                "strangers unknown (train+infer)",
+                lambda r, d, name: pct((r.get("deployed") or {}).get("impostors_unknown")),
+            ),
+            ("known named right", lambda r, d, name: pct((r.get("deployed") or {}).get("known_recognised"))),
+            MACHINE,
+            NO_COMMAND,
+        ],
+        rows=whole_file,
+    ),
+    Table(
+        "search_*.json",
+        "1:N search (`bench/search.py`)",
+        [
+            ("gallery", lambda r, d, name: r.get("gallery")),
+            ("faces", lambda r, d, name: num(r.get("size"))),
+            ("backend", lambda r, d, name: search_backend(r)),
+            ("recall@1", lambda r, d, name: num(r.get("recall_at_1"), 3)),
+            ("p50 ms", lambda r, d, name: num(r.get("p50_ms"), 2)),
+            ("p99 ms", lambda r, d, name: num(r.get("p99_ms"), 2)),
+            ("batched q/s", lambda r, d, name: num(r.get("qps"), 0)),
+            ("build s", lambda r, d, name: num(r.get("build_s"), 1)),
+            MACHINE,
+            NO_COMMAND,
+        ],
+    ),
+    Table(
+        "store_*.json",
+        "Stores (`bench/store.py`)",
+        [
+            ("store", lambda r, d, name: r.get("backend", "")),
+            ("faces", lambda r, d, name: num(r.get("size"))),
+            ("enrol p50 / p99 ms", lambda r, d, name: f"{num(r.get('enrol_p50_ms'))} / {num(r.get('enrol_p99_ms'))}"),
+            (
+                "identify p50 / p99 ms",
+                lambda r, d, name: f"{num(r.get('identify_p50_ms'))} / {num(r.get('identify_p99_ms'))}",
+            ),
+            ("recall@1", lambda r, d, name: num(r.get("recall_at_1"), 3)),
+            MACHINE,
+            ("command", lambda r, d, name: store_command(r, d)),
+        ],
+    ),
+    Table(
+        "video_*.json",
+        "Video (`bench/video.py`)",
+        [
+            ("height", lambda r, d, name: f"{r.get('height')}p"),
+            ("every", lambda r, d, name: r.get("every")),
+            ("precision", lambda r, d, name: r.get("precision")),
+            ("frames/s", lambda r, d, name: num(r.get("fps"))),
+            ("× real time", lambda r, d, name: num(r.get("real_time"))),
+            ("tracks", lambda r, d, name: r.get("tracks")),
+            ("per frame, no tracker", lambda r, d, name: num(r.get("per_frame_fps"))),
+            MACHINE,
+            COMMAND,
+        ],
+    ),
+    Table(
+        "ingest_cpu*.json",
+        "Ingest (`bench/ingest.py`)",
+        [
+            ("run", lambda r, d, name: r.get("run")),
+            ("images", lambda r, d, name: num(r.get("images"))),
+            ("steady img/s", lambda r, d, name: num(r.get("steady_img_s"), 1)),
+            ("wall img/s", lambda r, d, name: num(r.get("wall_img_s"), 1)),
+            ("first batch stored after s", lambda r, d, name: num(r.get("first_batch_s"), 1)),
+            MACHINE,
+            NO_COMMAND,
+        ],
+    ),
+    Table(
+        "cluster_*.json",
+        "Clustering (`bench/cluster.py`)",
+        [
+            ("faces", lambda r, d, name: num(r["faces"])),
+            ("algorithm", lambda r, d, name: r["algorithm"]),
+            ("time", lambda r, d, name: r["time"]),
+            ("pairwise / BCubed F1", lambda r, d, name: r["f1"]),
+            MACHINE,
+            COMMAND,
+        ],
+        rows=cluster_rows,
+    ),
+    # Last: every JSON file no table above has listed.
+    Table(
+        "*.json",
+        "Other recorded files",
+        [("recorded", lambda r, d, name: scalars(r)), MACHINE, COMMAND],
+        rows=whole_file,
+        note="Their scalar fields; the prose on [Benchmarks](index.md) reads them.",
+    ),
+]
+
+
+def render(spec: Table, used: set[str]) -> list[str]:
+    """The table's heading and rows; a file already listed by an earlier table is left out."""
+    rows = []
+    for name, d in load(spec.glob):
+        if name in used:
+            continue
+        used.add(name)
+        for r in spec.rows(d):
+            rows.append([f"`{name}`"] + [cell(r, d, name) for _, cell in spec.columns])
+    out = [f"## {spec.title}", ""] + ([spec.note, ""] if spec.note else [])
+    return out + table(["file"] + [header for header, _ in spec.columns], rows)
+
+
 def recorded_page() -> str:
     used: set[str] = set()
     out = [
@@ -182,395 +470,8 @@ def recorded_page() -> str:
         "The GPU rows (NVIDIA H200) are from facerec 0.1 and have not been re-measured since.",
         "",
     ]
-
-    rows = []
-    for name, d in load("pairs_*.json"):
-        used.add(name)
-        tar = d.get("tar_at_far") or {}
-        rows.append(
-            [
-                f"`{name}`",
-                f"{pct(d.get('accuracy_mean'))} ± {pct(d.get('accuracy_std'))}",
-                num(d.get("auc"), 4),
-                pct(d.get("eer")),
-                pct(tar.get("0.01")),
-                pct(tar.get("0.001")),
-                num(d.get("images")),
-                code(pairs_command(d)) + " (from the JSON's options)",
-                "not recorded" + (" (H200, from its name)" if "h200" in name else ""),
-            ]
-        )
-    out += ["## LFW View 2 pairs (`facerec evaluate pairs`)", ""]
-    out += table(
-        ["file", "accuracy", "AUC", "EER", "TAR @ FAR 1e-2", "TAR @ 1e-3", "images", "command", "machine"], rows
-    )
-
-    rows = []
-    for name, d in load("fused_*.json"):
-        used.add(name)
-        for r in d.get("rows", []):
-            what = r.get("embedder", "")
-            if r.get("weight") is not None:
-                what += f" (weight {r['weight']})"
-            rows.append(
-                [
-                    f"`{name}`",
-                    what,
-                    f"{r.get('detector', '')} / {r.get('alignment', '')}",
-                    "yes" if r.get("mean_sub") else "no",
-                    f"{r.get('accuracy')}% ± {r.get('std')}",
-                    num(r.get("auc"), 4),
-                    machine(d),
-                    code(d.get("command")),
-                ]
-            )
-    out += ["## Fused embedders on LFW pairs (`bench/fused.py`)", ""]
-    out += table(
-        ["file", "embedder", "detector / alignment", "mean subtracted", "accuracy", "AUC", "machine", "command"], rows
-    )
-
-    rows = []
-    for name, d in load("pipeline_*.json"):
-        used.add(name)
-        stages = ", ".join(f"{k} {num(v, 1)}" for k, v in (d.get("stages") or {}).items())
-        rows.append(
-            [
-                f"`{name}`",
-                d.get("device", ""),
-                d.get("detector", "mtcnn"),
-                d.get("precision", ""),
-                num(d.get("images")),
-                num(d.get("baseline_img_s"), 1),
-                f"**{num(d.get('img_s'), 1)}**",
-                f"{num(d.get('speedup'), 2)}×",
-                stages,
-                machine(d),
-                "not recorded",
-            ]
-        )
-    out += ["## Throughput of the pipeline (`bench/pipeline.py`), images per second", ""]
-    out += table(
-        [
-            "file",
-            "device",
-            "detector",
-            "precision",
-            "images",
-            "original's way",
-            "end to end",
-            "speed-up",
-            "stages",
-            "machine",
-            "command",
-        ],
-        rows,
-    )
-
-    rows = []
-    for name, d in load("detectors_*.json"):
-        used.add(name)
-        for r in d.get("rows", []):
-            rows.append(
-                [
-                    f"`{name}`",
-                    num(d.get("images")),
-                    r.get("detector"),
-                    num(r.get("img_s"), 1),
-                    f"{num(r.get('x_mtcnn'), 2)}×",
-                    machine(d),
-                    "not recorded",
-                ]
-            )
-    out += ["## Detection alone (`bench/detectors.py`)", ""]
-    out += table(["file", "images", "detector", "img/s", "× batched MTCNN", "machine", "command"], rows)
-
-    rows = []
-    for name, d in load("verify_*.json"):
-        used.add(name)
-        p = d.get("pipeline") or {}
-        what = f"{p.get('embedder', '')} / {p.get('detector', '')}"
-        for r in d.get("rows", []):
-            rows.append(
-                [
-                    f"`{name}`",
-                    what,
-                    r.get("far_promised"),
-                    r.get("threshold"),
-                    r.get("accepted_of_mismatched"),
-                    pct(r.get("tar"), 1),
-                    pct(r.get("tar_reference"), 1),
-                    machine(d),
-                    code(d.get("command")),
-                ]
-            )
-    out += ["## Verification at a promised FAR (`bench/verify_far.py`, LFW View 2)", ""]
-    out += table(
-        [
-            "file",
-            "pipeline",
-            "FAR promised",
-            "threshold",
-            "mismatched accepted",
-            "TAR",
-            "TAR the reference predicts",
-            "machine",
-            "command",
-        ],
-        rows,
-    )
-
-    rows = []
-    for name, d in load("open_set_sizes_*.json"):
-        used.add(name)
-        p = d.get("pipeline") or {}
-        what = f"{p.get('embedder', '')} / {p.get('detector', '')}"
-        for r in d.get("rows", []):
-            rows.append(
-                [
-                    f"`{name}`",
-                    what,
-                    r.get("rule"),
-                    r.get("photos"),
-                    r.get("people"),
-                    pct(r.get("fpir")),
-                    pct(r.get("dir"), 1),
-                    num(r.get("threshold"), 3),
-                    r.get("source", ""),
-                    machine(d),
-                    "not recorded",
-                ]
-            )
-    out += [
-        "## Open set by gallery size (`facerec evaluate open-set --gallery-sizes ...`)",
-        "",
-        "Strangers named (FPIR, promised: 1%) and known people named right (DIR), mean of the draws.",
-        "",
-    ]
-    out += table(
-        [
-            "file",
-            "pipeline",
-            "rule",
-            "photos each",
-            "people",
-            "strangers named",
-            "known named right",
-            "threshold",
-            "threshold from",
-            "machine",
-            "command",
-        ],
-        rows,
-    )
-
-    rows = []
-    for name, d in load("open_set_*.json"):
-        if name in used:
-            continue
-        used.add(name)
-        dirs = d.get("dir_at_fpir") or {}
-        dep = d.get("deployed") or {}
-        rows.append(
-            [
-                f"`{name}`",
-                f"{d.get('embedder')} / {d.get('detector')}",
-                num(d.get("known_people")),
-                num(d.get("trials")),
-                pct(dirs.get("0.01")),
-                pct(dirs.get("0.001")),
-                pct(dep.get("impostors_unknown")),
-                pct(dep.get("known_recognised")),
-                machine(d),
-                "not recorded",
-            ]
-        )
-    out += ["## Open set, LFW NIST-style (`facerec evaluate open-set`)", ""]
-    out += table(
-        [
-            "file",
-            "pipeline",
-            "known people",
-            "trials",
-            "DIR @ FPIR 1%",
-            "DIR @ 0.1%",
-            "strangers unknown (train+infer)",
-            "known named right",
-            "machine",
-            "command",
-        ],
-        rows,
-    )
-
-    rows = []
-    for name, d in load("search_*.json"):
-        used.add(name)
-        for r in d.get("rows", []):
-            params = ", ".join(f"{k}={v}" for k, v in (r.get("params") or {}).items())
-            rows.append(
-                [
-                    f"`{name}`",
-                    r.get("gallery"),
-                    num(r.get("size")),
-                    f"{r.get('backend')}" + (f" ({params})" if params else ""),
-                    num(r.get("recall_at_1"), 3),
-                    num(r.get("p50_ms"), 2),
-                    num(r.get("p99_ms"), 2),
-                    num(r.get("qps"), 0),
-                    num(r.get("build_s"), 1),
-                    machine(d),
-                    "not recorded",
-                ]
-            )
-    out += ["## 1:N search (`bench/search.py`)", ""]
-    out += table(
-        [
-            "file",
-            "gallery",
-            "faces",
-            "backend",
-            "recall@1",
-            "p50 ms",
-            "p99 ms",
-            "batched q/s",
-            "build s",
-            "machine",
-            "command",
-        ],
-        rows,
-    )
-
-    rows = []
-    for name, d in load("store_*.json"):
-        used.add(name)
-        cmds = d.get("commands") or {}
-        for r in d.get("rows", []):
-            backend = r.get("backend", "")
-            cmd = next((c for k, c in cmds.items() if backend in k), None)
-            rows.append(
-                [
-                    f"`{name}`",
-                    backend,
-                    num(r.get("size")),
-                    f"{num(r.get('enrol_p50_ms'))} / {num(r.get('enrol_p99_ms'))}",
-                    f"{num(r.get('identify_p50_ms'))} / {num(r.get('identify_p99_ms'))}",
-                    num(r.get("recall_at_1"), 3),
-                    machine(d),
-                    code(cmd),
-                ]
-            )
-    out += ["## Stores (`bench/store.py`)", ""]
-    out += table(
-        ["file", "store", "faces", "enrol p50 / p99 ms", "identify p50 / p99 ms", "recall@1", "machine", "command"],
-        rows,
-    )
-
-    rows = []
-    for name, d in load("video_*.json"):
-        used.add(name)
-        for r in d.get("rows", []):
-            rows.append(
-                [
-                    f"`{name}`",
-                    f"{r.get('height')}p",
-                    r.get("every"),
-                    r.get("precision"),
-                    num(r.get("fps")),
-                    num(r.get("real_time")),
-                    r.get("tracks"),
-                    num(r.get("per_frame_fps")),
-                    machine(d),
-                    code(d.get("command")),
-                ]
-            )
-    out += ["## Video (`bench/video.py`)", ""]
-    out += table(
-        [
-            "file",
-            "height",
-            "every",
-            "precision",
-            "frames/s",
-            "× real time",
-            "tracks",
-            "per frame, no tracker",
-            "machine",
-            "command",
-        ],
-        rows,
-    )
-
-    rows = []
-    for name, d in load("ingest_cpu*.json"):
-        used.add(name)
-        for r in d.get("rows", []):
-            rows.append(
-                [
-                    f"`{name}`",
-                    r.get("run"),
-                    num(r.get("images")),
-                    num(r.get("steady_img_s"), 1),
-                    num(r.get("wall_img_s"), 1),
-                    num(r.get("first_batch_s"), 1),
-                    machine(d),
-                    "not recorded",
-                ]
-            )
-    out += ["## Ingest (`bench/ingest.py`)", ""]
-    out += table(
-        ["file", "run", "images", "steady img/s", "wall img/s", "first batch stored after s", "machine", "command"],
-        rows,
-    )
-
-    rows = []
-    for name, d in load("cluster_*.json"):
-        used.add(name)
-        if "rows" in d:
-            for r in d["rows"]:
-                rows.append(
-                    [
-                        f"`{name}`",
-                        num(r.get("faces")),
-                        r.get("method", ""),
-                        f"{num(r.get('seconds'), 1)} s (k-NN graph {num(r.get('graph_seconds'), 1)} s)",
-                        f"{num(r.get('pairwise_f1'), 4)} / {num(r.get('bcubed_f1'), 4)}",
-                        machine(d),
-                        code(d.get("command")),
-                    ]
-                )
-        else:
-            pw, bc = d.get("pairwise") or {}, d.get("bcubed") or {}
-            rows.append(
-                [
-                    f"`{name}`",
-                    num(d.get("faces")),
-                    f"{d.get('algorithm', '')}, threshold {num(d.get('threshold'), 4)}",
-                    f"{num(d.get('seconds'), 1)} s",
-                    f"{num(pw.get('f1'), 3)} / {num(bc.get('f1'), 3)}",
-                    machine(d),
-                    code(d.get("command")),
-                ]
-            )
-    out += ["## Clustering (`bench/cluster.py`)", ""]
-    out += table(["file", "faces", "algorithm", "time", "pairwise / BCubed F1", "machine", "command"], rows)
-
-    rows = []
-    for path in sorted(REPORTED.glob("*.json")):
-        if path.name in used:
-            continue
-        try:
-            d = json.loads(path.read_text())
-        except ValueError:
-            continue
-        if not isinstance(d, dict):
-            continue
-        scalars = ", ".join(
-            f"{k} {num(v, 4) if isinstance(v, float) else v}"
-            for k, v in d.items()
-            if isinstance(v, (int, float, str)) and k not in ("command",) and len(str(v)) < 60
-        )
-        rows.append([f"`{path.name}`", scalars, machine(d), code(d.get("command"))])
-    out += ["## Other recorded files", "", "Their scalar fields; the prose on [Benchmarks](index.md) reads them.", ""]
-    out += table(["file", "recorded", "machine", "command"], rows)
+    for spec in TABLES:
+        out += render(spec, used)
     others = sorted(p.name for p in REPORTED.iterdir() if p.suffix != ".json")
     if others:
         out += ["Also in `bench/reported/`: " + ", ".join(f"`{n}`" for n in others) + "."]
