@@ -13,7 +13,7 @@ each output column of a few columns of that. A handful of vectorised multiply-ad
 no matrix product: OpenBLAS's threads on products this small cost more than the work, many times
 more when the cores are busy (64 faces: 63 ms single-threaded, 385 ms with 2 threads under load).
 
-Equal to torchvision's to float rounding (``tests/unit/test_cpu_without_torch.py``): sample
+Equal to torchvision's to float rounding (``tests/integration/test_cpu_without_torch.py``): sample
 positions are computed in float32 in torchvision's order; sums in another order.
 """
 

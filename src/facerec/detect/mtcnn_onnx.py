@@ -7,7 +7,7 @@ R-Net and O-Net crops read as window means from one summed-area table (adaptive 
 integer windows, the resampling facenet-pytorch does with ``F.interpolate(mode="area")``), the same
 thresholds, box regression, squaring, integer padding and NMS (:func:`.nms.numpy_batched_nms`), in
 the same float32 arithmetic. Given the same network outputs, the boxes are bit for bit the tensor
-version's (tests/unit/test_mtcnn_onnx.py runs these steps around PyTorch's networks to check it);
+version's (tests/integration/test_mtcnn_onnx.py runs these steps around PyTorch's networks to check it);
 ONNX Runtime's convolutions round differently from PyTorch's in the last bits, so its faces are the
 same faces with boxes within 1e-4 px (LFW).
 

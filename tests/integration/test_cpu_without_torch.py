@@ -284,7 +284,7 @@ def test_the_pipeline_runs_without_torch_with_the_torch_crops_embeddings(tmp_pat
     detectors = ["resize", "np-centre"] + (["yunet"] if yunet else [])
     files = [str(LFW_DIR / n) for n in LFW_NAMES]
     script = tmp_path / "run.py"
-    script.write_text(SCRIPT.format(tests=str(ROOT / "tests"), unit=str(ROOT / "tests" / "unit")))
+    script.write_text(SCRIPT.format(tests=str(ROOT / "tests"), unit=str(ROOT / "tests" / "integration")))
     env = {**os.environ, **WITHOUT_TORCH, "FACEREC_HOME": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, str(script), *files, *detectors], env=env, capture_output=True, text=True, timeout=120
