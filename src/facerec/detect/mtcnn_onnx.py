@@ -51,7 +51,10 @@ def onnx_networks(threads: int | None = None):
     threads = threads or cpu_threads()
 
     def network(name: str, outputs: tuple[str, ...]):
-        runner = OnnxRunner(GRAPHS[name], threads=threads, label=f"MTCNN's {name} ({GRAPHS[name]})")
+        # no memory arena: P-Net sees a new input size at every pyramid level and photo size, and an
+        # arena would keep the largest run's memory per session (20 large photos at once in the
+        # service: +2.2 GB with it, tests/system/test_server.py's bound is 2 GB)
+        runner = OnnxRunner(GRAPHS[name], threads=threads, label=f"MTCNN's {name} ({GRAPHS[name]})", arena=False)
 
         def run(x):
             out = runner.run(x)

@@ -19,9 +19,15 @@ from facerec.errors import WeightsError
 class OnnxRunner:
     """A graph (a file, or its bytes) with one float32 input: ``runner(x)`` gives its first output,
     ``runner.run(x)`` all of them by name. ``session.run`` may be called from several threads at once.
-    ``providers``: ONNX Runtime's execution providers in order (default the CPU's)."""
+    ``providers``: ONNX Runtime's execution providers in order (default the CPU's). ``arena``: keep
+    ONNX Runtime's CPU memory arena (faster for inputs of one size); False gives memory back after
+    each run, for graphs fed inputs of ever-changing sizes (MTCNN's P-Net over a pyramid), whose
+    arena otherwise keeps the largest run's memory, per session, for good."""
 
-    def __init__(self, source: Path | bytes, threads: int, label: str | None = None, providers=None):
+    def __init__(
+        self, source: Path | bytes, threads: int, label: str | None = None, providers=None, arena: bool = True
+    ):
+        self.arena = arena
         self._source = source if isinstance(source, bytes) else Path(source)
         self.label = label or ("the ONNX graph made in memory" if isinstance(source, bytes) else str(source))
         self.threads = max(1, int(threads))
@@ -39,6 +45,7 @@ class OnnxRunner:
                 opts.inter_op_num_threads = 1
                 opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                opts.enable_cpu_mem_arena = self.arena
                 source = self._source if isinstance(self._source, bytes) else str(self._source)
                 try:
                     session = ort.InferenceSession(source, opts, providers=self.providers)
