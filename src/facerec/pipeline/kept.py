@@ -27,31 +27,22 @@ from facerec.pipeline.options import PipelineOptions
 MAX_KEPT = 4
 
 _lock = threading.Lock()
-_kept: OrderedDict[tuple, tuple[Pipeline, threading.Lock]] = OrderedDict()
+_kept: OrderedDict[tuple, tuple[object, threading.Lock]] = OrderedDict()  # pipelines and detectors
 
 
 @contextmanager
 def kept_pipeline(options: PipelineOptions, gallery=None):
     """The pipeline ``options`` describe (following ``gallery``'s, when given, as
     :meth:`Pipeline.for_model` does), built on first use and kept; held for this ``with`` block."""
+
+    def build():
+        return Pipeline.for_model(gallery, options) if gallery is not None else Pipeline.create(options)
+
     key = _key(options, gallery)
     if key is None:  # an embedder object, or options that cannot be compared: built for this call
-        yield Pipeline.for_model(gallery, options) if gallery is not None else Pipeline.create(options)
+        yield build()
         return
-    with _lock:
-        entry = _kept.get(key)
-        if entry is not None:
-            _kept.move_to_end(key)
-    if entry is None:
-        # built outside the table's lock: another configuration's call need not wait for it
-        pipe = Pipeline.for_model(gallery, options) if gallery is not None else Pipeline.create(options)
-        with _lock:
-            entry = _kept.setdefault(key, (pipe, threading.Lock()))
-            _kept.move_to_end(key)
-            while len(_kept) > MAX_KEPT:
-                _kept.popitem(last=False)
-    pipe, in_use = entry
-    with in_use:
+    with _held(key, build) as pipe:
         yield pipe
 
 
@@ -59,22 +50,30 @@ def kept_pipeline(options: PipelineOptions, gallery=None):
 def kept_detector(name: str, device: str):
     """The detector ``name`` on ``device`` (already resolved), built on first use and kept with the
     pipelines (``facerec.detect`` loads no embedder)."""
-    key = ("detector", name, device)
+    from facerec.detect.registry import create_detector
+
+    with _held(("detector", name, device), lambda: create_detector(name, device=device, batch_size=1)) as det:
+        yield det
+
+
+@contextmanager
+def _held(key: tuple, build):
+    """The object kept under ``key`` (``build()`` on first use; the least recently used let go past
+    :data:`MAX_KEPT`), held by this caller alone for the ``with`` block."""
     with _lock:
         entry = _kept.get(key)
         if entry is not None:
             _kept.move_to_end(key)
     if entry is None:
-        from facerec.detect.registry import create_detector
-
-        det = create_detector(name, device=device, batch_size=1)
+        made = build()  # outside the table's lock: another configuration's call need not wait for it
         with _lock:
-            entry = _kept.setdefault(key, (det, threading.Lock()))
+            entry = _kept.setdefault(key, (made, threading.Lock()))
+            _kept.move_to_end(key)
             while len(_kept) > MAX_KEPT:
                 _kept.popitem(last=False)
-    det, in_use = entry
+    kept, in_use = entry
     with in_use:
-        yield det
+        yield kept
 
 
 def clear_pipelines() -> None:
