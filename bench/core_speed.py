@@ -7,6 +7,9 @@ unimportable (tests/without/sitecustomize.py), which is what ``pip install .`` g
 is the ``--baseline`` commit's source (checked out into a temporary worktree) with torch installed.
 
     python bench/core_speed.py --baseline e980acd --limit 400 --rounds 3 --json bench/reported/core_speed.json
+
+With ``--install full`` this tree runs in the full install too: a change measured against the
+commit before it (``--baseline 44a3484 --install full``: the retry for faces that fill the frame).
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ def main(argv=None) -> int:
     ap.add_argument("--detectors", default="mtcnn,yunet")
     ap.add_argument("--limit", type=int, default=400, help="LFW images, spread over the whole set")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--install", choices=("core", "full"), default="core", help="how this tree runs: core (no torch) or full"
+    )
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -96,11 +102,12 @@ def main(argv=None) -> int:
         )
         try:
             home = {"FACEREC_HOME": os.environ.get("FACEREC_HOME", str(tmp / "home"))}
+            without = {"PYTHONPATH": str(ROOT / "tests" / "without"), "FACEREC_WITHOUT": ",".join(MODULE_EXTRAS)}
             variants = {
                 f"{args.baseline} (full install)": (base / "src", home),
-                "this tree (core install: no torch)": (
+                "this tree (core install: no torch)" if args.install == "core" else "this tree (full install)": (
                     ROOT / "src",
-                    {**home, "PYTHONPATH": str(ROOT / "tests" / "without"), "FACEREC_WITHOUT": ",".join(MODULE_EXTRAS)},
+                    {**home, **without} if args.install == "core" else home,
                 ),
             }
             times: dict[tuple, list] = {}

@@ -4,6 +4,9 @@ datasets are. The crops go to a temporary folder laid out as LFW (``lfw_funneled
 with ``pairs.txt`` beside it), so ``facerec evaluate pairs --lfw-dir`` runs on them too.
 
     python bench/tight_crops.py build --out /tmp/tight_lfw
+    python bench/tight_crops.py build --view dev --out /tmp/tight_dev
+    python bench/tight_crops.py fill --crops /tmp/tight_dev --json bench/reported/tight_crops_fill.json
+    python bench/tight_crops.py choose --crops /tmp/tight_dev --json bench/reported/tight_crops_choose.json
     python bench/tight_crops.py sweep --crops /tmp/tight_lfw --json bench/reported/tight_crops_sweep.json
     python bench/tight_crops.py detect --crops /tmp/tight_lfw --json bench/reported/tight_crops_detect.json
     python bench/tight_crops.py pairs --crops /tmp/tight_lfw --json bench/reported/tight_crops_pairs.json
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,13 +43,29 @@ from common import machine, print_table, write_json  # noqa: E402
 VARIANTS = ("colour", "grey")
 
 
-def pair_images(lfw_dir: Path) -> tuple[Path, list[str]]:
-    """(pairs.txt, every View 2 pair image's path, sorted)."""
+def pair_images(lfw_dir: Path, view: str = "test") -> tuple[str, list[str]]:
+    """(the pairs file's text in View 2's layout, every pair image's path, sorted). ``test``: View 2
+    (what is reported); ``dev``: View 1's training pairs (``pairsDevTrain.txt``, LFW's set for
+    choosing settings), dealt into 10 folds of 110 matched and 110 mismatched pairs, so that
+    ``facerec evaluate pairs`` reads them as it reads View 2."""
     from facerec.evaluate.pairs import read_pairs
 
-    pairs_file = lfw_dir.parent / "pairs.txt"
-    pairs = read_pairs(pairs_file, lfw_dir)
-    return pairs_file, sorted({p.a for p in pairs} | {p.b for p in pairs})
+    if view == "test":
+        text = (lfw_dir.parent / "pairs.txt").read_text()
+    else:
+        lines = [line for line in (lfw_dir.parent / "pairsDevTrain.txt").read_text().splitlines() if line.strip()]
+        n = int(lines[0])
+        matched, mismatched = lines[1 : 1 + n], lines[1 + n : 1 + 2 * n]
+        per = n // 10
+        body = [
+            line for k in range(10) for line in matched[k * per : (k + 1) * per] + mismatched[k * per : (k + 1) * per]
+        ]
+        text = "\n".join([f"10 {per}", *body]) + "\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        pairs_file = Path(tmp) / "pairs.txt"
+        pairs_file.write_text(text)
+        pairs = read_pairs(pairs_file, lfw_dir)
+    return text, sorted({p.a for p in pairs} | {p.b for p in pairs})
 
 
 def detect_all(pipe, paths: list[str]) -> list:
@@ -71,7 +91,7 @@ def cmd_build(args) -> int:
     from facerec.pipeline import Pipeline
 
     lfw_dir = Path(lfw_paths(args.lfw_dir, 1)[0]).parents[1]
-    pairs_file, paths = pair_images(lfw_dir)
+    pairs_text, paths = pair_images(lfw_dir, args.view)
     if args.limit:
         paths = paths[: args.limit]
     out = Path(args.out)
@@ -94,9 +114,7 @@ def cmd_build(args) -> int:
             dest.parent.mkdir(parents=True, exist_ok=True)
             (crop if variant == "colour" else crop.convert("L")).save(dest, quality=95)
     for variant in VARIANTS:
-        link = out / variant / "pairs.txt"
-        if not link.exists():
-            link.symlink_to(pairs_file)
+        (out / variant / "pairs.txt").write_text(pairs_text)
     sizes = np.array([Image.open(out / "colour" / "lfw_funneled" / Path(p).relative_to(lfw_dir)).size for p in paths])
     print(
         f"{len(paths)} pair images cropped to {out}/{{colour,grey}}/lfw_funneled in {time.perf_counter() - t:.0f} s; "
@@ -164,8 +182,8 @@ def detection_row(name: str, variant: str, retry: bool, paths: list[str], result
 
 
 def cmd_detect(args) -> int:
-    """Each detector on each variant, alone and with the padded retry. The retry's first pass is
-    the detector alone, so only the images it found nothing in are run again, through the retry."""
+    """Each detector on each variant, alone and with the padded retry (:class:`PaddedRetry`: again
+    on a padded copy where nothing was found or a face fills the frame)."""
     from facerec.pipeline import Pipeline
 
     rows = []
@@ -174,20 +192,11 @@ def cmd_detect(args) -> int:
         wrapped = pipe.detector
         for variant in args.variants.split(","):
             paths = crop_paths(Path(args.crops), variant, args.limit)
-            pipe.detector = wrapped.inner
-            t = time.perf_counter()
-            alone = detect_all(pipe, paths)
-            seconds = time.perf_counter() - t
-            missed = [i for i, r in enumerate(alone) if not r.faces]
-            pipe.detector = wrapped
-            t = time.perf_counter()
-            again = detect_all(pipe, [paths[i] for i in missed]) if missed else []
-            retry_s = time.perf_counter() - t
-            with_retry = list(alone)
-            for i, r in zip(missed, again):
-                with_retry[i] = r
-            for retry, results in ((False, alone), (True, with_retry)):
-                rows.append(detection_row(name, variant, retry, paths, results, seconds + retry * retry_s))
+            for retry in (False, True):
+                pipe.detector = wrapped if retry else wrapped.inner
+                t = time.perf_counter()
+                results = detect_all(pipe, paths)
+                rows.append(detection_row(name, variant, retry, paths, results, time.perf_counter() - t))
                 print_table(rows[-1:], list(rows[-1]), header=len(rows) == 1)
     print()
     print_table(rows, list(rows[0]))
@@ -195,10 +204,56 @@ def cmd_detect(args) -> int:
     return 0
 
 
-def pad_settings() -> dict:
-    from facerec.detect.padding import PAD_GREY, PAD_MODE, PAD_SHARE
+def cmd_fill(args) -> int:
+    """How much of the image the subject's box spans (the smaller of its shares of the width and
+    the height), by each detector alone, on a sample of the crops and of untouched LFW: where
+    :data:`FILL_SHARE` separates faces that fill the frame from faces with room. Run it on the
+    development set's crops (``build --view dev``), never on the crops the report is made of."""
+    from facerec.detect import by_prominence, create_detector
+    from facerec.image_batch import ImageBatch
+    from facerec.images import load_image
 
-    return {"share": PAD_SHARE, "mode": PAD_MODE, "grey": PAD_GREY}
+    rng = np.random.default_rng(0)
+    sets = {v: crop_paths(Path(args.crops), v) for v in args.variants.split(",")}
+    sets["uncropped"] = lfw_paths(args.lfw_dir, 0)
+    rows = []
+    for name in args.detectors.split(","):
+        det = create_detector(name, pad_misses=False)
+        for label, paths in sets.items():
+            sample = [paths[i] for i in sorted(rng.choice(len(paths), min(args.sample, len(paths)), replace=False))]
+            spans = []
+            for path in sample:
+                image = load_image(path)
+                h, w = image.shape[:2]
+                (faces,) = det.detect(ImageBatch([image]))
+                if faces:
+                    x1, y1, x2, y2 = by_prominence(faces, w, h)[0].box
+                    spans.append(min((x2 - x1) / w, (y2 - y1) / h))
+            q = np.quantile(spans, [0, 0.001, 0.01, 0.5, 0.99, 1]) if spans else [float("nan")] * 6
+            rows.append(
+                {
+                    "detector": name,
+                    "images": label,
+                    "sample": len(sample),
+                    "found": len(spans),
+                    "min": q[0],
+                    "q0.1%": q[1],
+                    "q1%": q[2],
+                    "median": q[3],
+                    "q99%": q[4],
+                    "max": q[5],
+                    "fill": int(np.sum(np.array(spans) >= pad_settings()["fill"])),
+                }
+            )
+            print_table(rows[-1:], list(rows[-1]), header=len(rows) == 1)
+    write_json(args.json, {"machine": machine(), "crops": args.crops, "rows": rows, "pad": pad_settings()})
+    return 0
+
+
+def pad_settings() -> dict:
+    from facerec.detect.padding import FILL_SHARE, PAD_GREY, PAD_MODE, PAD_SHARE
+
+    return {"share": PAD_SHARE, "mode": PAD_MODE, "grey": PAD_GREY, "fill": FILL_SHARE}
 
 
 def cmd_sweep(args) -> int:
@@ -252,8 +307,7 @@ def by_subject(faces, img: np.ndarray) -> float:
 
 def cmd_pairs(args) -> int:
     """LFW pairs accuracy with ``--embedder``, uncropped and on each variant of the crops, by the
-    detector alone and with the padded retry. The retry's first pass is the detector alone, so
-    only the images it found no face in are run again, through the retry."""
+    detector alone and with the padded retry."""
     from facerec.evaluate.common import embed_paths
     from facerec.evaluate.pairs import evaluate_pairs, read_pairs
     from facerec.pipeline import Pipeline
@@ -266,17 +320,12 @@ def cmd_pairs(args) -> int:
     for label, folder in sets.items():
         pairs = [p for p in read_pairs(lfw_dir.parent / "pairs.txt", folder) if p.fold < args.folds]
         paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
-        pipe.detector = wrapped.inner
-        t = time.perf_counter()
-        alone = embed_paths(pipe, paths)
-        seconds = time.perf_counter() - t
-        missed = np.flatnonzero(alone.fallback)
-        pipe.detector = wrapped
-        again = embed_paths(pipe, [paths[i] for i in missed]) if len(missed) else None
-        for retry in (False, True):
-            emb, no_face = alone.embeddings.copy(), alone.fallback.copy()
-            if retry and again is not None:
-                emb[missed], no_face[missed] = again.embeddings, again.fallback
+        for retry in (False, True) if args.alone else (True,):
+            pipe.detector = wrapped if retry else wrapped.inner
+            t = time.perf_counter()
+            embedded = embed_paths(pipe, paths)
+            seconds = time.perf_counter() - t
+            emb, no_face = embedded.embeddings, embedded.fallback
             r = evaluate_pairs(pairs, dict(zip(paths, emb)))
             rows.append(
                 {
@@ -287,7 +336,7 @@ def cmd_pairs(args) -> int:
                     "std": 100 * r["accuracy_std"],
                     "auc": r["auc"],
                     "no_face": int(no_face.sum()),
-                    "seconds_alone": seconds,
+                    "seconds": seconds,
                 }
             )
             print_table(rows[-1:], list(rows[-1]), header=len(rows) == 1)
@@ -307,10 +356,67 @@ def cmd_pairs(args) -> int:
     return 0
 
 
+def cmd_choose(args) -> int:
+    """Paddings compared where settings may be chosen: on the development set's crops (``build
+    --view dev``), CASIA FaceNet, pairs accuracy on its 2,200 pairs and, over all pairs of its
+    crops (millions of impostors), the equal error rate and the verification rate at 0.1% false
+    accepts. ``before``: a grey border of 30% only where nothing was found (the retry before faces
+    that fill the frame were searched again)."""
+    from facerec.detect.padding import PaddedRetry
+    from facerec.evaluate.common import embed_paths
+    from facerec.evaluate.pairs import evaluate_pairs, read_pairs
+    from facerec.pipeline import Pipeline
+
+    root = Path(args.crops) / args.variant
+    pairs = read_pairs(root / "pairs.txt", root / "lfw_funneled")
+    paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    names = np.array([Path(p).parent.name for p in paths])
+    pipe = Pipeline.create(embedder="facenet-casia", detector=args.detector, device="cpu")
+    inner = pipe.detector.inner
+    rows = []
+    for setting in args.settings.split(","):
+        if setting == "before":
+            pipe.detector = PaddedRetry(inner, share=0.3, mode="constant", fill=float("inf"))
+        else:
+            mode, share = setting.split(":")
+            pipe.detector = PaddedRetry(inner, share=float(share), mode=mode)
+        t = time.perf_counter()
+        embedded = embed_paths(pipe, paths)
+        seconds = time.perf_counter() - t
+        r = evaluate_pairs(pairs, dict(zip(paths, embedded.embeddings)))
+        rows.append(
+            {"setting": setting, "accuracy": 100 * r["accuracy_mean"], "std": 100 * r["accuracy_std"], "auc": r["auc"]}
+            | all_pairs(embedded.embeddings, names)
+            | {"no_face": int(embedded.fallback.sum()), "seconds": seconds}
+        )
+        print_table(rows[-1:], list(rows[-1]), header=len(rows) == 1)
+    write_json(args.json, {"machine": machine(), "crops": str(root), "detector": args.detector, "rows": rows})
+    return 0
+
+
+def all_pairs(emb: np.ndarray, names: np.ndarray) -> dict:
+    """Every pair of these unit embeddings: the equal error rate and the share of genuine pairs
+    accepted at the distance where 0.1% of impostor pairs are."""
+    d = np.sqrt(np.maximum(2 - 2 * emb @ emb.T, 0))
+    upper = np.triu_indices(len(emb), 1)
+    dist, same = d[upper], (names[:, None] == names[None, :])[upper]
+    genuine, impostor = np.sort(dist[same]), np.sort(dist[~same])
+    ts = np.linspace(0, 2, 4001)
+    frr = 1 - np.searchsorted(genuine, ts, side="right") / len(genuine)
+    far = np.searchsorted(impostor, ts, side="right") / len(impostor)
+    k = int(np.argmin(np.abs(frr - far)))
+    at = impostor[int(1e-3 * len(impostor))]
+    return {
+        "genuine": int(same.sum()),
+        "impostor": int((~same).sum()),
+        "eer": 100 * (frr[k] + far[k]) / 2,
+        "tar_at_far_0.1%": 100 * np.searchsorted(genuine, at, side="right") / len(genuine),
+    }
+
+
 def cmd_lfw(args) -> int:
     """Every LFW image, untouched: the images with a face and the faces found, by each detector
-    alone and with the padded retry (its first pass is the detector alone, so only the images the
-    detector found nothing in are run again, through the retry)."""
+    alone and with the padded retry (changed: the images whose faces it changed)."""
     from facerec.pipeline import Pipeline
 
     paths = lfw_paths(args.lfw_dir, args.limit)
@@ -318,21 +424,22 @@ def cmd_lfw(args) -> int:
     for name in args.detectors.split(","):
         pipe = Pipeline.create(embedder="facenet-casia", detector=name, device="cpu")
         wrapped = pipe.detector
-        pipe.detector = wrapped.inner
-        alone = [len(r.faces) for r in detect_all(pipe, paths)]
-        missed = [p for p, n in zip(paths, alone) if n == 0]
-        pipe.detector = wrapped
-        again = [len(r.faces) for r in detect_all(pipe, missed)] if missed else []
-        for retry, counts in ((False, alone), (True, [n for n in alone if n] + again)):
+        boxes = {}
+        for retry in (False, True):
+            pipe.detector = wrapped if retry else wrapped.inner
+            boxes[retry] = [[f.box for f in r.faces] for r in detect_all(pipe, paths)]
             rows.append(
                 {
                     "detector": name,
                     "retry": retry,
                     "images": len(paths),
-                    "with_face": sum(n > 0 for n in counts),
-                    "faces": sum(counts),
+                    "with_face": sum(bool(b) for b in boxes[retry]),
+                    "faces": sum(len(b) for b in boxes[retry]),
                 }
             )
+        missed = [p for p, b in zip(paths, boxes[False]) if not b]
+        # images whose faces (boxes) the retry changed: missed ones found, faces that filled the frame
+        rows[-1]["changed"] = [str(Path(p).name) for p, a, b in zip(paths, boxes[False], boxes[True]) if a != b]
         rows[-1]["missed_alone"] = [str(Path(p).name) for p in missed]
         print_table(rows[-2:], ["detector", "retry", "images", "with_face", "faces"], header=len(rows) == 2)
     write_json(args.json, {"machine": machine(), "rows": rows, "pad": pad_settings()})
@@ -390,10 +497,17 @@ def main(argv=None) -> int:
     build = sub.add_parser("build", help="write the tight crops")
     build.add_argument("--out", required=True, help="a temporary folder (never under ../shared)")
     build.add_argument("--limit", type=int, default=0, help="first N pair images (0 = all 7,701)")
+    build.add_argument(
+        "--view",
+        choices=("test", "dev"),
+        default="test",
+        help="test: View 2's pair images (reported); dev: View 1's training pairs (settings chosen on them)",
+    )
     for name, fn, helptext in (
         ("detect", cmd_detect, "faces found, with and without the padded retry"),
         ("sweep", cmd_sweep, "paddings compared on a sample"),
         ("pairs", cmd_pairs, "LFW pairs accuracy, uncropped and tight"),
+        ("fill", cmd_fill, "how much of the image the subject's box spans (choose FILL_SHARE on dev crops)"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--crops", required=True, help="the folder build wrote")
@@ -404,11 +518,22 @@ def main(argv=None) -> int:
             p.add_argument("--detectors", default="mtcnn,yunet")
     sub.choices["detect"].add_argument("--limit", type=int, default=0, help="first N crops of each variant")
     sub.choices["sweep"].add_argument("--sample", type=int, default=300)
+    sub.choices["fill"].add_argument("--sample", type=int, default=1500)
     sub.choices["sweep"].add_argument("--shares", default="0.1,0.2,0.3,0.5")
     pairs = sub.choices["pairs"]
     pairs.add_argument("--embedder", default="facenet-casia")
     pairs.add_argument("--detector", "--align", default="mtcnn")
     pairs.add_argument("--folds", type=int, default=10, help="the first N folds of View 2")
+    pairs.add_argument(
+        "--no-alone", dest="alone", action="store_false", help="only with the retry (not the detector alone)"
+    )
+    choose = sub.add_parser("choose", help="paddings compared on the development set's crops")
+    choose.add_argument("--crops", required=True, help="the folder build --view dev wrote")
+    choose.add_argument("--variant", default="colour", choices=VARIANTS)
+    choose.add_argument("--detector", default="mtcnn")
+    choose.add_argument("--settings", default="before,edge:0.2,edge:0.3,constant:0.2,constant:0.3")
+    choose.add_argument("--json", default=None)
+    choose.set_defaults(func=cmd_choose)
     lfw = sub.add_parser("lfw", help="faces found on every untouched LFW image, the retry off and on")
     lfw.add_argument("--limit", type=int, default=0, help="first N LFW images (0 = all 13,233)")
     lfw.add_argument("--detectors", default="mtcnn,yunet")

@@ -295,7 +295,7 @@ def test_the_pipeline_runs_without_torch_with_the_torch_crops_embeddings(tmp_pat
     pytest.importorskip("torchvision")
 
     def torchvision_crop(self, batch, faces):
-        regions = np.stack(self.regions(np.array([d.box for _, d in faces], np.float32), batch.width, batch.height), 1)
+        regions = self.regions_of([d for _, d in faces], batch.width, batch.height)
         return self._crop_device(batch, [j for j, _ in faces], regions)
 
     monkeypatch.setattr(MarginCropper, "crop", torchvision_crop)

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from facerec.detect import Detection, Detector, create_detector, register_detector
-from facerec.detect.padding import PAD_GREY, PaddedRetry, pad_px, padded, unpadded
+from facerec.detect.padding import PAD_GREY, PaddedRetry, merged, pad_px, padded, unpadded
 from facerec.image_batch import ImageBatch
-from facerec.pipeline import Pipeline
+from facerec.pipeline import Face, Pipeline
 
 from conftest import FakeDetector
 
 
 class ContextDetector(Detector):
-    """Finds the bright region of an image, as a face with landmarks, only when at least a sixth of
+    """Finds the bright region of an image, as a face with landmarks, only when at least an eighth of
     the image's side separates it from every edge: a detector that needs context around a face,
     as MTCNN's and YuNet's smallest windows do."""
 
@@ -31,7 +31,7 @@ class ContextDetector(Detector):
         for img in batch.host:
             ys, xs = np.nonzero(img.min(axis=2) > 200)
             h, w = img.shape[:2]
-            if len(ys) == 0 or min(ys.min(), xs.min(), h - 1 - ys.max(), w - 1 - xs.max()) < max(h, w) / 6:
+            if len(ys) == 0 or min(ys.min(), xs.min(), h - 1 - ys.max(), w - 1 - xs.max()) < max(h, w) / 8:
                 out.append([])
                 continue
             box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
@@ -141,3 +141,136 @@ def test_the_pipeline_reports_a_frame_filling_face_as_its_subject():
 def test_wrapped_detectors_keep_their_attributes():
     det = create_detector("fake")
     assert isinstance(det.inner, FakeDetector) and det.device == "cpu"
+
+
+class LooseDetector(ContextDetector):
+    """Finds the bright region wherever it is. With room around it, the face's box is the region
+    grown by a fifth of its size on every side (the face runs past its bright core); where the
+    region comes within 2 px of an edge (no context around it) the box goes wrong, too large and
+    shifted down, as MTCNN's box on a tight crop is 1.2 times the crop, mostly past its edges."""
+
+    name = id = "loose"
+
+    def detect(self, batch):
+        out = []
+        for img in batch.host:
+            h, w = img.shape[:2]
+            ys, xs = np.nonzero(img.min(axis=2) > 200)
+            if len(ys) == 0:
+                out.append([])
+                continue
+            x1, y1, x2, y2 = float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
+            gx, gy = 0.2 * (x2 - x1), 0.2 * (y2 - y1)
+            if min(x1, y1, w - x2, h - y2) < 2:
+                out.append([Detection((x1 - gx / 2, y1 + gy, x2 + gx / 2, y2 + 2 * gy), 0.9)])
+            else:
+                out.append([Detection((x1 - gx, y1 - gy, x2 + gx, y2 + gy), 0.9)])
+        return out
+
+
+register_detector("loose", LooseDetector)
+
+
+def test_a_face_found_but_filling_the_frame_is_searched_again_and_found_whole():
+    det = create_detector("loose")
+    ((first,),) = det.inner.detect(ImageBatch([face_only()]))
+    assert first.box[2] - first.box[0] >= det.fill * 50  # fills the frame: searched again
+    ((face,),) = det.detect(ImageBatch([face_only()]))
+    assert face.box == pytest.approx((0, 0, 50, 60))  # reported inside the image
+    # found whole on the padded copy: the bright core (1, 1, 49, 59) grown by a fifth, past every edge
+    assert face.full_box == pytest.approx((1 - 9.6, 1 - 11.6, 49 + 9.6, 59 + 11.6))
+
+
+def test_faces_with_room_stay_unless_found_again():
+    whole = Detection((-5.0, -5.0, 55.0, 65.0), 0.9)
+    small, again = Detection((10.0, 10.0, 20.0, 20.0), 0.8), Detection((10.5, 10.0, 20.5, 20.0), 0.85)
+    assert merged([small], [whole]) == [whole, small]  # a face with room the padded copy missed stays
+    assert merged([small], [whole, again]) == [whole, again]  # found on both passes: once
+
+
+def test_the_face_that_filled_the_frame_is_replaced_and_kept_when_nothing_better_is_found():
+    class Fixed(Detector):
+        name = id = "fixed"
+
+        def __init__(self, first, second):
+            self.answers = [first, second]
+
+        def detect(self, batch):
+            return [self.answers.pop(0)]
+
+    filling, small = Detection((-4.0, 2.0, 54.0, 70.0), 0.9), Detection((30.0, 5.0, 40.0, 15.0), 0.8)
+    pad = pad_px(60, 50, 0.3)
+    whole = Detection((-6.0 + pad, -6.0 + pad, 56.0 + pad, 66.0 + pad), 0.95)
+    (found,) = PaddedRetry(Fixed([filling, small], [whole])).detect(ImageBatch([face_only()]))
+    assert [d.score for d in found] == [0.95, 0.8]  # the filling face replaced, the small one kept
+    (found,) = PaddedRetry(Fixed([filling, small], [])).detect(ImageBatch([face_only()]))
+    assert found == [filling, small]  # nothing on the padded copy: the first pass stands
+
+
+def test_a_box_past_the_edge_keeps_its_whole_self_and_a_box_inside_has_none():
+    (cut, inside) = unpadded(
+        [Detection((0.0, 5.0, 40.0, 50.0), 0.9), Detection((12.0, 12.0, 30.0, 30.0), 0.8)], 10, 50, 60
+    )
+    assert cut.box == (0.0, 0.0, 30.0, 40.0) and cut.full_box == (-10.0, -5.0, 30.0, 40.0)
+    assert inside.full_box is None
+
+
+def test_the_crop_of_a_face_past_the_edge_is_the_crop_of_an_edge_continued_copy():
+    """The margin crop of a ``full_box`` face reads the image's edge pixels outside it: the same
+    numbers as cropping the box on a copy padded with its edges (what the face was found on)."""
+    from facerec.align.croppers import MarginCropper
+    from facerec.align.roi_align import roi_align
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (60, 50, 3), np.uint8)
+    cropper = MarginCropper(160, 32)
+    full = (-8.0, -6.5, 57.3, 66.0)
+    (crop,) = cropper.crop(ImageBatch([img]), [(0, Detection((0.0, 0.0, 50.0, 60.0), 0.9, None, full))])
+    pad = 40
+    big = np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    left, top, right, bottom = (int(v[0]) for v in cropper.regions(np.array([full]) + pad, big.shape[1], big.shape[0]))
+    np.testing.assert_allclose(
+        crop, roi_align(big, [(left, top, right, bottom)], 160)[0], atol=5e-3
+    )  # float32 sampling
+    # without the whole box the region is clipped to the image: a different crop
+    (clipped,) = cropper.crop(ImageBatch([img]), [(0, Detection((0.0, 0.0, 50.0, 60.0), 0.9))])
+    assert np.abs(clipped - crop).mean() > 1
+
+
+def test_the_device_crop_of_a_face_past_the_edge_matches_the_host_crop():
+    torch = pytest.importorskip("torch")  # the device path: the gpu extra
+    from facerec.align.croppers import MarginCropper
+
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (60, 50, 3), np.uint8)
+    faces = [
+        (0, Detection((0.0, 0.0, 50.0, 60.0), 0.9, None, (-8.0, -6.5, 57.3, 66.0))),
+        (0, Detection((10.0, 12.0, 30.0, 40.0), 0.8)),
+    ]
+    cropper = MarginCropper(160, 32)
+    batch = ImageBatch([img])
+    host = cropper.crop(batch, faces)
+    # torchvision's roi_align, on the CPU here, on a GPU in use
+    regions = cropper.regions_of([d for _, d in faces], 50, 60)
+    np.testing.assert_allclose(cropper._crop_device(batch, [0, 0], regions).numpy(), host, atol=1e-3)
+    assert torch.is_tensor(cropper._crop_device(batch, [0, 0], regions))
+
+
+def test_the_pipeline_crops_and_caches_the_whole_face(tmp_path):
+    pipe = Pipeline.create(embedder="fake", detector="loose", device="cpu", cache_dir=tmp_path)
+    (r,) = pipe.run([face_only()], subject_only=True)
+    face = r.faces[0]
+    assert face.box == pytest.approx((0, 0, 50, 60)) and face.full_box is not None
+    # cut around the whole box: not the crop of the box inside the image
+    whole, inside = pipe.embed(face_only(), [face, Face(face.box, face.score)])
+    assert np.abs(whole - inside).max() > 1e-3
+    np.testing.assert_allclose(whole, face.embedding, atol=1e-6)
+    again = Pipeline.create(embedder="fake", detector="loose", device="cpu", cache_dir=tmp_path)
+
+    def no_detection(batch):
+        raise AssertionError("the cache answers")
+
+    again.detector.inner.detect = no_detection
+    (cached,) = again.run([face_only()], subject_only=True)
+    assert cached.faces[0].full_box == pytest.approx(face.full_box)
+    np.testing.assert_allclose(cached.faces[0].embedding, face.embedding, atol=1e-6)

@@ -16,7 +16,7 @@ def test_identify_runs_through_the_batched_pipeline(fake_client):
     assert r.status_code == 200, r.text
     assert FakeDetector.batches == [1]  # the fake detector saw the upload as a device batch
     (face,) = r.json()["faces"]
-    assert face["pred"] == "person_3" and face["box"] == [6.4, 6.4, 57.6, 57.6] and face["topk"]
+    assert face["pred"] == "person_3" and face["box"] == [12.8, 12.8, 51.2, 51.2] and face["topk"]
 
 
 def test_openapi_documents_typed_answers(fake_client):

@@ -35,12 +35,23 @@ class MarginCropper:
         self.size, self.margin = size, margin
 
     def crop(self, batch: ImageBatch, faces: list[tuple[int, Detection]]):
-        boxes = np.array([d.box for _, d in faces], np.float32).reshape(-1, 4)
-        regions = np.stack(self.regions(boxes, batch.width, batch.height), 1)
+        regions = self.regions_of([d for _, d in faces], batch.width, batch.height)
         owners = [j for j, _ in faces]
         if batch.on_host and batch.device == "cpu":
             return self._crop_host(batch, owners, regions)
         return self._crop_device(batch, owners, regions)
+
+    def regions_of(self, faces: list[Detection], width: int, height: int) -> np.ndarray:
+        """float32 (M, 4): each face's region (:meth:`regions`). A face that runs past the image's
+        edge (``full_box``) is cut around its whole box, its region not clipped: the part outside
+        the image continues the image's edge pixels, as the padded copy it was found on did, so
+        its crop has the face's shape and the margin FaceNet was trained with."""
+        boxes = np.array([d.full_box or d.box for d in faces], np.float32).reshape(-1, 4)
+        regions = np.stack(self.regions(boxes, width, height), 1)
+        beyond = [k for k, d in enumerate(faces) if d.full_box is not None]
+        if beyond:
+            regions[beyond] = np.stack(self.regions(boxes[beyond], width, height, clip=False), 1)
+        return regions
 
     def _crop_host(self, batch: ImageBatch, owners: list[int], regions: np.ndarray) -> np.ndarray:
         # a photo over HOST_CROP_PIXELS is cut region by region, as on the device path: the region's
@@ -48,7 +59,10 @@ class MarginCropper:
         big = batch.height * batch.width > HOST_CROP_PIXELS
         out = np.empty((len(owners), 3, self.size, self.size), np.float32)
         for m, (j, (left, top, right, bottom)) in enumerate(zip(owners, regions.astype(np.int64).tolist())):
-            if big:
+            if not _inside(left, top, right, bottom, batch.width, batch.height):
+                region = _edge_continued(batch.host[j], left, top, right, bottom)
+                out[m] = roi_align(region, [(0, 0, right - left, bottom - top)], self.size)[0]
+            elif big:
                 region = batch.host[j][top:bottom, left:right]
                 out[m] = roi_align(region, [(0, 0, right - left, bottom - top)], self.size)[0]
             else:
@@ -62,36 +76,75 @@ class MarginCropper:
         big = batch.on_host and batch.height * batch.width > HOST_CROP_PIXELS
         dev = batch.device if big else batch.tensor.device
         rois = torch.tensor(np.column_stack([np.asarray(owners, np.float32), regions]), device=dev).reshape(-1, 5)
+        w, h = batch.width, batch.height
+        beyond = [not _inside(*r, w, h) for r in regions.astype(np.int64).tolist()]
         with torch.inference_mode():
-            if not big:
+            if not big and not any(beyond):
                 return torch_roi_align(
                     batch.tensor, rois, (self.size,) * 2, spatial_scale=1.0, sampling_ratio=-1, aligned=True
                 )
             out = []
-            for j, left, top, right, bottom in rois.round().long().tolist():
-                region = np.ascontiguousarray(batch.host[j][top:bottom, left:right])
-                t = torch.from_numpy(region).to(dev).permute(2, 0, 1)[None].float()
-                roi = torch.tensor([[0.0, 0.0, 0.0, right - left, bottom - top]], device=dev)
+            for (j, left, top, right, bottom), past_edge, roi in zip(rois.round().long().tolist(), beyond, rois):
+                if not big and not past_edge:  # a region inside the image: as the whole batch would
+                    out.append(
+                        torch_roi_align(
+                            batch.tensor,
+                            roi[None],
+                            (self.size,) * 2,
+                            spatial_scale=1.0,
+                            sampling_ratio=-1,
+                            aligned=True,
+                        )
+                    )
+                    continue
+                if past_edge:  # uint8 (3, h, w) on the device, each pixel outside reading its nearest edge pixel
+                    image = batch.tensor[j] if not big else torch.from_numpy(batch.host[j]).to(dev).permute(2, 0, 1)
+                    ys = torch.arange(top, bottom, device=dev).clamp_(0, h - 1)
+                    xs = torch.arange(left, right, device=dev).clamp_(0, w - 1)
+                    t = image[:, ys][:, :, xs][None].float()
+                else:
+                    region = np.ascontiguousarray(batch.host[j][top:bottom, left:right])
+                    t = torch.from_numpy(region).to(dev).permute(2, 0, 1)[None].float()
+                box = torch.tensor([[0.0, 0.0, 0.0, right - left, bottom - top]], device=dev)
                 out.append(
-                    torch_roi_align(t, roi, (self.size,) * 2, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+                    torch_roi_align(t, box, (self.size,) * 2, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
                 )
             return torch.cat(out)
 
-    def regions(self, boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, ...]:
+    def regions(self, boxes: np.ndarray, width: int, height: int, clip: bool = True) -> tuple[np.ndarray, ...]:
         """Each float32 (M, 4) box grown by the margin (px of the output crop), clipped to the
         image, truncated to whole pixels as facenet-pytorch's ``extract_face`` does: (left, top,
-        right, bottom), float32 (M,) each, computed in float32 as the tensors once were."""
+        right, bottom), float32 (M,) each, computed in float32 as the tensors once were. With
+        ``clip`` False (a face past the image's edge) not clipped, and rounded down, as the same
+        region truncated on a padded copy would be."""
         size, margin = self.size, self.margin
         x1, y1, x2, y2 = np.asarray(boxes, np.float32).reshape(-1, 4).T
         div = np.float32(max(size - margin, 1))
         mx, my = np.float32(margin) * (x2 - x1) / div, np.float32(margin) * (y2 - y1) / div
         half = np.float32(2)
+        if not clip:
+            left, top = np.floor(x1 - mx / half), np.floor(y1 - my / half)
+            right, bottom = np.floor(x2 + mx / half), np.floor(y2 + my / half)
+            return left, top, np.maximum(right, left + 1), np.maximum(bottom, top + 1)
         left, top = np.trunc(np.maximum(x1 - mx / half, 0)), np.trunc(np.maximum(y1 - my / half, 0))
         right = np.trunc(np.minimum(x2 + mx / half, np.float32(width)))
         bottom = np.trunc(np.minimum(y2 + my / half, np.float32(height)))
         # a box outside the picture still gets a (one-pixel) region, never an empty one
         left, top = np.minimum(left, np.float32(width - 1)), np.minimum(top, np.float32(height - 1))
         return left, top, np.maximum(right, left + 1), np.maximum(bottom, top + 1)
+
+
+def _inside(left: int, top: int, right: int, bottom: int, width: int, height: int) -> bool:
+    return left >= 0 and top >= 0 and right <= width and bottom <= height
+
+
+def _edge_continued(image: np.ndarray, left: int, top: int, right: int, bottom: int) -> np.ndarray:
+    """uint8 (bottom - top, right - left, 3): the image's region, its part outside the image
+    continuing the image's edge pixels (each reads its nearest pixel inside)."""
+    h, w = image.shape[:2]
+    ys = np.clip(np.arange(top, bottom), 0, h - 1)
+    xs = np.clip(np.arange(left, right), 0, w - 1)
+    return image[ys[:, None], xs[None, :]]
 
 
 class DlibChipCropper:

@@ -16,16 +16,26 @@ class Detection:
     """A face found by a detector, in the image's pixel coordinates.
 
     box: (x1, y1, x2, y2) floats; landmarks: float (5, 2) [eyes, nose, mouth corners] or None.
+    full_box: where a face runs past the image's edge (a face that fills the frame, found on a
+    padded copy: :mod:`facerec.detect.padding`), its whole box, of which ``box`` is the part inside
+    the image; the crop is cut around it, so the face keeps its shape. None otherwise.
     """
 
     box: tuple[float, float, float, float]
     score: float
     landmarks: np.ndarray | None = None
+    full_box: tuple[float, float, float, float] | None = None
 
     @property
     def area(self) -> float:
         x1, y1, x2, y2 = self.box
         return max(0.0, x2 - x1) * max(0.0, y2 - y1)
+
+    def scaled(self, factor: float) -> Detection:
+        """The same face in an image ``factor`` times as large (found on a downscaled copy)."""
+        grow = lambda box: None if box is None else tuple(float(v) * factor for v in box)  # noqa: E731
+        marks = None if self.landmarks is None else np.asarray(self.landmarks) * factor
+        return Detection(grow(self.box), self.score, marks, grow(self.full_box))
 
 
 def box_iou(a, b) -> float:

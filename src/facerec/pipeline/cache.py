@@ -31,6 +31,8 @@ class FaceCache:
             with np.load(self.path, allow_pickle=False) as d:
                 keys, counts = d["keys"], d["counts"]
                 boxes, scores, emb, marks = d["boxes"], d["scores"], d["embeddings"], d["landmarks"]
+                # files from before full boxes were kept: every face inside its image
+                full = d["full_boxes"] if "full_boxes" in d.files else np.full((len(boxes), 4), np.nan, np.float32)
             if emb.shape[1:] != (self.dim,):
                 return
             pos = 0
@@ -42,6 +44,7 @@ class FaceCache:
                         None if np.isnan(marks[j]).any() else marks[j],
                         emb[j],
                         j == pos,
+                        None if np.isnan(full[j]).any() else tuple(full[j].tolist()),
                     )
                     for j in range(pos, pos + n)
                 ]
@@ -77,6 +80,9 @@ class FaceCache:
             landmarks=np.array(
                 [np.full((5, 2), np.nan) if f.landmarks is None else f.landmarks for f in faces], np.float32
             ).reshape(-1, 5, 2),
+            full_boxes=np.array(
+                [np.full(4, np.nan) if f.full_box is None else f.full_box for f in faces], np.float32
+            ).reshape(-1, 4),
         )
         atomic_write_bytes(self.path, buf.getvalue())
         self._dirty = False

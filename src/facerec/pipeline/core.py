@@ -206,7 +206,7 @@ class Pipeline:
             _, raw = sample.read()
             host = sample.decode(raw, self.max_pixels)
         batch = ImageBatch([host], self.device)
-        crops = self.cropper.crop(batch, [(0, Detection(f.box, f.score, f.landmarks)) for f in faces])
+        crops = self.cropper.crop(batch, [(0, f.detection) for f in faces])
         return self._embed(crops)
 
     def embed_crops(self, crops) -> np.ndarray:
@@ -268,10 +268,12 @@ class Pipeline:
         held = [cache.get(k) for k in keys]
         todo = [j for j, faces in enumerate(held) if faces is None]
         fresh = self.detector.detect(batch.subset(todo) if len(todo) < len(batch) else batch) if todo else []
-        out = [None if faces is None else [Detection(f.box, f.score, f.landmarks) for f in faces] for faces in held]
+        out = [None if faces is None else [f.detection for f in faces] for faces in held]
         for j, dets in zip(todo, fresh):
             out[j] = dets
-            cache.put(keys[j], [Face(d.box, d.score, d.landmarks, np.zeros(0, np.float32)) for d in dets])
+            cache.put(
+                keys[j], [Face(d.box, d.score, d.landmarks, np.zeros(0, np.float32), full_box=d.full_box) for d in dets]
+            )
         return out
 
     def _start(
@@ -328,7 +330,7 @@ class Pipeline:
             [] if j in crowded else faces_from(dets, batch.width, batch.height, subject_only=subject_only)
             for j, dets in enumerate(found)
         ]
-        to_crop = [(j, Detection(f.box, f.score, f.landmarks)) for j, faces in enumerate(faces_of) for f in faces]
+        to_crop = [(j, f.detection) for j, faces in enumerate(faces_of) for f in faces]
         crops = self.cropper.crop(batch, to_crop) if crop and to_crop else None
         return faces_of, crops, crowded
 
@@ -399,7 +401,14 @@ def faces_from(detections: list[Detection], width: int, height: int, *, subject_
     """A detector's faces as results, most prominent first (the first is the subject)."""
     ordered = by_prominence(detections, width, height)[: 1 if subject_only else None]
     return [
-        Face(d.box, d.score, None if d.landmarks is None else np.asarray(d.landmarks, np.float32), None, r == 0)
+        Face(
+            d.box,
+            d.score,
+            None if d.landmarks is None else np.asarray(d.landmarks, np.float32),
+            None,
+            r == 0,
+            d.full_box,
+        )
         for r, d in enumerate(ordered)
     ]
 
@@ -407,7 +416,7 @@ def faces_from(detections: list[Detection], width: int, height: int, *, subject_
 def _copy(face: Face) -> Face:
     """A face whose arrays are its own: a caller changing a result never changes the cache."""
     copy = lambda a: None if a is None else a.copy()  # noqa: E731
-    return Face(face.box, face.score, copy(face.landmarks), copy(face.embedding), face.is_subject)
+    return Face(face.box, face.score, copy(face.landmarks), copy(face.embedding), face.is_subject, face.full_box)
 
 
 def _crowded(sample_id: str, n: int, max_faces: int) -> str:

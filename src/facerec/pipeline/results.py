@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facerec.datasets import Sample
+from facerec.detect.base import Detection
 
 
 @dataclass
@@ -17,7 +18,8 @@ class Face:
     corners) or None when the detector gives none; score: the detector's confidence;
     embedding: float32 (d,) unit vector, or None when only detection was asked for;
     is_subject: the image's most prominent face (large and central), the one a labelled
-    image stands for.
+    image stands for; full_box: for a face that runs past the image's edge (one that fills the
+    frame), its whole box, of which ``box`` is the part inside the image; None otherwise.
     """
 
     box: tuple[float, float, float, float]
@@ -25,6 +27,12 @@ class Face:
     landmarks: np.ndarray | None = None
     embedding: np.ndarray | None = None
     is_subject: bool = False
+    full_box: tuple[float, float, float, float] | None = None
+
+    @property
+    def detection(self) -> Detection:
+        """This face as the detector found it (what a cropper cuts)."""
+        return Detection(self.box, self.score, self.landmarks, self.full_box)
 
     def __repr__(self) -> str:  # one line: never the 512 numbers of the embedding
         box = ", ".join(f"{v:.0f}" for v in self.box)

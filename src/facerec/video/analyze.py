@@ -12,7 +12,6 @@ from functools import partial
 
 import numpy as np
 
-from facerec.detect.base import Detection
 from facerec.errors import InputError
 from facerec.gallery.identify import UNKNOWN, identify
 from facerec.image_batch import ImageBatch
@@ -290,13 +289,7 @@ def _detect(pipeline, image: np.ndarray, opts: VideoOptions) -> list:
     )
     s = max(scale, 1.0)
     dets = pipeline.detector.detect(ImageBatch([small], "cpu"))[0]
-    full = [
-        Detection(
-            tuple(float(v) * s for v in d.box), d.score, None if d.landmarks is None else np.asarray(d.landmarks) * s
-        )
-        for d in dets
-    ]
-    faces = faces_from(full, w, h)
+    faces = faces_from([d.scaled(s) for d in dets], w, h)
     return [f for f in faces if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= opts.min_face_px]
 
 
