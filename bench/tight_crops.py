@@ -10,6 +10,9 @@ with ``pairs.txt`` beside it), so ``facerec evaluate pairs --lfw-dir`` runs on t
     python bench/tight_crops.py sweep --crops /tmp/tight_lfw --json bench/reported/tight_crops_sweep.json
     python bench/tight_crops.py detect --crops /tmp/tight_lfw --json bench/reported/tight_crops_detect.json
     python bench/tight_crops.py pairs --crops /tmp/tight_lfw --json bench/reported/tight_crops_pairs.json
+    python bench/tight_crops.py grey --out /tmp/tight_lfw
+    python bench/tight_crops.py pairs --crops /tmp/tight_lfw --variants uncropped-grey \
+        --json bench/reported/tight_crops_pairs_grey.json
     python bench/tight_crops.py lfw --json bench/reported/tight_crops_lfw.json
     python bench/tight_crops.py speed --json bench/reported/tight_crops_speed.json
 
@@ -121,6 +124,25 @@ def cmd_build(args) -> int:
         f"median crop {int(np.median(sizes[:, 0]))}x{int(np.median(sizes[:, 1]))} px; "
         f"{len(missed)} without an MTCNN face (central 40% used): {missed[:5]}"
     )
+    return 0
+
+
+def cmd_grey(args) -> int:
+    """The pair images uncropped but in grey, under ``--out``/uncropped-grey: the reference for the
+    grey crops (which lose their colour as well as their margin)."""
+    from PIL import Image
+
+    lfw_dir = Path(lfw_paths(args.lfw_dir, 1)[0]).parents[1]
+    pairs_text, paths = pair_images(lfw_dir, args.view)
+    out = Path(args.out) / "uncropped-grey"
+    if out.resolve().is_relative_to(ROOT.parent / "shared"):
+        raise SystemExit(f"{out}: the copies go to a temporary folder, never into the shared data")
+    for path in paths:
+        dest = out / "lfw_funneled" / Path(path).relative_to(lfw_dir)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(path).convert("L").save(dest, quality=95)
+    (out / "pairs.txt").write_text(pairs_text)
+    print(f"{len(paths)} pair images in grey under {out}")
     return 0
 
 
@@ -497,6 +519,10 @@ def main(argv=None) -> int:
     build = sub.add_parser("build", help="write the tight crops")
     build.add_argument("--out", required=True, help="a temporary folder (never under ../shared)")
     build.add_argument("--limit", type=int, default=0, help="first N pair images (0 = all 7,701)")
+    grey = sub.add_parser("grey", help="the pair images uncropped, in grey (the grey crops' reference)")
+    grey.add_argument("--out", required=True, help="the folder build wrote")
+    grey.add_argument("--view", choices=("test", "dev"), default="test")
+    grey.set_defaults(func=cmd_grey)
     build.add_argument(
         "--view",
         choices=("test", "dev"),

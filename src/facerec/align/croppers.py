@@ -162,7 +162,8 @@ class DlibChipCropper:
         return np.stack([self.chip(batch.host[j], d) for j, d in faces])
 
     def chip(self, image: np.ndarray, det: Detection) -> np.ndarray:
-        x1, y1, x2, y2 = (int(round(v)) for v in det.box)
+        # the landmarks are searched in the face's whole box (a face past the image's edge: ``full_box``)
+        x1, y1, x2, y2 = (int(round(v)) for v in det.full_box or det.box)
         shape = self._predictor(image, self._dlib.rectangle(x1, y1, x2, y2))
         chip = self._dlib.get_face_chip(image, shape, size=self.size, padding=self.padding)
         return np.ascontiguousarray(np.asarray(chip, dtype=np.uint8))
