@@ -87,6 +87,12 @@ def tight_box(faces, width: int, height: int) -> tuple[tuple[int, int, int, int]
     return box, bool(faces)
 
 
+def check_temporary(out: Path) -> None:
+    """Copies of LFW go to a temporary folder, never into the shared (read-only) data."""
+    if out.resolve().is_relative_to(ROOT.parent / "shared"):
+        raise SystemExit(f"{out}: the copies go to a temporary folder, never into the shared data")
+
+
 def cmd_build(args) -> int:
     """Write every pair image's tight crop, colour and grey, under ``--out``."""
     from PIL import Image
@@ -98,8 +104,7 @@ def cmd_build(args) -> int:
     if args.limit:
         paths = paths[: args.limit]
     out = Path(args.out)
-    if out.resolve().is_relative_to(ROOT.parent / "shared"):
-        raise SystemExit(f"{out}: the crops go to a temporary folder, never into the shared data")
+    check_temporary(out)
     pipe = Pipeline.create(embedder="facenet-casia", detector="mtcnn", device="cpu")
     pipe.detector = pipe.detector.inner  # the crops follow MTCNN's own boxes, as on today's main
     t = time.perf_counter()
@@ -135,8 +140,7 @@ def cmd_grey(args) -> int:
     lfw_dir = Path(lfw_paths(args.lfw_dir, 1)[0]).parents[1]
     pairs_text, paths = pair_images(lfw_dir, args.view)
     out = Path(args.out) / "uncropped-grey"
-    if out.resolve().is_relative_to(ROOT.parent / "shared"):
-        raise SystemExit(f"{out}: the copies go to a temporary folder, never into the shared data")
+    check_temporary(out)
     for path in paths:
         dest = out / "lfw_funneled" / Path(path).relative_to(lfw_dir)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -418,21 +422,18 @@ def cmd_choose(args) -> int:
 
 def all_pairs(emb: np.ndarray, names: np.ndarray) -> dict:
     """Every pair of these unit embeddings: the equal error rate and the share of genuine pairs
-    accepted at the distance where 0.1% of impostor pairs are."""
-    d = np.sqrt(np.maximum(2 - 2 * emb @ emb.T, 0))
+    accepted where 0.1% of impostor pairs are (``facerec evaluate``'s ROC figures)."""
+    from facerec.evaluate.pairs import roc_metrics
+
     upper = np.triu_indices(len(emb), 1)
-    dist, same = d[upper], (names[:, None] == names[None, :])[upper]
-    genuine, impostor = np.sort(dist[same]), np.sort(dist[~same])
-    ts = np.linspace(0, 2, 4001)
-    frr = 1 - np.searchsorted(genuine, ts, side="right") / len(genuine)
-    far = np.searchsorted(impostor, ts, side="right") / len(impostor)
-    k = int(np.argmin(np.abs(frr - far)))
-    at = impostor[int(1e-3 * len(impostor))]
+    dist = np.sqrt(np.maximum(2 - 2 * emb @ emb.T, 0))[upper]
+    same = (names[:, None] == names[None, :])[upper]
+    roc = roc_metrics(dist, same)
     return {
         "genuine": int(same.sum()),
         "impostor": int((~same).sum()),
-        "eer": 100 * (frr[k] + far[k]) / 2,
-        "tar_at_far_0.1%": 100 * np.searchsorted(genuine, at, side="right") / len(genuine),
+        "eer": 100 * roc["eer"],
+        "tar_at_far_0.1%": 100 * roc["tar_at_far"]["0.001"],
     }
 
 

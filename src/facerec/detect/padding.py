@@ -19,7 +19,7 @@ from facerec.image_batch import ImageBatch
 #: bench/tight_crops.py choose``, bench/reported/tight_crops_choose.json), equal error rate and
 #: verification rate at 0.1% false accepts: the first pass alone, a grey border of 30% where
 #: nothing was found (as before) 2.21% / 85.6%; searched again also where a face fills the frame,
-#: edge 20% 1.91% / 88.2%, edge 30% 1.92% / 87.4%, grey 30% 2.09% / 87.3%, grey 20% 2.11% /
+#: edge 20% 1.90% / 88.2%, edge 30% 1.91% / 87.4%, grey 30% 2.08% / 87.3%, grey 20% 2.12% /
 #: 86.7%. (Where nothing was found, on View 2's crops, a grey border of 30% had found 126 of
 #: MTCNN's 131 misses in 1,500 grey crops, the edge 121: ``python bench/tight_crops.py sweep``.)
 #: Only images searched again pay: one more detection on a larger copy.
@@ -65,19 +65,16 @@ class PaddedRetry(Detector):
 
     def detect(self, batch: ImageBatch) -> list[list[Detection]]:
         found = self.inner.detect(batch)
-        again = [i for i, dets in enumerate(found) if not dets or self.fills_frame(dets, batch.width, batch.height)]
+        w, h = batch.width, batch.height
+        again = [i for i, dets in enumerate(found) if not dets or any(self.fills(d, w, h) for d in dets)]
         if again:
-            pad = pad_px(batch.height, batch.width, self.share)
+            pad = pad_px(h, w, self.share)
             padded_found = self.inner.detect(padded(batch.subset(again), pad, self.mode))
             for i, dets in zip(again, padded_found):
-                whole = unpadded(dets, pad, batch.width, batch.height)
-                roomy = [d for d in found[i] if not self.fills(d, batch.width, batch.height)]
+                whole = unpadded(dets, pad, w, h)
+                roomy = [d for d in found[i] if not self.fills(d, w, h)]
                 found[i] = merged(roomy, whole) if whole else found[i]
         return found
-
-    def fills_frame(self, dets: list[Detection], width: int, height: int) -> bool:
-        """Whether one of these faces :meth:`fills` the frame."""
-        return any(self.fills(d, width, height) for d in dets)
 
     def fills(self, det: Detection, width: int, height: int) -> bool:
         """Whether the face spans :data:`FILL_SHARE` of the image's width and of its height."""
